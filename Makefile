@@ -1,0 +1,124 @@
+# Tollgate build. `make` builds both binaries; see README.md for run/test/bench.
+# Sources are picked up by directory (one concept per file), so adding a file needs no Makefile edit:
+#   common/*.c              -> build/libtollgate-common.a (shared by every binary)
+#   dataplane/src/*.c       -> build/tollgate-dataplane
+#   controller/src/*.c      -> build/tollgate-controller
+#   examples/demo-backend/*.c -> build/tollgate-demo-backend
+#   bench/*.c               -> build/tollgate-bench
+#   tests/unit/test_common_<x>.c -> build/tests/test_common_<x> (linked with common only)
+#   tests/unit/test_dp_<x>.c     -> linked with common + the data plane's objects except main.o
+#   tests/unit/test_ctl_<x>.c    -> linked with common + the controller's objects except main.o
+#   tests/fuzz/fuzz_<x>.c   -> build/fuzz/fuzz_<x> (clang libFuzzer, `make fuzz`)
+
+CC ?= cc
+BUILD ?= build
+SAN ?=
+OPT ?= -O2 -g
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -pthread -Icommon
+CFLAGS := $(CFLAGS_BASE) $(OPT) $(SAN) $(EXTRA_CFLAGS)
+PKGS := libev openssl jansson yaml-0.1 libcurl hiredis
+LDLIBS := -lev -lssl -lcrypto -ljansson -lyaml -lcurl -lhiredis -lm -pthread
+LDFLAGS := $(SAN) $(EXTRA_LDFLAGS)
+
+COMMON_SRC := $(wildcard common/*.c)
+DP_SRC := $(wildcard dataplane/src/*.c)
+CTL_SRC := $(wildcard controller/src/*.c)
+DEMO_SRC := $(wildcard examples/demo-backend/*.c)
+BENCH_SRC := $(wildcard bench/*.c)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+COMMON_OBJ := $(call obj,$(COMMON_SRC))
+DP_OBJ := $(call obj,$(DP_SRC))
+CTL_OBJ := $(call obj,$(CTL_SRC))
+DP_LIB_OBJ := $(filter-out %/main.o,$(DP_OBJ))
+CTL_LIB_OBJ := $(filter-out %/main.o,$(CTL_OBJ))
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+.PHONY: all deps run test unit integration asan bench fuzz clean lint format cluster cluster-down images
+all: $(BUILD)/tollgate-dataplane $(BUILD)/tollgate-controller $(if $(DEMO_SRC),$(BUILD)/tollgate-demo-backend) $(if $(BENCH_SRC),$(BUILD)/tollgate-bench)
+
+deps:
+	@./scripts/deps.sh
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Idataplane/src -Icontroller/src -MMD -MP -c $< -o $@
+
+$(BUILD)/libtollgate-common.a: $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	ar rcs $@ $^
+
+$(BUILD)/tollgate-dataplane: $(DP_OBJ) $(BUILD)/libtollgate-common.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tollgate-controller: $(CTL_OBJ) $(BUILD)/libtollgate-common.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tollgate-demo-backend: $(call obj,$(DEMO_SRC)) $(BUILD)/libtollgate-common.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tollgate-bench: $(call obj,$(BENCH_SRC)) $(BUILD)/libtollgate-common.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/test_common_%: $(BUILD)/obj/tests/unit/test_common_%.o $(BUILD)/libtollgate-common.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/test_dp_%: $(BUILD)/obj/tests/unit/test_dp_%.o $(DP_LIB_OBJ) $(BUILD)/libtollgate-common.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/test_ctl_%: $(BUILD)/obj/tests/unit/test_ctl_%.o $(CTL_LIB_OBJ) $(BUILD)/libtollgate-common.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+unit: $(UNIT_BIN)
+	@./tests/run_unit.sh $(UNIT_BIN)
+
+# The whole suite: deps, build, unit tests, integration tests against the real binaries and peers.
+test: deps all
+	@./tests/run_all.sh
+
+integration: all
+	@./tests/run_integration.sh
+
+# The suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build directory.
+asan: deps
+	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all $(addprefix build-asan/tests/,$(notdir $(UNIT_BIN)))
+	TOLLGATE_BUILD=build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ./tests/run_all.sh
+
+run: deps all
+	@./scripts/run-demo.sh
+
+bench: deps all
+	@./bench/run.sh
+
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+fuzz: $(FUZZ_BIN)
+	@./tests/fuzz/run.sh $(FUZZ_BIN)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(DP_SRC) $(CTL_SRC)
+	@mkdir -p $(dir $@)
+	clang $(CFLAGS_BASE) -Wno-unused-function -O1 -g -fsanitize=fuzzer,address,undefined -Idataplane/src -Icontroller/src -DTG_FUZZING -o $@ $< $(COMMON_SRC) $(filter-out %/main.c,$(DP_SRC) $(CTL_SRC)) $(LDLIBS)
+
+lint:
+	@./scripts/lint.sh
+
+format:
+	clang-format -i $(COMMON_SRC) $(wildcard common/*.h) $(DP_SRC) $(wildcard dataplane/src/*.h) $(CTL_SRC) $(wildcard controller/src/*.h)
+
+cluster:
+	@./tests/k8s/cluster.sh up
+
+cluster-down:
+	@./tests/k8s/cluster.sh down
+
+images:
+	@./scripts/images.sh
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs what Tollgate needs to build, test, run the demo and benchmark, when it is missing.
+# Idempotent and quiet when everything is present: the Makefile calls it before `make run`/`make test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBIAN_PACKAGES=(
+  build-essential pkg-config
+  libev-dev libssl-dev libjansson-dev libyaml-dev libcurl4-openssl-dev libhiredis-dev libcjose-dev
+  clang clang-tidy cppcheck libclang-rt-14-dev
+  nginx-light haproxy redis-server wrk curl openssl netcat-openbsd procps iproute2 psmisc
+  python3 python3-pip nodejs npm
+)
+PY_PACKAGES=(websockets==12.0 pytest==8.3.3 pyyaml==6.0.2 redis==5.0.8 requests==2.32.3)
+
+missing=()
+for p in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# Tools that may come from outside Debian on some machines (node, python) count as present when on PATH.
+filtered=()
+for p in "${missing[@]}"; do
+  case "$p" in
+    nodejs) command -v node >/dev/null || filtered+=("$p") ;;
+    npm) command -v npm >/dev/null || filtered+=("$p") ;;
+    python3) command -v python3 >/dev/null || filtered+=("$p") ;;
+    python3-pip) python3 -m pip --version >/dev/null 2>&1 || filtered+=("$p") ;;
+    *) filtered+=("$p") ;;
+  esac
+done
+if [ ${#filtered[@]} -gt 0 ]; then
+  echo "deps: installing Debian packages: ${filtered[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${filtered[@]}" >/dev/null
+  # nginx/haproxy/redis packages start system services; the project starts its own on loopback.
+  for svc in nginx haproxy redis-server; do $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true; $SUDO service "$svc" stop >/dev/null 2>&1 || true; done
+fi
+
+py_missing=()
+for spec in "${PY_PACKAGES[@]}"; do
+  name=${spec%%==*}
+  python3 -m pip show -q "$name" >/dev/null 2>&1 || py_missing+=("$spec")
+done
+if [ ${#py_missing[@]} -gt 0 ]; then
+  echo "deps: installing Python packages: ${py_missing[*]}"
+  python3 -m pip install -q --disable-pip-version-check "${py_missing[@]}" 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages --disable-pip-version-check "${py_missing[@]}"
+fi
+
+if [ ! -d tests/node/node_modules/ws ]; then
+  echo "deps: installing npm test clients (ws)"
+  (cd tests/node && npm install --silent --no-audit --no-fund >/dev/null)
+fi
