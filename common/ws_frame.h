@@ -59,7 +59,8 @@ struct tg_ws_tracker {
     uint64_t payload_left;    /* payload bytes left in the current frame */
     uint64_t message_bytes;   /* payload bytes of the current data message (including the frame in progress,
                                  counted from its header) */
-    uint8_t in_message;       /* a fragmented data message is open (a non-FIN TEXT/BINARY was seen) */
+    uint8_t in_message;       /* a data message is open: from its first frame's header until its FIN frame's
+                                 last payload byte (at a frame boundary: a non-FIN TEXT/BINARY was seen) */
     uint8_t in_payload;       /* inside a frame's payload */
     uint8_t opcode;           /* opcode of the current frame */
     uint8_t fin;              /* FIN of the current frame */
@@ -79,12 +80,14 @@ enum tg_ws_track_result {
 enum tg_ws_track_result tg_ws_tracker_feed(struct tg_ws_tracker *t, const uint8_t *buf, size_t len,
                                            struct tg_ws_track_event *ev);
 
-/* 1 when the tracker sits at a frame boundary (no partial header, no payload pending). */
+/* 1 when the tracker sits at a frame boundary (no payload pending). The tracker keeps no header bytes: a
+ * partial header is the bytes the caller kept after need_more, so "no partial header" is the caller's part. */
 int tg_ws_tracker_at_boundary(const struct tg_ws_tracker *t);
 
 /* Builds a close frame with code and reason (reason truncated to 123 bytes at a UTF-8 boundary) into out
  * (≥ 129 bytes; 4 more when masked). mask_key non-NULL → masked (client→server direction, i.e. proxy→backend),
- * the caller supplies 4 random bytes. Returns the frame length. */
+ * the caller supplies 4 random bytes. reason may be NULL (no reason) and is read up to its NUL or 124 bytes.
+ * Returns the frame length. */
 size_t tg_ws_build_close(uint8_t *out, uint16_t code, const char *reason, const uint8_t *mask_key);
 
 /* Builds a frame (header + payload, masked when mask_key != NULL) into out; out must hold len+14 bytes.
@@ -92,7 +95,23 @@ size_t tg_ws_build_close(uint8_t *out, uint16_t code, const char *reason, const 
 size_t tg_ws_build_frame(uint8_t *out, enum tg_ws_opcode op, int fin, const uint8_t *payload, size_t len,
                          const uint8_t *mask_key);
 
-/* Sec-WebSocket-Key: 1 when the value is base64 of exactly 16 bytes (RFC 6455 §4.1 item 7). */
+/* Builds a frame header only (2..14 bytes) into out and returns its length: FIN, RSV bits (0..7, e.g. RSV1 of
+ * a permessage-deflate message being echoed), opcode, the minimal length encoding (RFC 6455 §5.2), and the mask
+ * key when mask_key != NULL (the payload is then the caller's to mask with tg_ws_mask_bytes). */
+size_t tg_ws_build_header(uint8_t out[14], enum tg_ws_opcode op, int fin, unsigned rsv, uint64_t len,
+                          const uint8_t *mask_key);
+
+/* XORs buf[0..len) in place with the masking key (RFC 6455 §5.3); offset is the position of buf[0] within
+ * the frame's payload, so a payload can be (un)masked piece by piece as it arrives. Masking twice undoes it. */
+void tg_ws_mask_bytes(uint8_t *buf, size_t len, const uint8_t mask[4], uint64_t offset);
+
+/* Length of the longest prefix of s[0..len) that is at most max bytes and does not end inside a UTF-8
+ * sequence (s is assumed to be UTF-8; the cut backs up over continuation bytes). Returns len when len ≤ max. */
+size_t tg_ws_utf8_truncate(const char *s, size_t len, size_t max);
+
+/* Sec-WebSocket-Key: 1 when the value is base64 of exactly 16 bytes (RFC 6455 §4.1 item 7): 24 characters,
+ * 22 from the base64 alphabet then "==". Non-zero pad bits in the 22nd symbol are tolerated (RFC 4648 §3.5
+ * lets decoders accept them). */
 int tg_ws_key_is_valid(const char *key, size_t len);
 
 /* Computes Sec-WebSocket-Accept for key (base64(SHA-1(key + GUID))) into out (29 bytes incl. NUL). */

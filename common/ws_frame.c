@@ -1,0 +1,263 @@
+/* ws_frame.c — RFC 6455 framing: frame-header parsing, the relay's incremental header tracker, frame and close
+ * building, masking, and the opening-handshake helpers (Sec-WebSocket-Key check, Sec-WebSocket-Accept).
+ * See ws_frame.h for the contracts. Pure: no I/O, no allocation (OpenSSL's one-shot digest aside).
+ */
+#include "ws_frame.h"
+
+#include <string.h>
+
+#include <openssl/evp.h>
+
+/* RFC 6455 §1.3: the GUID appended to Sec-WebSocket-Key before hashing. */
+static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+static int opcode_is_known(unsigned op)
+{
+    /* RFC 6455 §5.2: 0x3-0x7 and 0xB-0xF are reserved; receiving one fails the connection. */
+    return op <= TG_WS_BINARY || (op >= TG_WS_CLOSE && op <= TG_WS_PONG);
+}
+
+static int opcode_is_control(unsigned op)
+{
+    return (op & 0x8) != 0; /* RFC 6455 §5.5: opcodes with the high bit set are control frames */
+}
+
+int tg_ws_parse_frame_header(const uint8_t *buf, size_t len, struct tg_ws_frame_header *h)
+{
+    /* Each check runs as soon as the bytes it needs are present, so an invalid header is reported the same
+     * way whether it arrives whole or one byte at a time. */
+    if (len < 1)
+        return 0;
+    unsigned b0 = buf[0];
+    unsigned op = b0 & 0x0F;
+    if (!opcode_is_known(op))
+        return -1;
+    int fin = (b0 >> 7) & 1;
+    if (opcode_is_control(op) && !fin)
+        return -1; /* §5.5: control frames MUST NOT be fragmented */
+    if (len < 2)
+        return 0;
+    unsigned b1 = buf[1];
+    int masked = (b1 >> 7) & 1;
+    unsigned len7 = b1 & 0x7F;
+    if (opcode_is_control(op) && len7 > 125)
+        return -1; /* §5.5: control frame payloads are at most 125 bytes */
+
+    size_t ext = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+    size_t hlen = 2 + ext + (masked ? 4 : 0);
+    uint64_t plen = len7;
+    if (ext == 8 && len >= 3 && (buf[2] & 0x80))
+        return -1; /* §5.2: the most significant bit of a 64-bit length MUST be 0 */
+    if (len < hlen)
+        return 0;
+    if (ext) {
+        plen = 0;
+        for (size_t i = 0; i < ext; i++)
+            plen = (plen << 8) | buf[2 + i];
+    }
+
+    h->fin = fin;
+    h->rsv = (b0 >> 4) & 0x7;
+    h->opcode = (enum tg_ws_opcode)op;
+    h->masked = masked;
+    if (masked)
+        memcpy(h->mask, buf + 2 + ext, 4);
+    else
+        memset(h->mask, 0, sizeof h->mask);
+    h->payload_len = plen;
+    h->header_len = hlen;
+    return (int)hlen;
+}
+
+static int opcode_is_data(unsigned op)
+{
+    return op == TG_WS_CONT || op == TG_WS_TEXT || op == TG_WS_BINARY;
+}
+
+/* The current frame (header already counted) has delivered its last payload byte. */
+static void end_frame(struct tg_ws_tracker *t, struct tg_ws_track_event *ev)
+{
+    ev->frame_ended = 1;
+    t->in_payload = 0;
+    t->payload_left = 0;
+    if (opcode_is_data(t->opcode) && t->fin) {
+        ev->message_ended = 1;
+        t->in_message = 0;
+    }
+}
+
+enum tg_ws_track_result tg_ws_tracker_feed(struct tg_ws_tracker *t, const uint8_t *buf, size_t len,
+                                           struct tg_ws_track_event *ev)
+{
+    memset(ev, 0, sizeof *ev);
+
+    if (t->in_payload) {
+        /* Payload bytes are covered without being looked at; the event ends at the frame's end or the input's. */
+        uint64_t n = t->payload_left < len ? t->payload_left : len;
+        ev->consumed = (size_t)n;
+        t->payload_left -= n;
+        if (t->payload_left == 0)
+            end_frame(t, ev);
+        ev->message_bytes = t->message_bytes;
+        return TG_WS_TRACK_OK;
+    }
+
+    ev->message_bytes = t->message_bytes;
+    if (len == 0)
+        return TG_WS_TRACK_OK; /* nothing to look at; not need_more: the input is used up */
+
+    struct tg_ws_frame_header h;
+    int r = tg_ws_parse_frame_header(buf, len, &h);
+    if (r < 0)
+        return TG_WS_TRACK_BAD;
+    if (r == 0) {
+        ev->need_more = 1; /* consumed stays 0: the incomplete header is never forwarded unchecked */
+        return TG_WS_TRACK_OK;
+    }
+
+    /* RFC 6455 §5.4: a fragmented message is one TEXT/BINARY frame with FIN=0, then CONT frames, the last with
+     * FIN=1; control frames may be injected between fragments and do not belong to the message. */
+    if (h.opcode == TG_WS_CONT) {
+        if (!t->in_message)
+            return TG_WS_TRACK_BAD; /* continuation without a message to continue */
+    } else if (h.opcode == TG_WS_TEXT || h.opcode == TG_WS_BINARY) {
+        if (t->in_message)
+            return TG_WS_TRACK_BAD; /* a new message while the previous one is still open */
+        t->message_bytes = 0;
+    }
+    if (opcode_is_data(h.opcode)) {
+        t->in_message = 1; /* open until the FIN frame's last byte passes (end_frame) */
+        uint64_t sum = t->message_bytes + h.payload_len;
+        t->message_bytes = sum < t->message_bytes ? UINT64_MAX : sum; /* saturate; payload_len < 2^63 */
+    }
+
+    t->opcode = (uint8_t)h.opcode;
+    t->fin = (uint8_t)h.fin;
+    ev->consumed = h.header_len;
+    ev->frame_started = 1;
+    ev->header = h;
+    if (h.payload_len == 0) {
+        end_frame(t, ev);
+    } else {
+        t->in_payload = 1;
+        t->payload_left = h.payload_len;
+    }
+    ev->message_bytes = t->message_bytes;
+    return TG_WS_TRACK_OK;
+}
+
+int tg_ws_tracker_at_boundary(const struct tg_ws_tracker *t)
+{
+    return !t->in_payload;
+}
+
+void tg_ws_mask_bytes(uint8_t *buf, size_t len, const uint8_t mask[4], uint64_t offset)
+{
+    /* RFC 6455 §5.3: octet i of the payload is XORed with mask[i mod 4]; offset is i of buf[0]. */
+    for (size_t i = 0; i < len; i++)
+        buf[i] ^= mask[(offset + i) & 3];
+}
+
+size_t tg_ws_build_header(uint8_t out[14], enum tg_ws_opcode op, int fin, unsigned rsv, uint64_t len,
+                          const uint8_t *mask_key)
+{
+    size_t n = 0;
+    out[n++] = (uint8_t)((fin ? 0x80 : 0) | ((rsv & 7) << 4) | ((unsigned)op & 0x0F));
+    uint8_t mbit = mask_key ? 0x80 : 0;
+    /* RFC 6455 §5.2: the minimal length encoding — 7 bits up to 125, then 16 bits, then 64 bits (MSB 0). */
+    if (len <= 125) {
+        out[n++] = (uint8_t)(mbit | len);
+    } else if (len <= 0xFFFF) {
+        out[n++] = (uint8_t)(mbit | 126);
+        out[n++] = (uint8_t)(len >> 8);
+        out[n++] = (uint8_t)len;
+    } else {
+        out[n++] = (uint8_t)(mbit | 127);
+        len &= UINT64_C(0x7FFFFFFFFFFFFFFF);
+        for (int shift = 56; shift >= 0; shift -= 8)
+            out[n++] = (uint8_t)(len >> shift);
+    }
+    if (mask_key) {
+        memcpy(out + n, mask_key, 4);
+        n += 4;
+    }
+    return n;
+}
+
+size_t tg_ws_build_frame(uint8_t *out, enum tg_ws_opcode op, int fin, const uint8_t *payload, size_t len,
+                         const uint8_t *mask_key)
+{
+    size_t n = tg_ws_build_header(out, op, fin, 0, len, mask_key);
+    if (len) {
+        memcpy(out + n, payload, len);
+        if (mask_key)
+            tg_ws_mask_bytes(out + n, len, mask_key, 0);
+    }
+    return n + len;
+}
+
+size_t tg_ws_utf8_truncate(const char *s, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    /* Back up over continuation bytes (10xxxxxx) so the cut lands before a character's lead byte. */
+    size_t cut = max;
+    while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
+        cut--;
+    return cut;
+}
+
+size_t tg_ws_build_close(uint8_t *out, uint16_t code, const char *reason, const uint8_t *mask_key)
+{
+    /* RFC 6455 §5.5.1: the body is a 2-byte status code then a UTF-8 reason; control payloads are ≤ 125
+     * bytes, so the reason is at most 123 bytes. */
+    uint8_t payload[125];
+    size_t rlen = 0;
+    if (reason) {
+        rlen = strnlen(reason, 124);
+        rlen = tg_ws_utf8_truncate(reason, rlen, 123);
+    }
+    payload[0] = (uint8_t)(code >> 8);
+    payload[1] = (uint8_t)code;
+    if (rlen)
+        memcpy(payload + 2, reason, rlen);
+    return tg_ws_build_frame(out, TG_WS_CLOSE, 1, payload, 2 + rlen, mask_key);
+}
+
+static int is_b64_char(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
+}
+
+int tg_ws_key_is_valid(const char *key, size_t len)
+{
+    /* RFC 6455 §4.1 item 7 / §11.3.1: base64 (RFC 4648 §4, padded) of a 16-byte nonce = 22 symbols + "==". */
+    if (!key || len != 24)
+        return 0;
+    for (size_t i = 0; i < 22; i++)
+        if (!is_b64_char((unsigned char)key[i]))
+            return 0;
+    if (key[22] != '=' || key[23] != '=')
+        return 0;
+    unsigned char decoded[19];
+    int n = EVP_DecodeBlock(decoded, (const unsigned char *)key, 24);
+    /* EVP_DecodeBlock counts the two padding positions: 24 symbols → 18 bytes of which the last 2 are pad. */
+    return n == 18;
+}
+
+void tg_ws_accept_for_key(const char *key, size_t len, char out[29])
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+    out[0] = '\0';
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx)
+        return;
+    if (EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) == 1 && EVP_DigestUpdate(ctx, key, len) == 1 &&
+        EVP_DigestUpdate(ctx, ws_guid, sizeof ws_guid - 1) == 1 && EVP_DigestFinal_ex(ctx, digest, &dlen) == 1 &&
+        dlen == 20) {
+        /* 20 bytes → 28 base64 symbols + NUL (EVP_EncodeBlock NUL-terminates). */
+        EVP_EncodeBlock((unsigned char *)out, digest, 20);
+    }
+    EVP_MD_CTX_free(ctx);
+}
