@@ -1,0 +1,179 @@
+/* fuzz_ws_frame.c — libFuzzer target for common/ws_frame.c. The first input byte picks a split pattern; the
+ * rest is a WebSocket byte stream fed to the tracker whole and split (as a relay does: the bytes of an
+ * incomplete header are kept and fed again with the next chunk). Both runs must agree on every frame/message
+ * event and its stream offset, on protocol errors and where they occur, and on the bytes left over; each
+ * frame_started header must round-trip through tg_ws_build_header; the close builder must stay within its
+ * bounds and cut reasons on UTF-8 boundaries. */
+#include "ws_frame.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_EVENTS 4096
+
+struct logged {
+    size_t end;
+    uint64_t message_bytes;
+    uint64_t payload_len;
+    uint8_t started, ended, msg_ended, opcode;
+};
+
+struct run {
+    struct logged ev[MAX_EVENTS];
+    size_t n;
+    int bad;
+    size_t bad_at;
+    size_t forwarded;
+    size_t kept;
+};
+
+static struct run whole_run, split_run;
+
+static void check_header_roundtrip(const struct tg_ws_frame_header *h)
+{
+    uint8_t hdr[14];
+    struct tg_ws_frame_header h2;
+    size_t n = tg_ws_build_header(hdr, h->opcode, h->fin, h->rsv, h->payload_len, h->masked ? h->mask : NULL);
+    if (tg_ws_parse_frame_header(hdr, n, &h2) != (int)n || h2.fin != h->fin || h2.rsv != h->rsv ||
+        h2.opcode != h->opcode || h2.masked != h->masked || h2.payload_len != h->payload_len ||
+        memcmp(h2.mask, h->mask, 4) != 0 || n > h->header_len)
+        abort();
+}
+
+/* pattern 0: whole; 1: one byte at a time; otherwise chunks of pseudo-random sizes 1..3*pattern+1. */
+static void drive(const uint8_t *s, size_t len, unsigned pattern, struct run *r)
+{
+    struct tg_ws_tracker t;
+    memset(&t, 0, sizeof t);
+    r->n = 0;
+    r->bad = 0;
+    r->bad_at = 0;
+    r->forwarded = 0;
+    r->kept = 0;
+    uint8_t *buf = malloc(len + 16);
+    if (!buf)
+        abort();
+    size_t carry = 0, pos = 0, idx = 0;
+    while (pos < len) {
+        size_t chunk;
+        if (pattern == 0)
+            chunk = len;
+        else if (pattern == 1)
+            chunk = 1;
+        else
+            chunk = 1 + ((idx * 2654435761u + pattern) % (pattern * 3 + 1));
+        idx++;
+        if (chunk > len - pos)
+            chunk = len - pos;
+        memcpy(buf + carry, s + pos, chunk);
+        size_t blen = carry + chunk, base = pos - carry, off = 0;
+        pos += chunk;
+        carry = 0;
+        while (off < blen) {
+            struct tg_ws_track_event ev;
+            enum tg_ws_track_result res = tg_ws_tracker_feed(&t, buf + off, blen - off, &ev);
+            if (res != TG_WS_TRACK_OK) {
+                r->bad = 1;
+                r->bad_at = base + off;
+                free(buf);
+                return;
+            }
+            if (ev.consumed > blen - off)
+                abort();
+            if (ev.consumed == 0 && !ev.need_more)
+                abort(); /* no progress without need_more would loop forever */
+            if (ev.frame_started) {
+                if (ev.consumed != ev.header.header_len)
+                    abort(); /* the event ends exactly after the header */
+                check_header_roundtrip(&ev.header);
+            }
+            if (ev.message_ended && !ev.frame_ended)
+                abort();
+            off += ev.consumed;
+            r->forwarded += ev.consumed;
+            if ((ev.frame_started || ev.frame_ended) && r->n < MAX_EVENTS) {
+                struct logged *l = &r->ev[r->n++];
+                memset(l, 0, sizeof *l);
+                l->end = base + off;
+                l->message_bytes = ev.message_bytes;
+                l->payload_len = ev.frame_started ? ev.header.payload_len : 0;
+                l->started = (uint8_t)ev.frame_started;
+                l->ended = (uint8_t)ev.frame_ended;
+                l->msg_ended = (uint8_t)ev.message_ended;
+                l->opcode = ev.frame_started ? (uint8_t)ev.header.opcode : 0xFF;
+            }
+            if (ev.need_more) {
+                if (blen - off >= 14)
+                    abort(); /* a header is at most 14 bytes */
+                memmove(buf, buf + off, blen - off);
+                carry = blen - off;
+                break;
+            }
+        }
+    }
+    r->kept = carry;
+    free(buf);
+}
+
+static void compare(const struct run *a, const struct run *b)
+{
+    if (a->bad != b->bad || a->n != b->n || a->forwarded != b->forwarded || a->kept != b->kept)
+        abort();
+    if (a->bad && a->bad_at != b->bad_at)
+        abort();
+    if (a->n && memcmp(a->ev, b->ev, a->n * sizeof a->ev[0]) != 0)
+        abort();
+}
+
+static void fuzz_close(const uint8_t *data, size_t size)
+{
+    /* Reason from the input (NUL-terminated copy, any bytes). */
+    char reason[200];
+    size_t rl = size < sizeof reason - 1 ? size : sizeof reason - 1;
+    memcpy(reason, data, rl);
+    reason[rl] = '\0';
+    uint8_t out[160];
+    uint16_t code = size >= 2 ? (uint16_t)(data[0] << 8 | data[1]) : 1000;
+    const uint8_t *mask = size >= 4 ? data : NULL;
+    size_t n = tg_ws_build_close(out, code, reason, mask);
+    struct tg_ws_frame_header h;
+    int hl = tg_ws_parse_frame_header(out, n, &h);
+    if (hl <= 0 || h.opcode != TG_WS_CLOSE || !h.fin || h.payload_len > 125 || (size_t)hl + h.payload_len != n)
+        abort();
+    if (mask)
+        tg_ws_mask_bytes(out + hl, (size_t)h.payload_len, h.mask, 0);
+    if (((uint16_t)(out[hl] << 8 | out[hl + 1])) != code)
+        abort();
+    size_t kept = (size_t)h.payload_len - 2;
+    size_t full = strlen(reason);
+    if (kept > full || memcmp(out + hl + 2, reason, kept) != 0)
+        abort();
+    if (kept < full && ((unsigned char)reason[kept] & 0xC0) == 0x80)
+        abort(); /* cut inside a UTF-8 sequence */
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return 0;
+    unsigned pattern = data[0];
+    const uint8_t *s = data + 1;
+    size_t len = size - 1;
+    drive(s, len, 0, &whole_run);
+    drive(s, len, 1, &split_run);
+    compare(&whole_run, &split_run);
+    if (pattern > 1) {
+        drive(s, len, pattern, &split_run);
+        compare(&whole_run, &split_run);
+    }
+    fuzz_close(s, len);
+    if (len >= 24) {
+        char acc[29];
+        tg_ws_key_is_valid((const char *)s, 24);
+        tg_ws_accept_for_key((const char *)s, len, acc);
+        if (strlen(acc) != 28)
+            abort();
+    }
+    return 0;
+}
