@@ -13,8 +13,19 @@
  * and colon, invalid token characters in method/field names, control characters in values, requests with
  * both Content-Length and Transfer-Encoding, differing duplicate Content-Length, a Transfer-Encoding whose
  * final coding is not chunked (requests), bad chunk sizes, HTTP versions other than 1.0/1.1.
- * Accepts a lone LF as line terminator only where RFC 9112 §2.2 allows (it does not: CRLF is required
- * and a bare LF is rejected too, to avoid request smuggling through differing interpretations).
+ * Line terminators: CRLF only. RFC 9112 §2.2 lets a recipient accept a lone LF; this parser rejects it (and a
+ * bare CR) so that no peer behind the proxy can split the same bytes into different messages (smuggling).
+ * The one leniency RFC 9112 §2.2 asks of servers is kept: empty lines (CRLF) before a request-line are skipped
+ * (they count in head_len).
+ *
+ * Determinism (the restartable contract, checked by tests/fuzz/fuzz_http1_parser.c): bytes are judged left to
+ * right, so if a prefix of some input gets a final answer (anything but TG_HTTP_INCOMPLETE), the whole input
+ * gets the same answer, and a complete head gives the same head whatever follows it. A prefix that ends inside
+ * a line that can no longer become valid (e.g. a control character in a method) is rejected at once.
+ *
+ * Cost: every call re-scans from buf[0]. A caller that gets data in very small pieces need only call again when
+ * the new bytes contain '\n' or the buffer reached max_head_bytes (other calls can only turn INCOMPLETE into an
+ * early BAD, which the next call reports anyway).
  */
 #ifndef TG_HTTP1_PARSER_H
 #define TG_HTTP1_PARSER_H
@@ -79,22 +90,38 @@ struct tg_http_head {
     struct tg_slice upgrade;      /* Upgrade field value, empty when absent */
 };
 
-/* Parses a request head from buf[0..len). On TG_HTTP_OK fills *head (slices point into buf).
- * max_head_bytes bounds the whole head (request line + fields); over it → TG_HTTP_HEAD_TOO_LARGE even when
- * the head is not complete yet. Requests: HTTP/1.1 without Host → TG_HTTP_BAD; more than one Host → BAD;
- * TE present on HTTP/1.0 → BAD; CL+TE → BAD; TE whose last coding is not "chunked" → BAD. */
+/* Parses a request head from buf[0..len). On TG_HTTP_OK fills *head (slices point into buf); on any other
+ * result *head holds nothing useful. Bytes after head_len (a body, the next pipelined request) are not looked at.
+ * max_head_bytes bounds the whole head (request line + fields + final CRLF): a head of exactly max_head_bytes is
+ * accepted; once len >= max_head_bytes and buf[0..max_head_bytes) holds no complete head →
+ * TG_HTTP_HEAD_TOO_LARGE, without waiting for the rest. Requests (RFC 9112 §3.2, §6.1, §6.3): HTTP/1.1 without
+ * Host → TG_HTTP_BAD; more than one Host, or a Host value with characters outside RFC 3986 host[:port] → BAD;
+ * TE present on HTTP/1.0 → BAD; CL+TE → BAD; TE whose last coding is not "chunked", "chunked" twice, or
+ * "chunked" with parameters → BAD; Content-Length not 1*DIGIT (or a list of equal such values) → BAD.
+ * Framing: TE chunked → CHUNKED; CL → LENGTH (also when 0); neither → NONE.
+ * keep_alive: HTTP/1.1 unless a "close" token; HTTP/1.0 only with a "keep-alive" token and no "close".
+ * The target is only checked to be 1*VCHAR; its form (origin/absolute/authority/asterisk) is the caller's job,
+ * as is preferring an absolute-form target's authority over Host (RFC 9112 §3.2.2). */
 enum tg_http_status tg_http1_parse_request(const char *buf, size_t len, size_t max_head_bytes,
                                            struct tg_http_head *head);
 
 /* Parses a response head. request_method is the method of the request it answers ("HEAD" → no body),
- * so framing is right: 1xx/204/304 → NONE; TE chunked → CHUNKED; CL → LENGTH; otherwise UNTIL_CLOSE. */
+ * so framing is right (RFC 9112 §6.3, in this order): HEAD, 1xx (incl. 101), 204, 304, and 2xx to CONNECT →
+ * NONE; TE whose final coding is chunked → CHUNKED; TE otherwise → UNTIL_CLOSE; CL → LENGTH; otherwise
+ * UNTIL_CLOSE. CL+TE: TE wins and keep_alive = 0 (a forwarding caller must drop the Content-Length field).
+ * UNTIL_CLOSE always has keep_alive = 0. TE on an HTTP/1.0 response, "chunked" twice, a bad or differing CL
+ * → BAD (answer 502). The status line may omit the reason phrase, with or without its SP. */
 enum tg_http_status tg_http1_parse_response(const char *buf, size_t len, size_t max_head_bytes,
                                             struct tg_slice request_method, struct tg_http_head *head);
+
+/* Short fixed name of a status for logs ("ok", "incomplete", "bad", ...). */
+const char *tg_http_status_str(enum tg_http_status st);
 
 /* Case-insensitive field lookup; returns the first match or NULL. */
 const struct tg_http_header *tg_http_find_header(const struct tg_http_head *head, const char *name);
 
-/* 1 when the comma-separated token list in value contains token (case-insensitive, OWS trimmed). */
+/* 1 when the comma-separated token list in value contains token (case-insensitive, OWS trimmed; an element
+ * matches only as a whole, so "upgradex" or "upgrade;x" do not match "upgrade"). */
 int tg_http_list_has_token(struct tg_slice value, const char *token);
 
 /* 1 when the slice equals the NUL-terminated string, ignoring ASCII case. */
@@ -103,13 +130,19 @@ int tg_slice_eq_nocase(struct tg_slice s, const char *str);
 /* Incremental chunked-body scanner (RFC 9112 §7.1): feed it the raw body bytes as they arrive; it tells how
  * many of them belong to the body (chunk sizes, extensions, data, last-chunk, trailer section, final CRLF)
  * so the caller can forward exactly those bytes and keep the rest (the next pipelined message).
- * Chunk-size lines are bounded (TG_CHUNK_LINE_MAX) and sizes are bounded to 2^62. */
+ * Chunk-size lines (size + extensions) and trailer lines are bounded by TG_CHUNK_LINE_MAX bytes (CRLF not
+ * counted), the whole trailer section by TG_CHUNK_TRAILER_MAX, and sizes by 2^62 (leading zeros are fine).
+ * Grammar enforced: chunk-size = 1*HEXDIG, chunk-ext = *( BWS ";" BWS token [ BWS "=" BWS (token /
+ * quoted-string) ] ), CRLF right after each chunk's data, trailer lines are field lines (token ":" value,
+ * no obs-fold), and the body ends with an empty line. State is carried across calls, so any split works. */
 #define TG_CHUNK_LINE_MAX 4096
+#define TG_CHUNK_TRAILER_MAX 32768
 struct tg_chunked_scanner {
     int state;                 /* internal; zero-initialised = start of body */
-    uint64_t remaining;        /* data bytes left in the current chunk */
+    uint64_t remaining;        /* data bytes left in the current chunk (the size being read, in a size line) */
     size_t line_len;           /* length of the current size/trailer line so far */
     uint64_t body_bytes;       /* total decoded data bytes so far (for body limits) */
+    size_t trailer_bytes;      /* bytes of the trailer section so far (bounded by TG_CHUNK_TRAILER_MAX) */
 };
 
 enum tg_chunked_result {
@@ -118,7 +151,9 @@ enum tg_chunked_result {
     TG_CHUNKED_BAD = -1,   /* malformed chunk framing: 400 / close */
 };
 
-/* Scans buf[0..len). *consumed = bytes that belong to the body (== len for MORE). */
+/* Scans buf[0..len). *consumed = bytes that belong to the body (== len for MORE; up to and including the
+ * final LF for DONE; the offset of the offending byte for BAD). Once DONE or BAD, later calls return the same
+ * result with *consumed = 0. Zero the scanner (= {0}) to start a new body. */
 enum tg_chunked_result tg_chunked_scan(struct tg_chunked_scanner *sc, const char *buf, size_t len,
                                        size_t *consumed);
 
