@@ -50,7 +50,7 @@ void tg_store_free(struct tg_store *s);
 
 /* Inserts or replaces (kind, ns, name). Takes ownership of obj (one reference). Returns 1 when the stored
  * object changed (a different JSON value), 0 when identical (no revision bump), -1 when obj lacks
- * metadata.name. */
+ * metadata.name (obj is then released: the call consumes the reference on every path). */
 int tg_store_put(struct tg_store *s, enum tg_kind kind, json_t *obj, const struct tg_object_origin *origin);
 /* Removes (kind, ns, name); returns 1 when something was removed. */
 int tg_store_delete(struct tg_store *s, enum tg_kind kind, const char *ns, const char *name);
@@ -62,6 +62,9 @@ const struct tg_store_object *tg_store_get(const struct tg_store *s, enum tg_kin
 /* Objects of one kind in a stable order (namespace, then name). *count receives the number; the array is
  * owned by the store and valid until the next put/delete. */
 const struct tg_store_object *const *tg_store_list(struct tg_store *s, enum tg_kind kind, size_t *count);
+
+/* Number of objects of one kind (metrics). */
+size_t tg_store_count(const struct tg_store *s, enum tg_kind kind);
 
 /* Incremented on every change; the controller compares it to decide whether to translate again. */
 uint64_t tg_store_revision(const struct tg_store *s);
