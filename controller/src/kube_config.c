@@ -488,6 +488,10 @@ int tg_kube_config_load_kubeconfig(struct tg_kube_config *cfg, const char *paths
                 goto out;
             }
             if (token) {
+                if (strpbrk(token, "\r\n")) {
+                    snprintf(err, errlen, "%s: user \"%s\": token has a line break", uf->path, user_name);
+                    goto out;
+                }
                 cfg->token = strdup(token);
             } else if (token_file) {
                 char full[PATH_MAX + 8];
