@@ -200,10 +200,14 @@ size_t tg_ws_utf8_truncate(const char *s, size_t len, size_t max)
 {
     if (len <= max)
         return len;
-    /* Back up over continuation bytes (10xxxxxx) so the cut lands before a character's lead byte. */
+    /* Back up over continuation bytes (10xxxxxx) so the cut lands before a character's lead byte. A UTF-8
+     * sequence has at most 3 continuation bytes (RFC 3629 §3); when no lead byte is found within them the
+     * input is not UTF-8 and there is no boundary to respect, so the cut stays at max. */
     size_t cut = max;
-    while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
+    while (cut > 0 && max - cut < 3 && ((unsigned char)s[cut] & 0xC0) == 0x80)
         cut--;
+    if (((unsigned char)s[cut] & 0xC0) == 0x80)
+        return max;
     return cut;
 }
 

@@ -106,7 +106,8 @@ size_t tg_ws_build_header(uint8_t out[14], enum tg_ws_opcode op, int fin, unsign
 void tg_ws_mask_bytes(uint8_t *buf, size_t len, const uint8_t mask[4], uint64_t offset);
 
 /* Length of the longest prefix of s[0..len) that is at most max bytes and does not end inside a UTF-8
- * sequence (s is assumed to be UTF-8; the cut backs up over continuation bytes). Returns len when len ≤ max. */
+ * sequence (the cut backs up over at most 3 continuation bytes; on input that is not UTF-8 there, it stays at
+ * max). Returns len when len ≤ max. */
 size_t tg_ws_utf8_truncate(const char *s, size_t len, size_t max);
 
 /* Sec-WebSocket-Key: 1 when the value is base64 of exactly 16 bytes (RFC 6455 §4.1 item 7): 24 characters,

@@ -149,8 +149,16 @@ static void fuzz_close(const uint8_t *data, size_t size)
     size_t full = strlen(reason);
     if (kept > full || memcmp(out + hl + 2, reason, kept) != 0)
         abort();
-    if (kept < full && ((unsigned char)reason[kept] & 0xC0) == 0x80)
-        abort(); /* cut inside a UTF-8 sequence */
+    if (kept < full && (kept > 123 || kept + 3 < (full < 123 ? full : 123)))
+        abort(); /* backed up further than a UTF-8 sequence is long */
+    if (kept < full && ((unsigned char)reason[kept] & 0xC0) == 0x80) {
+        /* a cut before a continuation byte is allowed only when no lead byte was within reach (not UTF-8) */
+        if (kept != 123)
+            abort();
+        for (size_t i = 120; i < 123; i++)
+            if (((unsigned char)reason[i] & 0xC0) != 0x80)
+                abort();
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

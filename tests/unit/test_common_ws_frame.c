@@ -405,6 +405,18 @@ static void test_build_close(void)
     CHECK_EQ_INT(tg_ws_utf8_truncate(euro, 198, 124), 123);
     CHECK_EQ_INT(tg_ws_utf8_truncate(euro, 198, 122), 120);
     CHECK_EQ_INT(tg_ws_utf8_truncate("abc", 3, 123), 3);
+    /* 4-byte character (U+1F600 = F0 9F 98 80) cut at each of its bytes. */
+    const char emoji[] = "ab\xF0\x9F\x98\x80";
+    CHECK_EQ_INT(tg_ws_utf8_truncate(emoji, 6, 3), 2);
+    CHECK_EQ_INT(tg_ws_utf8_truncate(emoji, 6, 4), 2);
+    CHECK_EQ_INT(tg_ws_utf8_truncate(emoji, 6, 5), 2);
+    CHECK_EQ_INT(tg_ws_utf8_truncate(emoji, 6, 2), 2);
+    /* Not UTF-8 (continuation bytes only): no boundary to find, the cut stays at the limit. */
+    char junk[200];
+    memset(junk, 0x82, sizeof junk - 1);
+    junk[sizeof junk - 1] = '\0';
+    n = tg_ws_build_close(out, TG_WS_CLOSE_POLICY, junk, NULL);
+    CHECK_EQ_INT(n, 2 + 125);
 }
 
 static void test_build_frame_roundtrip(void)
