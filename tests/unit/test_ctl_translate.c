@@ -1,0 +1,356 @@
+/* test_ctl_translate.c — translation: every golden case under tests/golden/translate/<case>/ (in.yaml →
+ * snapshot.json and, when there are problems, errors.txt), plus the validators and the purity of tg_translate.
+ *
+ * Run from the repository root (make does). UPDATE_GOLDEN=1 rewrites the expected files from the current
+ * output instead of comparing; review the diff before committing it. TG_GOLDEN_DIR overrides the directory. */
+#include "manifest.h"
+#include "store.h"
+#include "translate.h"
+#include "validate.h"
+#include "tg_test.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    size_t got;
+    while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (cap - n < 2) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+        }
+    }
+    fclose(f);
+    buf[n] = '\0';
+    if (len)
+        *len = n;
+    return buf;
+}
+
+static int write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
+/* Loads a manifest text into a new store (origin "in.yaml"); problems go to diags. */
+static struct tg_store *load_store(const char *text, size_t len, struct tg_diags *diags)
+{
+    struct tg_store *s = tg_store_new();
+    struct tg_manifest_set set = {0};
+    if (tg_manifest_parse(text, len, "in.yaml", 0, &set, diags) == 0) {
+        for (size_t i = 0; i < set.count; i++) {
+            struct tg_object_origin o = {"in.yaml", set.items[i].document};
+            tg_store_put(s, set.items[i].kind, json_incref(set.items[i].obj), &o);
+        }
+    }
+    tg_manifest_set_free(&set);
+    return s;
+}
+
+static char *render_diags(const struct tg_diags *a, const struct tg_diags *b)
+{
+    size_t cap = 1, n = 0;
+    for (int k = 0; k < 2; k++) {
+        const struct tg_diags *d = k ? b : a;
+        for (size_t i = 0; i < d->count; i++)
+            cap += strlen(d->items[i].text) + 16;
+    }
+    char *out = malloc(cap);
+    out[0] = '\0';
+    for (int k = 0; k < 2; k++) {
+        const struct tg_diags *d = k ? b : a;
+        for (size_t i = 0; i < d->count; i++)
+            n += (size_t)sprintf(out + n, "%s: %s\n", tg_diag_severity_name(d->items[i].severity), d->items[i].text);
+    }
+    return out;
+}
+
+static int run_case(const char *dir, const char *name, int update)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s/in.yaml", dir, name);
+    size_t len = 0;
+    char *in = read_file(path, &len);
+    if (!in) {
+        fprintf(stderr, "%s: cannot read\n", path);
+        return -1;
+    }
+    struct tg_diags load_diags;
+    tg_diags_init(&load_diags);
+    struct tg_store *store = load_store(in, len, &load_diags);
+    struct tg_translation t;
+    CHECK_EQ_INT(tg_translate(store, &t), 0);
+    char *snap = json_dumps(t.snapshot, JSON_INDENT(2));
+    size_t snap_len = strlen(snap);
+    snap = realloc(snap, snap_len + 2);
+    strcpy(snap + snap_len, "\n");
+    char *errs = render_diags(&load_diags, &t.diags);
+
+    char snap_path[1100], err_path[1100];
+    snprintf(snap_path, sizeof snap_path, "%s/%s/snapshot.json", dir, name);
+    snprintf(err_path, sizeof err_path, "%s/%s/errors.txt", dir, name);
+    int failed = 0;
+    if (update) {
+        write_file(snap_path, snap);
+        if (*errs)
+            write_file(err_path, errs);
+        else
+            remove(err_path);
+        printf("updated %s\n", name);
+    } else {
+        char *want_snap = read_file(snap_path, NULL);
+        char *want_errs = read_file(err_path, NULL);
+        if (!want_snap || strcmp(want_snap, snap) != 0) {
+            fprintf(stderr, "golden %s: snapshot.json differs; got:\n%s\n", name, snap);
+            failed = 1;
+        }
+        if (strcmp(want_errs ? want_errs : "", errs) != 0) {
+            fprintf(stderr, "golden %s: errors.txt differs; got:\n%s\n", name, errs);
+            failed = 1;
+        }
+        free(want_snap);
+        free(want_errs);
+    }
+    CHECK(!failed);
+
+    /* purity: the same store translates to the same output, and the store is untouched */
+    uint64_t rev = tg_store_revision(store);
+    struct tg_translation t2;
+    tg_translate(store, &t2);
+    CHECK(json_equal(t.snapshot, t2.snapshot));
+    CHECK_EQ_INT(t.diags.count, t2.diags.count);
+    CHECK_EQ_INT(tg_store_revision(store), rev);
+    tg_translation_free(&t2);
+
+    free(snap);
+    free(errs);
+    free(in);
+    tg_translation_free(&t);
+    tg_diags_free(&load_diags);
+    tg_store_free(store);
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void test_golden(void)
+{
+    const char *dir = getenv("TG_GOLDEN_DIR") ? getenv("TG_GOLDEN_DIR") : "tests/golden/translate";
+    int update = getenv("UPDATE_GOLDEN") && strcmp(getenv("UPDATE_GOLDEN"), "1") == 0;
+    DIR *d = opendir(dir);
+    CHECK(d != NULL);
+    if (!d) {
+        fprintf(stderr, "cannot open %s (run from the repository root)\n", dir);
+        return;
+    }
+    char *names[256];
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < 256) {
+        if (e->d_name[0] == '.')
+            continue;
+        names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, n, sizeof *names, cmp_str);
+    CHECK(n >= 10);
+    for (size_t i = 0; i < n; i++) {
+        run_case(dir, names[i], update);
+        free(names[i]);
+    }
+}
+
+static void test_status(void)
+{
+    const char *text = "apiVersion: tollgate.dev/v1alpha1\nkind: EnvironmentGroup\n"
+                       "metadata: {name: g, generation: 7}\nspec: {hostnames: [a.example.com], environments: [prod]}\n"
+                       "---\napiVersion: tollgate.dev/v1alpha1\nkind: ApiProxy\nmetadata: {name: p}\n"
+                       "spec: {environments: [prod], basePath: /p, target: {service: {name: s, port: 80}}}\n"
+                       "---\napiVersion: tollgate.dev/v1alpha1\nkind: ApiProxy\nmetadata: {name: q}\n"
+                       "spec: {environments: [prod], basePath: p, target: {url: 'http://10.0.0.1'}}\n";
+    struct tg_diags diags;
+    tg_diags_init(&diags);
+    struct tg_store *s = load_store(text, strlen(text), &diags);
+    struct tg_translation t;
+    CHECK_EQ_INT(tg_translate(s, &t), 0);
+    CHECK_EQ_INT(t.nstatuses, 3);
+    const struct tg_object_status *g = tg_translation_status(&t, TG_KIND_ENVIRONMENT_GROUP, "default", "g");
+    CHECK(g && g->accepted && g->resolved_refs && g->in_snapshot && g->generation == 7);
+    const struct tg_object_status *p = tg_translation_status(&t, TG_KIND_API_PROXY, "default", "p");
+    CHECK(p && p->accepted && !p->resolved_refs && p->in_snapshot && p->endpoints == 0);
+    if (p) {
+        CHECK_EQ_STR(p->resolved_reason, TG_REASON_BACKEND_NOT_FOUND);
+        CHECK(strstr(p->resolved_message, "Service default/s not found") != NULL);
+    }
+    const struct tg_object_status *q = tg_translation_status(&t, TG_KIND_API_PROXY, "default", "q");
+    CHECK(q && !q->accepted && !q->in_snapshot);
+    if (q) {
+        CHECK_EQ_STR(q->accepted_reason, TG_REASON_INVALID);
+        CHECK_EQ_STR(q->accepted_message, "spec.basePath: must start with \"/\"");
+    }
+    CHECK_EQ_INT(tg_diags_count(&t.diags, TG_DIAG_ERROR), 1);
+    CHECK_EQ_INT(tg_diags_count(&t.diags, TG_DIAG_WARNING), 1);
+    CHECK(t.diags.count >= 1 &&
+          strcmp(t.diags.items[t.diags.count - 1].text,
+                 "in.yaml doc 3: ApiProxy default/q: spec.basePath: must start with \"/\"") == 0);
+    tg_translation_free(&t);
+    /* an empty store translates to an empty snapshot */
+    struct tg_store *empty = tg_store_new();
+    CHECK_EQ_INT(tg_translate(empty, &t), 0);
+    char *dump = json_dumps(t.snapshot, JSON_COMPACT);
+    CHECK_EQ_STR(dump, "{\"groups\":[],\"proxies\":[]}");
+    free(dump);
+    tg_translation_free(&t);
+    tg_store_free(empty);
+    tg_store_free(s);
+    tg_diags_free(&diags);
+}
+
+static void test_validators(void)
+{
+    CHECK(tg_check_base_path("/") == NULL);
+    CHECK(tg_check_base_path("/chat") == NULL);
+    CHECK(tg_check_base_path("/a/b-c_d.e~f/%2F:@!$&'()*+,;=") == NULL);
+    CHECK(tg_check_base_path("") != NULL);
+    CHECK(tg_check_base_path("chat") != NULL);
+    CHECK(tg_check_base_path("/chat/") != NULL);
+    CHECK(tg_check_base_path("/a//b") != NULL);
+    CHECK(tg_check_base_path("/a/./b") != NULL);
+    CHECK(tg_check_base_path("/..") != NULL);
+    CHECK(tg_check_base_path("/a/...") == NULL);
+    CHECK(tg_check_base_path("/a b") != NULL);
+    CHECK(tg_check_base_path("/a%2") != NULL);
+    CHECK(tg_check_base_path("/a%zz") != NULL);
+    CHECK(tg_check_base_path("/a#b") != NULL);
+
+    char h[TG_HOSTNAME_BUF];
+    CHECK(tg_normalize_hostname("API.Example.com", 0, h) == NULL);
+    CHECK_EQ_STR(h, "api.example.com");
+    CHECK(tg_normalize_hostname("*.example.com", 1, h) == NULL);
+    CHECK(tg_normalize_hostname("*.example.com", 0, h) != NULL);
+    CHECK(tg_normalize_hostname("*", 1, h) != NULL);
+    CHECK(tg_normalize_hostname("*.", 1, h) != NULL);
+    CHECK(tg_normalize_hostname("a.*.com", 1, h) != NULL);
+    CHECK(tg_normalize_hostname("example.com.", 1, h) != NULL);
+    CHECK(tg_normalize_hostname("a..b", 1, h) != NULL);
+    CHECK(tg_normalize_hostname("a_b.com", 1, h) != NULL);
+    CHECK(tg_normalize_hostname("localhost", 1, h) == NULL);
+
+    char addr[64], prefix[TG_MAX_PATH_LEN + 1];
+    int port = 0;
+    CHECK(tg_parse_target_url("http://10.0.0.5:9000/prefix/", addr, &port, prefix) == NULL);
+    CHECK_EQ_STR(addr, "10.0.0.5");
+    CHECK_EQ_INT(port, 9000);
+    CHECK_EQ_STR(prefix, "/prefix");
+    CHECK(tg_parse_target_url("http://[fd00::1]", addr, &port, prefix) == NULL);
+    CHECK_EQ_STR(addr, "fd00::1");
+    CHECK_EQ_INT(port, 80);
+    CHECK_EQ_STR(prefix, "");
+    CHECK(tg_parse_target_url("http://localhost:1/", addr, &port, prefix) == NULL);
+    CHECK_EQ_STR(addr, "127.0.0.1");
+    CHECK(tg_parse_target_url("http://example.com", addr, &port, prefix) != NULL);
+    CHECK(tg_parse_target_url("http://10.0.0.1:0", addr, &port, prefix) != NULL);
+    CHECK(tg_parse_target_url("http://10.0.0.1:65536", addr, &port, prefix) != NULL);
+    CHECK(tg_parse_target_url("http://10.0.0.1:", addr, &port, prefix) != NULL);
+    CHECK(tg_parse_target_url("http://u@10.0.0.1", addr, &port, prefix) != NULL);
+    CHECK(tg_parse_target_url("http://10.0.0.1/?q", addr, &port, prefix) != NULL);
+    CHECK(tg_parse_target_url("http://10.0.0.1/a/../b", addr, &port, prefix) != NULL);
+    CHECK(tg_parse_target_url("http://010.0.0.1", addr, &port, prefix) != NULL);
+    CHECK(tg_parse_target_url("http://[fd00::1", addr, &port, prefix) != NULL);
+    CHECK(tg_parse_target_url("ftp://10.0.0.1", addr, &port, prefix) != NULL);
+    CHECK(tg_parse_target_url("http://", addr, &port, prefix) != NULL);
+
+    int64_t sec = 0;
+    int32_t ns = 0;
+    CHECK_EQ_INT(tg_parse_rfc3339("1970-01-01T00:00:00Z", &sec, &ns), 0);
+    CHECK_EQ_INT(sec, 0);
+    CHECK_EQ_INT(tg_parse_rfc3339("2024-01-01T00:00:00+01:00", &sec, &ns), 0);
+    CHECK_EQ_INT(sec, 1704063600);
+    CHECK_EQ_INT(tg_parse_rfc3339("2024-02-29T12:00:00.5Z", &sec, &ns), 0);
+    CHECK_EQ_INT(ns, 500000000);
+    CHECK_EQ_INT(tg_parse_rfc3339("2023-02-29T12:00:00Z", &sec, &ns), -1);
+    CHECK_EQ_INT(tg_parse_rfc3339("2024-01-01 00:00:00Z", &sec, &ns), -1);
+    CHECK_EQ_INT(tg_parse_rfc3339("2024-01-01T00:00:00", &sec, &ns), -1);
+    CHECK_EQ_INT(tg_parse_rfc3339("2024-01-01T00:00:00Zjunk", &sec, &ns), -1);
+    CHECK_EQ_INT(tg_parse_rfc3339("yesterday", &sec, &ns), -1);
+
+    CHECK(tg_check_dns_label("prod") == NULL);
+    CHECK(tg_check_dns_label("Prod") != NULL);
+    CHECK(tg_check_dns_label("a-") != NULL);
+    CHECK(tg_check_dns_subdomain("a.b-c.d") == NULL);
+    CHECK(tg_check_dns_subdomain("a..b") != NULL);
+    CHECK(tg_is_ip_literal("::1"));
+    CHECK(tg_is_ip_literal("10.0.0.1"));
+    CHECK(!tg_is_ip_literal("10.0.0"));
+    CHECK(!tg_is_ip_literal("fe80::1%eth0"));
+}
+
+static void test_manifest_errors(void)
+{
+    struct tg_diags d;
+    struct tg_manifest_set set = {0};
+    tg_diags_init(&d);
+    /* a syntax error fails the file and names the document and line */
+    const char *bad = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\nkind: [\n";
+    CHECK_EQ_INT(tg_manifest_parse(bad, strlen(bad), "x.yaml", 0, &set, &d), -1);
+    CHECK_EQ_INT(set.count, 0);
+    CHECK(d.count == 1 && strncmp(d.items[0].text, "x.yaml doc 2: line ", 19) == 0);
+    tg_diags_free(&d);
+    /* structural problems fail the file too */
+    const char *nokind = "apiVersion: v1\nmetadata: {name: a}\n";
+    CHECK_EQ_INT(tg_manifest_parse(nokind, strlen(nokind), "x.yaml", 0, &set, &d), -1);
+    CHECK(d.count == 1 && strcmp(d.items[0].text, "x.yaml doc 1: kind: required string") == 0);
+    tg_diags_free(&d);
+    const char *badname = "apiVersion: v1\nkind: Secret\nmetadata: {name: Bad_Name}\n";
+    CHECK_EQ_INT(tg_manifest_parse(badname, strlen(badname), "x.yaml", 0, &set, &d), -1);
+    tg_diags_free(&d);
+    const char *scalar = "just text\n";
+    CHECK_EQ_INT(tg_manifest_parse(scalar, strlen(scalar), "x.yaml", 0, &set, &d), -1);
+    tg_diags_free(&d);
+    /* unknown kinds are skipped with a warning, empty documents ignored, Lists expanded */
+    const char *mixed = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n---\n---\n"
+                        "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: c}}\n"
+                        "- {apiVersion: v1, kind: Secret, metadata: {name: s, namespace: ns1}}\n";
+    CHECK_EQ_INT(tg_manifest_parse(mixed, strlen(mixed), "x.yaml", 0, &set, &d), 0);
+    CHECK_EQ_INT(set.count, 2);
+    CHECK_EQ_INT(tg_diags_count(&d, TG_DIAG_WARNING), 1);
+    if (set.count == 2) {
+        CHECK_EQ_INT(set.items[0].kind, TG_KIND_CONFIG_MAP);
+        CHECK_EQ_INT(set.items[1].document, 3);
+    }
+    tg_manifest_set_free(&set);
+    tg_diags_free(&d);
+    /* JSON files: one value, strict (duplicate keys refused) */
+    const char *js = "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"j\"}}";
+    CHECK_EQ_INT(tg_manifest_parse(js, strlen(js), "x.json", 1, &set, &d), 0);
+    CHECK_EQ_INT(set.count, 1);
+    tg_manifest_set_free(&set);
+    const char *dup = "{\"kind\":\"ConfigMap\",\"kind\":\"Secret\"}";
+    CHECK_EQ_INT(tg_manifest_parse(dup, strlen(dup), "x.json", 1, &set, &d), -1);
+    tg_diags_free(&d);
+}
+
+int main(void)
+{
+    test_validators();
+    test_manifest_errors();
+    test_status();
+    test_golden();
+    TG_TEST_MAIN_END();
+}
