@@ -343,13 +343,11 @@ static enum tg_http_status scan_head(const char *buf, size_t len, size_t max, in
         /* A field line that starts past the last slot: decided on its first byte, whatever follows. */
         if (have_start_line && n > 0 && head->num_headers >= TG_HTTP_MAX_HEADERS)
             return TG_HTTP_TOO_MANY_HEADERS;
-        /* RFC 9112 §2.2: a bare LF, or a CR not followed by LF, is rejected (no lenient line splitting). */
-        if (eol < limit && buf[eol] == '\n')
-            return TG_HTTP_BAD;
-        if (eol + 1 < limit && buf[eol] == '\r' && buf[eol + 1] != '\n')
-            return TG_HTTP_BAD;
 
         if (!complete) {
+            /* The content first, as a prefix would have seen it (so a prefix's verdict, e.g. BAD_VERSION after
+             * "HTTP/2.0 ", stands whatever terminator follows), then the terminator: RFC 9112 §2.2, a bare LF or
+             * a CR not followed by LF is rejected (no lenient line splitting). */
             struct tg_http_header scratch;
             if (!have_start_line)
                 st = is_request ? check_request_line(line, n, 0, head) : check_status_line(line, n, 0, head);
@@ -357,6 +355,8 @@ static enum tg_http_status scan_head(const char *buf, size_t len, size_t max, in
                 st = check_field_line(line, n, 0, &scratch);
             if (st != TG_HTTP_OK)
                 return st;
+            if (eol < limit && (buf[eol] == '\n' || eol + 1 < limit))
+                return TG_HTTP_BAD;
             return len >= max ? TG_HTTP_HEAD_TOO_LARGE : TG_HTTP_INCOMPLETE;
         }
 

@@ -237,6 +237,10 @@ static void test_bytewise(void)
     CHECK(splits_consistent(0, "HTTP/3.0 200 OK\r\n\r\n", "GET"));
     CHECK(splits_consistent(0, "HTTP/1.1 2x0 OK\r\n\r\n", "GET"));
     CHECK(splits_consistent(1, "GET / HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n", ""));
+    /* fuzz finding: the version is judged at its SP, before the bare CR that ends the line */
+    CHECK(splits_consistent(0, "HTTP/0.0 ?00 OK\r$Server:dy until close", "GET"));
+    CHECK_EQ_INT(resp("HTTP/0.0 200 OK\r$", "GET"), TG_HTTP_BAD_VERSION);
+    CHECK(splits_consistent(0, "HTTP/1.1 200 OK\r\nX: \x01\n", "GET"));
 }
 
 static void test_rejections(void)
