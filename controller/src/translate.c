@@ -169,7 +169,7 @@ int tg__no_unknown_fields(struct tg__tr *tr, struct tg__item *it, const json_t *
 }
 
 /* Sets up one item + status for a store object. */
-static void init_item(struct tg__tr *tr, struct tg__item *it, struct tg_object_status *st,
+static void init_item(struct tg__tr *tr, struct tg__item *it, struct tg_translate_status *st,
                       const struct tg_store_object *o)
 {
     memset(it, 0, sizeof *it);
@@ -195,7 +195,7 @@ static void init_item(struct tg__tr *tr, struct tg__item *it, struct tg_object_s
         tg__invalid(tr, it, "metadata.creationTimestamp", "must be an RFC 3339 date-time");
 }
 
-static void finish_status(struct tg_object_status *st)
+static void finish_status(struct tg_translate_status *st)
 {
     if (!st->accepted_message)
         st->accepted_message = strdup("");
@@ -241,10 +241,29 @@ int tg_translate(struct tg_store *store, struct tg_translation *out)
         if (it->valid && it->out) {
             json_array_append(i < ng ? jgroups : jproxies, it->out);
             it->st->in_snapshot = 1;
+            it->st_envs = json_incref(json_object_get(it->out, "environments"));
         }
         json_decref(it->out);
         finish_status(it->st);
     }
+    /* hostnames that reach each emitted proxy (status.hostnames) */
+    for (size_t i = 0; i < np; i++) {
+        struct tg__item *p = &pi[i];
+        if (!p->st->in_snapshot)
+            continue;
+        p->st->hostnames = json_array();
+        size_t gi_, hi_;
+        json_t *g, *h;
+        json_array_foreach(jgroups, gi_, g) {
+            if (!tg__shares_environment(json_object_get(g, "environments"), p->st_envs))
+                continue;
+            json_array_foreach(json_object_get(g, "hostnames"), hi_, h) {
+                json_array_append(p->st->hostnames, h);
+            }
+        }
+    }
+    for (size_t i = 0; i < ng + np; i++)
+        json_decref(items[i].st_envs);
     json_object_set_new(out->snapshot, "groups", jgroups);
     json_object_set_new(out->snapshot, "proxies", jproxies);
     free(items);
@@ -258,12 +277,13 @@ void tg_translation_free(struct tg_translation *t)
     for (size_t i = 0; i < t->nstatuses; i++) {
         free(t->statuses[i].accepted_message);
         free(t->statuses[i].resolved_message);
+        json_decref(t->statuses[i].hostnames);
     }
     free(t->statuses);
     memset(t, 0, sizeof *t);
 }
 
-const struct tg_object_status *tg_translation_status(const struct tg_translation *t, enum tg_kind kind,
+const struct tg_translate_status *tg_translation_status(const struct tg_translation *t, enum tg_kind kind,
                                                      const char *ns, const char *name)
 {
     for (size_t i = 0; i < t->nstatuses; i++)

@@ -33,10 +33,11 @@
 #define TG_REASON_REF_NOT_FOUND "RefNotFound"
 #define TG_REASON_INVALID_REF "InvalidRef"
 
-/* What the kube source writes back as status conditions (Gateway API style) for one EnvironmentGroup or
- * ApiProxy. Programmed is not decided here: it becomes True when the data plane acknowledged a snapshot in
- * which `in_snapshot` was set. */
-struct tg_object_status {
+/* What translation made of one EnvironmentGroup or ApiProxy — what the kube source writes back as status
+ * conditions (Gateway API style; the controller converts it to kube_status.h's struct tg_object_status).
+ * Programmed is not decided here: it becomes True when the data plane acknowledged a snapshot in which
+ * `in_snapshot` was set. */
+struct tg_translate_status {
     enum tg_kind kind;              /* TG_KIND_ENVIRONMENT_GROUP or TG_KIND_API_PROXY */
     char namespace_[64];
     char name[254];
@@ -49,12 +50,13 @@ struct tg_object_status {
     char *resolved_message;
     int in_snapshot;                /* the object (or part of it) is in the emitted snapshot */
     int endpoints;                  /* ApiProxy: ready endpoints emitted */
+    json_t *hostnames;              /* ApiProxy in the snapshot: hostnames of the groups routing to it (owned) */
 };
 
 struct tg_translation {
     json_t *snapshot;               /* {"groups":[…],"proxies":[…]} */
     struct tg_diags diags;          /* every problem, in a stable order */
-    struct tg_object_status *statuses; /* groups first, then proxies, each in namespace/name order */
+    struct tg_translate_status *statuses; /* groups first, then proxies, each in namespace/name order */
     size_t nstatuses;
 };
 
@@ -64,7 +66,7 @@ int tg_translate(struct tg_store *store, struct tg_translation *out);
 void tg_translation_free(struct tg_translation *t);
 
 /* Status lookup (linear); NULL when the object was not translated. */
-const struct tg_object_status *tg_translation_status(const struct tg_translation *t, enum tg_kind kind,
+const struct tg_translate_status *tg_translation_status(const struct tg_translation *t, enum tg_kind kind,
                                                      const char *ns, const char *name);
 
 #endif

@@ -22,13 +22,17 @@ struct tg__tr {
 /* One EnvironmentGroup or ApiProxy being translated. */
 struct tg__item {
     const struct tg_store_object *src;
-    struct tg_object_status *st;
+    struct tg_translate_status *st;
     int has_ts;          /* metadata.creationTimestamp present and valid */
     int64_t ts_sec;
     int32_t ts_nsec;
     int valid;           /* still to be emitted */
     json_t *out;         /* the group/proxy JSON being built (owned) */
+    json_t *st_envs;     /* environments of an emitted item, kept after out is released */
 };
+
+/* 1 when the two JSON string arrays have an element in common. */
+int tg__shares_environment(const json_t *a, const json_t *b);
 
 /* Problem reporting: each adds a diag line and updates the item's status. path may be "" (no field).
  * invalid: Accepted=False/Invalid, the item is excluded (valid = 0); error.

@@ -300,7 +300,7 @@ out:
     json_decref(tls);
 }
 
-static int shares_environment(const json_t *a, const json_t *b)
+int tg__shares_environment(const json_t *a, const json_t *b)
 {
     size_t i, j;
     json_t *x, *y;
@@ -334,7 +334,7 @@ void tg__resolve_base_paths(struct tg__tr *tr, struct tg__item *proxies, size_t 
         int conflicted = 0;
         for (size_t g = 0; g < ngroups; g++) {
             if (!groups[g].valid || !groups[g].out ||
-                !shares_environment(envs, json_object_get(groups[g].out, "environments")))
+                !tg__shares_environment(envs, json_object_get(groups[g].out, "environments")))
                 continue;
             char key[TG_MAX_PATH_LEN + 32];
             int klen = snprintf(key, sizeof key, "%zu %s", g, bp);
