@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TG_BUF_SIZE (16 * 1024)
+#define TG_BUF_SIZE (32 * 1024) /* holds a whole request head at the default 32 KiB limit */
 
 struct tg_buf {
     struct tg_buf *next_free; /* free-list link while cached in the pool */

@@ -1,0 +1,18 @@
+/* policy_registry.c — the table of policy types the data plane knows. Each policy lives in policy_<name>.c
+ * and adds one line here. (The policies themselves arrive with issue 5; an unknown type makes a snapshot
+ * invalid, so the controller never gets a silently ignored policy.) */
+#include "policy.h"
+
+#include <string.h>
+
+static const struct tg_policy_type *const policy_types[] = {
+    NULL,
+};
+
+const struct tg_policy_type *tg_policy_type_find(const char *name)
+{
+    for (size_t i = 0; policy_types[i]; i++)
+        if (strcmp(policy_types[i]->name, name) == 0)
+            return policy_types[i];
+    return NULL;
+}
