@@ -512,6 +512,32 @@ void tg_kube_source_report(struct tg_kube_source *s, uint64_t version, const str
         tg_kube_status_report(s->status, version, statuses, n);
 }
 
+void tg_kube_source_report_translation(struct tg_kube_source *s, uint64_t version, const struct tg_translation *t)
+{
+    if (!s->status)
+        return;
+    struct tg_object_status *st = calloc(t->nstatuses ? t->nstatuses : 1, sizeof *st);
+    json_t *none = json_array(); /* a proxy no group routes to shows hostnames: [] (merge patch keeps absent keys) */
+    if (!st || !none) {
+        free(st);
+        json_decref(none);
+        return;
+    }
+    for (size_t i = 0; i < t->nstatuses; i++) {
+        const struct tg_translate_status *x = &t->statuses[i];
+        st[i] = (struct tg_object_status){
+            .kind = x->kind, .namespace_ = x->namespace_, .name = x->name, .generation = x->generation,
+            .in_snapshot = x->in_snapshot,
+            .accepted = {x->accepted ? 1 : 0, x->accepted_reason, x->accepted_message},
+            .resolved_refs = {x->resolved_refs ? 1 : 0, x->resolved_reason, x->resolved_message},
+            .endpoints = x->kind == TG_KIND_API_PROXY ? x->endpoints : -1,
+            .hostnames = x->kind != TG_KIND_API_PROXY ? NULL : x->hostnames ? x->hostnames : none};
+    }
+    tg_kube_status_report(s->status, version, st, t->nstatuses);
+    json_decref(none);
+    free(st);
+}
+
 void tg_kube_source_acknowledged(struct tg_kube_source *s, uint64_t version)
 {
     if (s->status)

@@ -19,6 +19,7 @@
 
 #include "kube_status.h"
 #include "store.h"
+#include "translate.h"
 
 #include <ev.h>
 #include <stddef.h>
@@ -62,6 +63,8 @@ int tg_kube_source_is_leader(const struct tg_kube_source *s);
  * EnvironmentGroup in the store, what the translation made of it. Copied. */
 void tg_kube_source_report(struct tg_kube_source *s, uint64_t version, const struct tg_object_status *statuses,
                            size_t n);
+/* The same, straight from tg_translate()'s result (the usual call after each translation). */
+void tg_kube_source_report_translation(struct tg_kube_source *s, uint64_t version, const struct tg_translation *t);
 /* The data plane acknowledged snapshot `version` (the objects reported with it become Programmed). */
 void tg_kube_source_acknowledged(struct tg_kube_source *s, uint64_t version);
 
