@@ -152,6 +152,8 @@ const char *demo_http_reason(int status);
 void demo_ws_handshake(struct demo_conn *c, const struct tg_http_head *head, const char *path, size_t path_len);
 size_t demo_ws_on_data(struct demo_conn *c, uint8_t *buf, size_t len);
 void demo_ws_release(struct demo_conn *c);
+/* Queues close 1001 unless a close was sent already (server shutdown). */
+void demo_ws_going_away(struct demo_conn *c);
 
 /* chat_room.c */
 void chat_join(struct chat_room *room, struct demo_conn *c);

@@ -73,7 +73,7 @@ int demo_conn_send(struct demo_conn *c, const void *data, size_t len)
             cap *= 2;
         uint8_t *p = realloc(c->out, cap);
         if (!p) {
-            tg_warn("demo: out of memory queueing %zu bytes; closing connection", len);
+            tg_warn("out of memory queueing %zu bytes; closing connection", len);
             demo_conn_close(c);
             return -1;
         }
@@ -346,6 +346,13 @@ void demo_conn_before_sleep(struct demo_server *srv)
 
 void demo_conn_close_all(struct demo_server *srv)
 {
+    /* Shutting down: WebSocket peers get close 1001 (RFC 6455 §7.4.1 "going away"), written if the socket
+     * takes it now; nobody is waited for. */
+    for (struct demo_conn *c = srv->all; c; c = c->all_next)
+        if (c->mode == DEMO_WS) {
+            demo_ws_going_away(c);
+            flush(c);
+        }
     while (srv->all)
         demo_conn_close(srv->all);
     demo_conn_before_sleep(srv);

@@ -383,7 +383,7 @@ size_t demo_http_on_head(struct demo_conn *c, uint8_t *buf, size_t len)
     req->keep_alive = head.keep_alive;
     req->is_head = strcmp(req->method, "HEAD") == 0;
     req->framing = head.framing;
-    tg_debug("demo: %s %s", req->method, req->target);
+    tg_debug("%s %s", req->method, req->target);
 
     /* RFC 6455 §4.2.1 / RFC 9110 §7.8: an upgrade to websocket; other upgrade offers are ignored. */
     if ((head.connection_flags & TG_CONN_UPGRADE) && head.upgrade.len &&

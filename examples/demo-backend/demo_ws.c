@@ -180,6 +180,12 @@ static void send_close(struct demo_conn *c, int code, const char *reason)
     demo_conn_close_after_flush(c);
 }
 
+void demo_ws_going_away(struct demo_conn *c)
+{
+    if (c->mode == DEMO_WS && !c->ws.close_sent)
+        send_close(c, TG_WS_CLOSE_GOING_AWAY, "server shutting down");
+}
+
 /* RFC 6455 §7.4: codes an endpoint may send (1000-1003, 1007-1014 as registered with IANA, 3000-4999). */
 static int close_code_valid(unsigned code)
 {

@@ -68,25 +68,25 @@ static int open_listener(const char *spec)
     char *copy = strdup(spec);
     char *host, *port;
     if (!copy || split_host_port(copy, &host, &port) < 0) {
-        tg_error("demo: bad --listen %s (want ADDR:PORT)", spec);
+        tg_error("bad --listen %s (want ADDR:PORT)", spec);
         goto cleanup;
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
     int rc = getaddrinfo(host, port, &hints, &ai);
     if (rc != 0) {
-        tg_error("demo: --listen %s: %s", spec, gai_strerror(rc));
+        tg_error("--listen %s: %s", spec, gai_strerror(rc));
         goto cleanup;
     }
     fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        tg_error("demo: socket: %s", strerror(errno));
+        tg_error("socket: %s", strerror(errno));
         goto cleanup;
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 4096) < 0) {
-        tg_error("demo: listen on %s: %s", spec, strerror(errno));
+        tg_error("listen on %s: %s", spec, strerror(errno));
         close(fd);
         fd = -1;
         goto cleanup;
@@ -106,7 +106,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                 /* Out of descriptors: stop accepting for a moment instead of spinning on a ready listener. */
-                tg_warn("demo: accept: %s (%zu connections); pausing accepts", strerror(errno), srv->n_conns);
+                tg_warn("accept: %s (%zu connections); pausing accepts", strerror(errno), srv->n_conns);
                 ev_io_stop(loop, &srv->accept_io);
                 ev_timer_set(&srv->accept_retry, 0.1, 0.);
                 ev_timer_start(loop, &srv->accept_retry);
@@ -133,7 +133,7 @@ static void on_before_sleep(struct ev_loop *loop, ev_prepare *w, int revents)
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
-    tg_info("demo: signal %d, stopping", w->signum);
+    tg_info("signal %d, stopping", w->signum);
     ev_break(loop, EVBREAK_ALL);
 }
 
@@ -227,7 +227,7 @@ int main(int argc, char **argv)
     raise_fd_limit();
     srv.loop = ev_default_loop(EVFLAG_AUTO);
     if (!srv.loop) {
-        tg_error("demo: cannot create the event loop");
+        tg_error("cannot create the event loop");
         goto cleanup;
     }
     srv.listen_fd = open_listener(listen_spec);
@@ -247,7 +247,7 @@ int main(int argc, char **argv)
     ev_signal_start(srv.loop, &srv.sigint);
     ev_signal_start(srv.loop, &srv.sigterm);
 
-    tg_info("demo: backend \"%s\" listening on %s", srv.name, listen_spec);
+    tg_info("backend \"%s\" listening on %s", srv.name, listen_spec);
     ev_run(srv.loop, 0);
     status = 0;
 
