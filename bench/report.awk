@@ -1,0 +1,182 @@
+# bench/report.awk — turns bench/run.sh's results file (one "peer=NAME scenario=… label=… key=value …" line per
+# measurement) into Markdown tables, one per scenario, each followed by the ratio of Tollgate to the better of
+# nginx and HAProxy and whether the issue's target is met. Usage: awk -v peers="direct tollgate nginx haproxy"
+# -f bench/report.awk results.txt
+
+BEGIN { NP = split(peers, P, " ") }
+
+{
+    delete kv
+    for (i = 1; i <= NF; i++) {
+        eq = index($i, "=")
+        if (eq > 1) kv[substr($i, 1, eq - 1)] = substr($i, eq + 1)
+    }
+    p = kv["peer"]
+    if ("skipped" in kv) { skipped[p] = 1; next }
+    l = kv["label"]
+    if ("failed" in kv) { failed[p, l] = 1; next }
+    for (k in kv) V[p, l, k] = kv[k]
+}
+
+function has(p, l, k) { return ((p, l, k) in V) }
+
+function cell(p, l, k, fmt) {
+    if (p in skipped) return "skipped"
+    if ((p, l) in failed) return "failed"
+    if (!has(p, l, k)) return "-"
+    return sprintf(fmt, V[p, l, k])
+}
+
+# thousands separators for integers
+function grp(x,    s, neg, out) {
+    s = sprintf("%.0f", x); neg = ""
+    if (substr(s, 1, 1) == "-") { neg = "-"; s = substr(s, 2) }
+    out = ""
+    while (length(s) > 3) { out = "," substr(s, length(s) - 2) out; s = substr(s, 1, length(s) - 3) }
+    return neg s out
+}
+
+function icell(p, l, k) {
+    if (p in skipped) return "skipped"
+    if ((p, l) in failed) return "failed"
+    if (!has(p, l, k)) return "-"
+    return grp(V[p, l, k])
+}
+
+function pretty(p) {
+    return p == "tollgate" ? "Tollgate" : p == "nginx" ? "nginx" : p == "haproxy" ? "HAProxy" : p == "direct" ? "direct (no proxy)" : p
+}
+
+# best of nginx/HAProxy for metric k of label l; dir < 0: lower is better. "" when neither has it.
+function best(l, k, dir,    b, q, cand) {
+    b = ""
+    split("nginx haproxy", cand, " ")
+    for (q = 1; q <= 2; q++) {
+        if (!has(cand[q], l, k)) continue
+        if (b == "" || (dir < 0 ? V[cand[q], l, k] + 0 < b + 0 : V[cand[q], l, k] + 0 > b + 0)) { b = V[cand[q], l, k]; bestname = cand[q] }
+    }
+    return b
+}
+
+function ratio(l, k, dir, what,    t, b, r, ok) {
+    b = best(l, k, dir)
+    if (!has("tollgate", l, k) || b == "" || b + 0 == 0) {
+        printf("- Tollgate ÷ better of nginx/HAProxy (%s): n/a (%s)\n", what,
+               has("tollgate", l, k) ? "no nginx/HAProxy figure" : "no Tollgate figure")
+        return
+    }
+    t = V["tollgate", l, k] + 0
+    r = t / b
+    ok = dir < 0 ? t <= b : t >= b
+    printf("- Tollgate ÷ better of nginx/HAProxy (%s, best: %s): **%.2f×** (%s is better) — target %s\n", what,
+           pretty(bestname), r, dir < 0 ? "lower" : "higher", ok ? "met" : "**missed**")
+}
+
+# Markdown table from T[row, col] (row 0 = header), padded so it also reads well in a terminal.
+function emit(nrows, ncols,    r, c, w, line) {
+    for (c = 0; c < ncols; c++) { w[c] = 3; for (r = 0; r < nrows; r++) if (length(T[r, c]) > w[c]) w[c] = length(T[r, c]) }
+    for (r = 0; r < nrows; r++) {
+        line = "|"
+        for (c = 0; c < ncols; c++) line = line sprintf(" %" (c == 0 ? "-" : "") w[c] "s |", T[r, c])
+        print line
+        if (r == 0) {
+            line = "|"
+            for (c = 0; c < ncols; c++) line = line " " (c == 0 ? ":" dashes(w[c] - 1) : dashes(w[c] - 1) ":") " |"
+            print line
+        }
+    }
+    delete T
+    print ""
+}
+
+function dashes(n,    s) { s = ""; while (n-- > 0) s = s "-"; return s }
+
+function param(l, k,    q) {
+    for (q = 1; q <= NP; q++) if (has(P[q], l, k)) return V[P[q], l, k]
+    return "?"
+}
+
+function added(p, l, k) {
+    if (!has(p, l, k) || !has("direct", l, k) || p == "direct") return "-"
+    return sprintf("%+.1f", V[p, l, k] - V["direct", l, k])
+}
+
+function latency_section(l, title,    q, n) {
+    printf("### %s\n\n", title)
+    printf("%s connection(s), each sending one %s-byte message and waiting for its echo, for %s s. Round-trip times in µs.\n\n",
+           param(l, "conns"), param(l, "size"), param(l, "seconds"))
+    T[0, 0] = "peer"; T[0, 1] = "p50"; T[0, 2] = "p99"; T[0, 3] = "p99.9"; T[0, 4] = "added p50"; T[0, 5] = "added p99"; T[0, 6] = "round trips/s"
+    n = 1
+    for (q = 1; q <= NP; q++) {
+        T[n, 0] = pretty(P[q]); T[n, 1] = cell(P[q], l, "p50_us", "%.1f"); T[n, 2] = cell(P[q], l, "p99_us", "%.1f")
+        T[n, 3] = cell(P[q], l, "p999_us", "%.1f"); T[n, 4] = added(P[q], l, "p50_us"); T[n, 5] = added(P[q], l, "p99_us")
+        T[n, 6] = icell(P[q], l, "msgs_per_s"); n++
+    }
+    emit(n, 7)
+    ratio(l, "p50_us", -1, "p50")
+    ratio(l, "p99_us", -1, "p99")
+    print ""
+}
+
+function throughput_section(l, title, unitkey, unitname, otherkey, othername,    q, n) {
+    printf("### %s\n\n", title)
+    printf("%s connections × %s messages in flight each, %s-byte messages echoed by the backend, for %s s. Counted on the way back (each message crosses the proxy twice).\n\n",
+           param(l, "conns"), param(l, "window"), param(l, "size"), param(l, "seconds"))
+    T[0, 0] = "peer"; T[0, 1] = unitname; T[0, 2] = othername
+    n = 1
+    for (q = 1; q <= NP; q++) {
+        T[n, 0] = pretty(P[q])
+        T[n, 1] = unitkey == "mib_per_s" ? cell(P[q], l, unitkey, "%.1f") : icell(P[q], l, unitkey)
+        T[n, 2] = otherkey == "mib_per_s" ? cell(P[q], l, otherkey, "%.1f") : icell(P[q], l, otherkey)
+        n++
+    }
+    emit(n, 3)
+    ratio(l, unitkey, 1, unitname)
+    print ""
+}
+
+function idle_section(l,    q, n, t) {
+    printf("### Idle WebSocket sessions: proxy memory per session\n\n")
+    printf("%s sessions opened through the proxy, held idle; resident memory of the proxy's processes (VmRSS, summed over nginx's master and workers) read before opening and %s s after the last one opened.\n\n",
+           param(l, "sessions"), param(l, "settle_s"))
+    T[0, 0] = "peer"; T[0, 1] = "sessions"; T[0, 2] = "RSS before (KiB)"; T[0, 3] = "RSS after (KiB)"; T[0, 4] = "bytes / session"; T[0, 5] = "open time (s)"
+    n = 1
+    for (q = 1; q <= NP; q++) {
+        T[n, 0] = pretty(P[q]); T[n, 1] = icell(P[q], l, "sessions")
+        if (P[q] == "direct") { T[n, 2] = "-"; T[n, 3] = "-"; T[n, 4] = "-" }
+        else { T[n, 2] = icell(P[q], l, "rss_before_kib"); T[n, 3] = icell(P[q], l, "rss_after_kib"); T[n, 4] = icell(P[q], l, "bytes_per_session") }
+        T[n, 5] = cell(P[q], l, "open_s", "%.2f"); n++
+    }
+    emit(n, 6)
+    ratio(l, "bytes_per_session", -1, "bytes per idle session")
+    if (has("tollgate", l, "bytes_per_session")) {
+        t = V["tollgate", l, "bytes_per_session"] + 0
+        printf("- Tollgate: %s bytes per idle relayed session — target ≤ 4 KiB %s; long-run goal 1 KiB %s\n",
+               grp(t), t <= 4096 ? "met" : "**missed**", t <= 1024 ? "met" : "not yet")
+    }
+    print ""
+}
+
+function http_section(l,    q, n) {
+    printf("### HTTP keep-alive requests/s (wrk)\n\n")
+    printf("wrk, %s thread, %s keep-alive connections, GET of a 6-byte plain-text body, for %s s. Latency in µs.\n\n",
+           param(l, "threads"), param(l, "conns"), param(l, "seconds"))
+    T[0, 0] = "peer"; T[0, 1] = "requests/s"; T[0, 2] = "p50"; T[0, 3] = "p99"; T[0, 4] = "errors"
+    n = 1
+    for (q = 1; q <= NP; q++) {
+        T[n, 0] = pretty(P[q]); T[n, 1] = icell(P[q], l, "rps"); T[n, 2] = cell(P[q], l, "p50_us", "%.0f")
+        T[n, 3] = cell(P[q], l, "p99_us", "%.0f"); T[n, 4] = icell(P[q], l, "errors"); n++
+    }
+    emit(n, 5)
+    ratio(l, "rps", 1, "requests/s")
+    print ""
+}
+
+END {
+    latency_section("lat1", "WebSocket echo round trip, 1 connection")
+    latency_section("lat100", "WebSocket echo round trip, 100 connections")
+    throughput_section("tput64", "64-byte message relay throughput", "msgs_per_s", "messages/s", "mib_per_s", "MiB/s")
+    throughput_section("tput1m", "1 MiB message throughput", "mib_per_s", "MiB/s", "msgs_per_s", "messages/s")
+    idle_section("idle")
+    http_section("http")
+}

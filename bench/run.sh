@@ -1,0 +1,285 @@
+#!/usr/bin/env bash
+# bench/run.sh — `make bench`: Tollgate side by side with nginx, HAProxy and a direct connection, same backend
+# (tollgate-bench backend) and same clients (tollgate-bench, wrk) for every peer. Scenarios:
+#   lat1 / lat100  WebSocket echo round trip p50/p99/p99.9 at 1 and 100 connections (one message in flight each)
+#   tput64         64-byte message relay throughput (pipelined: 16 connections × 16 messages in flight)
+#   tput1m         1 MiB message throughput (4 connections × 2 messages in flight)
+#   idle           proxy RSS growth per idle WebSocket session (9,000 sessions by default, see below)
+#   http           HTTP keep-alive requests/s with wrk
+# Prints a table per scenario with the ratio of Tollgate to the better of nginx/HAProxy, and writes
+# docs/benchmarks.md (BENCH_QUICK=1: a short smoke run that writes build/bench/benchmarks.md instead).
+#
+# Knobs (environment): BENCH_QUICK=1, BENCH_DURATION (s per scenario, default 10), BENCH_PEERS (default
+# "direct tollgate nginx haproxy"), BENCH_SCENARIOS (default "idle lat1 lat100 tput64 tput1m http"), BENCH_IDLE_SESSIONS (default 9000), BENCH_PIN=0 (no CPU pinning),
+# BENCH_PORT_BASE (default 18480), BENCH_DOCS (where to write the report), BENCH_KEEP_TMP=1 (keep configs/logs).
+#
+# Why 9,000 idle sessions and not 10,000: a relayed session costs the proxy two descriptors and a process here may
+# hold at most 20,000, so one proxy process tops out near 9,900 sessions; 9,000 leaves room for listeners, pools
+# and logs. The client side spreads its sessions over several processes (≤ 5,000 each).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+BUILD=${TOLLGATE_BUILD:-build}
+TOOL=$BUILD/tollgate-bench
+OUT=${BENCH_OUT:-$BUILD/bench}
+QUICK=${BENCH_QUICK:-0}
+PEERS=${BENCH_PEERS:-"direct tollgate nginx haproxy"}
+SCENARIOS=" ${BENCH_SCENARIOS:-idle lat1 lat100 tput64 tput1m http} "
+BENCH_HOST=bench.local
+if [ "$QUICK" = 1 ]; then
+  DUR=${BENCH_DURATION:-1} WARM=0.3 IDLE_SESSIONS=${BENCH_IDLE_SESSIONS:-200} SETTLE=0.5 WRK_DUR=1
+  DOCS=${BENCH_DOCS:-$OUT/benchmarks.md}
+else
+  DUR=${BENCH_DURATION:-10} WARM=2 IDLE_SESSIONS=${BENCH_IDLE_SESSIONS:-9000} SETTLE=3 WRK_DUR=${BENCH_DURATION:-10}
+  DOCS=${BENCH_DOCS:-docs/benchmarks.md}
+fi
+# a partial run (some peers or scenarios) never overwrites the published figures unless BENCH_DOCS says so
+if [ -z "${BENCH_DOCS:-}" ] && { [ -n "${BENCH_PEERS:-}" ] || [ -n "${BENCH_SCENARIOS:-}" ]; }; then
+  DOCS=$OUT/benchmarks.md
+fi
+LAT_SIZE=32
+TPUT64_CONNS=16 TPUT64_WINDOW=16
+TPUT1M_CONNS=4 TPUT1M_WINDOW=2
+WRK_CONNS=64
+
+die() { echo "bench: $*" >&2; exit 1; }
+[ -x "$TOOL" ] || die "$TOOL is missing: run 'make' first"
+for t in curl wrk taskset pgrep ss; do command -v "$t" >/dev/null || die "'$t' is missing (scripts/deps.sh installs it)"; done
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+mkdir -p "$OUT"
+RESULTS=$OUT/results.txt
+NOTES=$OUT/notes.txt
+: >"$RESULTS"
+: >"$NOTES"
+TMP=$(mktemp -d /tmp/tollgate-bench.XXXXXX)
+
+# ---- process bookkeeping: everything started here is stopped on exit, by pid ----
+STARTED_PIDS=()
+CLIENT_PID=
+track_pid() { STARTED_PIDS+=("$1"); }
+stop_pid() {
+  local pid=$1 i
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+  kill -TERM "$pid" 2>/dev/null
+  for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  return 0
+}
+cleanup() {
+  trap - EXIT INT TERM
+  [ -n "$CLIENT_PID" ] && stop_pid "$CLIENT_PID"
+  local i
+  for ((i = ${#STARTED_PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${STARTED_PIDS[$i]}"; done
+  if [ "${BENCH_KEEP_TMP:-0}" = 1 ]; then echo "bench: configs and logs kept in $TMP"; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+trap 'echo "bench: interrupted" >&2; exit 130' INT
+trap 'exit 143' TERM
+
+# ---- CPU pinning: the proxy under test on its own core(s), clients and backend on the other(s) ----
+NCPU=$(nproc)
+if [ "${BENCH_PIN:-1}" = 0 ] || [ "$NCPU" -lt 2 ]; then
+  PIN_LOAD= PIN_PROXY= PIN_DESC="none"
+elif [ "$NCPU" -ge 4 ]; then
+  PIN_LOAD="taskset -c 0,1" PIN_PROXY="taskset -c 2,3" PIN_DESC="clients and backend on CPUs 0-1, proxy on CPUs 2-3"
+else
+  PIN_LOAD="taskset -c 0" PIN_PROXY="taskset -c 1" PIN_DESC="clients and backend on CPU 0, proxy on CPU 1"
+fi
+
+# ---- ports: a block of five free loopback ports ----
+port_free() { [ -z "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
+base=${BENCH_PORT_BASE:-18480}
+for ((try = 0; try < 40; try++, base += 10)); do
+  ok=1
+  for p in $base $((base + 1)) $((base + 2)) $((base + 3)) $((base + 4)); do port_free "$p" || ok=0; done
+  [ $ok = 1 ] && break
+done
+[ $ok = 1 ] || die "no free block of loopback ports found from ${BENCH_PORT_BASE:-18480}"
+BACKEND_PORT=$base PORT_TOLLGATE=$((base + 1)) PORT_ADMIN=$((base + 2)) PORT_NGINX=$((base + 3)) PORT_HAPROXY=$((base + 4))
+
+# shellcheck source=bench/peers.sh
+. bench/peers.sh
+
+# ---- the backend, shared by every peer ----
+$PIN_LOAD "$TOOL" backend --listen "127.0.0.1:$BACKEND_PORT" >"$TMP/backend.log" 2>&1 &
+BACKEND_PID=$!
+track_pid "$BACKEND_PID"
+PEER_PID=$BACKEND_PID
+wait_http_200 "http://127.0.0.1:$BACKEND_PORT/hello" 10 || die "the bench backend did not start: $(cat "$TMP/backend.log")"
+
+# Runs a client in the background (so Ctrl-C and TERM are handled at once, and the trap can stop it by pid);
+# its stdout goes to $TMP/client.out, stderr to $TMP/client.err. Returns its exit status.
+run_bg() {
+  local rc
+  "$@" >"$TMP/client.out" 2>"$TMP/client.err" &
+  CLIENT_PID=$!
+  wait "$CLIENT_PID"
+  rc=$?
+  CLIENT_PID=
+  return $rc
+}
+
+# Appends the RESULT line of $TMP/client.out to the results file prefixed with the peer (or a failed= line
+# when rc != 0 or there is none) and prints a one-line summary.
+record() {
+  local peer=$1 label=$2 rc=$3
+  if [ "$rc" -eq 0 ] && grep -q '^RESULT ' "$TMP/client.out"; then
+    grep '^RESULT ' "$TMP/client.out" | head -1 | sed "s/^RESULT /peer=$peer /" >>"$RESULTS"
+    printf '  %-8s %-7s %s\n' "$peer" "$label" "$(grep '^RESULT ' "$TMP/client.out" | head -1 | summarize)"
+    return 0
+  fi
+  echo "peer=$peer label=$label failed=1" >>"$RESULTS"
+  printf '  %-8s %-7s FAILED: %s\n' "$peer" "$label" "$(tail -3 "$TMP/client.err" | tr '\n' ' ')"
+  echo "$peer $label failed: $(tail -3 "$TMP/client.err" | tr '\n' ' ')" >>"$NOTES"
+  return 1
+}
+
+run_client() {
+  local peer=$1 label=$2
+  shift 2
+  run_bg "$@"
+  record "$peer" "$label" $?
+}
+
+summarize() {
+  awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+       END {
+         if (v["scenario"] == "idle") printf("%s sessions, %s bytes/session, lost %s", v["sessions"], v["bytes_per_session"] == "" ? "n/a" : v["bytes_per_session"], v["lost"])
+         else if (v["scenario"] == "http") printf("%s req/s, p50 %s us, p99 %s us, errors %s", v["rps"], v["p50_us"], v["p99_us"], v["errors"])
+         else if (v["p50_us"] != "") printf("p50 %s us, p99 %s us, p99.9 %s us, %s msg/s", v["p50_us"], v["p99_us"], v["p999_us"], v["msgs_per_s"])
+         else printf("%s msg/s, %s MiB/s", v["msgs_per_s"], v["mib_per_s"])
+       }'
+}
+
+# wrk with --latency, turned into a RESULT line (latencies in µs).
+wrk_result() {
+  awk -v conns="$WRK_CONNS" -v secs="$WRK_DUR" '
+    function us(s) { if (s ~ /us$/) return s + 0; if (s ~ /ms$/) return s * 1000; if (s ~ /s$/) return s * 1000000; return s }
+    /^ +50%/ { p50 = us($2) } /^ +99%/ { p99 = us($2) }
+    /Requests\/sec:/ { rps = $2 }
+    /Non-2xx or 3xx responses:/ { errors += $NF }
+    /Socket errors:/ { gsub(",", ""); errors += $4 + $6 + $8 + $10 }
+    END { if (rps == "") exit 1
+          printf("RESULT scenario=http label=http threads=1 conns=%s seconds=%s rps=%s p50_us=%.1f p99_us=%.1f errors=%d\n", conns, secs, rps, p50, p99, errors) }'
+}
+
+run_http() {
+  local peer=$1 addr=$2 rc
+  run_bg $PIN_LOAD wrk -t1 -c"$WRK_CONNS" -d"${WRK_DUR}s" --latency -H "Host: $BENCH_HOST" "http://$addr/hello"
+  rc=$?
+  if [ $rc -eq 0 ]; then
+    mv "$TMP/client.out" "$TMP/wrk.out"
+    wrk_result <"$TMP/wrk.out" >"$TMP/client.out" || { rc=1; cp "$TMP/wrk.out" "$TMP/client.err"; }
+  fi
+  record "$peer" http $rc
+}
+
+want() { [[ "$SCENARIOS" == *" $1 "* ]]; }
+
+run_peer() {
+  local peer=$1 rss_args=() p
+  echo "== $peer"
+  if ! peer_start "$peer"; then
+    echo "  skipped: $PEER_NOTE"
+    echo "peer=$peer skipped=1" >>"$RESULTS"
+    echo "$peer skipped: $PEER_NOTE" >>"$NOTES"
+    peer_stop "$peer"
+    return
+  fi
+  local addr=$PEER_ADDR
+  # warm-up: the proxy's first connections, pools and caches; also checks that WebSocket proxying works
+  if ! $PIN_LOAD "$TOOL" echo --target "$addr" --conns 8 --duration 0.5 --warmup 0.2 --label warmup >/dev/null 2>"$TMP/warm.err"; then
+    echo "  skipped: WebSocket echo through $peer fails: $(tail -2 "$TMP/warm.err" | tr '\n' ' ')"
+    echo "peer=$peer skipped=1" >>"$RESULTS"
+    echo "$peer skipped: WebSocket echo fails: $(tail -2 "$TMP/warm.err" | tr '\n' ' ')" >>"$NOTES"
+    peer_stop "$peer"
+    return
+  fi
+  # idle first, on a process that has not yet grown its heap under load (freed memory would hide the cost)
+  if want idle; then
+    if [ "$peer" != direct ]; then for p in $PEER_RSS_PIDS; do rss_args+=(--rss-pid "$p"); done; fi
+    run_client "$peer" idle $PIN_LOAD "$TOOL" idle --target "$addr" --sessions "$IDLE_SESSIONS" --settle "$SETTLE" \
+      --label idle "${rss_args[@]}"
+    sleep 1
+  fi
+  want lat1 && run_client "$peer" lat1 $PIN_LOAD "$TOOL" echo --target "$addr" --conns 1 --size $LAT_SIZE \
+    --duration "$DUR" --warmup "$WARM" --label lat1
+  want lat100 && run_client "$peer" lat100 $PIN_LOAD "$TOOL" echo --target "$addr" --conns 100 --size $LAT_SIZE \
+    --duration "$DUR" --warmup "$WARM" --label lat100
+  want tput64 && run_client "$peer" tput64 $PIN_LOAD "$TOOL" echo --target "$addr" --conns $TPUT64_CONNS \
+    --window $TPUT64_WINDOW --size 64 --duration "$DUR" --warmup "$WARM" --label tput64
+  want tput1m && run_client "$peer" tput1m $PIN_LOAD "$TOOL" echo --target "$addr" --conns $TPUT1M_CONNS \
+    --window $TPUT1M_WINDOW --size 1m --duration "$DUR" --warmup "$WARM" --label tput1m
+  want http && run_http "$peer" "$addr"
+  peer_stop "$peer"
+}
+
+START=$(date +%s)
+echo "bench: $( [ "$QUICK" = 1 ] && echo "quick run" || echo "full run"), ${DUR}s per scenario, peers: $PEERS; pinning: $PIN_DESC"
+for peer in $PEERS; do run_peer "$peer"; done
+ELAPSED=$(( $(date +%s) - START ))
+
+REPORT=$(awk -v peers="$PEERS" -f bench/report.awk "$RESULTS")
+echo
+echo "$REPORT"
+
+# ---- docs/benchmarks.md ----
+cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+mem_total=$(awk '/^MemTotal/ { printf("%.1f GiB", $2 / 1048576) }' /proc/meminfo)
+ver_nginx=$(nginx -v 2>&1 | sed 's/^nginx version: //')
+ver_haproxy=$(haproxy -v 2>/dev/null | head -1 | awk '{ print $3 }')
+ver_wrk=$(wrk -v 2>&1 | head -1 | awk '{ print $2 }')
+rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+{
+  echo "# Benchmarks"
+  echo
+  echo "Generated by \`make bench\` (bench/run.sh) on $(date -u +'%Y-%m-%d %H:%M UTC'), Tollgate at commit \`$rev\`$( [ "$QUICK" = 1 ] && echo ", **quick mode** (BENCH_QUICK=1: figures are a smoke test, not measurements)")."
+  echo "The whole run took ${ELAPSED} s."
+  echo
+  echo "## Machine"
+  echo
+  echo "- CPUs: $NCPU × $cpu_model"
+  echo "- Kernel: $(uname -sr), memory: $mem_total"
+  echo "- Peers: Tollgate data plane (\`build/tollgate-dataplane\`), nginx $ver_nginx, HAProxy $ver_haproxy (Debian packages); load: tollgate-bench, wrk $ver_wrk"
+  echo "- CPU pinning: $PIN_DESC (taskset)"
+  echo
+  echo "## Setup"
+  echo
+  echo "- **Same backend for every peer**: \`tollgate-bench backend\` (bench/backend.c), one libev thread: WebSocket echo on any path (frames echoed as they stream in, so 1 MiB messages are never held whole), and a plain-text \`hello\` (6-byte body) for any other HTTP request. The demo backend is not used so that the figures depend on nothing but the proxies."
+  echo "- **Same clients for every peer**: \`tollgate-bench echo\` / \`tollgate-bench idle\` (bench/ws_client.c, scenarios.c, idle.c: libev, one masked frame pre-built per connection, echoes counted and skipped) and \`wrk\` for HTTP. Host header \`$BENCH_HOST\`."
+  echo "- **direct** is the client talking to the backend with no proxy: the floor the proxies add to."
+  echo "- **Equivalent proxy settings**: 2 workers (Tollgate \`--workers 2\`, nginx \`worker_processes 2\` with a \`reuseport\` listener each, HAProxy \`nbthread 2\`), WebSocket upgrade proxying, keep-alive upstream pools (nginx \`keepalive 256\`, HAProxy \`http-reuse safe\`, Tollgate's per-endpoint pool), no access logs, one-hour idle/tunnel timeouts, X-Forwarded-For/-Proto added. The generated nginx/HAProxy configurations and the Tollgate snapshot are in bench/peers.sh."
+  echo "- **Idle sessions**: $IDLE_SESSIONS sessions, not 10,000: a relayed session holds two descriptors in the proxy and a process may hold at most 20,000 here, so one proxy process tops out near 9,900 relayed sessions. The client spreads its sessions over several processes (≤ 5,000 each). Memory is VmRSS from /proc/PID/status (nginx: master + workers), read before the sessions open and ${SETTLE} s after the last one opened, while they are still open."
+  echo "- Each scenario runs ${DUR} s after a ${WARM} s warm-up; each peer starts fresh and is warmed up with a short echo run; the idle scenario runs first on each peer so memory freed by earlier load cannot hide its cost."
+  echo
+  echo "## Results"
+  echo
+  echo "Ratios compare Tollgate with the better of nginx and HAProxy. The issue's targets: added latency and throughput at least as good as the better of nginx and HAProxy; ≤ 4 KiB user-space memory per idle relayed session (long-run goal 1 KiB)."
+  echo
+  echo "$REPORT"
+  if [ -s "$NOTES" ]; then
+    echo "### Notes from this run"
+    echo
+    sed 's/^/- /' "$NOTES"
+    echo
+  fi
+  echo "## Reproduce"
+  echo
+  echo '```'
+  echo "make bench                      # builds, then runs bench/run.sh (about 5 minutes) and rewrites this file"
+  echo "BENCH_QUICK=1 ./bench/run.sh    # a short smoke run; writes build/bench/benchmarks.md"
+  echo "BENCH_PEERS=\"tollgate nginx\" BENCH_DURATION=20 ./bench/run.sh"
+  echo '```'
+  echo
+  echo "Other knobs: \`BENCH_IDLE_SESSIONS\`, \`BENCH_PIN=0\` (no pinning), \`BENCH_PORT_BASE\`, \`BENCH_KEEP_TMP=1\` (keep the generated configs and logs), \`BENCH_DOCS=PATH\`. Raw figures of the last run: build/bench/results.txt. One scenario by hand:"
+  echo
+  echo '```'
+  echo "build/tollgate-bench backend --listen 127.0.0.1:9000 &"
+  echo "build/tollgate-bench echo --target 127.0.0.1:9000 --conns 100 --duration 10"
+  echo "build/tollgate-bench echo --target 127.0.0.1:9000 --conns 16 --window 16 --size 64"
+  echo "build/tollgate-bench idle --target 127.0.0.1:8080 --host bench.local --sessions 9000 --rss-pid \$(pgrep -f tollgate-dataplane)"
+  echo '```'
+} >"$DOCS.tmp" && mv "$DOCS.tmp" "$DOCS"
+echo "bench: report written to $DOCS (raw results: $RESULTS), ${ELAPSED} s"
