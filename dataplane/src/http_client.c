@@ -28,6 +28,7 @@ const char *tg_client_state_str(enum tg_client_state s)
 static void free_client(struct tg_deferred *d)
 {
     struct tg_client *c = (struct tg_client *)d;
+    free(c->policy);
     free(c->req);
     free(c->retry_head);
     free(c);
@@ -142,6 +143,8 @@ void tg_client_close(struct tg_client *c)
     if (c->state == TG_CLIENT_DONE)
         return;
     struct tg_worker *w = c->w;
+    if (c->policy)
+        tg_policy_pipeline_cancel(c->policy);
     if (c->up)
         tg_exchange_release(c, 0);
     tg_snapshot_unref(c->snap);
@@ -206,9 +209,32 @@ static void drop_unforwarded_request(struct tg_client *c)
     c->req = NULL;
 }
 
+void tg_client_answer_empty(struct tg_client *c, int status, const char *extra_headers)
+{
+    char response[1536];
+    int keep = c->keep_alive && c->req_done && !c->w->draining;
+    int n = snprintf(response, sizeof response, "HTTP/1.1 %d %s\r\n%s%s%s\r\n", status, tg_http_reason(status),
+                     status == 204 || status == 304 ? "" : "Content-Length: 0\r\n", keep ? "" : "Connection: close\r\n",
+                     extra_headers ? extra_headers : "");
+    c->status = status;
+    tg_metrics_count_request(c->w->id, c->route ? c->route->proxy->id : "", status);
+    if (n < 0 || (size_t)n >= sizeof response || queue_output(c, response, (size_t)n) != 0) {
+        tg_client_close(c);
+        return;
+    }
+    if (keep) {
+        tg_client_finish_request(c);
+        return;
+    }
+    c->state = TG_CLIENT_CLOSING;
+    tg_client_refresh_timer(c);
+}
+
 void tg_client_finish_request(struct tg_client *c)
 {
     drop_unforwarded_request(c);
+    free(c->policy);
+    c->policy = NULL;
     tg_snapshot_unref(c->snap);
     c->snap = NULL;
     c->route = NULL;
@@ -291,6 +317,26 @@ static void answer_parse_error(struct tg_client *c, enum tg_http_status st)
     }
 }
 
+/* The policies' verdict: go on to the backend, or answer. */
+static void on_policies_done(struct tg_policy_ctx *ctx, void *arg)
+{
+    struct tg_client *c = arg;
+    switch (tg_policy_outcome(ctx)) {
+    case TG_POLICY_OUTCOME_CONTINUE:
+        tg_exchange_start(c);
+        break;
+    case TG_POLICY_OUTCOME_REJECT:
+        /* a refused upgrade ends the connection; a refused plain request leaves it usable */
+        tg_client_answer(c, ctx->status, ctx->code, ctx->message, ctx->extra_headers, !c->is_upgrade);
+        break;
+    case TG_POLICY_OUTCOME_ANSWER:
+        tg_client_answer_empty(c, ctx->status, ctx->extra_headers);
+        break;
+    }
+    if (!c->policies_sync && c->state != TG_CLIENT_DONE)
+        tg_client_pump(c); /* an asynchronous verdict: nothing else drives the client now */
+}
+
 /* A complete head is at the front of conn.in: route it, check it, run the policies. */
 static void process_request(struct tg_client *c, struct tg_http_head *h)
 {
@@ -340,8 +386,26 @@ static void process_request(struct tg_client *c, struct tg_http_head *h)
         return;
     }
     c->state = TG_CLIENT_POLICIES;
-    /* The policy pipeline arrives with issue 5 (policy.h); until then every routed request goes on. */
-    tg_exchange_start(c);
+    if (px->num_policies == 0) {
+        tg_exchange_start(c);
+        return;
+    }
+    struct tg_policy_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) {
+        tg_client_close(c);
+        return;
+    }
+    ctx->worker = c->w;
+    ctx->request = h;
+    ctx->proxy = px;
+    ctx->environment = m.route->environment;
+    ctx->client_ip = c->peer_ip;
+    ctx->is_upgrade = c->is_upgrade;
+    ctx->now_wall_ms = tg_wall_ms();
+    c->policy = ctx;
+    c->policies_sync = 1;
+    tg_policy_pipeline_start(ctx, on_policies_done, c);
+    c->policies_sync = 0;
 }
 
 /* Reads and parses while no request is in progress. Returns -1 when the client is gone. */

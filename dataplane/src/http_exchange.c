@@ -38,6 +38,15 @@ static int named_by_connection(const struct tg_http_head *h, struct tg_slice nam
     return 0;
 }
 
+/* A policy edit (set or remove) that names this field: the original field is not forwarded. */
+static int edited(const struct tg_header_edit *edits, size_t n, struct tg_slice name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (tg_slice_eq_nocase(name, edits[i].name))
+            return 1;
+    return 0;
+}
+
 struct writer {
     char *p;
     size_t len, cap;
@@ -55,6 +64,18 @@ static void put(struct writer *wr, const char *s, size_t n)
 }
 static void puts_(struct writer *wr, const char *s) { put(wr, s, strlen(s)); }
 static void put_slice(struct writer *wr, struct tg_slice s) { put(wr, s.ptr, s.len); }
+
+static void put_edits(struct writer *wr, const struct tg_header_edit *edits, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (edits[i].remove)
+            continue;
+        puts_(wr, edits[i].name);
+        puts_(wr, ": ");
+        puts_(wr, edits[i].value);
+        puts_(wr, "\r\n");
+    }
+}
 
 /* Builds the upstream request head into out. Returns its length, or -1 when it does not fit. */
 static long build_request_head(const struct tg_client *c, char *out, size_t cap)
@@ -91,15 +112,18 @@ static long build_request_head(const struct tg_client *c, char *out, size_t cap)
         put_slice(&wr, h->host);
         puts_(&wr, "\r\n");
     }
+    const struct tg_header_edit *edits = c->policy ? c->policy->request_edits : NULL;
+    size_t num_edits = c->policy ? c->policy->num_request_edits : 0;
     for (size_t i = 0; i < h->num_headers; i++) {
         const struct tg_http_header *f = &h->headers[i];
-        if (is_hop_by_hop(f->name) || named_by_connection(h, f->name))
+        if (is_hop_by_hop(f->name) || named_by_connection(h, f->name) || edited(edits, num_edits, f->name))
             continue;
         put_slice(&wr, f->name);
         puts_(&wr, ": ");
         put_slice(&wr, f->value);
         puts_(&wr, "\r\n");
     }
+    put_edits(&wr, edits, num_edits);
     if (c->is_upgrade) {
         puts_(&wr, "Connection: Upgrade\r\nUpgrade: ");
         put_slice(&wr, h->upgrade);
@@ -324,15 +348,18 @@ static int queue_response_head(struct tg_client *c, const struct tg_http_head *h
     puts_(&wr, line);
     put_slice(&wr, h->reason);
     puts_(&wr, "\r\n");
+    const struct tg_header_edit *edits = c->policy && h->status >= 200 ? c->policy->response_edits : NULL;
+    size_t num_edits = c->policy && h->status >= 200 ? c->policy->num_response_edits : 0;
     for (size_t i = 0; i < h->num_headers; i++) {
         const struct tg_http_header *f = &h->headers[i];
-        if (is_hop_by_hop(f->name) || named_by_connection(h, f->name))
+        if (is_hop_by_hop(f->name) || named_by_connection(h, f->name) || edited(edits, num_edits, f->name))
             continue;
         put_slice(&wr, f->name);
         puts_(&wr, ": ");
         put_slice(&wr, f->value);
         puts_(&wr, "\r\n");
     }
+    put_edits(&wr, edits, num_edits);
     if (h->status >= 200 && !c->keep_alive)
         puts_(&wr, "Connection: close\r\n");
     puts_(&wr, "\r\n");

@@ -9,6 +9,7 @@
 #define TG_PROXY_H
 
 #include "conn.h"
+#include "policy.h"
 #include "http1_parser.h"
 #include "snapshot.h"
 #include "timer_wheel.h"
@@ -63,6 +64,9 @@ struct tg_client {
 
     /* the request in progress (valid from POLICIES to the end of FORWARDING) */
     struct tg_http_head *req;       /* parsed head (slices into conn.in) until the upstream head is built */
+    struct tg_policy_ctx *policy;   /* the policy run of this request (only for proxies with policies); kept
+                                       until the response head is built (response edits), then freed */
+    unsigned char policies_sync;    /* the pipeline is being started (its verdict may arrive synchronously) */
     struct tg_snapshot *snap;       /* reference held for the request's proxy config */
     const struct tg_route *route;
     struct tg_upstream *up;
@@ -94,6 +98,8 @@ void tg_client_pump(struct tg_client *c);
  * NULL or "Name: value\r\n" lines. */
 void tg_client_answer(struct tg_client *c, int status, const char *code, const char *message,
                       const char *extra_headers, int keep);
+/* Answers without an error body (a CORS preflight answered by the gateway): status, no body. */
+void tg_client_answer_empty(struct tg_client *c, int status, const char *extra_headers);
 /* Ends the current request; the client goes back to READING_HEAD (keep-alive) or closes. */
 void tg_client_finish_request(struct tg_client *c);
 void tg_client_close(struct tg_client *c);

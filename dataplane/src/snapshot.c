@@ -406,7 +406,9 @@ static void link_routes(struct build *b)
     }
 }
 
-static void check_unique_ids(struct build *b, const char *list, size_t n, const char *(*id_at)(struct tg_snapshot *, size_t))
+/* Reports ids seen twice; fills map (id → the object's address via obj_at) when given. */
+static void check_unique_ids(struct build *b, const char *list, size_t n, const char *(*id_at)(struct tg_snapshot *, size_t),
+                             struct tg_strmap *index, void *(*obj_at)(struct tg_snapshot *, size_t))
 {
     struct tg_strmap seen;
     tg_strmap_init(&seen);
@@ -414,15 +416,24 @@ static void check_unique_ids(struct build *b, const char *list, size_t n, const 
         const char *id = id_at(b->snap, i);
         if (!id)
             continue;
-        if (tg_strmap_get(&seen, id, strlen(id)))
+        if (tg_strmap_get(&seen, id, strlen(id))) {
             add_error(b, "%s[%zu].id: \"%.128s\" appears more than once", list, i, id);
-        else
+        } else {
             tg_strmap_put(&seen, id, strlen(id), (void *)id, NULL);
+            if (index)
+                tg_strmap_put(index, id, strlen(id), obj_at(b->snap, i), NULL);
+        }
     }
     tg_strmap_free(&seen);
 }
 static const char *group_id_at(struct tg_snapshot *s, size_t i) { return s->groups[i].id; }
 static const char *proxy_id_at(struct tg_snapshot *s, size_t i) { return s->proxies[i].id; }
+static void *proxy_at(struct tg_snapshot *s, size_t i) { return &s->proxies[i]; }
+
+const struct tg_proxy_cfg *tg_snapshot_find_proxy(const struct tg_snapshot *s, const char *id)
+{
+    return s ? tg_strmap_get(&s->proxies_by_id, id, strlen(id)) : NULL;
+}
 
 static void free_snapshot(struct tg_snapshot *s)
 {
@@ -444,6 +455,7 @@ static void free_snapshot(struct tg_snapshot *s)
     }
     free(s->groups);
     free(s->proxies);
+    tg_strmap_free(&s->proxies_by_id);
     tg_strmap_free(&s->exact_hosts);
     tg_strmap_free(&s->wildcard_hosts);
     json_decref(s->doc);
@@ -471,6 +483,7 @@ struct tg_snapshot *tg_snapshot_build(json_t *doc, json_t *errors)
     }
     atomic_init(&s->refs, 1);
     s->doc = json_incref(doc);
+    tg_strmap_init(&s->proxies_by_id);
     tg_strmap_init(&s->exact_hosts);
     tg_strmap_init(&s->wildcard_hosts);
     b.snap = s;
@@ -495,7 +508,7 @@ struct tg_snapshot *tg_snapshot_build(json_t *doc, json_t *errors)
         s->num_proxies = s->proxies ? n : 0;
         for (size_t i = 0; i < s->num_proxies; i++)
             build_proxy(&b, &s->proxies[i], json_array_get(proxies, i), i);
-        check_unique_ids(&b, "proxies", s->num_proxies, proxy_id_at);
+        check_unique_ids(&b, "proxies", s->num_proxies, proxy_id_at, &s->proxies_by_id, proxy_at);
     }
     if (json_is_array(groups)) {
         size_t n = json_array_size(groups);
@@ -503,7 +516,7 @@ struct tg_snapshot *tg_snapshot_build(json_t *doc, json_t *errors)
         s->num_groups = s->groups ? n : 0;
         for (size_t i = 0; i < s->num_groups; i++)
             build_group(&b, &s->groups[i], json_array_get(groups, i), i);
-        check_unique_ids(&b, "groups", s->num_groups, group_id_at);
+        check_unique_ids(&b, "groups", s->num_groups, group_id_at, NULL, NULL);
     }
     if (json_array_size(errors) == errors_before)
         link_routes(&b);

@@ -75,6 +75,7 @@ struct tg_snapshot {
     size_t num_groups;
     struct tg_proxy_cfg *proxies;
     size_t num_proxies;
+    struct tg_strmap proxies_by_id; /* "namespace/name" → struct tg_proxy_cfg* */
     struct tg_strmap exact_hosts;   /* "api.example.com" → group */
     struct tg_strmap wildcard_hosts; /* ".ws.example.com" (the "*" removed) → group */
 };
@@ -91,6 +92,9 @@ static inline struct tg_snapshot *tg_snapshot_ref(struct tg_snapshot *s)
 }
 /* Drops a reference; the last one frees the snapshot (from any thread). NULL is fine. */
 void tg_snapshot_unref(struct tg_snapshot *s);
+
+/* The proxy with this id, or NULL. */
+const struct tg_proxy_cfg *tg_snapshot_find_proxy(const struct tg_snapshot *s, const char *id);
 
 /* The result of routing one request. */
 struct tg_route_match {

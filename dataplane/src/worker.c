@@ -189,6 +189,7 @@ static void on_wakeup(struct ev_loop *loop, ev_async *a, int revents)
         struct tg_snapshot *old = w->snapshot;
         w->snapshot = snap; /* the mailbox's reference becomes ours */
         tg_snapshot_unref(old);
+        tg_tunnels_check_credentials(w, snap);
         if (w->on_snapshot_applied)
             w->on_snapshot_applied(w, snap->version);
     }

@@ -34,7 +34,12 @@ const char *tg_closed_by_str(enum tg_closed_by who)
     }
 }
 
-static void free_tunnel(struct tg_deferred *d) { free(d); }
+static void free_tunnel(struct tg_deferred *d)
+{
+    struct tg_tunnel *t = (struct tg_tunnel *)d;
+    free(t->cred);
+    free(t);
+}
 
 /* Moves a socket from its HTTP-phase owner into the tunnel (the watcher must be re-created in its new place). */
 static void adopt_conn(struct ev_loop *loop, struct tg_conn *dst, struct tg_conn *src,
@@ -56,6 +61,10 @@ static void refresh_timer(struct tg_tunnel *t)
             deadline = t->last_activity_ms + t->proxy->ws_idle_timeout_ms;
         if (t->proxy->ws_max_lifetime_ms && t->started_ms + t->proxy->ws_max_lifetime_ms < deadline)
             deadline = t->started_ms + t->proxy->ws_max_lifetime_ms;
+        if (t->cred_expiry_ms && t->cred_expiry_ms < deadline)
+            deadline = t->cred_expiry_ms;
+        if (t->next_recheck_ms && !t->recheck_pending && t->next_recheck_ms < deadline)
+            deadline = t->next_recheck_ms;
     } else {
         deadline = t->closing_deadline_ms;
     }
@@ -93,6 +102,17 @@ void tg_tunnel_start(struct tg_client *c)
     t->started_wall_ms = tg_wall_ms();
     t->started_ms = t->last_activity_ms = tg_now_ms();
     t->close_code = 1005; /* "no status" until a close frame says otherwise */
+    if (c->policy && c->policy->credential.kind != TG_CRED_NONE) {
+        t->cred = malloc(sizeof *t->cred);
+        if (t->cred) {
+            *t->cred = c->policy->credential;
+            uint64_t now_wall = tg_wall_ms();
+            if (t->cred->expires_wall_ms)
+                t->cred_expiry_ms = t->started_ms + (t->cred->expires_wall_ms > now_wall ? t->cred->expires_wall_ms - now_wall : 0);
+            if (t->cred->recheck_interval_ms)
+                t->next_recheck_ms = t->started_ms + t->cred->recheck_interval_ms;
+        }
+    }
     tg_timer_init(&t->timer, on_tunnel_timer);
 
     /* the HTTP-phase objects are done; their sockets and buffers live on in the tunnel */
@@ -140,6 +160,8 @@ static void destroy_tunnel(struct tg_tunnel *t)
              (unsigned)t->close_code, tg_closed_by_str(t->closed_by),
              (unsigned long long)atomic_load_explicit(&t->c2b.messages, memory_order_relaxed),
              (unsigned long long)atomic_load_explicit(&t->b2c.messages, memory_order_relaxed));
+    if (t->recheck_pending)
+        return; /* the recheck's answer frees it (on_recheck_done) */
     tg_snapshot_unref(t->snap);
     t->snap = NULL;
     tg_worker_defer_free(w, &t->deferred);
@@ -425,6 +447,68 @@ static void on_backend_io(struct ev_loop *loop, ev_io *io, int revents)
     tunnel_pump(t);
 }
 
+static void close_revoked(struct tg_tunnel *t)
+{
+    tg_tunnel_close(t, TG_WS_CLOSE_POLICY, "token revoked", TG_WS_CLOSE_GOING_AWAY, "token revoked",
+                    TG_CLOSED_BY_PROXY);
+}
+
+static void on_recheck_done(void *arg, int revoked)
+{
+    struct tg_tunnel *t = arg;
+    t->recheck_pending = 0;
+    if (t->state == TG_TUNNEL_DONE) { /* ended while the recheck was in flight */
+        tg_snapshot_unref(t->snap);
+        t->snap = NULL;
+        tg_worker_defer_free(t->w, &t->deferred);
+        return;
+    }
+    if (revoked) {
+        close_revoked(t);
+        return;
+    }
+    t->next_recheck_ms = tg_now_ms() + t->cred->recheck_interval_ms;
+    refresh_timer(t);
+}
+
+/* Asks the policy that admitted the session whether its credential is still good (introspection). */
+static void start_recheck(struct tg_tunnel *t)
+{
+    const struct tg_compiled_policy *p =
+        t->cred->policy_index < t->proxy->num_policies ? &t->proxy->policies[t->cred->policy_index] : NULL;
+    if (!p || !p->type->recheck) {
+        t->next_recheck_ms = 0;
+        return;
+    }
+    t->recheck_pending = 1;
+    p->type->recheck(p->state, t->w, t->cred, on_recheck_done, t);
+}
+
+void tg_tunnels_check_credentials(struct tg_worker *w, const struct tg_snapshot *snap)
+{
+    for (;;) {
+        struct tg_tunnel *victim = NULL;
+        pthread_mutex_lock(&w->sessions_lock);
+        for (struct tg_tunnel *t = w->sessions; t && !victim; t = t->next) {
+            if (!t->cred || t->state != TG_TUNNEL_OPEN)
+                continue;
+            const struct tg_proxy_cfg *px = tg_snapshot_find_proxy(snap, t->proxy->id);
+            if (!px || t->cred->policy_index >= px->num_policies)
+                continue; /* the proxy left (or changed shape): established sessions are not disturbed */
+            const struct tg_compiled_policy *p = &px->policies[t->cred->policy_index];
+            const struct tg_compiled_policy *old = &t->proxy->policies[t->cred->policy_index];
+            if (p->type != old->type || !p->type->credential_revoked)
+                continue;
+            if (p->type->credential_revoked(p->state, t->cred))
+                victim = t;
+        }
+        pthread_mutex_unlock(&w->sessions_lock);
+        if (!victim)
+            return;
+        close_revoked(victim);
+    }
+}
+
 static void on_tunnel_timer(struct tg_timer *timer, uint64_t now_ms)
 {
     struct tg_tunnel *t = (struct tg_tunnel *)((char *)timer - offsetof(struct tg_tunnel, timer));
@@ -436,6 +520,16 @@ static void on_tunnel_timer(struct tg_timer *timer, uint64_t now_ms)
         return;
     }
     const struct tg_proxy_cfg *px = t->proxy;
+    if (t->cred_expiry_ms && now_ms >= t->cred_expiry_ms) {
+        tg_tunnel_close(t, TG_WS_CLOSE_POLICY, "token expired", TG_WS_CLOSE_GOING_AWAY, "token expired",
+                        TG_CLOSED_BY_PROXY);
+        return;
+    }
+    if (t->next_recheck_ms && !t->recheck_pending && now_ms >= t->next_recheck_ms) {
+        start_recheck(t);
+        refresh_timer(t);
+        return;
+    }
     if (px->ws_max_lifetime_ms && now_ms >= t->started_ms + px->ws_max_lifetime_ms) {
         tg_tunnel_close(t, TG_WS_CLOSE_GOING_AWAY, "max lifetime reached", TG_WS_CLOSE_GOING_AWAY,
                         "max lifetime reached", TG_CLOSED_BY_PROXY);

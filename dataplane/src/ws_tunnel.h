@@ -7,6 +7,7 @@
 #include "snapshot.h"
 #include "timer_wheel.h"
 #include "worker.h"
+#include "policy.h"
 #include "ws_frame.h"
 
 #include <stdatomic.h>
@@ -55,10 +56,18 @@ struct tg_tunnel {
     uint64_t last_activity_ms;
     uint64_t closing_deadline_ms;
     struct tg_tunnel *next, *prev;   /* worker's session list (under w->sessions_lock) */
+    struct tg_credential *cred;      /* the credential that admitted the session (NULL: none) */
+    uint64_t cred_expiry_ms;         /* monotonic deadline of cred's expiry (0: none) */
+    uint64_t next_recheck_ms;        /* monotonic time of the next introspection recheck (0: none) */
+    unsigned char recheck_pending;   /* a recheck is in flight: the object is freed only after its answer */
     enum tg_tunnel_state state;
     enum tg_closed_by closed_by;
     uint16_t close_code;             /* the close code of the session's end, as the client saw it */
     char client_ip[46];
 };
+
+/* After a snapshot swap: closes (1008 "token revoked") every session of the worker whose credential the new
+ * snapshot no longer accepts — a revoked jti, a deleted or expired API key. */
+void tg_tunnels_check_credentials(struct tg_worker *w, const struct tg_snapshot *snap);
 
 #endif
