@@ -253,6 +253,10 @@ void tg_worker_run(struct tg_worker *w)
         tg_client_close(w->clients);
     tg_upstream_pools_close_all(w);
     run_deferred(w);
+    for (int i = 0; i < TG_WORKER_SLOTS; i++)
+        if (w->slots[i] && w->slot_free[i])
+            w->slot_free[i](w, w->slots[i]);
+    run_deferred(w);
     close(w->listen_fd);
     if (w->reserve_fd >= 0)
         close(w->reserve_fd);

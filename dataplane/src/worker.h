@@ -27,6 +27,8 @@ struct tg_deferred {
     void (*free_fn)(struct tg_deferred *d);
 };
 
+enum { TG_WORKER_SLOT_INTROSPECTION = 0, TG_WORKER_SLOT_REDIS, TG_WORKER_SLOT_JWKS, TG_WORKER_SLOTS = 8 };
+
 struct tg_dataplane_config {
     const char *listen_addr;        /* "0.0.0.0:8080" */
     int workers;
@@ -74,6 +76,12 @@ struct tg_worker {
     struct tg_snapshot *mailbox_snapshot;
     int mailbox_drain;
     void (*on_snapshot_applied)(struct tg_worker *w, uint64_t version); /* called on the worker thread */
+
+    /* per-worker state of policies that need their own connections on this loop (libcurl multi for
+     * introspection, hiredis for distributed quotas): created lazily on the worker thread by the policy,
+     * destroyed by slot_free when the worker exits */
+    void *slots[TG_WORKER_SLOTS];
+    void (*slot_free[TG_WORKER_SLOTS])(struct tg_worker *w, void *state);
 
     /* live WebSocket sessions, for /sessions and the drain (lock: the admin thread reads it) */
     pthread_mutex_t sessions_lock;
