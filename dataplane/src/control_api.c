@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct tg_dataplane *tg_dp; /* the process (set by main) */
+
 uint64_t tg_dataplane_apply(struct tg_dataplane *dp, json_t *doc, json_t *errors, int *conflict)
 {
     uint64_t t0 = tg_now_ms();

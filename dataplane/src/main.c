@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct tg_dataplane *tg_dp;
+
 
 static _Atomic int workers_finished;
 

@@ -1,0 +1,171 @@
+/* test_dp_snapshot.c — snapshot validation (strict, whole-document errors) and routing: exact beats wildcard,
+ * longer wildcard beats shorter, longest base path on a segment boundary, path rewriting. */
+#include "snapshot.h"
+#include "tg_test.h"
+
+#include <string.h>
+
+static json_t *parse(const char *text)
+{
+    json_error_t e;
+    json_t *doc = json_loads(text, 0, &e);
+    if (!doc)
+        fprintf(stderr, "bad test JSON: %s\n", e.text);
+    return doc;
+}
+
+static const char *route_proxy(const struct tg_snapshot *s, const char *host, const char *path)
+{
+    struct tg_route_match m = tg_snapshot_route(s, host, strlen(host), path, strlen(path));
+    if (!m.group)
+        return "no-group";
+    if (!m.route)
+        return "no-proxy";
+    return m.route->proxy->id;
+}
+
+static const char *GOOD =
+    "{\"version\":3,\"groups\":["
+    " {\"id\":\"a/exact\",\"hostnames\":[\"api.example.com\"],\"environments\":[\"prod\"]},"
+    " {\"id\":\"a/wild\",\"hostnames\":[\"*.example.com\"],\"environments\":[\"test\"]},"
+    " {\"id\":\"a/wilder\",\"hostnames\":[\"*.ws.example.com\"],\"environments\":[\"prod\",\"test\"]}],"
+    "\"proxies\":["
+    " {\"id\":\"a/root\",\"environments\":[\"prod\"],\"basePath\":\"/\",\"target\":{\"endpoints\":[]}},"
+    " {\"id\":\"a/chat\",\"environments\":[\"prod\"],\"basePath\":\"/chat\",\"stripBasePath\":true,"
+    "  \"target\":{\"pathPrefix\":\"/svc\",\"endpoints\":[{\"address\":\"10.0.0.1\",\"port\":80},"
+    "  {\"address\":\"::1\",\"port\":8080}]}},"
+    " {\"id\":\"a/chatdeep\",\"environments\":[\"prod\"],\"basePath\":\"/chat/rooms\",\"stripBasePath\":false,"
+    "  \"target\":{\"endpoints\":[]}},"
+    " {\"id\":\"a/test\",\"environments\":[\"test\"],\"basePath\":\"/t\",\"target\":{\"endpoints\":[]}}]}";
+
+int main(void)
+{
+    json_t *errors = json_array();
+    json_t *doc = parse(GOOD);
+    struct tg_snapshot *s = tg_snapshot_build(doc, errors);
+    CHECK(s != NULL);
+    CHECK_EQ_INT(json_array_size(errors), 0);
+    if (!s) {
+        json_dumpf(errors, stderr, 0);
+        TG_TEST_MAIN_END();
+    }
+    CHECK_EQ_INT(s->version, 3);
+
+    /* hosts: exact beats wildcard; longer wildcard beats shorter; case and port ignored */
+    CHECK_EQ_STR(route_proxy(s, "api.example.com", "/x"), "a/root");
+    CHECK_EQ_STR(route_proxy(s, "API.Example.COM:8080", "/chat"), "a/chat");
+    CHECK_EQ_STR(route_proxy(s, "foo.example.com", "/t/1"), "a/test");
+    CHECK_EQ_STR(route_proxy(s, "a.b.example.com", "/t"), "a/test");
+    CHECK_EQ_STR(route_proxy(s, "x.ws.example.com", "/chat/1"), "a/chat"); /* wilder: prod+test */
+    CHECK_EQ_STR(route_proxy(s, "example.com", "/"), "no-group");
+    CHECK_EQ_STR(route_proxy(s, "other.org", "/"), "no-group");
+    CHECK_EQ_STR(route_proxy(s, "foo.example.com", "/chat"), "no-proxy"); /* test env has no /chat */
+
+    /* base paths: longest on a segment boundary */
+    CHECK_EQ_STR(route_proxy(s, "api.example.com", "/chat"), "a/chat");
+    CHECK_EQ_STR(route_proxy(s, "api.example.com", "/chat/"), "a/chat");
+    CHECK_EQ_STR(route_proxy(s, "api.example.com", "/chat?x=1"), "a/chat");
+    CHECK_EQ_STR(route_proxy(s, "api.example.com", "/chatroom"), "a/root");
+    CHECK_EQ_STR(route_proxy(s, "api.example.com", "/chat/rooms/7"), "a/chatdeep");
+    CHECK_EQ_STR(route_proxy(s, "api.example.com", "/chat/roomsX"), "a/chat");
+
+    /* environment reported: the group's first environment the proxy is in */
+    struct tg_route_match m = tg_snapshot_route(s, "x.ws.example.com", 16, "/t", 2);
+    CHECK(m.route && strcmp(m.route->environment, "test") == 0);
+
+    /* rewriting */
+    const struct tg_proxy_cfg *chat = tg_snapshot_find_proxy(s, "a/chat");
+    const struct tg_proxy_cfg *deep = tg_snapshot_find_proxy(s, "a/chatdeep");
+    const struct tg_proxy_cfg *root = tg_snapshot_find_proxy(s, "a/root");
+    CHECK(chat && deep && root);
+    char out[256];
+    tg_route_rewrite_path(chat, "/chat/room/1?x=1", 16, out, sizeof out);
+    CHECK_EQ_STR(out, "/svc/room/1?x=1");
+    tg_route_rewrite_path(chat, "/chat", 5, out, sizeof out);
+    CHECK_EQ_STR(out, "/svc");
+    tg_route_rewrite_path(chat, "/chat?a", 7, out, sizeof out);
+    CHECK_EQ_STR(out, "/svc?a");
+    tg_route_rewrite_path(deep, "/chat/rooms/1", 13, out, sizeof out);
+    CHECK_EQ_STR(out, "/chat/rooms/1");
+    tg_route_rewrite_path(root, "/anything", 9, out, sizeof out);
+    CHECK_EQ_STR(out, "/anything");
+    CHECK_EQ_INT(tg_route_rewrite_path(chat, "/chat/x", 7, out, 4), -1);
+
+    /* defaults and endpoints */
+    CHECK_EQ_INT(chat->num_endpoints, 2);
+    CHECK_EQ_STR(chat->endpoints[1]->name, "[::1]:8080");
+    CHECK_EQ_INT(chat->connect_timeout_ms, 5000);
+    CHECK_EQ_INT(chat->ws_idle_timeout_ms, 300000);
+    CHECK(chat->ws_enabled);
+    CHECK_EQ_INT(chat->lb, TG_LB_ROUND_ROBIN);
+
+    /* the same endpoint in two snapshots is the same registry entry */
+    json_t *errors2 = json_array();
+    struct tg_snapshot *s2 = tg_snapshot_build(doc, errors2);
+    CHECK(s2 && tg_snapshot_find_proxy(s2, "a/chat")->endpoints[0] == chat->endpoints[0]);
+    tg_snapshot_unref(s2);
+    json_decref(errors2);
+    tg_snapshot_unref(s);
+    json_decref(doc);
+
+    /* invalid documents: every problem reported, nothing built */
+    static const struct {
+        const char *json;
+        const char *expect;
+    } bad[] = {
+        {"{\"version\":0,\"groups\":[],\"proxies\":[]}", "snapshot.version"},
+        {"{\"version\":1,\"groups\":[],\"proxies\":[],\"extra\":1}", "snapshot.extra: unknown field"},
+        {"{\"version\":1,\"groups\":[{\"id\":\"g\",\"hostnames\":[\"Bad_Host\"],\"environments\":[]}],\"proxies\":[]}",
+         "groups[0].hostnames[0]"},
+        {"{\"version\":1,\"groups\":[{\"id\":\"g\",\"hostnames\":[\"a.com\"],\"environments\":[]},"
+         "{\"id\":\"h\",\"hostnames\":[\"a.com\"],\"environments\":[]}],\"proxies\":[]}",
+         "already claimed"},
+        {"{\"version\":1,\"groups\":[],\"proxies\":[{\"id\":\"p\",\"environments\":[\"e\"],\"basePath\":\"chat\","
+         "\"target\":{\"endpoints\":[]}}]}",
+         "proxies[0].basePath"},
+        {"{\"version\":1,\"groups\":[],\"proxies\":[{\"id\":\"p\",\"environments\":[\"e\"],\"basePath\":\"/a/../b\","
+         "\"target\":{\"endpoints\":[]}}]}",
+         "proxies[0].basePath"},
+        {"{\"version\":1,\"groups\":[],\"proxies\":[{\"id\":\"p\",\"environments\":[\"e\"],\"basePath\":\"/a\","
+         "\"target\":{\"endpoints\":[{\"address\":\"example.com\",\"port\":80}]}}]}",
+         "not an IPv4 or IPv6 literal"},
+        {"{\"version\":1,\"groups\":[],\"proxies\":[{\"id\":\"p\",\"environments\":[\"e\"],\"basePath\":\"/a\","
+         "\"target\":{\"endpoints\":[{\"address\":\"1.2.3.4\",\"port\":70000}]}}]}",
+         "out of range"},
+        {"{\"version\":1,\"groups\":[],\"proxies\":[{\"id\":\"p\",\"environments\":[\"e\"],\"basePath\":\"/a\","
+         "\"target\":{\"endpoints\":[],\"loadBalancing\":\"fastest\"}}]}",
+         "loadBalancing"},
+        {"{\"version\":1,\"groups\":[],\"proxies\":[{\"id\":\"p\",\"environments\":[\"e\"],\"basePath\":\"/a\","
+         "\"target\":{\"endpoints\":[]},\"policies\":[{\"type\":\"noSuchPolicy\"}]}]}",
+         "unknown policy"},
+        {"{\"version\":1,\"groups\":[{\"id\":\"g\",\"hostnames\":[\"a.com\"],\"environments\":[\"e\"]}],\"proxies\":["
+         "{\"id\":\"p\",\"environments\":[\"e\"],\"basePath\":\"/a\",\"target\":{\"endpoints\":[]}},"
+         "{\"id\":\"q\",\"environments\":[\"e\"],\"basePath\":\"/a\",\"target\":{\"endpoints\":[]}}]}",
+         "claimed by p too"},
+        {"{\"version\":1,\"groups\":[],\"proxies\":[{\"id\":\"p\",\"environments\":[\"e\"],\"basePath\":\"/a\","
+         "\"target\":{\"endpoints\":[]}},{\"id\":\"p\",\"environments\":[\"e\"],\"basePath\":\"/b\","
+         "\"target\":{\"endpoints\":[]}}]}",
+         "appears more than once"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *d = parse(bad[i].json);
+        json_t *errs = json_array();
+        struct tg_snapshot *b = tg_snapshot_build(d, errs);
+        CHECK(b == NULL);
+        int found = 0;
+        size_t k;
+        json_t *e;
+        json_array_foreach(errs, k, e) found |= strstr(json_string_value(e), bad[i].expect) != NULL;
+        CHECK(found);
+        if (!found) {
+            fprintf(stderr, "case %zu: expected \"%s\" in ", i, bad[i].expect);
+            json_dumpf(errs, stderr, 0);
+            fprintf(stderr, "\n");
+        }
+        tg_snapshot_unref(b);
+        json_decref(errs);
+        json_decref(d);
+    }
+    json_decref(errors);
+    TG_TEST_MAIN_END();
+}
