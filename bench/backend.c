@@ -416,10 +416,6 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
         if ((size_t)n < cap)
             break;
     }
-    if (c->mode == MODE_HTTP && c->in && c->in_len == 0) {
-        free(c->in); /* idle keep-alive connections hold no input buffer */
-        c->in = NULL;
-    }
     if (c->dead)
         do_free(c);
 }

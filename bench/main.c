@@ -2,6 +2,7 @@
  *   backend  the upstream every peer proxies to (WebSocket echo, HTTP "hello")
  *   echo     WebSocket echo round-trip latency (--window 1) or pipelined throughput (--window N)
  *   idle     N idle WebSocket sessions through a proxy and its RSS growth per session
+ *   selftest the tool's own arithmetic (histogram, parsers)
  * bench/run.sh drives them against Tollgate, nginx, HAProxy and a direct connection. */
 #include <getopt.h>
 #include <signal.h>
@@ -13,6 +14,7 @@
 #include "bench.h"
 #include "idle.h"
 #include "scenarios.h"
+#include "selftest.h"
 
 static void usage(FILE *f)
 {
@@ -22,6 +24,7 @@ static void usage(FILE *f)
             "                           [--size BYTES[k|m]] [--duration S] [--warmup S] [--label L]\n"
             "       tollgate-bench idle --target ADDR:PORT [--host H] [--path P] --sessions N [--procs P]\n"
             "                           [--settle S] [--rss-pid PID]... [--label L]\n"
+            "       tollgate-bench selftest\n"
             "Results are printed as one 'RESULT key=value ...' line on stdout.\n");
 }
 
@@ -144,6 +147,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    if (strcmp(cmd, "selftest") == 0)
+        return argc == 2 && tg_bench_selftest() == 0 ? 0 : 1;
     if (parse_cli(argc, argv, &c) != 0)
         return 2;
 

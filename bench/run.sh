@@ -46,6 +46,8 @@ die() { echo "bench: $*" >&2; exit 1; }
 [ -x "$TOOL" ] || die "$TOOL is missing: run 'make' first"
 for t in curl wrk taskset pgrep ss; do command -v "$t" >/dev/null || die "'$t' is missing (scripts/deps.sh installs it)"; done
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+"$TOOL" selftest >/dev/null 2>&1 || die "tollgate-bench selftest fails: run '$TOOL selftest'"
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 mkdir -p "$OUT"
 RESULTS=$OUT/results.txt
@@ -217,6 +219,9 @@ run_peer() {
 }
 
 START=$(date +%s)
+if awk -v l="${LOAD_START%% *}" -v n="$NCPU" 'BEGIN { exit !(l > 0.25 * n) }'; then
+  echo "bench: warning: load average is $LOAD_START on $NCPU CPUs: other work on this machine will make the figures noisy"
+fi
 echo "bench: $( [ "$QUICK" = 1 ] && echo "quick run" || echo "full run"), ${DUR}s per scenario, peers: $PEERS; pinning: $PIN_DESC"
 for peer in $PEERS; do run_peer "$peer"; done
 ELAPSED=$(( $(date +%s) - START ))
@@ -244,12 +249,16 @@ rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
   echo "- Kernel: $(uname -sr), memory: $mem_total"
   echo "- Peers: Tollgate data plane (\`build/tollgate-dataplane\`), nginx $ver_nginx, HAProxy $ver_haproxy (Debian packages); load: tollgate-bench, wrk $ver_wrk"
   echo "- CPU pinning: $PIN_DESC (taskset)"
+  echo "- Load average when the run started: $LOAD_START (anything else running on the machine makes the figures noisier; compare ratios within one run, not absolute numbers across runs)"
   echo
   echo "## Setup"
   echo
   echo "- **Same backend for every peer**: \`tollgate-bench backend\` (bench/backend.c), one libev thread: WebSocket echo on any path (frames echoed as they stream in, so 1 MiB messages are never held whole), and a plain-text \`hello\` (6-byte body) for any other HTTP request. The demo backend is not used so that the figures depend on nothing but the proxies."
   echo "- **Same clients for every peer**: \`tollgate-bench echo\` / \`tollgate-bench idle\` (bench/ws_client.c, scenarios.c, idle.c: libev, one masked frame pre-built per connection, echoes counted and skipped) and \`wrk\` for HTTP. Host header \`$BENCH_HOST\`."
   echo "- **direct** is the client talking to the backend with no proxy: the floor the proxies add to."
+  if [ -n "$PIN_PROXY" ]; then
+    echo "- With the proxy on its own CPU, a proxied round trip crosses between CPUs four times (client → proxy → backend → proxy → client) and a direct one never does; on a virtual machine each cross-CPU wake-up costs tens of µs, so most of the *added* latency at one connection is that, paid equally by every proxy. \`BENCH_PIN=0\` lets the scheduler place everything instead (noisier)."
+  fi
   echo "- **Equivalent proxy settings**: 2 workers (Tollgate \`--workers 2\`, nginx \`worker_processes 2\` with a \`reuseport\` listener each, HAProxy \`nbthread 2\`), WebSocket upgrade proxying, keep-alive upstream pools (nginx \`keepalive 256\`, HAProxy \`http-reuse safe\`, Tollgate's per-endpoint pool), no access logs, one-hour idle/tunnel timeouts, X-Forwarded-For/-Proto added. The generated nginx/HAProxy configurations and the Tollgate snapshot are in bench/peers.sh."
   echo "- **Idle sessions**: $IDLE_SESSIONS sessions, not 10,000: a relayed session holds two descriptors in the proxy and a process may hold at most 20,000 here, so one proxy process tops out near 9,900 relayed sessions. The client spreads its sessions over several processes (≤ 5,000 each). Memory is VmRSS from /proc/PID/status (nginx: master + workers), read before the sessions open and ${SETTLE} s after the last one opened, while they are still open."
   echo "- Each scenario runs ${DUR} s after a ${WARM} s warm-up; each peer starts fresh and is warmed up with a short echo run; the idle scenario runs first on each peer so memory freed by earlier load cannot hide its cost."
