@@ -1,8 +1,9 @@
 /* translate_proxy.c — ApiProxy → snapshot "proxies[]" entry: environments, base path, CRD defaults,
  * target (a Service resolved to endpoints, or an http:// URL with an IP literal), target TLS, WebSocket
- * limits and the ordered policy list (passed through as {"type": NAME, ...fields}); and the base-path
+ * limits and the ordered policy list (each item translated by translate_policy.c); and the base-path
  * conflict pass (within one group a base path belongs to the oldest proxy claiming it). */
 #include "translate_int.h"
+#include "translate_policy.h"
 
 #include "json_util.h"
 #include "strmap.h"
@@ -142,9 +143,9 @@ static json_t *policies(struct tg__tr *tr, struct tg__item *it, const json_t *sp
             tg__invalid(tr, it, sp, "\"type\" is reserved (the policy name is the type)");
             break;
         }
-        json_t *pol = json_pack("{s:s}", "type", name);
-        if (json_is_object(settings))
-            json_object_update(pol, settings);
+        json_t *pol = tg__translate_policy(tr, it, name, settings, sp);
+        if (!pol)
+            break;
         json_array_append_new(out, pol);
     }
     if (!it->valid) {
