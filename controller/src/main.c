@@ -1,6 +1,7 @@
 /* main.c — tollgate-controller's command line (DESIGN.md "Binaries and their command lines"): parses flags,
  * picks the source by --source and hands over to the pipeline (controller.c). */
 #include "controller.h"
+#include "duration.h"
 #include "log.h"
 #include "source.h"
 
@@ -17,6 +18,11 @@ static void usage(FILE *f)
             "  --kubeconfig PATH          kube: kubeconfig file (default $KUBECONFIG, in-cluster, ~/.kube/config)\n"
             "  --namespace NS             kube: watch one namespace (default all)\n"
             "  --leader-elect             kube: only the Lease holder writes status\n"
+            "  --lease-duration DUR       kube: Lease duration (default 15s)\n"
+            "  --renew-deadline DUR       kube: a leader that cannot renew for this long steps down (default 10s)\n"
+            "  --retry-period DUR         kube: how often to acquire/renew the Lease (default 2s)\n"
+            "  --lease-name NAME          kube: the Lease's name (default tollgate-controller)\n"
+            "  --lease-namespace NS       kube: the Lease's namespace (default --namespace, else the pod's, else default)\n"
             "  --dataplane-socket PATH    data plane control socket (default /run/tollgate/control.sock)\n"
             "  --health ADDR:PORT|off     /healthz, /readyz, /metrics (default 127.0.0.1:9902)\n"
             "  --once                     translate, push, exit (0 ok, 1 input errors, 2 rejected, 3 unreachable)\n"
@@ -29,7 +35,9 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     enum { OPT_SOURCE = 1, OPT_KUBECONFIG, OPT_NAMESPACE, OPT_LEADER, OPT_SOCKET, OPT_HEALTH, OPT_ONCE, OPT_PRINT,
-           OPT_TIMEOUT, OPT_LOG, OPT_HELP };
+           OPT_TIMEOUT, OPT_LOG, OPT_HELP,
+           /* kube leader election */
+           OPT_LEASE_DURATION, OPT_RENEW_DEADLINE, OPT_RETRY_PERIOD, OPT_LEASE_NAME, OPT_LEASE_NAMESPACE };
     static const struct option longopts[] = {
         {"source", required_argument, NULL, OPT_SOURCE},
         {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
@@ -42,6 +50,11 @@ int main(int argc, char **argv)
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"log-level", required_argument, NULL, OPT_LOG},
         {"help", no_argument, NULL, OPT_HELP},
+        {"lease-duration", required_argument, NULL, OPT_LEASE_DURATION},
+        {"renew-deadline", required_argument, NULL, OPT_RENEW_DEADLINE},
+        {"retry-period", required_argument, NULL, OPT_RETRY_PERIOD},
+        {"lease-name", required_argument, NULL, OPT_LEASE_NAME},
+        {"lease-namespace", required_argument, NULL, OPT_LEASE_NAMESPACE},
         {NULL, 0, NULL, 0},
     };
     const char *source_spec = "kube";
@@ -98,6 +111,33 @@ int main(int argc, char **argv)
         case OPT_HELP:
             usage(stdout);
             return 0;
+        /* kube leader election */
+        case OPT_LEASE_DURATION:
+        case OPT_RENEW_DEADLINE:
+        case OPT_RETRY_PERIOD: {
+            uint64_t ms = 0;
+            const char *why = NULL;
+            if (tg_duration_parse_ms(optarg, 3600000, &ms, &why) != 0 || ms == 0) {
+                const char *flag = ch == OPT_LEASE_DURATION   ? "lease-duration"
+                                   : ch == OPT_RENEW_DEADLINE ? "renew-deadline"
+                                                              : "retry-period";
+                fprintf(stderr, "error: --%s %s: %s\n", flag, optarg, why ? why : "must be above zero");
+                return 3;
+            }
+            if (ch == OPT_LEASE_DURATION)
+                opts.source_cfg.lease_duration_ms = (uint32_t)ms;
+            else if (ch == OPT_RENEW_DEADLINE)
+                opts.source_cfg.renew_deadline_ms = (uint32_t)ms;
+            else
+                opts.source_cfg.retry_period_ms = (uint32_t)ms;
+            break;
+        }
+        case OPT_LEASE_NAME:
+            opts.source_cfg.lease_name = optarg;
+            break;
+        case OPT_LEASE_NAMESPACE:
+            opts.source_cfg.lease_namespace = optarg;
+            break;
         default:
             usage(stderr);
             return 3;

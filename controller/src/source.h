@@ -24,6 +24,12 @@ struct tg_source_config {
     const char *namespace_;   /* --namespace (NULL: all) */
     int leader_elect;         /* --leader-elect */
     int write_status;         /* 0 in --once/--print runs: a one-shot run writes no status */
+    /* kube leader election (--lease-*; 0/NULL = the defaults of kube_source.h) */
+    const char *lease_name;        /* --lease-name */
+    const char *lease_namespace;   /* --lease-namespace */
+    uint32_t lease_duration_ms;    /* --lease-duration */
+    uint32_t renew_deadline_ms;    /* --renew-deadline */
+    uint32_t retry_period_ms;      /* --retry-period */
 };
 
 typedef void (*tg_source_changed_cb)(void *arg);

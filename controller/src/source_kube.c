@@ -12,6 +12,11 @@ static void *kube_create(struct ev_loop *loop, struct tg_store *store, const str
     opts.namespace_ = cfg->namespace_;
     opts.leader_elect = cfg->leader_elect;
     opts.write_status = cfg->write_status;
+    opts.lease_name = cfg->lease_name;
+    opts.lease_namespace = cfg->lease_namespace;
+    opts.lease_duration_ms = cfg->lease_duration_ms;
+    opts.renew_deadline_ms = cfg->renew_deadline_ms;
+    opts.retry_period_ms = cfg->retry_period_ms;
     return tg_kube_source_new(loop, store, &opts, changed, arg, err, errlen);
 }
 
