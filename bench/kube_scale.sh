@@ -88,7 +88,7 @@ best=""
 for r in $(seq 1 "$runs"); do
   t0=$(date +%s.%N)
   "$build/tollgate-controller" --source kube --kubeconfig "$KUBECONFIG" --namespace "$ns" \
-    --dataplane-socket "$sock" --health 127.0.0.1:0 --once --log-level warn >"$work/controller.log" 2>&1 \
+    --dataplane-socket "$sock" --health off --once --log-level warn >"$work/controller.log" 2>&1 \
     || { echo "kube_scale: controller failed:" >&2; tail -n 20 "$work/controller.log" >&2; exit 1; }
   t1=$(date +%s.%N)
   s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
