@@ -521,8 +521,12 @@ void tg_client_pump(struct tg_client *c)
     if ((c->state == TG_CLIENT_FORWARDING || c->state == TG_CLIENT_CONNECTING) && !c->req_done &&
         tg_buf_len(c->conn.in) == 0)
         events |= EV_READ;
-    if (c->state == TG_CLIENT_FORWARDING && !c->conn.writable)
-        events |= EV_WRITE; /* a short write of relayed response bytes: resume when the socket drains */
+    /* a short write of relayed response bytes: resume when the socket drains; response bytes still buffered
+     * (relay_response stops after a fixed number of rounds for fairness): resume at once, the socket being
+     * writable (level-triggered), or nothing would ever wake this exchange up again */
+    if (c->state == TG_CLIENT_FORWARDING &&
+        (!c->conn.writable || (c->up && c->resp_head_done && tg_buf_len(c->up->conn.in) > 0)))
+        events |= EV_WRITE;
     tg_conn_want(w->loop, &c->conn, events);
 }
 
