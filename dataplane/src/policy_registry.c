@@ -5,7 +5,10 @@
 
 #include <string.h>
 
+extern const struct tg_policy_type tg_policy_verify_api_key; /* policy_verify_api_key.c */
+
 static const struct tg_policy_type *const policy_types[] = {
+    &tg_policy_verify_api_key,
     NULL,
 };
 
