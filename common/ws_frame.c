@@ -32,13 +32,13 @@ int tg_ws_parse_frame_header(const uint8_t *buf, size_t len, struct tg_ws_frame_
     unsigned op = b0 & 0x0F;
     if (!opcode_is_known(op))
         return -1;
-    int fin = (b0 >> 7) & 1;
+    int fin = (int)((b0 >> 7) & 1);
     if (opcode_is_control(op) && !fin)
         return -1; /* §5.5: control frames MUST NOT be fragmented */
     if (len < 2)
         return 0;
     unsigned b1 = buf[1];
-    int masked = (b1 >> 7) & 1;
+    int masked = (int)((b1 >> 7) & 1);
     unsigned len7 = b1 & 0x7F;
     if (opcode_is_control(op) && len7 > 125)
         return -1; /* §5.5: control frame payloads are at most 125 bytes */

@@ -18,7 +18,7 @@ static void broadcast(struct chat_room *room, const char *prefix, const char *te
     if (!frame)
         return;
     size_t hl = tg_ws_build_header(frame, TG_WS_TEXT, 1, 0, plen + len, NULL);
-    memcpy(frame + hl, prefix, plen);
+    memcpy(frame + hl, prefix, plen); // NOLINT(bugprone-not-null-terminated-result): frame bytes, not a string
     if (len)
         memcpy(frame + hl + plen, text, len);
     size_t flen = hl + plen + len;

@@ -17,12 +17,12 @@
 #include "http1_parser.h"
 #include "ws_frame.h"
 
-#define DEMO_IN_CAP (64 * 1024)         /* input buffer per connection (bytes waiting to be processed) */
-#define DEMO_MAX_HEAD (32 * 1024)       /* request head limit → 431 */
-#define DEMO_OUT_HIGH (1024 * 1024)     /* stop reading a client whose output queue is above this */
-#define DEMO_BIG_LOW (256 * 1024)       /* /big refills the queue when it drains below this */
-#define DEMO_CHAT_MAX_MSG (64 * 1024)   /* largest chat message (1009 above) */
-#define DEMO_CHAT_MAX_QUEUE (8 * 1024 * 1024) /* a chat member that lets this much pile up is dropped */
+#define DEMO_IN_CAP ((size_t)64 * 1024)       /* input buffer per connection (bytes waiting to be processed) */
+#define DEMO_MAX_HEAD ((size_t)32 * 1024)     /* request head limit → 431 */
+#define DEMO_OUT_HIGH ((size_t)1024 * 1024)   /* stop reading a client whose output queue is above this */
+#define DEMO_BIG_LOW ((size_t)256 * 1024)     /* /big refills the queue when it drains below this */
+#define DEMO_CHAT_MAX_MSG ((size_t)64 * 1024) /* largest chat message (1009 above) */
+#define DEMO_CHAT_MAX_QUEUE ((size_t)8 * 1024 * 1024) /* a chat member that lets this much pile up is dropped */
 #define DEMO_MAX_SLOW_MS 600000
 #define DEMO_MAX_BIG_BYTES (UINT64_C(1) << 40)
 #define DEMO_LINGER_MS 2000

@@ -13,7 +13,7 @@
 
 #include "log.h"
 
-#define OUT_MIN_CAP (16 * 1024)
+#define OUT_MIN_CAP ((size_t)16 * 1024)
 #define FLUSH_ROUNDS 4
 
 static void on_read(struct ev_loop *loop, ev_io *w, int revents);

@@ -19,7 +19,7 @@
 
 #include "log.h"
 
-#define BIG_CHUNK (64 * 1024)
+#define BIG_CHUNK ((size_t)64 * 1024)
 
 static const char big_pattern[] = "abcdefghijklmnop";
 
@@ -138,7 +138,7 @@ static json_t *json_bytes(const char *p, size_t len)
     if (!copy)
         return NULL;
     for (size_t i = 0; i < len; i++)
-        copy[i] = (unsigned char)p[i] < 0x80 ? p[i] : '?';
+        copy[i] = (char)((unsigned char)p[i] < 0x80 ? p[i] : '?');
     s = json_stringn(copy, len);
     free(copy);
     return s;
@@ -151,29 +151,32 @@ static json_t *headers_json(const struct tg_http_head *head)
         return NULL;
     for (size_t i = 0; i < head->num_headers; i++) {
         const struct tg_http_header *h = &head->headers[i];
-        char name[256];
-        size_t nl = h->name.len < sizeof name - 1 ? h->name.len : sizeof name - 1;
+        char lname[256];
+        size_t nl = h->name.len;
+        if (nl > sizeof lname - 1)
+            nl = sizeof lname - 1;
         for (size_t k = 0; k < nl; k++)
-            name[k] = (char)tolower((unsigned char)h->name.ptr[k]);
-        name[nl] = '\0';
-        json_t *prev = json_object_get(obj, name);
+            lname[k] = (char)tolower((unsigned char)h->name.ptr[k]);
+        lname[nl] = '\0';
+        json_t *prev = json_object_get(obj, lname);
         json_t *val;
         if (prev) {
             /* RFC 9110 §5.3: repeated fields combine into one comma-separated list. */
             size_t pl = json_string_length(prev);
-            char *joined = malloc(pl + 2 + h->value.len);
+            char *joined = malloc(pl + 2 + h->value.len + 1);
             if (!joined)
                 continue;
             memcpy(joined, json_string_value(prev), pl);
             memcpy(joined + pl, ", ", 2);
             memcpy(joined + pl + 2, h->value.ptr, h->value.len);
+            joined[pl + 2 + h->value.len] = '\0';
             val = json_bytes(joined, pl + 2 + h->value.len);
             free(joined);
         } else {
             val = json_bytes(h->value.ptr, h->value.len);
         }
         if (val)
-            json_object_set_new(obj, name, val);
+            json_object_set_new(obj, lname, val);
     }
     return obj;
 }
@@ -271,6 +274,20 @@ void demo_http_on_timer(struct demo_conn *c)
     respond_echo(c);
 }
 
+/* "NNN" → NNN; -1 when not exactly three digits. */
+static int parse_status(const char *p, size_t len)
+{
+    if (len != 3)
+        return -1;
+    int v = 0;
+    for (size_t i = 0; i < 3; i++) {
+        if (!isdigit((unsigned char)p[i]))
+            return -1;
+        v = v * 10 + (p[i] - '0');
+    }
+    return v;
+}
+
 /* The request (head and body) is in: route it. */
 static void dispatch(struct demo_conn *c)
 {
@@ -291,10 +308,7 @@ static void dispatch(struct demo_conn *c)
         return;
     }
     if (path_len > 8 && memcmp(path, "/status/", 8) == 0) {
-        int status = 0;
-        if (path_len == 11 && isdigit((unsigned char)path[8]) && isdigit((unsigned char)path[9]) &&
-            isdigit((unsigned char)path[10]))
-            status = (path[8] - '0') * 100 + (path[9] - '0') * 10 + (path[10] - '0');
+        int status = parse_status(path + 8, path_len - 8);
         if (status < 200 || status > 599) {
             respond_error(c, 400, "status must be 200..599");
             return;

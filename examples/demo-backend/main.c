@@ -160,9 +160,11 @@ static int name_ok(const char *name)
 
 static int parse_subprotocols(struct demo_server *srv, char *list)
 {
-    srv->subprotocols = calloc(MAX_SUBPROTOCOLS, sizeof *srv->subprotocols);
+    if (!srv->subprotocols)
+        srv->subprotocols = calloc(MAX_SUBPROTOCOLS, sizeof *srv->subprotocols);
     if (!srv->subprotocols)
         return -1;
+    srv->n_subprotocols = 0; /* the last --subprotocols wins */
     char *save = NULL;
     for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         while (*tok == ' ')
@@ -194,7 +196,8 @@ int main(int argc, char **argv)
         int has_value = i + 1 < argc;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
-            return 0;
+            status = 0;
+            goto cleanup;
         } else if (strcmp(a, "--listen") == 0 && has_value) {
             listen_spec = argv[++i];
         } else if (strcmp(a, "--name") == 0 && has_value) {
@@ -202,25 +205,29 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--subprotocols") == 0 && has_value) {
             if (parse_subprotocols(&srv, argv[++i]) < 0) {
                 fprintf(stderr, "tollgate-demo-backend: too many --subprotocols (max %d)\n", MAX_SUBPROTOCOLS);
-                return 2;
+                status = 2;
+                goto cleanup;
             }
         } else if (strcmp(a, "--log-level") == 0 && has_value) {
             int level = tg_log_parse_level(argv[++i]);
             if (level < 0) {
                 fprintf(stderr, "tollgate-demo-backend: bad --log-level %s\n", argv[i]);
-                return 2;
+                status = 2;
+                goto cleanup;
             }
             tg_log_set_level((enum tg_log_level)level);
         } else {
             fprintf(stderr, "tollgate-demo-backend: unknown or incomplete option %s\n", a);
             usage(stderr);
-            return 2;
+            status = 2;
+            goto cleanup;
         }
     }
     if (!name_ok(srv.name)) {
         fprintf(stderr, "tollgate-demo-backend: --name must be 1..%d visible ASCII characters without quotes\n",
                 MAX_NAME);
-        return 2;
+        status = 2;
+        goto cleanup;
     }
 
     signal(SIGPIPE, SIG_IGN);

@@ -126,6 +126,25 @@ static void compare(const struct run *a, const struct run *b)
         abort();
 }
 
+/* The close builder kept reason[0..kept) of full bytes: the cut may back up over at most 3 continuation
+ * bytes from 123 and may land before a continuation byte only when no lead byte was within reach. */
+static int reason_cut_ok(const char *reason, size_t full, size_t kept)
+{
+    size_t limit = 123;
+    if (full < limit)
+        limit = full;
+    if (kept > limit || kept + 3 < limit)
+        return 0;
+    if (((unsigned char)reason[kept] & 0xC0) != 0x80)
+        return 1;
+    if (kept != 123)
+        return 0;
+    for (size_t i = 120; i < 123; i++)
+        if (((unsigned char)reason[i] & 0xC0) != 0x80)
+            return 0;
+    return 1;
+}
+
 static void fuzz_close(const uint8_t *data, size_t size)
 {
     /* Reason from the input (NUL-terminated copy, any bytes). */
@@ -146,19 +165,11 @@ static void fuzz_close(const uint8_t *data, size_t size)
     if (((uint16_t)(out[hl] << 8 | out[hl + 1])) != code)
         abort();
     size_t kept = (size_t)h.payload_len - 2;
-    size_t full = strlen(reason);
+    size_t full = strnlen(reason, sizeof reason);
     if (kept > full || memcmp(out + hl + 2, reason, kept) != 0)
         abort();
-    if (kept < full && (kept > 123 || kept + 3 < (full < 123 ? full : 123)))
-        abort(); /* backed up further than a UTF-8 sequence is long */
-    if (kept < full && ((unsigned char)reason[kept] & 0xC0) == 0x80) {
-        /* a cut before a continuation byte is allowed only when no lead byte was within reach (not UTF-8) */
-        if (kept != 123)
-            abort();
-        for (size_t i = 120; i < 123; i++)
-            if (((unsigned char)reason[i] & 0xC0) != 0x80)
-                abort();
-    }
+    if (kept < full && !reason_cut_ok(reason, full, kept))
+        abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
