@@ -1,0 +1,162 @@
+"""Plain HTTP/1.1 through the data plane: GET/POST/chunked on one keep-alive connection, pipelining, chunked
+responses, the X-Forwarded-* fields and hop-by-hop removal the backend sees, and the path rewriting of
+stripBasePath and target.pathPrefix. The demo backend answers with a JSON echo of what it received."""
+
+from __future__ import annotations
+
+import http.client
+import json
+
+import pytest
+
+import tollgate_it as it
+
+
+def _conn(dp) -> http.client.HTTPConnection:
+    return http.client.HTTPConnection("127.0.0.1", dp.port, timeout=10 * it.SLOW)
+
+
+def _get(conn, path, headers=None, method="GET", body=None, **kw):
+    h = {"Host": it.MAIN_HOST}
+    h.update(headers or {})
+    conn.request(method, path, body=body, headers=h, **kw)
+    r = conn.getresponse()
+    return r, r.read()
+
+
+def test_keepalive_get_post_chunked_on_one_connection(main_dp):
+    before = main_dp.metrics()["tollgate_connections_accepted_total"]
+    conn = _conn(main_dp)
+    try:
+        r, body = _get(conn, "/echo/first?x=1")
+        assert r.status == 200 and r.getheader("Connection") is None
+        sock = conn.sock
+        echo = json.loads(body)
+        assert (echo["method"], echo["path"], echo["query"], echo["bodyBytes"]) == ("GET", "/first", "x=1", 0)
+
+        payload = bytes(range(256)) * 400  # 100 KiB with Content-Length
+        r, body = _get(conn, "/echo/post", method="POST", body=payload,
+                       headers={"Content-Type": "application/octet-stream"})
+        assert r.status == 200 and conn.sock is sock
+        echo = json.loads(body)
+        assert (echo["method"], echo["bodyBytes"]) == ("POST", len(payload))
+        assert echo["headers"]["content-length"] == str(len(payload))
+
+        chunks = [b"a" * 1000, b"b" * 70000, b"c"]
+        r, body = _get(conn, "/echo/chunked-upload", method="PUT", body=iter(chunks), encode_chunked=True,
+                       headers={"Transfer-Encoding": "chunked"})
+        assert r.status == 200 and conn.sock is sock
+        echo = json.loads(body)
+        assert (echo["method"], echo["bodyBytes"]) == ("PUT", sum(map(len, chunks)))
+        assert echo["headers"]["transfer-encoding"] == "chunked"
+
+        r, body = _get(conn, "/echo/head", method="HEAD")
+        assert r.status == 200 and body == b"" and conn.sock is sock
+        r, body = _get(conn, "/echo/after-head")
+        assert r.status == 200 and json.loads(body)["path"] == "/after-head" and conn.sock is sock
+    finally:
+        conn.close()
+    assert main_dp.metrics()["tollgate_connections_accepted_total"] == before + 1
+
+
+def test_chunked_response_relayed(main_dp):
+    conn = _conn(main_dp)
+    try:
+        for i in range(3):
+            r, body = _get(conn, f"/chunked/n{i}")
+            assert r.status == 200
+            assert r.getheader("Transfer-Encoding") == "chunked"
+            assert body == b"chunked:/n%d:" % i + b"x" * 5000 + b":end"
+    finally:
+        conn.close()
+
+
+def test_pipelined_requests_in_one_write(main_dp):
+    with it.RawHttp(main_dp.port) as c:
+        c.send(it.request_bytes("GET", "/echo/p1") + it.request_bytes("POST", "/echo/p2", body=b"hello")
+               + it.request_bytes("GET", "/echo/p3"))
+        paths = []
+        for _ in range(3):
+            r = c.read_response()
+            assert r.status == 200, r
+            paths.append((r.json()["path"], r.json()["bodyBytes"]))
+        assert paths == [("/p1", 0), ("/p2", 5), ("/p3", 0)]
+
+
+def test_pipelined_slow_then_fast_keeps_order(main_dp):
+    with it.RawHttp(main_dp.port) as c:
+        c.send(it.request_bytes("GET", "/slow?ms=250") + it.request_bytes("GET", "/echo/fast"))
+        first, second = c.read_response(), c.read_response()
+        assert first.status == 200 and first.json()["path"] == "/slow"
+        assert second.status == 200 and second.json()["path"] == "/fast"
+
+
+def test_forwarded_headers_and_hop_by_hop_removal(main_dp):
+    host = f"{it.MAIN_HOST}:{main_dp.port}"
+    with it.RawHttp(main_dp.port) as c:
+        c.send(it.request_bytes("GET", "/echo/fwd", host=host, headers=[
+            ("X-Forwarded-For", "203.0.113.7"),
+            ("X-Forwarded-Proto", "https"),      # a client cannot choose these two
+            ("X-Forwarded-Host", "evil.example"),
+            ("Connection", "keep-alive, X-Hop-Custom"),
+            ("Keep-Alive", "timeout=5"),
+            ("X-Hop-Custom", "must not pass"),
+            ("Proxy-Connection", "keep-alive"),
+            ("TE", "trailers"),
+            ("X-End-To-End", "kept"),
+        ]))
+        r = c.read_response()
+    assert r.status == 200
+    h = r.json()["headers"]
+    assert h["x-forwarded-for"] == "203.0.113.7, 127.0.0.1"
+    assert h["x-forwarded-proto"] == "http"
+    assert h["x-forwarded-host"] == host
+    assert h["host"] == host
+    assert h["x-end-to-end"] == "kept"
+    for gone in ("connection", "keep-alive", "x-hop-custom", "proxy-connection", "te", "upgrade"):
+        assert gone not in h, (gone, h)
+
+
+def test_forwarded_for_added_when_absent(main_dp):
+    conn = _conn(main_dp)
+    try:
+        r, body = _get(conn, "/echo/xff")
+        h = json.loads(body)["headers"]
+        assert h["x-forwarded-for"] == "127.0.0.1" and h["x-forwarded-proto"] == "http"
+        assert h["x-forwarded-host"] == it.MAIN_HOST
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("request_path,backend_target", [
+    ("/echo/a/b?q=1", "/a/b?q=1"),          # stripBasePath (default on)
+    ("/echo", "/"),
+    ("/echo?q=2", "/?q=2"),
+    ("/echo/", "/"),
+    ("/nostrip/a/b?q=1", "/nostrip/a/b?q=1"),  # stripBasePath: false
+    ("/nostrip", "/nostrip"),
+    ("/prefixed/a?q=3", "/pre/a?q=3"),      # target.pathPrefix after stripping
+    ("/prefixed", "/pre"),
+    ("/pfx-ns/a", "/pre/pfx-ns/a"),         # pathPrefix without stripping
+])
+def test_path_rewriting(main_dp, request_path, backend_target):
+    conn = _conn(main_dp)
+    try:
+        r, body = _get(conn, request_path)
+        assert r.status == 200, body
+        assert json.loads(body)["target"] == backend_target
+    finally:
+        conn.close()
+
+
+def test_large_response_body(main_dp):
+    conn = _conn(main_dp)
+    try:
+        n = 5 * 1024 * 1024 + 3
+        r, body = _get(conn, f"/echo/big?bytes={n}")
+        # /echo strips its base path: the demo backend sees /big
+        assert r.status == 200 and len(body) == n and body[:16] == b"abcdefghijklmnop"
+        r, body = _get(conn, "/echo/after-big")
+        assert r.status == 200 and json.loads(body)["path"] == "/after-big"
+    finally:
+        conn.close()
