@@ -60,6 +60,16 @@ static void print_problems(const struct ctl *c)
         fprintf(stderr, "%s: %s\n", tg_diag_severity_name(list->items[i].severity), list->items[i].text);
 }
 
+static int same_diags(const struct tg_diags *a, const struct tg_diags *b)
+{
+    if (a->count != b->count)
+        return 0;
+    for (size_t i = 0; i < a->count; i++)
+        if (a->items[i].severity != b->items[i].severity || strcmp(a->items[i].text, b->items[i].text) != 0)
+            return 0;
+    return 1;
+}
+
 static void translate_now(struct ctl *c)
 {
     struct tg_translation t;
@@ -73,6 +83,8 @@ static void translate_now(struct ctl *c)
         tg_error("cannot hash the snapshot; keeping the previous one");
         return;
     }
+    if (!c->opts->once && !c->opts->print && !same_diags(&c->current.diags, &t.diags))
+        tg_diags_log(&t.diags); /* only when they changed: a watch event elsewhere must not repeat them all */
     tg_translation_free(&c->current);
     c->current = t;
     memcpy(c->current_hash, hash, sizeof hash);
@@ -80,8 +92,6 @@ static void translate_now(struct ctl *c)
     c->translated_revision = tg_store_revision(c->store);
     c->translations++;
     c->current_errors = source_errors(c) + tg_diags_count(&t.diags, TG_DIAG_ERROR);
-    if (!c->opts->once && !c->opts->print)
-        tg_diags_log(&t.diags);
     size_t ng = json_array_size(json_object_get(t.snapshot, "groups"));
     size_t np = json_array_size(json_object_get(t.snapshot, "proxies"));
     tg_info("translated store revision %llu: %zu group(s), %zu proxy(ies), %zu error(s), %zu warning(s); hash %.12s",
