@@ -11,6 +11,7 @@ static const struct {
     const char *name;
     tg__policy_translate_fn fn;
 } policy_table[] = {
+    {"verifyApiKey", tg__translate_verify_api_key},
     {NULL, NULL},
 };
 
