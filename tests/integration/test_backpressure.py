@@ -1,0 +1,120 @@
+"""Backpressure: a side that does not read stops the other side's reads, so the data plane's memory stays
+bounded however fast the other side writes (issue 2: "a slow reader stops the other side's reads"). The data
+plane's RSS comes from /proc/PID/status; the flooding side's progress shows that it was held back."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import socket
+import threading
+import time
+
+import tollgate_it as it
+
+RSS_BOUND_KIB = (24 if it.UNDER_ASAN else 8) * 1024
+
+
+class StallBackend:
+    """Accepts WebSocket handshakes and then never reads another byte."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += c.recv(4096)
+            key = [line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"sec-websocket-key:")][0]
+            accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+            c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+            self.conns.append(c)
+
+    def close(self):
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+def _sample_rss(dp, seconds: float) -> int:
+    peak = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        peak = max(peak, dp.rss_kib())
+        time.sleep(0.05)
+    return peak
+
+
+def test_client_not_reading_while_backend_floods(dp_factory, backends):
+    dp = dp_factory(it.snapshot(1, [it.group("it/g", [it.MAIN_HOST])],
+                                [it.proxy("it/py", "/py", [backends.pyws.endpoint()], strip=False)]))
+    with it.RawHttp(dp.port) as c:
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        c.send(it.ws_handshake_bytes("/py/flood"))
+        assert c.read_response().status == 101
+        time.sleep(0.2)
+        base = dp.rss_kib()
+        c.send(it.ws_frame(0x1, b"!flood 65536"))  # the backend sends 64 KiB messages as fast as it can
+        peak = _sample_rss(dp, 1.5)
+        s = [x for x in backends.pyws.sessions_on("/py/flood")][-1]
+        sent_a = s.bytes_sent
+        time.sleep(0.5)
+        sent_b = s.bytes_sent
+        assert peak - base < RSS_BOUND_KIB, (base, peak)
+        assert sent_b - sent_a <= 64 * 1024, (sent_a, sent_b)  # the backend is held back...
+        assert sent_b < 64 * 1024 * 1024, sent_b  # ...after a few socket buffers' worth
+        # once the client reads again, the flow resumes
+        got = 0
+        c.sock.settimeout(10 * it.SLOW)
+        while got < sent_b + 16 * 1024 * 1024:
+            data = c.sock.recv(1 << 20)
+            assert data, "connection closed while reading the flood"
+            got += len(data)
+        assert s.bytes_sent > sent_b + 8 * 1024 * 1024
+
+
+def test_backend_not_reading_while_client_floods(dp_factory):
+    stall = StallBackend()
+    try:
+        dp = dp_factory(it.snapshot(1, [it.group("it/g", [it.MAIN_HOST])],
+                                    [it.proxy("it/stall", "/stall", [it.endpoint(stall.port)])]))
+        with it.RawHttp(dp.port) as c:
+            c.send(it.ws_handshake_bytes("/stall/ws"))
+            assert c.read_response().status == 101
+            time.sleep(0.2)
+            base = dp.rss_kib()
+            frame = it.ws_frame(0x2, b"\x5a" * 65536)
+            c.sock.setblocking(False)
+            written = 0
+            deadline = time.monotonic() + 2.0
+            peak = base
+            while time.monotonic() < deadline:
+                try:
+                    written += c.sock.send(frame)
+                except BlockingIOError:
+                    time.sleep(0.02)
+                peak = max(peak, dp.rss_kib())
+            w1 = written
+            for _ in range(20):
+                try:
+                    written += c.sock.send(frame)
+                except BlockingIOError:
+                    pass
+                time.sleep(0.02)
+            assert peak - base < RSS_BOUND_KIB, (base, peak)
+            assert written - w1 == 0, (w1, written)  # the client's writes are blocked: the proxy stopped reading
+            assert written < 64 * 1024 * 1024, written
+    finally:
+        stall.close()
