@@ -359,6 +359,17 @@ static char *slice_dup(struct tg_slice s)
     return p;
 }
 
+/* RFC 9110 §10.1.1: a client that sent "Expect: 100-continue" may wait for an interim 100 before sending the
+ * body; every body is welcome here, so say so at once. */
+static void send_continue(struct demo_conn *c, const struct tg_http_head *head)
+{
+    const struct tg_http_header *expect = tg_http_find_header(head, "expect");
+    if (expect && head->minor_version >= 1 && tg_slice_eq_nocase(expect->value, "100-continue")) {
+        static const char interim[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        demo_conn_send(c, interim, sizeof interim - 1);
+    }
+}
+
 size_t demo_http_on_head(struct demo_conn *c, uint8_t *buf, size_t len)
 {
     struct tg_http_head head;
@@ -419,10 +430,12 @@ size_t demo_http_on_head(struct demo_conn *c, uint8_t *buf, size_t len)
         if (req->body_left == 0)
             break;
         c->mode = DEMO_HTTP_BODY;
+        send_continue(c, &head);
         return head.head_len;
     case TG_BODY_CHUNKED:
         memset(&req->chunked, 0, sizeof req->chunked);
         c->mode = DEMO_HTTP_BODY;
+        send_continue(c, &head);
         return head.head_len;
     case TG_BODY_NONE:
     case TG_BODY_UNTIL_CLOSE:
