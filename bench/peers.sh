@@ -201,9 +201,3 @@ peer_start() {
   PEER_RSS_PIDS="$PEER_PID $(pgrep -P "$PEER_PID" | tr '\n' ' ')"
   return 0
 }
-
-peer_stop() {
-  [ "$1" = direct ] && return 0
-  [ -n "$PEER_PID" ] && stop_pid "$PEER_PID"
-  PEER_PID=
-}

@@ -14,8 +14,29 @@ BEGIN { NP = split(peers, P, " ") }
     p = kv["peer"]
     if ("skipped" in kv) { skipped[p] = 1; next }
     l = kv["label"]
-    if ("failed" in kv) { failed[p, l] = 1; next }
-    for (k in kv) V[p, l, k] = kv[k]
+    if ("failed" in kv) { failed[p, l]++; next }
+    rounds[p, l]++
+    for (k in kv) { n = ++CNT[p, l, k]; VALS[p, l, k, n] = kv[k]; KEYS[p, l, k] = 1 }
+}
+
+# Several rounds of one scenario against one peer: each figure is the median of the rounds (numbers) or the
+# first value (words). A cell is "failed" only when no round succeeded.
+function median(p, l, k,    n, i, j, t, a) {
+    n = CNT[p, l, k]
+    for (i = 1; i <= n; i++) {
+        if (VALS[p, l, k, i] !~ /^-?[0-9.]+$/) return VALS[p, l, k, 1]
+        a[i] = VALS[p, l, k, i] + 0
+    }
+    for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+
+function aggregate(    key, parts) {
+    for (key in KEYS) {
+        split(key, parts, SUBSEP)
+        V[parts[1], parts[2], parts[3]] = median(parts[1], parts[2], parts[3])
+    }
+    for (key in failed) if (key in rounds) delete failed[key]
 }
 
 function has(p, l, k) { return ((p, l, k) in V) }
@@ -91,6 +112,16 @@ function emit(nrows, ncols,    r, c, w, line) {
 
 function dashes(n,    s) { s = ""; while (n-- > 0) s = s "-"; return s }
 
+function nrounds(l,    q) {
+    for (q = 1; q <= NP; q++) if ((P[q], l) in rounds) return rounds[P[q], l]
+    return 0
+}
+
+function runs(l,    n) {
+    n = nrounds(l)
+    return n > 1 ? sprintf("median of %d rounds of %.1f s", n, param(l, "seconds")) : sprintf("%.1f s", param(l, "seconds"))
+}
+
 function param(l, k,    q) {
     for (q = 1; q <= NP; q++) if (has(P[q], l, k)) return V[P[q], l, k]
     return "?"
@@ -103,8 +134,8 @@ function added(p, l, k) {
 
 function latency_section(l, title,    q, n) {
     printf("### %s\n\n", title)
-    printf("%s connection(s), each sending one %s-byte message and waiting for its echo, for %s s. Round-trip times in µs.\n\n",
-           param(l, "conns"), param(l, "size"), param(l, "seconds"))
+    printf("%s connection%s, each sending one %s-byte message and waiting for its echo (%s). Round-trip times in µs.\n\n",
+           param(l, "conns"), param(l, "conns") == 1 ? "" : "s", param(l, "size"), runs(l))
     T[0, 0] = "peer"; T[0, 1] = "p50"; T[0, 2] = "p99"; T[0, 3] = "p99.9"; T[0, 4] = "added p50"; T[0, 5] = "added p99"; T[0, 6] = "round trips/s"
     n = 1
     for (q = 1; q <= NP; q++) {
@@ -120,8 +151,8 @@ function latency_section(l, title,    q, n) {
 
 function throughput_section(l, title, unitkey, unitname, otherkey, othername,    q, n) {
     printf("### %s\n\n", title)
-    printf("%s connections × %s messages in flight each, %s-byte messages echoed by the backend, for %s s. Counted on the way back (each message crosses the proxy twice).\n\n",
-           param(l, "conns"), param(l, "window"), param(l, "size"), param(l, "seconds"))
+    printf("%s connections × %s messages in flight each, %s-byte messages echoed by the backend (%s). Counted on the way back (each message crosses the proxy twice).\n\n",
+           param(l, "conns"), param(l, "window"), grp(param(l, "size")), runs(l))
     T[0, 0] = "peer"; T[0, 1] = unitname; T[0, 2] = othername
     n = 1
     for (q = 1; q <= NP; q++) {
@@ -138,7 +169,7 @@ function throughput_section(l, title, unitkey, unitname, otherkey, othername,   
 function idle_section(l,    q, n, t) {
     printf("### Idle WebSocket sessions: proxy memory per session\n\n")
     printf("%s sessions opened through the proxy, held idle; resident memory of the proxy's processes (VmRSS, summed over nginx's master and workers) read before opening and %s s after the last one opened.\n\n",
-           param(l, "sessions"), param(l, "settle_s"))
+           grp(param(l, "sessions")), param(l, "settle_s"))
     T[0, 0] = "peer"; T[0, 1] = "sessions"; T[0, 2] = "RSS before (KiB)"; T[0, 3] = "RSS after (KiB)"; T[0, 4] = "bytes / session"; T[0, 5] = "open time (s)"
     n = 1
     for (q = 1; q <= NP; q++) {
@@ -159,8 +190,8 @@ function idle_section(l,    q, n, t) {
 
 function http_section(l,    q, n) {
     printf("### HTTP keep-alive requests/s (wrk)\n\n")
-    printf("wrk, %s thread, %s keep-alive connections, GET of a 6-byte plain-text body, for %s s. Latency in µs.\n\n",
-           param(l, "threads"), param(l, "conns"), param(l, "seconds"))
+    printf("wrk, %s thread, %s keep-alive connections, GET of a 6-byte plain-text body (%s). Latency in µs.\n\n",
+           param(l, "threads"), param(l, "conns"), runs(l))
     T[0, 0] = "peer"; T[0, 1] = "requests/s"; T[0, 2] = "p50"; T[0, 3] = "p99"; T[0, 4] = "errors"
     n = 1
     for (q = 1; q <= NP; q++) {
@@ -173,6 +204,7 @@ function http_section(l,    q, n) {
 }
 
 END {
+    aggregate()
     latency_section("lat1", "WebSocket echo round trip, 1 connection")
     latency_section("lat100", "WebSocket echo round trip, 100 connections")
     throughput_section("tput64", "64-byte message relay throughput", "msgs_per_s", "messages/s", "mib_per_s", "MiB/s")

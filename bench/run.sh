@@ -9,7 +9,8 @@
 # Prints a table per scenario with the ratio of Tollgate to the better of nginx/HAProxy, and writes
 # docs/benchmarks.md (BENCH_QUICK=1: a short smoke run that writes build/bench/benchmarks.md instead).
 #
-# Knobs (environment): BENCH_QUICK=1, BENCH_DURATION (s per scenario, default 10), BENCH_PEERS (default
+# Knobs (environment): BENCH_QUICK=1, BENCH_ROUNDS (default 3), BENCH_DURATION (s per round, default 4),
+# BENCH_PEERS (default
 # "direct tollgate nginx haproxy"), BENCH_SCENARIOS (default "idle lat1 lat100 tput64 tput1m http"), BENCH_IDLE_SESSIONS (default 9000), BENCH_PIN=0 (no CPU pinning),
 # BENCH_PORT_BASE (default 18480), BENCH_DOCS (where to write the report), BENCH_KEEP_TMP=1 (keep configs/logs).
 #
@@ -27,12 +28,14 @@ PEERS=${BENCH_PEERS:-"direct tollgate nginx haproxy"}
 SCENARIOS=" ${BENCH_SCENARIOS:-idle lat1 lat100 tput64 tput1m http} "
 BENCH_HOST=bench.local
 if [ "$QUICK" = 1 ]; then
-  DUR=${BENCH_DURATION:-1} WARM=0.3 IDLE_SESSIONS=${BENCH_IDLE_SESSIONS:-200} SETTLE=0.5 WRK_DUR=1
+  ROUNDS=${BENCH_ROUNDS:-1} ROUND_DUR=${BENCH_DURATION:-1} WARM=0.3 IDLE_SESSIONS=${BENCH_IDLE_SESSIONS:-200} SETTLE=0.5
   DOCS=${BENCH_DOCS:-$OUT/benchmarks.md}
 else
-  DUR=${BENCH_DURATION:-10} WARM=2 IDLE_SESSIONS=${BENCH_IDLE_SESSIONS:-9000} SETTLE=3 WRK_DUR=${BENCH_DURATION:-10}
+  ROUNDS=${BENCH_ROUNDS:-3} ROUND_DUR=${BENCH_DURATION:-4} WARM=1 IDLE_SESSIONS=${BENCH_IDLE_SESSIONS:-9000} SETTLE=3
   DOCS=${BENCH_DOCS:-docs/benchmarks.md}
 fi
+WRK_DUR=${ROUND_DUR%.*}
+[ "${WRK_DUR:-0}" -ge 1 ] 2>/dev/null || WRK_DUR=1
 # a partial run (some peers or scenarios) never overwrites the published figures unless BENCH_DOCS says so
 if [ -z "${BENCH_DOCS:-}" ] && { [ -n "${BENCH_PEERS:-}" ] || [ -n "${BENCH_SCENARIOS:-}" ]; }; then
   DOCS=$OUT/benchmarks.md
@@ -180,50 +183,87 @@ run_http() {
 
 want() { [[ "$SCENARIOS" == *" $1 "* ]]; }
 
-run_peer() {
-  local peer=$1 rss_args=() p
-  echo "== $peer"
+declare -A P_ADDR P_RSS P_PID
+LIVE=() # peers that started and pass the WebSocket check, in $PEERS order
+
+start_peer() {
+  local peer=$1
   if ! peer_start "$peer"; then
-    echo "  skipped: $PEER_NOTE"
+    [ -n "$PEER_PID" ] && [ "$peer" != direct ] && stop_pid "$PEER_PID"
+    echo "  $peer: skipped: $PEER_NOTE"
     echo "peer=$peer skipped=1" >>"$RESULTS"
     echo "$peer skipped: $PEER_NOTE" >>"$NOTES"
-    peer_stop "$peer"
     return
   fi
-  local addr=$PEER_ADDR
   # warm-up: the proxy's first connections, pools and caches; also checks that WebSocket proxying works
-  if ! $PIN_LOAD "$TOOL" echo --target "$addr" --conns 8 --duration 0.5 --warmup 0.2 --label warmup >/dev/null 2>"$TMP/warm.err"; then
-    echo "  skipped: WebSocket echo through $peer fails: $(tail -2 "$TMP/warm.err" | tr '\n' ' ')"
+  if ! $PIN_LOAD "$TOOL" echo --target "$PEER_ADDR" --conns 8 --duration 0.5 --warmup 0.2 --label warmup \
+    >/dev/null 2>"$TMP/warm.err"; then
+    [ "$peer" != direct ] && stop_pid "$PEER_PID"
+    echo "  $peer: skipped: WebSocket echo fails: $(tail -2 "$TMP/warm.err" | tr '\n' ' ')"
     echo "peer=$peer skipped=1" >>"$RESULTS"
     echo "$peer skipped: WebSocket echo fails: $(tail -2 "$TMP/warm.err" | tr '\n' ' ')" >>"$NOTES"
-    peer_stop "$peer"
     return
   fi
-  # idle first, on a process that has not yet grown its heap under load (freed memory would hide the cost)
-  if want idle; then
-    if [ "$peer" != direct ]; then for p in $PEER_RSS_PIDS; do rss_args+=(--rss-pid "$p"); done; fi
-    run_client "$peer" idle $PIN_LOAD "$TOOL" idle --target "$addr" --sessions "$IDLE_SESSIONS" --settle "$SETTLE" \
-      --label idle "${rss_args[@]}"
-    sleep 1
-  fi
-  want lat1 && run_client "$peer" lat1 $PIN_LOAD "$TOOL" echo --target "$addr" --conns 1 --size $LAT_SIZE \
-    --duration "$DUR" --warmup "$WARM" --label lat1
-  want lat100 && run_client "$peer" lat100 $PIN_LOAD "$TOOL" echo --target "$addr" --conns 100 --size $LAT_SIZE \
-    --duration "$DUR" --warmup "$WARM" --label lat100
-  want tput64 && run_client "$peer" tput64 $PIN_LOAD "$TOOL" echo --target "$addr" --conns $TPUT64_CONNS \
-    --window $TPUT64_WINDOW --size 64 --duration "$DUR" --warmup "$WARM" --label tput64
-  want tput1m && run_client "$peer" tput1m $PIN_LOAD "$TOOL" echo --target "$addr" --conns $TPUT1M_CONNS \
-    --window $TPUT1M_WINDOW --size 1m --duration "$DUR" --warmup "$WARM" --label tput1m
-  want http && run_http "$peer" "$addr"
-  peer_stop "$peer"
+  P_ADDR[$peer]=$PEER_ADDR
+  P_RSS[$peer]=$PEER_RSS_PIDS
+  P_PID[$peer]=$PEER_PID
+  LIVE+=("$peer")
+  echo "  $peer: ready on $PEER_ADDR"
+}
+
+# One measurement of one scenario against one peer.
+run_scenario() {
+  local peer=$1 label=$2 addr=${P_ADDR[$1]}
+  case $label in
+  lat1) run_client "$peer" lat1 $PIN_LOAD "$TOOL" echo --target "$addr" --conns 1 --size $LAT_SIZE \
+    --duration "$ROUND_DUR" --warmup "$WARM" --label lat1 ;;
+  lat100) run_client "$peer" lat100 $PIN_LOAD "$TOOL" echo --target "$addr" --conns 100 --size $LAT_SIZE \
+    --duration "$ROUND_DUR" --warmup "$WARM" --label lat100 ;;
+  tput64) run_client "$peer" tput64 $PIN_LOAD "$TOOL" echo --target "$addr" --conns $TPUT64_CONNS \
+    --window $TPUT64_WINDOW --size 64 --duration "$ROUND_DUR" --warmup "$WARM" --label tput64 ;;
+  tput1m) run_client "$peer" tput1m $PIN_LOAD "$TOOL" echo --target "$addr" --conns $TPUT1M_CONNS \
+    --window $TPUT1M_WINDOW --size 1m --duration "$ROUND_DUR" --warmup "$WARM" --label tput1m ;;
+  http) run_http "$peer" "$addr" ;;
+  esac
 }
 
 START=$(date +%s)
 if awk -v l="${LOAD_START%% *}" -v n="$NCPU" 'BEGIN { exit !(l > 0.25 * n) }'; then
   echo "bench: warning: load average is $LOAD_START on $NCPU CPUs: other work on this machine will make the figures noisy"
 fi
-echo "bench: $( [ "$QUICK" = 1 ] && echo "quick run" || echo "full run"), ${DUR}s per scenario, peers: $PEERS; pinning: $PIN_DESC"
-for peer in $PEERS; do run_peer "$peer"; done
+echo "bench: $( [ "$QUICK" = 1 ] && echo "quick run" || echo "full run"): $ROUNDS round(s) × ${ROUND_DUR}s per scenario and peer; peers: $PEERS; pinning: $PIN_DESC"
+
+echo "== starting the peers"
+for peer in $PEERS; do start_peer "$peer"; done
+
+# idle first, on processes that have not grown their heaps under load (freed memory would hide the cost)
+if want idle; then
+  echo "== idle sessions ($IDLE_SESSIONS)"
+  for peer in "${LIVE[@]}"; do
+    rss_args=()
+    if [ "$peer" != direct ]; then for p in ${P_RSS[$peer]}; do rss_args+=(--rss-pid "$p"); done; fi
+    run_client "$peer" idle $PIN_LOAD "$TOOL" idle --target "${P_ADDR[$peer]}" --sessions "$IDLE_SESSIONS" \
+      --settle "$SETTLE" --label idle "${rss_args[@]}"
+    sleep 1
+  done
+fi
+
+# the other scenarios: rounds interleave the peers (in a rotating order), so drifting background load is spread
+# over all of them instead of falling on whichever ran last; the report takes the median of the rounds
+for label in lat1 lat100 tput64 tput1m http; do
+  want "$label" || continue
+  echo "== $label"
+  if [ "$label" = http ] && [ "$QUICK" != 1 ]; then # fill the upstream keep-alive pools once
+    for peer in "${LIVE[@]}"; do
+      $PIN_LOAD wrk -t1 -c"$WRK_CONNS" -d1s -H "Host: $BENCH_HOST" "http://${P_ADDR[$peer]}/hello" >/dev/null 2>&1
+    done
+  fi
+  n=${#LIVE[@]}
+  for ((round = 0; round < ROUNDS; round++)); do
+    for ((k = 0; k < n; k++)); do run_scenario "${LIVE[$(((k + round) % n))]}" "$label"; done
+  done
+done
+for peer in "${LIVE[@]}"; do [ "$peer" = direct ] || stop_pid "${P_PID[$peer]}"; done
 ELAPSED=$(( $(date +%s) - START ))
 
 REPORT=$(awk -v peers="$PEERS" -f bench/report.awk "$RESULTS")
@@ -233,9 +273,9 @@ echo "$REPORT"
 # ---- docs/benchmarks.md ----
 cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 mem_total=$(awk '/^MemTotal/ { printf("%.1f GiB", $2 / 1048576) }' /proc/meminfo)
-ver_nginx=$(nginx -v 2>&1 | sed 's/^nginx version: //')
+ver_nginx=$(nginx -v 2>&1 | sed 's/^nginx version: nginx\///')
 ver_haproxy=$(haproxy -v 2>/dev/null | head -1 | awk '{ print $3 }')
-ver_wrk=$(wrk -v 2>&1 | head -1 | awk '{ print $2 }')
+ver_wrk=$(wrk -v 2>&1 | head -1 | awk '{ print $2 }' | sed 's/^debian\///')
 rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 {
   echo "# Benchmarks"
@@ -261,7 +301,7 @@ rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
   fi
   echo "- **Equivalent proxy settings**: 2 workers (Tollgate \`--workers 2\`, nginx \`worker_processes 2\` with a \`reuseport\` listener each, HAProxy \`nbthread 2\`), WebSocket upgrade proxying, keep-alive upstream pools (nginx \`keepalive 256\`, HAProxy \`http-reuse safe\`, Tollgate's per-endpoint pool), no access logs, one-hour idle/tunnel timeouts, X-Forwarded-For/-Proto added. The generated nginx/HAProxy configurations and the Tollgate snapshot are in bench/peers.sh."
   echo "- **Idle sessions**: $IDLE_SESSIONS sessions, not 10,000: a relayed session holds two descriptors in the proxy and a process may hold at most 20,000 here, so one proxy process tops out near 9,900 relayed sessions. The client spreads its sessions over several processes (≤ 5,000 each). Memory is VmRSS from /proc/PID/status (nginx: master + workers), read before the sessions open and ${SETTLE} s after the last one opened, while they are still open."
-  echo "- Each scenario runs ${DUR} s after a ${WARM} s warm-up; each peer starts fresh and is warmed up with a short echo run; the idle scenario runs first on each peer so memory freed by earlier load cannot hide its cost."
+  echo "- All peers run side by side on their own ports, each warmed up with a short echo run. The idle scenario runs first on each, so memory freed by earlier load cannot hide its cost. Every other scenario runs in $ROUNDS round(s) of ${ROUND_DUR} s (after a ${WARM} s warm-up each) that interleave the peers in a rotating order, so drifting background load falls on all of them alike; the tables show the median of the rounds."
   echo
   echo "## Results"
   echo
@@ -277,9 +317,9 @@ rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
   echo "## Reproduce"
   echo
   echo '```'
-  echo "make bench                      # builds, then runs bench/run.sh (about 5 minutes) and rewrites this file"
+  echo "make bench                      # builds, then runs bench/run.sh (about $(( (ELAPSED + 59) / 60 )) minutes here) and rewrites this file"
   echo "BENCH_QUICK=1 ./bench/run.sh    # a short smoke run; writes build/bench/benchmarks.md"
-  echo "BENCH_PEERS=\"tollgate nginx\" BENCH_DURATION=20 ./bench/run.sh"
+  echo "BENCH_PEERS=\"tollgate nginx\" BENCH_SCENARIOS=\"lat1 tput64\" BENCH_ROUNDS=5 ./bench/run.sh"
   echo '```'
   echo
   echo "Other knobs: \`BENCH_IDLE_SESSIONS\`, \`BENCH_PIN=0\` (no pinning), \`BENCH_PORT_BASE\`, \`BENCH_KEEP_TMP=1\` (keep the generated configs and logs), \`BENCH_DOCS=PATH\`. Raw figures of the last run: build/bench/results.txt. One scenario by hand:"
