@@ -106,6 +106,7 @@ struct demo_server {
     const char *name;
     char **subprotocols;        /* --subprotocols: accepted ones; NULL = accept any */
     size_t n_subprotocols;
+    char *subprotocol_buf;      /* the --subprotocols copy the entries point into */
     int listen_fd;
     ev_io accept_io;
     ev_timer accept_retry;      /* EMFILE: pause accepting for a moment */

@@ -158,8 +158,14 @@ static int name_ok(const char *name)
     return 1;
 }
 
-static int parse_subprotocols(struct demo_server *srv, char *list)
+/* Splits a copy of the comma-separated list (argv stays as given, so ps shows the real command line). */
+static int parse_subprotocols(struct demo_server *srv, const char *arg)
 {
+    free(srv->subprotocol_buf);
+    srv->subprotocol_buf = strdup(arg);
+    char *list = srv->subprotocol_buf;
+    if (!list)
+        return -1;
     if (!srv->subprotocols)
         srv->subprotocols = calloc(MAX_SUBPROTOCOLS, sizeof *srv->subprotocols);
     if (!srv->subprotocols)
@@ -204,7 +210,7 @@ int main(int argc, char **argv)
             srv.name = argv[++i];
         } else if (strcmp(a, "--subprotocols") == 0 && has_value) {
             if (parse_subprotocols(&srv, argv[++i]) < 0) {
-                fprintf(stderr, "tollgate-demo-backend: too many --subprotocols (max %d)\n", MAX_SUBPROTOCOLS);
+                fprintf(stderr, "tollgate-demo-backend: bad --subprotocols (at most %d)\n", MAX_SUBPROTOCOLS);
                 status = 2;
                 goto cleanup;
             }
@@ -263,5 +269,6 @@ cleanup:
     if (srv.listen_fd >= 0)
         close(srv.listen_fd);
     free(srv.subprotocols);
+    free(srv.subprotocol_buf);
     return status;
 }
