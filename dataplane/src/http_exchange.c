@@ -402,7 +402,8 @@ static int handle_response_head(struct tg_client *c, struct tg_http_head *h)
         const struct tg_http_header *accept = tg_http_find_header(h, "sec-websocket-accept");
         if (!(h->connection_flags & TG_CONN_UPGRADE) || !tg_http_list_has_token(h->upgrade, "websocket") || !accept ||
             accept->value.len != 28 || memcmp(accept->value.ptr, c->ws_accept, 28) != 0) {
-            c->retry_head = NULL; /* never retry a handshake the backend answered */
+            free(c->retry_head); /* never retry a handshake the backend answered */
+            c->retry_head = NULL;
             upstream_failed(c, "the backend's WebSocket handshake answer is invalid");
             return -1;
         }
@@ -497,6 +498,7 @@ static int relay_response(struct tg_client *c)
                 continue;
             }
             if (st != TG_HTTP_INCOMPLETE) {
+                free(c->retry_head); /* a backend that answered is not retried */
                 c->retry_head = NULL;
                 upstream_failed(c, "the backend's response is malformed");
                 return -1;
