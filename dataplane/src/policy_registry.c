@@ -6,9 +6,11 @@
 #include <string.h>
 
 extern const struct tg_policy_type tg_policy_verify_api_key; /* policy_verify_api_key.c */
+extern const struct tg_policy_type tg_policy_oauth_v2;       /* policy_oauth_v2.c */
 
 static const struct tg_policy_type *const policy_types[] = {
     &tg_policy_verify_api_key,
+    &tg_policy_oauth_v2,
     NULL,
 };
 
