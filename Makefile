@@ -8,7 +8,8 @@
 #   tests/unit/test_common_<x>.c -> build/tests/test_common_<x> (linked with common only)
 #   tests/unit/test_dp_<x>.c     -> linked with common + the data plane's objects except main.o
 #   tests/unit/test_ctl_<x>.c    -> linked with common + the controller's objects except main.o
-#   tests/fuzz/fuzz_<x>.c   -> build/fuzz/fuzz_<x> (clang libFuzzer, `make fuzz`)
+#   tests/fuzz/fuzz_<x>.c   -> build/fuzz/fuzz_<x> (clang libFuzzer, `make fuzz`), linked with common/ only;
+#                              fuzz_dp_<x>.c also with the data plane's sources, fuzz_ctl_<x>.c with the controller's
 
 CC ?= cc
 BUILD ?= build
@@ -99,9 +100,18 @@ FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 fuzz: $(FUZZ_BIN)
 	@./tests/fuzz/run.sh $(FUZZ_BIN)
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(DP_SRC) $(CTL_SRC)
+FUZZ_CC = clang $(CFLAGS_BASE) -Wno-unused-function -O1 -g -fsanitize=fuzzer,address,undefined -Idataplane/src -Icontroller/src -DTG_FUZZING
+$(BUILD)/fuzz/fuzz_dp_%: tests/fuzz/fuzz_dp_%.c $(COMMON_SRC) $(DP_SRC)
 	@mkdir -p $(dir $@)
-	clang $(CFLAGS_BASE) -Wno-unused-function -O1 -g -fsanitize=fuzzer,address,undefined -Idataplane/src -Icontroller/src -DTG_FUZZING -o $@ $< $(COMMON_SRC) $(filter-out %/main.c,$(DP_SRC) $(CTL_SRC)) $(LDLIBS)
+	$(FUZZ_CC) -o $@ $< $(COMMON_SRC) $(filter-out %/main.c,$(DP_SRC)) $(LDLIBS)
+
+$(BUILD)/fuzz/fuzz_ctl_%: tests/fuzz/fuzz_ctl_%.c $(COMMON_SRC) $(CTL_SRC)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -o $@ $< $(COMMON_SRC) $(filter-out %/main.c,$(CTL_SRC)) $(LDLIBS)
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(COMMON_SRC)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -o $@ $< $(COMMON_SRC) $(LDLIBS)
 
 lint:
 	@./scripts/lint.sh
