@@ -208,10 +208,12 @@ const struct tg_http_header *tg_http_find_header(const struct tg_http_head *head
 
 /* ---- line checkers (each: whole line when complete, or the partial line seen so far) ---- */
 
-/* HTTP-version = "HTTP/" DIGIT "." DIGIT, case-sensitive (RFC 9112 §2.3). s[0..n) is the version token so far;
+/* HTTP-version = "HTTP/" DIGIT "." DIGIT, case-sensitive (RFC 9112 §2.3). v is the version token so far;
  * complete says it is delimited. Well-formed but not 1.0/1.1 → TG_HTTP_BAD_VERSION (505). */
-static enum tg_http_status check_version(const char *s, size_t n, int complete, int *minor)
+static enum tg_http_status check_version(struct tg_slice v, int complete, int *minor)
 {
+    const char *s = v.ptr;
+    size_t n = v.len;
     static const char shape[] = "HTTP/1.1";
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -236,8 +238,10 @@ static enum tg_http_status check_version(const char *s, size_t n, int complete, 
 
 /* request-line = method SP request-target SP HTTP-version (RFC 9112 §3); exactly one SP between parts; method is
  * a token; the target is 1*VCHAR (no obs-text, no whitespace, no control characters). */
-static enum tg_http_status check_request_line(const char *s, size_t n, int complete, struct tg_http_head *head)
+static enum tg_http_status check_request_line(struct tg_slice line, int complete, struct tg_http_head *head)
 {
+    const char *s = line.ptr;
+    size_t n = line.len;
     size_t i = 0;
     while (i < n && is_tchar((unsigned char)s[i]))
         i++;
@@ -257,24 +261,26 @@ static enum tg_http_status check_request_line(const char *s, size_t n, int compl
     head->target = make_slice(s + t, i - t);
 
     i++;
-    return check_version(s + i, n - i, complete, &head->minor_version);
+    return check_version(make_slice(s + i, n - i), complete, &head->minor_version);
 }
 
 /* status-line = HTTP-version SP status-code SP [ reason-phrase ] (RFC 9112 §4); status-code = 3DIGIT, here
  * 100..999. Also accepted: no SP at all after the code ("HTTP/1.1 200"), which many servers send.
  * reason-phrase = *( HTAB / SP / VCHAR / obs-text ), kept as received. */
-static enum tg_http_status check_status_line(const char *s, size_t n, int complete, struct tg_http_head *head)
+static enum tg_http_status check_status_line(struct tg_slice line, int complete, struct tg_http_head *head)
 {
+    const char *s = line.ptr;
+    size_t n = line.len;
     enum tg_http_status st;
     if (n <= VERSION_LEN) { /* the version is not delimited yet */
-        st = check_version(s, n, 0, &head->minor_version);
+        st = check_version(line, 0, &head->minor_version);
         if (st != TG_HTTP_OK)
             return st;
         return complete ? TG_HTTP_BAD : TG_HTTP_OK;
     }
     if (s[VERSION_LEN] != ' ')
         return TG_HTTP_BAD;
-    st = check_version(s, VERSION_LEN, 1, &head->minor_version);
+    st = check_version(make_slice(s, VERSION_LEN), 1, &head->minor_version);
     if (st != TG_HTTP_OK)
         return st;
 
@@ -304,8 +310,10 @@ static enum tg_http_status check_status_line(const char *s, size_t n, int comple
 /* field-line = field-name ":" OWS field-value OWS (RFC 9112 §5). The name is a token right up to the colon, so
  * this rejects obs-fold and any leading whitespace (§5.2), whitespace before the colon (§5.1), an empty name and
  * non-token name characters; the value must be field characters only (RFC 9110 §5.5). */
-static enum tg_http_status check_field_line(const char *s, size_t n, int complete, struct tg_http_header *h)
+static enum tg_http_status check_field_line(struct tg_slice line, int complete, struct tg_http_header *h)
 {
+    const char *s = line.ptr;
+    size_t n = line.len;
     size_t i = 0;
     while (i < n && is_tchar((unsigned char)s[i]))
         i++;
@@ -321,23 +329,24 @@ static enum tg_http_status check_field_line(const char *s, size_t n, int complet
     return TG_HTTP_OK;
 }
 
-/* Splits buf[0..min(len, max)) into lines and checks them (see the file comment). On TG_HTTP_OK the start line
+/* Splits in[0..min(len, max)) into lines and checks them (see the file comment). On TG_HTTP_OK the start line
  * and fields are stored in *head and head_len is set. */
-static enum tg_http_status scan_head(const char *buf, size_t len, size_t max, int is_request,
-                                     struct tg_http_head *head)
+static enum tg_http_status scan_head(struct tg_slice in, size_t max, struct tg_http_head *head, int is_request)
 {
+    const char *buf = in.ptr;
+    size_t len = in.len;
     size_t limit = len < max ? len : max;
     size_t pos = 0;
     int have_start_line = 0;
     enum tg_http_status st;
 
-    memset(head, 0, sizeof *head);
+    *head = (struct tg_http_head){0};
     for (;;) {
         size_t eol = pos;
         while (eol < limit && buf[eol] != '\r' && buf[eol] != '\n')
             eol++;
-        const char *line = buf + pos;
         size_t n = eol - pos;
+        struct tg_slice line = make_slice(buf + pos, n);
         int complete = eol + 1 < limit && buf[eol] == '\r' && buf[eol + 1] == '\n';
 
         /* A field line that starts past the last slot: decided on its first byte, whatever follows. */
@@ -350,9 +359,9 @@ static enum tg_http_status scan_head(const char *buf, size_t len, size_t max, in
              * a CR not followed by LF is rejected (no lenient line splitting). */
             struct tg_http_header scratch;
             if (!have_start_line)
-                st = is_request ? check_request_line(line, n, 0, head) : check_status_line(line, n, 0, head);
+                st = is_request ? check_request_line(line, 0, head) : check_status_line(line, 0, head);
             else
-                st = check_field_line(line, n, 0, &scratch);
+                st = check_field_line(line, 0, &scratch);
             if (st != TG_HTTP_OK)
                 return st;
             if (eol < limit && (buf[eol] == '\n' || eol + 1 < limit))
@@ -367,7 +376,7 @@ static enum tg_http_status scan_head(const char *buf, size_t len, size_t max, in
                 pos = eol + 2; /* RFC 9112 §2.2: ignore empty lines before the request-line */
                 continue;
             }
-            st = is_request ? check_request_line(line, n, 1, head) : check_status_line(line, n, 1, head);
+            st = is_request ? check_request_line(line, 1, head) : check_status_line(line, 1, head);
             if (st != TG_HTTP_OK)
                 return st;
             have_start_line = 1;
@@ -375,13 +384,22 @@ static enum tg_http_status scan_head(const char *buf, size_t len, size_t max, in
             head->head_len = eol + 2;
             return TG_HTTP_OK;
         } else {
-            st = check_field_line(line, n, 1, &head->headers[head->num_headers]);
+            st = check_field_line(line, 1, &head->headers[head->num_headers]);
             if (st != TG_HTTP_OK)
                 return st;
             head->num_headers++;
         }
         pos = eol + 2;
     }
+}
+
+int tg_http1_need_reparse(const char *buf, size_t prev_len, size_t len, size_t max_head_bytes)
+{
+    if (prev_len == 0 || len >= max_head_bytes)
+        return 1;
+    if (len <= prev_len)
+        return 0;
+    return memchr(buf + prev_len, '\n', len - prev_len) != NULL;
 }
 
 /* ---- semantics of the field section ---- */
@@ -549,7 +567,7 @@ static unsigned connection_flags(struct tg_slice value)
  * Host value. */
 static int gather_facts(struct tg_http_head *head, int is_request, struct field_facts *f)
 {
-    memset(f, 0, sizeof *f);
+    *f = (struct field_facts){0};
     for (size_t i = 0; i < head->num_headers; i++) {
         const struct tg_http_header *h = &head->headers[i];
         if (tg_slice_eq_nocase(h->name, "content-length")) {
@@ -645,14 +663,14 @@ static enum tg_http_status finish_response(struct tg_http_head *head, struct tg_
 enum tg_http_status tg_http1_parse_request(const char *buf, size_t len, size_t max_head_bytes,
                                            struct tg_http_head *head)
 {
-    enum tg_http_status st = scan_head(buf, len, max_head_bytes, 1, head);
+    enum tg_http_status st = scan_head(make_slice(buf, len), max_head_bytes, head, 1);
     return st == TG_HTTP_OK ? finish_request(head) : st;
 }
 
 enum tg_http_status tg_http1_parse_response(const char *buf, size_t len, size_t max_head_bytes,
                                             struct tg_slice request_method, struct tg_http_head *head)
 {
-    enum tg_http_status st = scan_head(buf, len, max_head_bytes, 0, head);
+    enum tg_http_status st = scan_head(make_slice(buf, len), max_head_bytes, head, 0);
     return st == TG_HTTP_OK ? finish_response(head, request_method) : st;
 }
 
@@ -741,10 +759,10 @@ static int size_line_step(struct tg_chunked_scanner *sc, unsigned char c)
     }
 }
 
-/* Trailer states: one byte; returns the next state. */
-static int trailer_step(int state, unsigned char c)
+/* Moves from one trailer-section state on byte c; returns the next state. */
+static int trailer_step(const struct tg_chunked_scanner *sc, unsigned char c)
 {
-    switch (state) {
+    switch (sc->state) {
     case CS_TRAILER_START: /* a leading SP/HTAB would be obs-fold (RFC 9112 §5.2) */
         return c == '\r' ? CS_FINAL_LF : is_tchar(c) ? CS_TRAILER_NAME : CS_BAD;
     case CS_TRAILER_NAME:
@@ -802,7 +820,7 @@ enum tg_chunked_result tg_chunked_scan(struct tg_chunked_scanner *sc, const char
             if (++sc->trailer_bytes > TG_CHUNK_TRAILER_MAX || (in_line && ++sc->line_len > TG_CHUNK_LINE_MAX))
                 next = CS_BAD;
             else
-                next = trailer_step(sc->state, c);
+                next = trailer_step(sc, c);
             if (next == CS_TRAILER_START)
                 sc->line_len = 0;
         }

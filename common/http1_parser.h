@@ -23,9 +23,10 @@
  * gets the same answer, and a complete head gives the same head whatever follows it. A prefix that ends inside
  * a line that can no longer become valid (e.g. a control character in a method) is rejected at once.
  *
- * Cost: every call re-scans from buf[0]. A caller that gets data in very small pieces need only call again when
- * the new bytes contain '\n' or the buffer reached max_head_bytes (other calls can only turn INCOMPLETE into an
- * early BAD, which the next call reports anyway).
+ * Cost: every call re-scans from buf[0] (about 20 us for a full 32 KiB head). A peer that sends a head one byte
+ * per read would make that quadratic (~0.8 s of CPU for 32 KiB), so callers should gate re-parses with
+ * tg_http1_need_reparse(): only a new LF or reaching the limit can change INCOMPLETE into OK or a limit error,
+ * and other final answers (an early BAD) are then reported at the next LF instead, identically.
  */
 #ifndef TG_HTTP1_PARSER_H
 #define TG_HTTP1_PARSER_H
@@ -113,6 +114,12 @@ enum tg_http_status tg_http1_parse_request(const char *buf, size_t len, size_t m
  * → BAD (answer 502). The status line may omit the reason phrase, with or without its SP. */
 enum tg_http_status tg_http1_parse_response(const char *buf, size_t len, size_t max_head_bytes,
                                             struct tg_slice request_method, struct tg_http_head *head);
+
+/* After a parse of buf[0..prev_len) returned TG_HTTP_INCOMPLETE and more bytes arrived (len > prev_len): 1 when
+ * parsing buf[0..len) is worth doing now — the new bytes hold a '\n' or len reached max_head_bytes — else 0.
+ * Skipping a parse when this says 0 never changes the final answer, only delays an early TG_HTTP_BAD (or
+ * TOO_MANY_HEADERS / BAD_VERSION) to the next line end. prev_len 0 = nothing parsed yet: always 1. */
+int tg_http1_need_reparse(const char *buf, size_t prev_len, size_t len, size_t max_head_bytes);
 
 /* Short fixed name of a status for logs ("ok", "incomplete", "bad", ...). */
 const char *tg_http_status_str(enum tg_http_status st);

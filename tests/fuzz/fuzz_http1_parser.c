@@ -3,7 +3,8 @@
  * Input: byte 0 = mode (bits 0-1: 0 request, 1 response to GET, 2 response to HEAD, 3 bare chunked body;
  * bit 2: a small max_head_bytes so the limit path is hit), bytes 1-2 = split point, the rest = the message.
  * Checks, beyond ASan/UBSan: the restartable contract (a prefix's final answer is the whole input's answer; a
- * complete head parses identically from any longer prefix; shorter prefixes are INCOMPLETE), invariants of a
+ * complete head parses identically from any longer prefix; shorter prefixes are INCOMPLETE; feeding gated by
+ * tg_http1_need_reparse reaches the same answer), invariants of a
  * parsed head (slices inside the head, framing/keep-alive consistent), and that the chunked scanner gives the
  * same result and consumed count whole, split in two, and byte by byte. Prefixes are parsed from exactly-sized
  * heap copies so any read past len is caught.
@@ -135,6 +136,26 @@ static void check_prefix(int mode, const char *buf, size_t k, size_t max, enum t
     free(p);
 }
 
+/* Byte by byte, parsing only when tg_http1_need_reparse says so: the first final answer is the whole input's, and
+ * the gate never hides an OK or a limit error. */
+static void check_gated(int mode, const char *buf, size_t len, size_t max, enum tg_http_status whole)
+{
+    size_t prev = 0;
+    enum tg_http_status st = TG_HTTP_INCOMPLETE;
+    for (size_t k = 1; k <= len && st == TG_HTTP_INCOMPLETE; k++) {
+        if (!tg_http1_need_reparse(buf, prev, k, max))
+            continue;
+        st = parse(mode, buf, k, max, &part_head);
+        prev = k;
+    }
+    if (st != TG_HTTP_INCOMPLETE)
+        FUZZ_CHECK(st == whole);
+    if (whole == TG_HTTP_OK || whole == TG_HTTP_HEAD_TOO_LARGE)
+        FUZZ_CHECK(st == whole);
+    if (st == TG_HTTP_OK)
+        FUZZ_CHECK(part_head.head_len == whole_head.head_len);
+}
+
 /* Whole, split at k, and byte by byte must agree on result, consumed and body_bytes. */
 static void check_chunked(const char *buf, size_t len, size_t k)
 {
@@ -144,7 +165,8 @@ static void check_chunked(const char *buf, size_t len, size_t k)
     FUZZ_CHECK(ra == TG_CHUNKED_MORE ? ca == len : ca <= len);
     if (ra == TG_CHUNKED_DONE)
         FUZZ_CHECK(ca >= 5 && buf[ca - 2] == '\r' && buf[ca - 1] == '\n');
-    FUZZ_CHECK(a.line_len <= TG_CHUNK_LINE_MAX && a.trailer_bytes <= TG_CHUNK_TRAILER_MAX);
+    if (ra != TG_CHUNKED_BAD) /* the byte that went over a bound is the one rejected */
+        FUZZ_CHECK(a.line_len <= TG_CHUNK_LINE_MAX && a.trailer_bytes <= TG_CHUNK_TRAILER_MAX);
 
     if (k > len)
         k = len;
@@ -190,6 +212,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (whole == TG_HTTP_OK)
         check_head(&whole_head, buf, len, max, mode == 0);
     check_prefix(mode, buf, k, max, whole);
+    check_gated(mode, buf, len, max, whole);
     if (whole == TG_HTTP_OK) {
         check_prefix(mode, buf, whole_head.head_len - 1, max, whole);
         check_prefix(mode, buf, whole_head.head_len, max, whole);

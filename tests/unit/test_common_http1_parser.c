@@ -150,6 +150,37 @@ static int chunked_splits_agree(const char *s)
     return 1;
 }
 
+/* Feeds s one byte at a time but parses only when tg_http1_need_reparse says so; returns the first final answer
+ * (or INCOMPLETE). */
+static enum tg_http_status gated_feed(const char *s, size_t max)
+{
+    size_t len = strlen(s), prev = 0;
+    for (size_t k = 1; k <= len; k++) {
+        if (!tg_http1_need_reparse(s, prev, k, max))
+            continue;
+        enum tg_http_status st = tg_http1_parse_request(s, k, max, &h2);
+        prev = k;
+        if (st != TG_HTTP_INCOMPLETE)
+            return st;
+    }
+    return TG_HTTP_INCOMPLETE;
+}
+
+static void test_need_reparse(void)
+{
+    const char *g = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    CHECK_EQ_INT(tg_http1_need_reparse(g, 0, 3, 100), 1);
+    CHECK_EQ_INT(tg_http1_need_reparse(g, 3, 10, 100), 0);
+    CHECK_EQ_INT(tg_http1_need_reparse(g, 10, 16, 100), 1); /* the request line's LF arrived */
+    CHECK_EQ_INT(tg_http1_need_reparse(g, 16, 20, 20), 1);  /* the limit */
+    CHECK_EQ_INT(tg_http1_need_reparse(g, 16, 16, 100), 0);
+    CHECK_EQ_INT(gated_feed(g, MAX_HEAD), TG_HTTP_OK);
+    CHECK_EQ_INT(h2.head_len, strlen(g));
+    CHECK_EQ_INT(gated_feed("GET / HTTP/2.0\r\nHost: a\r\n\r\n", MAX_HEAD), TG_HTTP_BAD_VERSION);
+    CHECK_EQ_INT(gated_feed("G\x01T / HTTP/1.1\r\nHost: a\r\n\r\n", MAX_HEAD), TG_HTTP_BAD);
+    CHECK_EQ_INT(gated_feed("GET / HTTP/1.1\r\nHost: a\r\nX: 1234567890", 32), TG_HTTP_HEAD_TOO_LARGE);
+}
+
 static void test_valid_requests(void)
 {
     const char *get = "GET /index.html?q=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t\r\nAccept: */*\r\n\r\n";
@@ -351,6 +382,9 @@ static void test_transfer_encoding(void)
     CHECK_EQ_INT(req("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \"chunked\"\r\n\r\n"), TG_HTTP_BAD);
     CHECK_EQ_INT(req("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n"), TG_HTTP_BAD);
     CHECK_EQ_INT(req("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: x;q=\"open, chunked\r\n\r\n"), TG_HTTP_BAD);
+    CHECK_EQ_INT(req("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, x;q=\"a\\\r\n\r\n"), TG_HTTP_BAD);
+    CHECK_EQ_INT(req("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: x;q=\"a\\\"b\", chunked\r\n\r\n"), TG_HTTP_OK);
+    CHECK_EQ_INT(req("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: x;q, chunked\r\n\r\n"), TG_HTTP_BAD);
 }
 
 static void test_limits(void)
@@ -620,5 +654,6 @@ int main(void)
     test_helpers();
     test_responses();
     test_chunked();
+    test_need_reparse();
     TG_TEST_MAIN_END();
 }
