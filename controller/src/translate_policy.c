@@ -12,6 +12,7 @@ static const struct {
     tg__policy_translate_fn fn;
 } policy_table[] = {
     {"verifyApiKey", tg__translate_verify_api_key},
+    {"oauthV2", tg__translate_oauth_v2},
     {NULL, NULL},
 };
 
