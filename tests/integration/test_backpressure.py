@@ -4,48 +4,12 @@ plane's RSS comes from /proc/PID/status; the flooding side's progress shows that
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import socket
-import threading
 import time
 
 import tollgate_it as it
 
 RSS_BOUND_KIB = (24 if it.UNDER_ASAN else 8) * 1024
-
-
-class StallBackend:
-    """Accepts WebSocket handshakes and then never reads another byte."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.conns: list[socket.socket] = []
-        threading.Thread(target=self._run, daemon=True).start()
-
-    def _run(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            head = b""
-            while b"\r\n\r\n" not in head:
-                head += c.recv(4096)
-            key = [line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
-                   if line.lower().startswith(b"sec-websocket-key:")][0]
-            accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
-            c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                      b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
-            self.conns.append(c)
-
-    def close(self):
-        for c in self.conns:
-            c.close()
-        self.sock.close()
 
 
 def _sample_rss(dp, seconds: float) -> int:
@@ -86,7 +50,7 @@ def test_client_not_reading_while_backend_floods(dp_factory, backends):
 
 
 def test_backend_not_reading_while_client_floods(dp_factory):
-    stall = StallBackend()
+    stall = it.RawWsBackend()  # answers the handshake, then never reads
     try:
         dp = dp_factory(it.snapshot(1, [it.group("it/g", [it.MAIN_HOST])],
                                     [it.proxy("it/stall", "/stall", [it.endpoint(stall.port)])]))

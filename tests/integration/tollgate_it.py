@@ -8,8 +8,9 @@ What it owns:
   * Dataplane / DemoBackend: the real tollgate-dataplane and tollgate-demo-backend, started and awaited;
   * PyWsBackend: a Python `websockets` 12 server in a thread that records what the backend side saw
     (close codes, messages), for the tests that must look behind the proxy;
-  * ChunkedHttpBackend and blackhole(): small raw-socket peers (chunked responses; a listener whose accept
-    queue is full, so connects to it hang — the loopback way to get a connect timeout);
+  * ChunkedHttpBackend, RawWsBackend and blackhole(): small raw-socket peers (chunked responses; a WebSocket
+    backend that speaks first and never reads; a listener whose accept queue is full, so connects to it hang —
+    the loopback way to get a connect timeout);
   * snapshot builders (docs/control-protocol.md) and the control-socket client (HTTP/1.1 over a Unix socket);
   * RawHttp: a byte-exact HTTP/1.1 client for malformed requests, pipelining and connection-close checks;
   * the Node `ws` client runner (node/ws_client.js).
@@ -24,6 +25,7 @@ import atexit
 import base64
 import contextlib
 import ctypes
+import hashlib
 import http.client
 import json
 import os
@@ -348,6 +350,17 @@ class RawHttp:
                 pass
             resp.body, self.buf = self.buf, b""
         return resp
+
+    def read_frame(self) -> tuple[int, bool, bytes]:
+        """One unmasked WebSocket frame as a server (or the proxy) sends it: (opcode, fin, payload)."""
+        b0, b1 = self._read_exact(2)
+        n = b1 & 0x7F
+        if n == 126:
+            n = int.from_bytes(self._read_exact(2), "big")
+        elif n == 127:
+            n = int.from_bytes(self._read_exact(8), "big")
+        assert not b1 & 0x80, "a frame from the server side must not be masked"
+        return b0 & 0x0F, bool(b0 & 0x80), self._read_exact(n)
 
     def closed_by_peer(self, timeout: float = 2.0) -> bool:
         """True when the server closes the connection (EOF or reset) within timeout and sends nothing more."""
@@ -726,6 +739,53 @@ class ChunkedHttpBackend:
 
     def stop(self):
         self._stopping = True
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+class RawWsBackend:
+    """A byte-level WebSocket backend: answers each handshake with a valid 101 followed, in the same write, by
+    `greeting` (raw frame bytes), then never reads again — a backend that stops reading (backpressure) or one
+    that speaks first (the data plane must relay bytes that arrive together with the 101)."""
+
+    def __init__(self, greeting: bytes = b""):
+        self.greeting = greeting
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            head = b""
+            while b"\r\n\r\n" not in head:
+                data = c.recv(4096)
+                if not data:
+                    break
+                head += data
+            keys = [line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"sec-websocket-key:")]
+            if not keys:
+                c.close()
+                continue
+            accept = base64.b64encode(hashlib.sha1(keys[0] + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+            c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n" + self.greeting)
+            self.conns.append(c)
+
+    def endpoint(self) -> dict:
+        return endpoint(self.port)
+
+    def close(self):
+        for c in self.conns:
+            with contextlib.suppress(OSError):
+                c.close()
         with contextlib.suppress(OSError):
             self.sock.close()
 
