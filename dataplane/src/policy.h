@@ -95,6 +95,10 @@ struct tg_policy_ctx {
     size_t num_response_edits;
     struct tg_credential credential;  /* kind != NONE once an auth policy admitted the request */
     char app[96];                      /* app / subject for analytics */
+    char claims[1024];                 /* the admitting token's claims (tg_policy_set_claims); claims_len bytes */
+    size_t claims_len;
+    char client_ip_buf[46];            /* accessControl's client address (from X-Forwarded-For); client_ip
+                                        * points here once it derived one, so later policies see it too */
 
     /* verdict */
     int status;                        /* reject / answer status */
@@ -134,6 +138,14 @@ int tg_policy_remove_request_header(struct tg_policy_ctx *ctx, const char *name)
 int tg_policy_set_response_header(struct tg_policy_ctx *ctx, const char *name, const char *value);
 int tg_policy_remove_response_header(struct tg_policy_ctx *ctx, const char *name);
 void tg_policy_set_credential(struct tg_policy_ctx *ctx, const struct tg_credential *cred);
+/* Records the admitting token's top-level claims whose values are strings, integers or booleans (for the
+ * "claim:NAME" identifiers of quota and spikeArrest); an auth policy calls it with the verified claims (JWT
+ * payload, introspection answer). Claims that do not fit ctx->claims are left out. (policy_claims.c) */
+void tg_policy_set_claims(struct tg_policy_ctx *ctx, const json_t *claims);
+/* The value of claim name as recorded above (integers in decimal, booleans as true/false) into out; its
+ * length, or -1 when absent or too long for out. Without recorded claims, "sub" falls back to the credential's
+ * subject and "jti" to its id. */
+long tg_policy_claim(const struct tg_policy_ctx *ctx, const char *name, char *out, size_t out_size);
 
 /* Pipeline: runs the proxy's policies from the first; calls on_finish (possibly synchronously) with the ctx
  * whose verdict is tg_policy_outcome(ctx). */
