@@ -41,6 +41,7 @@ struct entry {
     uint64_t exp_wall_ms;
     uint64_t valid_until_ms;           /* monotonic */
     char *scope, *subject, *jti;
+    json_t *answer;                    /* the whole answer (its claims go to the policy context) */
     struct tg_curl_req *req;           /* in flight */
     char *post_body;                   /* the request body (holds the token): wiped when the request ends */
     size_t post_len;
@@ -226,6 +227,8 @@ static void clear_result(struct entry *e)
     free(e->scope);
     free(e->subject);
     free(e->jti);
+    json_decref(e->answer);
+    e->answer = NULL;
     e->scope = e->subject = e->jti = NULL;
     e->have_result = 0;
 }
@@ -383,6 +386,7 @@ static void fill_result(const struct entry *e, struct tg_introspection_result *r
     r->scope = e->scope ? e->scope : "";
     r->subject = e->subject ? e->subject : "";
     r->jti = e->jti ? e->jti : "";
+    r->claims = e->answer;
 }
 
 static char *dup_claim(const json_t *answer, const char *name, size_t max)
@@ -428,7 +432,7 @@ static int parse_answer(struct entry *e, const struct tg_curl_response *r)
     if (e->active && e->exp_wall_ms && e->exp_wall_ms - now_wall < ttl)
         ttl = e->exp_wall_ms - now_wall;
     e->valid_until_ms = now + ttl;
-    json_decref(a);
+    e->answer = a;
     return 0;
 }
 

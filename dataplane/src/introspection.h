@@ -46,6 +46,7 @@ struct tg_introspection_result {
     const char *scope;    /* "" when none */
     const char *subject;  /* sub, else username, else client_id; "" when none */
     const char *jti;      /* "" when none */
+    const void *claims;   /* the answer's JSON object (json_t *), NULL when unavailable */
 };
 
 #define TG_INTROSPECT_PIN 1u   /* keep the token for the rechecks of a session */

@@ -30,6 +30,7 @@ struct source {
     int have_keys;
     uint64_t fetched_ms;      /* monotonic time of the last successful fetch */
     uint64_t attempt_ms;      /* monotonic time the last fetch started */
+    uint64_t miss_ms;         /* monotonic time of the last refresh asked for by an unknown kid (0: none) */
     uint64_t retry_after_ms;  /* after a failure with no keys: unavailable until then */
     uint64_t used_ms;
     struct tg_curl_req *req;
@@ -188,7 +189,10 @@ int tg_jwks_fetch_get(struct tg_worker *w, const char *url, int refresh, const s
         return -1;
     uint64_t now = tg_now_ms();
     s->used_ms = now;
-    int must_wait = !s->have_keys || (refresh && now - s->attempt_ms >= TG_JWKS_KID_MISS_MS) || (refresh && s->req);
+    int kid_refresh = refresh && (!s->miss_ms || now - s->miss_ms >= TG_JWKS_KID_MISS_MS);
+    if (kid_refresh)
+        s->miss_ms = now;
+    int must_wait = !s->have_keys || kid_refresh || (refresh && s->req);
     if (!must_wait) {
         if (now - s->fetched_ms >= TG_JWKS_REFRESH_MS)
             start_fetch(f, s); /* background refresh; the known keys serve meanwhile */

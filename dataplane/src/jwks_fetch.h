@@ -3,7 +3,8 @@
  * meets the new kid, and no controller round trip is needed). Per worker, on the worker's loop (curl_loop.h):
  *   - the first token for a URL waits for the first fetch (the request is held, not the loop);
  *   - keys older than TG_JWKS_REFRESH_MS are refreshed in the background while the old ones keep serving;
- *   - a token whose kid no known key has triggers a refresh, at most once per TG_JWKS_KID_MISS_MS per URL;
+ *   - a token whose kid no known key has triggers a refresh (waited for), at most once per TG_JWKS_KID_MISS_MS
+ *     per URL and worker;
  *   - a failed fetch keeps the keys known before; with no keys at all the URL is "unavailable" (503) and
  *     retried after TG_JWKS_RETRY_MS;
  *   - bodies over 1 MiB, non-200 answers and documents that are not a JWK Set are failures; keys that cannot

@@ -411,6 +411,7 @@ static void admit_jwt(struct tg_policy_ctx *ctx, const struct oauth_state *st, c
     copy_subject(cred.subject, sub);
     cred.expires_wall_ms = jwt->exp_ms;
     tg_policy_set_credential(ctx, &cred);
+    tg_policy_set_claims(ctx, jwt->claims);
     tg_policy_continue(ctx);
 }
 
@@ -552,6 +553,8 @@ static void intro_verdict(struct tg_policy_ctx *ctx, const struct oauth_state *s
     cred.expires_wall_ms = r->exp_wall_ms;
     cred.recheck_interval_ms = st->intro.recheck_ms;
     tg_policy_set_credential(ctx, &cred);
+    if (r->claims)
+        tg_policy_set_claims(ctx, r->claims);
     tg_policy_continue(ctx);
 }
 
