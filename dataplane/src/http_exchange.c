@@ -224,16 +224,22 @@ static void upstream_failed(struct tg_client *c, const char *why)
         tg_exchange_release(c, 0);
         c->retried = 1;
         struct tg_upstream *fresh = tg_upstream_acquire(c->w, ep, c->route->proxy->connect_timeout_ms);
-        if (fresh && !fresh->reused) {
+        while (fresh && fresh->reused) { /* the retry needs a new connection: the other idle ones are as suspect */
+            tg_upstream_release(fresh, 0);
+            fresh = tg_upstream_acquire(c->w, ep, c->route->proxy->connect_timeout_ms);
+        }
+        if (fresh) {
             fresh->client = c;
             c->up = fresh;
             c->state = fresh->connecting ? TG_CLIENT_CONNECTING : TG_CLIENT_FORWARDING;
             c->request_started_ms = tg_now_ms();
             tg_client_refresh_timer(c);
-            if (queue_request_head(c, c->retry_head, c->retry_head_len) == 0)
+            if (queue_request_head(c, c->retry_head, c->retry_head_len) == 0) {
+                /* callers unwind as if the client were gone: wake up when the new connection can take the
+                 * request (connected or connecting, it becomes writable), or the retry waits for its timeout */
+                tg_conn_want(c->w->loop, &fresh->conn, EV_WRITE);
                 return;
-        } else if (fresh) {
-            tg_upstream_release(fresh, 1);
+            }
         }
     }
     tg_debug("upstream failed: %s", why);
