@@ -356,9 +356,14 @@ static int queue_response_head(struct tg_client *c, const struct tg_http_head *h
     puts_(&wr, "\r\n");
     const struct tg_header_edit *edits = c->policy && h->status >= 200 ? c->policy->response_edits : NULL;
     size_t num_edits = c->policy && h->status >= 200 ? c->policy->num_response_edits : 0;
+    /* RFC 9112 §6.3 item 3: with Transfer-Encoding, Content-Length is ignored, and an intermediary that forwards
+     * the message must remove it (the body is relayed with its transfer coding) */
+    int drop_length = tg_http_find_header(h, "transfer-encoding") != NULL;
     for (size_t i = 0; i < h->num_headers; i++) {
         const struct tg_http_header *f = &h->headers[i];
         if (is_hop_by_hop(f->name) || named_by_connection(h, f->name) || edited(edits, num_edits, f->name))
+            continue;
+        if (drop_length && tg_slice_eq_nocase(f->name, "content-length"))
             continue;
         put_slice(&wr, f->name);
         puts_(&wr, ": ");
