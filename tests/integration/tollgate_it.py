@@ -743,6 +743,64 @@ class ChunkedHttpBackend:
             self.sock.close()
 
 
+class ScriptedHttpBackend:
+    """A raw HTTP backend that answers every request head with `script` (bytes, or a function of the request
+    head returning bytes), then closes the connection after `linger` seconds (None: keeps it and answers the
+    next request the same way). For misbehaving backends: malformed or truncated answers, early closes."""
+
+    def __init__(self, script, linger: float | None = 0.0):
+        self.script = script
+        self.linger = linger
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.heads: list[bytes] = []
+        self.connections = 0
+        threading.Thread(target=self._accept_loop, daemon=True).start()
+
+    def _accept_loop(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c: socket.socket):
+        buf = b""
+        with c:
+            c.settimeout(30)
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    try:
+                        data = c.recv(65536)
+                    except OSError:
+                        return
+                    if not data:
+                        return
+                    buf += data
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                self.heads.append(head)
+                out = self.script(head) if callable(self.script) else self.script
+                try:
+                    c.sendall(out)
+                except OSError:
+                    return
+                if self.linger is not None:
+                    time.sleep(self.linger)
+                    return
+
+    def endpoint(self) -> dict:
+        return endpoint(self.port)
+
+    def close(self):
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
 class RawWsBackend:
     """A byte-level WebSocket backend: answers each handshake with a valid 101 followed, in the same write, by
     `greeting` (raw frame bytes), then never reads again — a backend that stops reading (backpressure) or one
