@@ -237,3 +237,45 @@ def test_controller_dir_mode_changes_under_load(dp_factory, backends, run_dir):
         report = ctl.sanitizer_report()
     assert report is None, report
     assert rc == 0, ctl.log_tail()
+
+
+def test_in_flight_request_survives_removal_of_its_proxy(dp_factory, backends):
+    import threading
+    dp = dp_factory(it.snapshot(1, [it.group("it/g", [it.MAIN_HOST])], [
+        it.proxy("it/slow", "/slow", [backends.b1.endpoint()], strip=False),
+        it.proxy("it/echo", "/echo", [backends.b1.endpoint()]),
+    ]))
+    out: dict = {}
+
+    def slow():
+        out["status"], out["body"] = _status(dp, "/slow?ms=600")
+
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(0.2)
+    assert dp.push(it.snapshot(2, [it.group("it/g", [it.MAIN_HOST])],
+                               [it.proxy("it/echo", "/echo", [backends.b1.endpoint()])])) == (200, {"applied": 2})
+    assert _all_status(dp, "/slow?ms=1") == {404}
+    t.join(10)
+    assert out.get("status") == 200 and out["body"]["path"] == "/slow"
+
+
+def test_keepalive_connection_sees_new_routes_between_requests(dp_factory, backends):
+    dp = dp_factory(it.snapshot(1, [it.group("it/g", [it.MAIN_HOST])],
+                                [it.proxy("it/echo", "/echo", [backends.b1.endpoint()])]))
+    conn = http.client.HTTPConnection("127.0.0.1", dp.port, timeout=10 * it.SLOW)
+    try:
+        def get(path):
+            conn.request("GET", path, headers={"Host": it.MAIN_HOST})
+            r = conn.getresponse()
+            r.read()
+            return r.status
+
+        assert get("/added/x") == 404
+        sock = conn.sock
+        assert dp.push(_snap(2, backends, added=True, gone=False, new_host=False)) == (200, {"applied": 2})
+        assert get("/added/x") == 200
+        assert get("/echo/x") == 404  # it/echo is not in the new snapshot
+        assert conn.sock is sock  # the same connection all along
+    finally:
+        conn.close()

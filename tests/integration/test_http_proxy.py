@@ -160,3 +160,54 @@ def test_large_response_body(main_dp):
         assert r.status == 200 and json.loads(body)["path"] == "/after-big"
     finally:
         conn.close()
+
+
+def test_large_uploads_content_length_and_chunked(main_dp):
+    conn = _conn(main_dp)
+    try:
+        body = b"u" * (20 * 1024 * 1024)
+        r, out = _get(conn, "/echo/upload", method="POST", body=body)
+        assert r.status == 200 and json.loads(out)["bodyBytes"] == len(body)
+        chunks = (b"c" * 1_000_003 for _ in range(12))
+        r, out = _get(conn, "/echo/upload-chunked", method="POST", body=chunks, encode_chunked=True,
+                      headers={"Transfer-Encoding": "chunked"})
+        assert r.status == 200 and json.loads(out)["bodyBytes"] == 12 * 1_000_003
+    finally:
+        conn.close()
+
+
+def test_concurrent_clients_never_get_each_others_answers(main_dp):
+    """Many keep-alive clients at once over the workers' shared upstream pools: every answer is the one asked."""
+    import concurrent.futures
+
+    def client(n: int) -> list[str]:
+        errors = []
+        conn = _conn(main_dp)
+        try:
+            for i in range(25):
+                path = f"/rr/c{n}/r{i}"
+                body = b"x" * (n * 37 + i)
+                r, out = _get(conn, path, method="POST" if i % 3 == 0 else "GET",
+                              body=body if i % 3 == 0 else None)
+                echo = json.loads(out)
+                if r.status != 200 or echo["path"] != f"/c{n}/r{i}" or \
+                        echo["bodyBytes"] != (len(body) if i % 3 == 0 else 0):
+                    errors.append(f"{path}: {r.status} {echo}")
+        finally:
+            conn.close()
+        return errors
+
+    with concurrent.futures.ThreadPoolExecutor(32) as pool:
+        errors = [e for result in pool.map(client, range(32)) for e in result]
+    assert not errors, errors[:5]
+
+
+def test_upgrade_pipelined_after_a_request(main_dp):
+    with it.RawHttp(main_dp.port) as c:
+        c.send(it.request_bytes("GET", "/echo/first") + it.ws_handshake_bytes("/echo/then-ws"))
+        r = c.read_response()
+        assert r.status == 200 and r.json()["path"] == "/first"
+        r = c.read_response()
+        assert r.status == 101
+        c.send(it.ws_frame(0x1, b"after pipelining"))
+        assert c.read_frame() == (0x1, True, b"after pipelining")

@@ -113,3 +113,20 @@ def test_raw_frames_relayed_byte_for_byte(main_dp):
         c.send(it.ws_frame(0x8, (1000).to_bytes(2, "big")))
         assert c._read_exact(4) == bytes([0x88, 2]) + (1000).to_bytes(2, "big")
         assert c.closed_by_peer(3)
+
+
+def test_concurrent_sessions_with_large_messages(main_dp):
+    """16 sessions at once, each echoing four 1 MiB messages: every byte comes back to its own session."""
+    import asyncio
+
+    async def one(n: int):
+        async with it.ws_connect(main_dp, f"/rr/concurrent-{n}", compression=None) as ws:
+            for i in range(4):
+                payload = os.urandom(1024 * 1024)
+                await ws.send(payload)
+                assert await ws.recv() == payload, (n, i)
+
+    async def body():
+        await asyncio.gather(*[one(n) for n in range(16)])
+
+    it.run(body(), timeout=120)
