@@ -79,7 +79,17 @@ function best(l, k, dir,    b, q, cand) {
     return b
 }
 
-function ratio(l, k, dir, what,    t, b, r, ok) {
+# min and max of the rounds of one figure, into LO and HI
+function range(p, l, k,    i, v) {
+    LO = HI = ""
+    for (i = 1; i <= CNT[p, l, k]; i++) {
+        v = VALS[p, l, k, i] + 0
+        if (LO == "" || v < LO) LO = v
+        if (HI == "" || v > HI) HI = v
+    }
+}
+
+function ratio(l, k, dir, what,    t, b, r, ok, tlo, thi, noise) {
     b = best(l, k, dir)
     if (!has("tollgate", l, k) || b == "" || b + 0 == 0) {
         printf("- Tollgate ÷ better of nginx/HAProxy (%s): n/a (%s)\n", what,
@@ -89,9 +99,18 @@ function ratio(l, k, dir, what,    t, b, r, ok) {
     t = V["tollgate", l, k] + 0
     r = t / b
     ok = dir < 0 ? t <= b : t >= b
-    printf("- Tollgate ÷ better of nginx/HAProxy (%s, best: %s): **%.2f×** (%s is better) — target %s\n", what,
-           pretty(bestname), r, dir < 0 ? "lower" : "higher", ok ? "met" : "**missed**")
+    noise = ""
+    if (CNT["tollgate", l, k] > 1 && CNT[bestname, l, k] > 1) {
+        range("tollgate", l, k); tlo = LO; thi = HI
+        range(bestname, l, k)
+        noise = sprintf("; rounds: Tollgate %s–%s, %s %s–%s%s", num(tlo), num(thi), pretty(bestname), num(LO), num(HI),
+                        (tlo <= HI && LO <= thi) ? ", overlapping: within run-to-run noise" : "")
+    }
+    printf("- Tollgate ÷ better of nginx/HAProxy (%s, best: %s): **%.2f×** (%s is better) — target %s%s\n", what,
+           pretty(bestname), r, dir < 0 ? "lower" : "higher", ok ? "met" : "**missed**", noise)
 }
+
+function num(x) { return x >= 1000 ? grp(x) : sprintf("%.1f", x) }
 
 # Markdown table from T[row, col] (row 0 = header), padded so it also reads well in a terminal.
 function emit(nrows, ncols,    r, c, w, line) {
@@ -132,7 +151,14 @@ function added(p, l, k) {
     return sprintf("%+.1f", V[p, l, k] - V["direct", l, k])
 }
 
+# 1 when some peer has a figure (or a failure) for the scenario: sections of scenarios not run are left out
+function ran(l,    q) {
+    for (q = 1; q <= NP; q++) if (((P[q], l) in rounds) || ((P[q], l) in failed)) return 1
+    return 0
+}
+
 function latency_section(l, title,    q, n) {
+    if (!ran(l)) return
     printf("### %s\n\n", title)
     printf("%s connection%s, each sending one %s-byte message and waiting for its echo (%s). Round-trip times in µs.\n\n",
            param(l, "conns"), param(l, "conns") == 1 ? "" : "s", param(l, "size"), runs(l))
@@ -150,6 +176,7 @@ function latency_section(l, title,    q, n) {
 }
 
 function throughput_section(l, title, unitkey, unitname, otherkey, othername,    q, n) {
+    if (!ran(l)) return
     printf("### %s\n\n", title)
     printf("%s connections × %s messages in flight each, %s-byte messages echoed by the backend (%s). Counted on the way back (each message crosses the proxy twice).\n\n",
            param(l, "conns"), param(l, "window"), grp(param(l, "size")), runs(l))
@@ -167,6 +194,7 @@ function throughput_section(l, title, unitkey, unitname, otherkey, othername,   
 }
 
 function idle_section(l,    q, n, t) {
+    if (!ran(l)) return
     printf("### Idle WebSocket sessions: proxy memory per session\n\n")
     printf("%s sessions opened through the proxy, held idle; resident memory of the proxy's processes (VmRSS, summed over nginx's master and workers) read before opening and %s s after the last one opened.\n\n",
            grp(param(l, "sessions")), param(l, "settle_s"))
@@ -189,6 +217,7 @@ function idle_section(l,    q, n, t) {
 }
 
 function http_section(l,    q, n) {
+    if (!ran(l)) return
     printf("### HTTP keep-alive requests/s (wrk)\n\n")
     printf("wrk, %s thread, %s keep-alive connections, GET of a 6-byte plain-text body (%s). Latency in µs.\n\n",
            param(l, "threads"), param(l, "conns"), runs(l))
@@ -206,6 +235,7 @@ function http_section(l,    q, n) {
 END {
     aggregate()
     latency_section("lat1", "WebSocket echo round trip, 1 connection")
+    latency_section("lat1same", "WebSocket echo round trip, 1 connection, proxy on the clients' CPU")
     latency_section("lat100", "WebSocket echo round trip, 100 connections")
     throughput_section("tput64", "64-byte message relay throughput", "msgs_per_s", "messages/s", "mib_per_s", "MiB/s")
     throughput_section("tput1m", "1 MiB message throughput", "mib_per_s", "MiB/s", "msgs_per_s", "messages/s")

@@ -2,6 +2,7 @@
 # bench/run.sh — `make bench`: Tollgate side by side with nginx, HAProxy and a direct connection, same backend
 # (tollgate-bench backend) and same clients (tollgate-bench, wrk) for every peer. Scenarios:
 #   lat1 / lat100  WebSocket echo round trip p50/p99/p99.9 at 1 and 100 connections (one message in flight each)
+#   lat1same       lat1 with the proxy moved onto the clients' CPU: its own cost without cross-CPU wake-ups
 #   tput64         64-byte message relay throughput (pipelined: 16 connections × 16 messages in flight)
 #   tput1m         1 MiB message throughput (4 connections × 2 messages in flight)
 #   idle           proxy RSS growth per idle WebSocket session (9,000 sessions by default, see below)
@@ -11,8 +12,9 @@
 #
 # Knobs (environment): BENCH_QUICK=1, BENCH_ROUNDS (default 3), BENCH_DURATION (s per round, default 4),
 # BENCH_PEERS (default
-# "direct tollgate nginx haproxy"), BENCH_SCENARIOS (default "idle lat1 lat100 tput64 tput1m http"), BENCH_IDLE_SESSIONS (default 9000), BENCH_PIN=0 (no CPU pinning),
-# BENCH_PORT_BASE (default 18480), BENCH_DOCS (where to write the report), BENCH_KEEP_TMP=1 (keep configs/logs).
+# "direct tollgate nginx haproxy"), BENCH_SCENARIOS (default "idle lat1 lat1same lat100 tput64 tput1m
+# tput1m http"), BENCH_IDLE_SESSIONS (default 9000), BENCH_PIN=0 (no CPU pinning),
+# BENCH_LOAD_CPUS + BENCH_PROXY_CPUS (taskset CPU lists), BENCH_PORT_BASE (default 18480), BENCH_DOCS (where to write the report), BENCH_KEEP_TMP=1 (keep configs/logs).
 #
 # Why 9,000 idle sessions and not 10,000: a relayed session costs the proxy two descriptors and a process here may
 # hold at most 20,000, so one proxy process tops out near 9,900 sessions; 9,000 leaves room for listeners, pools
@@ -25,7 +27,7 @@ TOOL=$BUILD/tollgate-bench
 OUT=${BENCH_OUT:-$BUILD/bench}
 QUICK=${BENCH_QUICK:-0}
 PEERS=${BENCH_PEERS:-"direct tollgate nginx haproxy"}
-SCENARIOS=" ${BENCH_SCENARIOS:-idle lat1 lat100 tput64 tput1m http} "
+SCENARIOS=" ${BENCH_SCENARIOS:-idle lat1 lat1same lat100 tput64 tput1m http} "
 BENCH_HOST=bench.local
 if [ "$QUICK" = 1 ]; then
   ROUNDS=${BENCH_ROUNDS:-1} ROUND_DUR=${BENCH_DURATION:-1} WARM=0.3 IDLE_SESSIONS=${BENCH_IDLE_SESSIONS:-200} SETTLE=0.5
@@ -85,7 +87,10 @@ trap 'exit 143' TERM
 
 # ---- CPU pinning: the proxy under test on its own core(s), clients and backend on the other(s) ----
 NCPU=$(nproc)
-if [ "${BENCH_PIN:-1}" = 0 ] || [ "$NCPU" -lt 2 ]; then
+if [ -n "${BENCH_LOAD_CPUS:-}" ] && [ -n "${BENCH_PROXY_CPUS:-}" ]; then
+  PIN_LOAD="taskset -c $BENCH_LOAD_CPUS" PIN_PROXY="taskset -c $BENCH_PROXY_CPUS"
+  PIN_DESC="clients and backend on CPUs $BENCH_LOAD_CPUS, proxy on CPUs $BENCH_PROXY_CPUS"
+elif [ "${BENCH_PIN:-1}" = 0 ] || [ "$NCPU" -lt 2 ]; then
   PIN_LOAD= PIN_PROXY= PIN_DESC="none"
 elif [ "$NCPU" -ge 4 ]; then
   PIN_LOAD="taskset -c 0,1" PIN_PROXY="taskset -c 2,3" PIN_DESC="clients and backend on CPUs 0-1, proxy on CPUs 2-3"
@@ -132,11 +137,11 @@ record() {
   local peer=$1 label=$2 rc=$3
   if [ "$rc" -eq 0 ] && grep -q '^RESULT ' "$TMP/client.out"; then
     grep '^RESULT ' "$TMP/client.out" | head -1 | sed "s/^RESULT /peer=$peer /" >>"$RESULTS"
-    printf '  %-8s %-7s %s\n' "$peer" "$label" "$(grep '^RESULT ' "$TMP/client.out" | head -1 | summarize)"
+    printf '  %-8s %-8s %s\n' "$peer" "$label" "$(grep '^RESULT ' "$TMP/client.out" | head -1 | summarize)"
     return 0
   fi
   echo "peer=$peer label=$label failed=1" >>"$RESULTS"
-  printf '  %-8s %-7s FAILED: %s\n' "$peer" "$label" "$(tail -3 "$TMP/client.err" | tr '\n' ' ')"
+  printf '  %-8s %-8s FAILED: %s\n' "$peer" "$label" "$(tail -3 "$TMP/client.err" | tr '\n' ' ')"
   echo "$peer $label failed: $(tail -3 "$TMP/client.err" | tr '\n' ' ')" >>"$NOTES"
   return 1
 }
@@ -215,8 +220,8 @@ start_peer() {
 run_scenario() {
   local peer=$1 label=$2 addr=${P_ADDR[$1]}
   case $label in
-  lat1) run_client "$peer" lat1 $PIN_LOAD "$TOOL" echo --target "$addr" --conns 1 --size $LAT_SIZE \
-    --duration "$ROUND_DUR" --warmup "$WARM" --label lat1 ;;
+  lat1 | lat1same) run_client "$peer" "$label" $PIN_LOAD "$TOOL" echo --target "$addr" --conns 1 --size $LAT_SIZE \
+    --duration "$ROUND_DUR" --warmup "$WARM" --label "$label" ;;
   lat100) run_client "$peer" lat100 $PIN_LOAD "$TOOL" echo --target "$addr" --conns 100 --size $LAT_SIZE \
     --duration "$ROUND_DUR" --warmup "$WARM" --label lat100 ;;
   tput64) run_client "$peer" tput64 $PIN_LOAD "$TOOL" echo --target "$addr" --conns $TPUT64_CONNS \
@@ -250,8 +255,24 @@ fi
 
 # the other scenarios: rounds interleave the peers (in a rotating order), so drifting background load is spread
 # over all of them instead of falling on whichever ran last; the report takes the median of the rounds
-for label in lat1 lat100 tput64 tput1m http; do
+# moves every thread of the running proxies onto a CPU list (lat1same)
+repin_proxies() {
+  local peer p
+  for peer in "${LIVE[@]}"; do
+    [ "$peer" = direct ] && continue
+    for p in ${P_RSS[$peer]}; do taskset -a -p -c "$1" "$p" >/dev/null 2>&1; done
+  done
+}
+
+for label in lat1 lat1same lat100 tput64 tput1m http; do
   want "$label" || continue
+  if [ "$label" = lat1same ]; then
+    if [ -z "$PIN_PROXY" ] || [ "${PIN_PROXY#taskset -c }" = "${PIN_LOAD#taskset -c }" ]; then
+      echo "lat1same skipped: the proxies already share the clients' CPUs" >>"$NOTES"
+      continue
+    fi
+    repin_proxies "${PIN_LOAD#taskset -c }"
+  fi
   echo "== $label"
   if [ "$label" = http ] && [ "$QUICK" != 1 ]; then # fill the upstream keep-alive pools once
     for peer in "${LIVE[@]}"; do
@@ -262,6 +283,7 @@ for label in lat1 lat100 tput64 tput1m http; do
   for ((round = 0; round < ROUNDS; round++)); do
     for ((k = 0; k < n; k++)); do run_scenario "${LIVE[$(((k + round) % n))]}" "$label"; done
   done
+  [ "$label" = lat1same ] && repin_proxies "${PIN_PROXY#taskset -c }"
 done
 for peer in "${LIVE[@]}"; do [ "$peer" = direct ] || stop_pid "${P_PID[$peer]}"; done
 ELAPSED=$(( $(date +%s) - START ))
@@ -296,8 +318,8 @@ rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
   echo "- **Same backend for every peer**: \`tollgate-bench backend\` (bench/backend.c), one libev thread: WebSocket echo on any path (frames echoed as they stream in, so 1 MiB messages are never held whole), and a plain-text \`hello\` (6-byte body) for any other HTTP request. The demo backend is not used so that the figures depend on nothing but the proxies."
   echo "- **Same clients for every peer**: \`tollgate-bench echo\` / \`tollgate-bench idle\` (bench/ws_client.c, scenarios.c, idle.c: libev, one masked frame pre-built per connection, echoes counted and skipped) and \`wrk\` for HTTP. Host header \`$BENCH_HOST\`."
   echo "- **direct** is the client talking to the backend with no proxy: the floor the proxies add to."
-  if [ -n "$PIN_PROXY" ]; then
-    echo "- With the proxy on its own CPU, a proxied round trip crosses between CPUs four times (client → proxy → backend → proxy → client) and a direct one never does; on a virtual machine each cross-CPU wake-up costs tens of µs, so most of the *added* latency at one connection is that, paid equally by every proxy. \`BENCH_PIN=0\` lets the scheduler place everything instead (noisier)."
+  if [ -n "$PIN_PROXY" ] && [ "${PIN_PROXY#taskset -c }" != "${PIN_LOAD#taskset -c }" ]; then
+    echo "- With the proxy on its own CPU, a proxied round trip crosses between CPUs four times (client → proxy → backend → proxy → client) and a direct one never does; on a virtual machine each cross-CPU wake-up costs tens of µs, so most of the *added* latency at one connection is that, paid equally by every proxy. The \"proxy on the clients' CPU\" table moves the running proxies onto the clients' CPU for one more 1-connection run: no cross-CPU hop anywhere, so its added latency is the proxy's own work. \`BENCH_PIN=0\` lets the scheduler place everything instead (noisier)."
   fi
   echo "- **Equivalent proxy settings**: 2 workers (Tollgate \`--workers 2\`, nginx \`worker_processes 2\` with a \`reuseport\` listener each, HAProxy \`nbthread 2\`), WebSocket upgrade proxying, keep-alive upstream pools (nginx \`keepalive 256\`, HAProxy \`http-reuse safe\`, Tollgate's per-endpoint pool), no access logs, one-hour idle/tunnel timeouts, X-Forwarded-For/-Proto added. The generated nginx/HAProxy configurations and the Tollgate snapshot are in bench/peers.sh."
   echo "- **Idle sessions**: $IDLE_SESSIONS sessions, not 10,000: a relayed session holds two descriptors in the proxy and a process may hold at most 20,000 here, so one proxy process tops out near 9,900 relayed sessions. The client spreads its sessions over several processes (≤ 5,000 each). Memory is VmRSS from /proc/PID/status (nginx: master + workers), read before the sessions open and ${SETTLE} s after the last one opened, while they are still open."
@@ -308,6 +330,7 @@ rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
   echo "Ratios compare Tollgate with the better of nginx and HAProxy. The issue's targets: added latency and throughput at least as good as the better of nginx and HAProxy; ≤ 4 KiB user-space memory per idle relayed session (long-run goal 1 KiB)."
   echo
   echo "$REPORT"
+  echo
   if [ -s "$NOTES" ]; then
     echo "### Notes from this run"
     echo
@@ -322,7 +345,7 @@ rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
   echo "BENCH_PEERS=\"tollgate nginx\" BENCH_SCENARIOS=\"lat1 tput64\" BENCH_ROUNDS=5 ./bench/run.sh"
   echo '```'
   echo
-  echo "Other knobs: \`BENCH_IDLE_SESSIONS\`, \`BENCH_PIN=0\` (no pinning), \`BENCH_PORT_BASE\`, \`BENCH_KEEP_TMP=1\` (keep the generated configs and logs), \`BENCH_DOCS=PATH\`. Raw figures of the last run: build/bench/results.txt. One scenario by hand:"
+  echo "Other knobs: \`BENCH_IDLE_SESSIONS\`, \`BENCH_PIN=0\` (no pinning), \`BENCH_LOAD_CPUS\` + \`BENCH_PROXY_CPUS\` (CPU lists for taskset), \`BENCH_PORT_BASE\`, \`BENCH_KEEP_TMP=1\` (keep the generated configs and logs), \`BENCH_DOCS=PATH\`. Raw figures of the last run: build/bench/results.txt. One scenario by hand:"
   echo
   echo '```'
   echo "build/tollgate-bench backend --listen 127.0.0.1:9000 &"
