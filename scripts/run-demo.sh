@@ -15,7 +15,7 @@ LISTEN=${DEMO_LISTEN:-127.0.0.1:8080}
 ADMIN=127.0.0.1:9901
 BACKEND=127.0.0.1:9000
 LOG_LEVEL=${DEMO_LOG_LEVEL:-info}
-SOCK=$RUN/control.sock
+SOCK=$PWD/$RUN/control.sock # absolute: the data plane takes a path starting with / (or .) as a Unix socket
 PORT=${LISTEN##*:}
 
 die() { echo "run-demo: $*" >&2; exit 1; }
