@@ -7,10 +7,20 @@
 
 extern const struct tg_policy_type tg_policy_verify_api_key; /* policy_verify_api_key.c */
 extern const struct tg_policy_type tg_policy_oauth_v2;       /* policy_oauth_v2.c */
+extern const struct tg_policy_type tg_policy_quota;           /* policy_quota.c */
+extern const struct tg_policy_type tg_policy_spike_arrest;    /* policy_spike_arrest.c */
+extern const struct tg_policy_type tg_policy_cors;            /* policy_cors.c */
+extern const struct tg_policy_type tg_policy_access_control;  /* policy_access_control.c */
+extern const struct tg_policy_type tg_policy_assign_message;  /* policy_assign_message.c */
 
 static const struct tg_policy_type *const policy_types[] = {
     &tg_policy_verify_api_key,
     &tg_policy_oauth_v2,
+    &tg_policy_quota,
+    &tg_policy_spike_arrest,
+    &tg_policy_cors,
+    &tg_policy_access_control,
+    &tg_policy_assign_message,
     NULL,
 };
 

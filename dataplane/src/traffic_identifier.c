@@ -1,0 +1,107 @@
+/* traffic_identifier.c — the rate policies' identifiers (traffic_identifier.h). */
+#include "traffic_identifier.h"
+
+#include "policy.h"
+
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <string.h>
+
+#define CLEAR_MAX 128
+
+static int is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+int tg_identifier_parse(const char *spec, struct tg_identifier *out, char *err, size_t err_size)
+{
+    memset(out, 0, sizeof *out);
+    if (!spec) {
+        out->kind = TG_IDENT_ALL;
+        return 0;
+    }
+    if (strcmp(spec, "apikey") == 0) {
+        out->kind = TG_IDENT_APIKEY;
+        return 0;
+    }
+    if (strcmp(spec, "client_ip") == 0) {
+        out->kind = TG_IDENT_CLIENT_IP;
+        return 0;
+    }
+    const char *name = NULL;
+    if (strncmp(spec, "claim:", 6) == 0) {
+        out->kind = TG_IDENT_CLAIM;
+        name = spec + 6;
+    } else if (strncmp(spec, "jwt:", 4) == 0) {
+        out->kind = TG_IDENT_CLAIM;
+        name = spec + 4;
+    } else if (strncmp(spec, "header:", 7) == 0) {
+        out->kind = TG_IDENT_HEADER;
+        name = spec + 7;
+    } else {
+        snprintf(err, err_size, "must be apikey, client_ip, claim:NAME or header:NAME");
+        return -1;
+    }
+    size_t n = strlen(name);
+    int ok = n >= 1 && n < sizeof out->name;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = is_tchar((unsigned char)name[i]);
+    if (!ok) {
+        snprintf(err, err_size, "the name after \"%.8s\" must be 1 to 256 token characters",
+                 out->kind == TG_IDENT_HEADER ? "header:" : "claim:");
+        return -1;
+    }
+    memcpy(out->name, name, n + 1);
+    return 0;
+}
+
+/* kind:value in the clear, or kind#<32 hex of SHA-256(value)> */
+static size_t put_value(const char *kind, const char *v, size_t len, int force_hash, char *out)
+{
+    int clear = !force_hash && len <= CLEAR_MAX;
+    for (size_t i = 0; clear && i < len; i++)
+        clear = (unsigned char)v[i] > 0x20 && (unsigned char)v[i] < 0x7f;
+    if (clear)
+        return (size_t)snprintf(out, TG_IDENT_TEXT_MAX, "%s:%.*s", kind, (int)len, v);
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)v, len, md);
+    static const char digits[] = "0123456789abcdef";
+    size_t o = (size_t)snprintf(out, TG_IDENT_TEXT_MAX, "%s#", kind);
+    for (size_t i = 0; i < 16; i++) {
+        out[o++] = digits[md[i] >> 4];
+        out[o++] = digits[md[i] & 15];
+    }
+    out[o] = '\0';
+    return o;
+}
+
+size_t tg_identifier_text(const struct tg_identifier *id, const struct tg_policy_ctx *ctx, char *out)
+{
+    char value[1024];
+    long n;
+    switch (id->kind) {
+    case TG_IDENT_ALL:
+        return (size_t)snprintf(out, TG_IDENT_TEXT_MAX, "all");
+    case TG_IDENT_APIKEY:
+        if (ctx->credential.kind == TG_CRED_API_KEY && ctx->credential.id[0])
+            return put_value("apikey", ctx->credential.id, strlen(ctx->credential.id), 0, out);
+        break;
+    case TG_IDENT_CLAIM:
+        n = tg_policy_claim(ctx, id->name, value, sizeof value);
+        if (n > 0)
+            return put_value("claim", value, (size_t)n, 0, out);
+        break;
+    case TG_IDENT_HEADER: {
+        const struct tg_http_header *f = tg_http_find_header(ctx->request, id->name);
+        if (f && f->value.len)
+            return put_value("header", f->value.ptr, f->value.len, 1, out);
+        break;
+    }
+    case TG_IDENT_CLIENT_IP:
+        break;
+    }
+    const char *ip = ctx->client_ip ? ctx->client_ip : "";
+    return put_value("ip", ip, strlen(ip), 0, out);
+}

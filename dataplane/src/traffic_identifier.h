@@ -1,0 +1,38 @@
+/* traffic_identifier.h — what quota and spikeArrest count separately: the "identifier" of their snapshot
+ * objects (docs/policy-traffic.md).
+ *
+ *   (absent)        one counter for every request to the proxy
+ *   "apikey"        the API key admitted by an earlier verifyApiKey (its Secret namespace/name)
+ *   "client_ip"     the client address (the TCP peer, or what an earlier accessControl derived from
+ *                   X-Forwarded-For behind trusted proxies)
+ *   "claim:NAME"    a claim of the token admitted by an earlier oauthV2 ("jwt:NAME" is the same)
+ *   "header:NAME"   the value of a request header (the first field of that name)
+ * When the request has no such value (no key admitted yet, no claim, no header) the client address is used
+ * instead, as Kong's rate limiting does, so a missing value never merges everybody into one counter.
+ *
+ * The value becomes a short printable text that names the counter (in Redis keys, too): "apikey:ns/name",
+ * "ip:203.0.113.9", "claim:alice", "all"; a header value, and any value over 128 bytes or with bytes outside
+ * visible ASCII, is replaced by "<kind>#" and the first 32 hex digits of its SHA-256, so credentials sent in
+ * headers never end up in Redis in the clear. */
+#ifndef TG_TRAFFIC_IDENTIFIER_H
+#define TG_TRAFFIC_IDENTIFIER_H
+
+#include <stddef.h>
+
+struct tg_policy_ctx;
+
+enum tg_ident_kind { TG_IDENT_ALL = 0, TG_IDENT_APIKEY, TG_IDENT_CLIENT_IP, TG_IDENT_CLAIM, TG_IDENT_HEADER };
+
+struct tg_identifier {
+    enum tg_ident_kind kind;
+    char name[257]; /* claim or header name */
+};
+
+#define TG_IDENT_TEXT_MAX 160
+
+/* Parses the identifier string; spec NULL means ALL. 0, or -1 with a reason in err. */
+int tg_identifier_parse(const char *spec, struct tg_identifier *out, char *err, size_t err_size);
+/* The counter name of this request into out[TG_IDENT_TEXT_MAX]; returns its length. */
+size_t tg_identifier_text(const struct tg_identifier *id, const struct tg_policy_ctx *ctx, char *out);
+
+#endif
