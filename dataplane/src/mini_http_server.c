@@ -62,14 +62,12 @@ void tg_mini_respond(void *conn, int status, const char *content_type, const cha
                                         "Connection: close\r\n\r\n",
                      status, tg_http_reason(status), content_type ? content_type : "text/plain", body_len);
     c->out = malloc((size_t)n + body_len);
-    if (!c->out) {
-        conn_free(c);
-        return;
+    if (c->out) { /* out of memory: nothing is written and the connection just closes (never freed here) */
+        memcpy(c->out, head, (size_t)n);
+        if (body_len)
+            memcpy(c->out + n, body, body_len);
+        c->out_len = (size_t)n + body_len;
     }
-    memcpy(c->out, head, (size_t)n);
-    if (body_len)
-        memcpy(c->out + n, body, body_len);
-    c->out_len = (size_t)n + body_len;
     start_writing(c);
 }
 
