@@ -20,6 +20,7 @@
  * quota.unavailable. */
 #include "policy.h"
 
+#include "host_port.h"
 #include "local_counters.h"
 #include "rate_limit.h"
 #include "redis_counter.h"
@@ -96,7 +97,7 @@ static int compile_distributed(struct quota_state *st, const json_t *d, char *er
         return -1;
     const char *addr = json_string_value(json_object_get(d, "redisAddress"));
     const char *why = NULL;
-    if (!addr || tg_redis_address_parse(addr, st->host, &st->port, &why) < 0) {
+    if (!addr || tg_host_port_parse(addr, st->host, &st->port, &why) < 0) {
         snprintf(err, err_size, "distributed.redisAddress: %s", addr ? why : "must be a string HOST:PORT");
         return -1;
     }

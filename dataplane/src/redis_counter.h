@@ -21,12 +21,8 @@
 struct tg_worker;
 struct tg_redis_request;
 
-#define TG_REDIS_HOST_MAX 253
+#define TG_REDIS_HOST_MAX 253 /* TG_HOST_MAX of host_port.h: redisAddress is parsed with tg_host_port_parse */
 #define TG_REDIS_PASSWORD_MAX 512
-
-/* Parses "host:port" / "[v6]:port" (port 1-65535; host a DNS name or an IP literal) into host[TG_REDIS_HOST_MAX
- * + 1] and *port. 0, or -1 with a static reason in *why. */
-int tg_redis_address_parse(const char *s, char *host, uint16_t *port, const char **why);
 
 /* The result of a count: ok = 1 with the key's count after this increment, or ok = 0 when Redis could not
  * answer (connection lost, timeout, error reply). Called on w's loop, never from inside tg_redis_incr. */
