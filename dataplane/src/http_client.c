@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 static void on_client_io(struct ev_loop *loop, ev_io *io, int revents);
@@ -258,6 +259,7 @@ void tg_client_finish_request(struct tg_client *c)
     memset(&c->resp_chunks, 0, sizeof c->resp_chunks);
     c->status = 0;
     c->head_started_ms = tg_buf_len(c->conn.in) ? tg_now_ms() : 0;
+    c->head_scanned = 0;
     tg_client_refresh_timer(c);
 }
 
@@ -349,12 +351,30 @@ static void process_request(struct tg_client *c, struct tg_http_head *h)
     c->is_head = tg_slice_eq_nocase(h->method, "HEAD");
     c->is_upgrade = (h->connection_flags & TG_CONN_UPGRADE) && tg_http_list_has_token(h->upgrade, "websocket");
 
+    /* RFC 9112 §3.2.2: an absolute-form target's authority wins over Host */
+    struct tg_slice host = h->host, path = h->target;
+    if (path.len > 7 && (strncasecmp(path.ptr, "http://", 7) == 0 || strncasecmp(path.ptr, "https://", 8) == 0)) {
+        size_t skip = path.ptr[4] == ':' ? 7 : 8;
+        const char *auth = path.ptr + skip, *end = path.ptr + path.len;
+        const char *slash = auth;
+        while (slash < end && *slash != '/' && *slash != '?')
+            slash++;
+        host.ptr = auth;
+        host.len = (size_t)(slash - auth);
+        path.ptr = slash;
+        path.len = (size_t)(end - slash);
+        if (path.len == 0 || path.ptr[0] != '/') {
+            tg_client_answer(c, 400, "request.bad_target", "an absolute-form target needs a path", NULL, 0);
+            return;
+        }
+    }
+    c->path = path;
     struct tg_snapshot *snap = c->w->snapshot;
     if (!snap) {
         tg_client_answer(c, 503, "gateway.not_configured", "the gateway has no configuration yet", NULL, 0);
         return;
     }
-    struct tg_route_match m = tg_snapshot_route(snap, h->host.ptr, h->host.len, h->target.ptr, h->target.len);
+    struct tg_route_match m = tg_snapshot_route(snap, host.ptr, host.len, path.ptr, path.len);
     if (!m.group) {
         tg_client_answer(c, 404, "routing.no_group", "no environment group serves this host", NULL, 1);
         return;
@@ -413,21 +433,29 @@ static int read_request_head(struct tg_client *c)
 {
     struct tg_worker *w = c->w;
     for (;;) {
-        if (tg_buf_len(c->conn.in) > 0) {
-            struct tg_http_head *h = malloc(sizeof *h);
-            if (!h) {
-                tg_client_close(c);
-                return -1;
-            }
-            enum tg_http_status st = tg_http1_parse_request(tg_buf_start(c->conn.in), tg_buf_len(c->conn.in),
-                                                            w->config->max_head_bytes, h);
+        size_t have = tg_buf_len(c->conn.in);
+        /* Re-parse only when new bytes can change the answer (a new line end, or the limit): a head trickling
+         * in one byte at a time costs one scan per line, not one per byte. */
+        if (have > 0 && (c->head_scanned == 0 ||
+                         tg_http1_need_reparse(tg_buf_start(c->conn.in), c->head_scanned, have,
+                                               w->config->max_head_bytes))) {
+            struct tg_http_head *scratch = &w->scratch_head;
+            enum tg_http_status st = tg_http1_parse_request(tg_buf_start(c->conn.in), have,
+                                                            w->config->max_head_bytes, scratch);
+            c->head_scanned = (uint32_t)have;
             if (st == TG_HTTP_OK) {
+                struct tg_http_head *h = malloc(sizeof *h);
+                if (!h) {
+                    tg_client_close(c);
+                    return -1;
+                }
+                *h = *scratch;
                 c->head_started_ms = 0;
+                c->head_scanned = 0;
                 c->req = h; /* kept (with its bytes in conn.in) until the exchange has built the upstream head */
                 process_request(c, h);
                 return c->state == TG_CLIENT_DONE ? -1 : 0;
             }
-            free(h);
             if (st != TG_HTTP_INCOMPLETE) {
                 answer_parse_error(c, st);
                 return -1;
@@ -440,7 +468,7 @@ static int read_request_head(struct tg_client *c)
             return -1;
         }
         if (tg_buf_room(c->conn.in) == 0)
-            tg_buf_compact(c->conn.in);
+            tg_buf_compact(c->conn.in); /* offsets are relative to the head's start: compaction keeps them */
         if (tg_buf_room(c->conn.in) == 0) {
             answer_parse_error(c, TG_HTTP_HEAD_TOO_LARGE);
             return -1;

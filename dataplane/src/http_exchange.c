@@ -85,9 +85,9 @@ static long build_request_head(const struct tg_client *c, char *out, size_t cap)
     struct writer wr = {out, 0, cap, 0};
     put_slice(&wr, h->method);
     puts_(&wr, " ");
-    if (wr.len + h->target.len + px->path_prefix_len + 2 > cap)
+    if (wr.len + c->path.len + px->path_prefix_len + 2 > cap)
         return -1;
-    long plen = tg_route_rewrite_path(px, h->target.ptr, h->target.len, out + wr.len, cap - wr.len);
+    long plen = tg_route_rewrite_path(px, c->path.ptr, c->path.len, out + wr.len, cap - wr.len);
     if (plen < 0)
         return -1;
     wr.len += (size_t)plen;

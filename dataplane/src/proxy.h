@@ -60,10 +60,12 @@ struct tg_client {
     struct tg_client *next, *prev;  /* worker's client list */
     char peer_ip[46];
     uint64_t head_started_ms;       /* first byte of the current request head (0: none yet) */
+    uint32_t head_scanned;          /* bytes of conn.in the head parser has already seen (re-parse gate) */
     uint64_t request_started_ms;
 
     /* the request in progress (valid from POLICIES to the end of FORWARDING) */
     struct tg_http_head *req;       /* parsed head (slices into conn.in) until the upstream head is built */
+    struct tg_slice path;           /* origin-form path + query of the request (from an absolute-form target too) */
     struct tg_policy_ctx *policy;   /* the policy run of this request (only for proxies with policies); kept
                                        until the response head is built (response edits), then freed */
     unsigned char policies_sync;    /* the pipeline is being started (its verdict may arrive synchronously) */

@@ -10,6 +10,7 @@
 #define TG_WORKER_H
 
 #include "buf.h"
+#include "http1_parser.h"
 #include "metrics.h"
 #include "snapshot.h"
 #include "timer_wheel.h"
@@ -66,6 +67,7 @@ struct tg_worker {
     uint32_t *idle_counts;
     uint32_t pools_len;
 
+    struct tg_http_head scratch_head; /* parse target for request heads (copied out once complete) */
     size_t num_clients;
     int draining;                   /* stop accepting; finish in-flight work; exit when nothing is left */
     uint64_t drain_deadline_ms;
