@@ -5,22 +5,22 @@
  * Snapshot (docs/policy-traffic.md):
  *   {"type":"assignMessage","setRequestHeaders":{"x-env":"prod"},"removeRequestHeaders":["x-api-key"],
  *    "setResponseHeaders":{"x-served-by":"tollgate"},"removeResponseHeaders":["server"]}
- * Names are RFC 9110 tokens of at most 63 characters; values at most 383 bytes of visible ASCII, SP, HTAB or
- * obs-text (no CR, LF, NUL or other controls: no header injection); at most 16 request and 16 response edits.
- * Framing and hop-by-hop fields (Host — on the request —, Connection, Upgrade, Content-Length,
- * Transfer-Encoding, TE, Trailer, Keep-Alive, Proxy-Connection) and Sec-WebSocket-* are refused: the proxy owns
- * them (RFC 9110 §7.6.1, RFC 6455 §4). Removals run before sets. Edits of several policies share the request's
+ * Names and values follow common/header_rules.h (tokens of at most 63 characters; values of at most 383 bytes
+ * without controls: no header injection; framing, hop-by-hop, Sec-WebSocket-* and — on requests — Host are
+ * refused: the proxy owns them); at most 16 request and 16 response edits. Removals run before sets. Edits of several policies share the request's
  * edit list; when it is full the request is refused (500 policy.too_many_header_edits) rather than forwarded
  * half-edited. Response edits apply to the backend's responses (not to a 101). */
 #include "policy.h"
+
+#include "header_rules.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#define NAME_MAX_LEN 63
-#define VALUE_MAX_LEN 383
+#define NAME_MAX_LEN TG_EDIT_NAME_MAX
+#define VALUE_MAX_LEN TG_EDIT_VALUE_MAX
 
 struct edit {
     char name[NAME_MAX_LEN + 1];
@@ -38,47 +38,6 @@ struct am_state {
 
 static void am_free(void *p) { free(p); }
 
-static int is_tchar(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-static const char *check_name(const char *s, int request)
-{
-    static const char *const owned[] = {"connection", "upgrade", "content-length", "transfer-encoding", "te",
-                                        "trailer", "keep-alive", "proxy-connection", NULL};
-    size_t n = strlen(s);
-    if (n == 0 || n > NAME_MAX_LEN)
-        return "a header name has 1 to 63 characters";
-    for (size_t i = 0; i < n; i++)
-        if (!is_tchar((unsigned char)s[i]))
-            return "not a header name (RFC 9110 token)";
-    for (size_t i = 0; owned[i]; i++)
-        if (strcasecmp(s, owned[i]) == 0)
-            return "framing and hop-by-hop headers cannot be changed";
-    if (request && strcasecmp(s, "host") == 0)
-        return "Host cannot be changed";
-    if (strncasecmp(s, "sec-websocket-", 14) == 0)
-        return "Sec-WebSocket-* handshake headers cannot be changed";
-    return NULL;
-}
-
-/* RFC 9110 §5.5 field-value: VCHAR, obs-text, SP and HTAB; no leading or trailing whitespace. */
-static const char *check_value(const char *s, size_t n)
-{
-    if (n > VALUE_MAX_LEN)
-        return "a header value has at most 383 bytes";
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return "a header value cannot hold CR, LF, NUL or other control characters";
-    }
-    if (n && (s[0] == ' ' || s[0] == '\t' || s[n - 1] == ' ' || s[n - 1] == '\t'))
-        return "a header value cannot start or end with whitespace";
-    return NULL;
-}
-
 static int compile_sets(const json_t *spec, const char *field, int request, struct edit_list *out, char *err,
                         size_t err_size)
 {
@@ -93,11 +52,11 @@ static int compile_sets(const json_t *spec, const char *field, int request, stru
     const char *name;
     json_t *v;
     json_object_foreach((json_t *)obj, name, v) {
-        const char *why = check_name(name, request);
+        const char *why = tg_header_edit_name_check(name, request);
         if (!why && !json_is_string(v))
             why = "the value must be a string";
         if (!why)
-            why = check_value(json_string_value(v), json_string_length(v));
+            why = tg_header_edit_value_check(json_string_value(v), json_string_length(v));
         if (why) {
             snprintf(err, err_size, "%s.%.64s: %s", field, name, why);
             return -1;
@@ -122,7 +81,7 @@ static int compile_removes(const json_t *spec, const char *field, int request, s
     size_t i;
     json_t *v;
     json_array_foreach(arr, i, v) {
-        const char *why = json_is_string(v) ? check_name(json_string_value(v), request) : "must be a string";
+        const char *why = json_is_string(v) ? tg_header_edit_name_check(json_string_value(v), request) : "must be a string";
         if (why) {
             snprintf(err, err_size, "%s[%zu]: %s", field, i, why);
             return -1;

@@ -22,6 +22,7 @@
 #include "policy.h"
 
 #include "cors_origin.h"
+#include "header_rules.h"
 #include "traffic_answer.h"
 
 #include <stdio.h>
@@ -32,7 +33,7 @@
 #define MAX_ORIGINS 64
 #define MAX_HEADERS 64
 #define MAX_REQUESTED_HEADERS_LEN 512
-#define EDIT_VALUE_MAX 383 /* struct tg_header_edit value */
+#define EDIT_VALUE_MAX TG_EDIT_VALUE_MAX
 
 struct cors_state {
     struct tg_origin_pattern origins[MAX_ORIGINS];
@@ -49,22 +50,6 @@ struct cors_state {
 };
 
 static void cors_free(void *p) { free(p); }
-
-static int is_tchar(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-static int is_token(const char *s, size_t len, size_t max)
-{
-    if (len == 0 || len > max)
-        return 0;
-    for (size_t i = 0; i < len; i++)
-        if (!is_tchar((unsigned char)s[i]))
-            return 0;
-    return 1;
-}
 
 /* A string array field: NULL (absent) is allowed; -1 after writing a reason. */
 static int string_array(const json_t *spec, const char *name, size_t max, const json_t **out, char *err,
@@ -166,7 +151,7 @@ static void *cors_compile(const json_t *spec, char *err, size_t err_size, int *f
     if (headers) {
         json_array_foreach(headers, i, v) {
             const char *h = json_string_value(v);
-            if (!is_token(h, strlen(h), 256)) {
+            if (!tg_http_token_ok(h, strlen(h), 256)) {
                 snprintf(err, err_size, "allowHeaders[%zu]: must be a header name", i);
                 goto fail;
             }
@@ -179,7 +164,7 @@ static void *cors_compile(const json_t *spec, char *err, size_t err_size, int *f
         o = 0;
         json_array_foreach(expose, i, v) {
             const char *h = json_string_value(v);
-            if (!is_token(h, strlen(h), 256)) {
+            if (!tg_http_token_ok(h, strlen(h), 256)) {
                 snprintf(err, err_size, "exposeHeaders[%zu]: must be a header name", i);
                 goto fail;
             }
@@ -233,7 +218,7 @@ static int check_requested_headers(const struct cors_state *st, struct tg_slice 
         size_t len = i - start;
         if (len == 0)
             break;
-        if (!is_token(v.ptr + start, len, 256))
+        if (!tg_http_token_ok(v.ptr + start, len, 256))
             return -1;
         int found = 0;
         for (size_t k = 0; k < st->num_headers && !found; k++)

@@ -9,54 +9,6 @@
 
 #define CLEAR_MAX 128
 
-static int is_tchar(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-int tg_identifier_parse(const char *spec, struct tg_identifier *out, char *err, size_t err_size)
-{
-    memset(out, 0, sizeof *out);
-    if (!spec) {
-        out->kind = TG_IDENT_ALL;
-        return 0;
-    }
-    if (strcmp(spec, "apikey") == 0) {
-        out->kind = TG_IDENT_APIKEY;
-        return 0;
-    }
-    if (strcmp(spec, "client_ip") == 0) {
-        out->kind = TG_IDENT_CLIENT_IP;
-        return 0;
-    }
-    const char *name = NULL;
-    if (strncmp(spec, "claim:", 6) == 0) {
-        out->kind = TG_IDENT_CLAIM;
-        name = spec + 6;
-    } else if (strncmp(spec, "jwt:", 4) == 0) {
-        out->kind = TG_IDENT_CLAIM;
-        name = spec + 4;
-    } else if (strncmp(spec, "header:", 7) == 0) {
-        out->kind = TG_IDENT_HEADER;
-        name = spec + 7;
-    } else {
-        snprintf(err, err_size, "must be apikey, client_ip, claim:NAME or header:NAME");
-        return -1;
-    }
-    size_t n = strlen(name);
-    int ok = n >= 1 && n < sizeof out->name;
-    for (size_t i = 0; ok && i < n; i++)
-        ok = is_tchar((unsigned char)name[i]);
-    if (!ok) {
-        snprintf(err, err_size, "the name after \"%.8s\" must be 1 to 256 token characters",
-                 out->kind == TG_IDENT_HEADER ? "header:" : "claim:");
-        return -1;
-    }
-    memcpy(out->name, name, n + 1);
-    return 0;
-}
-
 /* kind:value in the clear, or kind#<32 hex of SHA-256(value)> */
 static size_t put_value(const char *kind, const char *v, size_t len, int force_hash, char *out)
 {

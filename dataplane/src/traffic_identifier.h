@@ -17,21 +17,14 @@
 #ifndef TG_TRAFFIC_IDENTIFIER_H
 #define TG_TRAFFIC_IDENTIFIER_H
 
+#include "rate_identifier.h"
+
 #include <stddef.h>
 
 struct tg_policy_ctx;
 
-enum tg_ident_kind { TG_IDENT_ALL = 0, TG_IDENT_APIKEY, TG_IDENT_CLIENT_IP, TG_IDENT_CLAIM, TG_IDENT_HEADER };
-
-struct tg_identifier {
-    enum tg_ident_kind kind;
-    char name[257]; /* claim or header name */
-};
-
 #define TG_IDENT_TEXT_MAX 160
 
-/* Parses the identifier string; spec NULL means ALL. 0, or -1 with a reason in err. */
-int tg_identifier_parse(const char *spec, struct tg_identifier *out, char *err, size_t err_size);
 /* The counter name of this request into out[TG_IDENT_TEXT_MAX]; returns its length. */
 size_t tg_identifier_text(const struct tg_identifier *id, const struct tg_policy_ctx *ctx, char *out);
 
