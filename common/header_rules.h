@@ -14,6 +14,7 @@
 
 #define TG_EDIT_NAME_MAX 63
 #define TG_EDIT_VALUE_MAX 383
+#define TG_EDITS_MAX 16 /* request (or response) edits per request: TG_POLICY_MAX_EDITS */
 
 /* 1 when s[0..len) is a token of 1..max characters. */
 int tg_http_token_ok(const char *s, size_t len, size_t max);

@@ -13,6 +13,11 @@ static const struct {
 } policy_table[] = {
     {"verifyApiKey", tg__translate_verify_api_key},
     {"oauthV2", tg__translate_oauth_v2},
+    {"quota", tg__translate_quota},
+    {"spikeArrest", tg__translate_spike_arrest},
+    {"cors", tg__translate_cors},
+    {"accessControl", tg__translate_access_control},
+    {"assignMessage", tg__translate_assign_message},
     {NULL, NULL},
 };
 

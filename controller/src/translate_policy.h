@@ -42,4 +42,14 @@ json_t *tg__translate_verify_api_key(struct tg__tr *tr, struct tg__item *it, con
                                      const char *path);
 json_t *tg__translate_oauth_v2(struct tg__tr *tr, struct tg__item *it, const json_t *settings, const char *path);
 
+/* translate_policy_traffic.c */
+json_t *tg__translate_quota(struct tg__tr *tr, struct tg__item *it, const json_t *settings, const char *path);
+json_t *tg__translate_spike_arrest(struct tg__tr *tr, struct tg__item *it, const json_t *settings,
+                                   const char *path);
+json_t *tg__translate_cors(struct tg__tr *tr, struct tg__item *it, const json_t *settings, const char *path);
+json_t *tg__translate_access_control(struct tg__tr *tr, struct tg__item *it, const json_t *settings,
+                                     const char *path);
+json_t *tg__translate_assign_message(struct tg__tr *tr, struct tg__item *it, const json_t *settings,
+                                     const char *path);
+
 #endif
