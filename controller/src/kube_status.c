@@ -23,6 +23,8 @@
 #define MAX_MESSAGE 4096
 #define SETTLE_MS 10000   /* a write we made is trusted this long before the watch must reflect it */
 #define RETRY_MS 3000
+#define COALESCE_MS 250   /* a report is usually followed by the data plane's ack within milliseconds: wait for
+                           * it, so a new object goes straight to Programmed=True instead of Pending, then True */
 
 struct desired {
     enum tg_kind kind;
@@ -60,11 +62,27 @@ struct tg_kube_status {
     int inflight;
     struct write_ctx *writes;
     ev_timer retry;
+    ev_timer coalesce;
     char last_error[1024];
     struct tg_kube_status_stats stats;
 };
 
 static void pump(struct tg_kube_status *w);
+
+/* Re-checks every object soon (coalescing bursts of reports and acks into one pass). */
+static void recheck_soon(struct tg_kube_status *w)
+{
+    w->cursor = 0;
+    if (!ev_is_active(&w->coalesce)) {
+        ev_timer_set(&w->coalesce, COALESCE_MS / 1000.0, 0.);
+        ev_timer_start(tg_kube_client_loop(w->c), &w->coalesce);
+    }
+}
+
+static void on_coalesce(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    pump(t->data);
+}
 
 /* ---- building --------------------------------------------------------------------------------------- */
 
@@ -256,8 +274,7 @@ void tg_kube_status_report(struct tg_kube_status *w, uint64_t version, const str
     w->items = items;
     w->n = m;
     w->index = index;
-    w->cursor = 0;
-    pump(w);
+    recheck_soon(w);
 }
 
 void tg_kube_status_acknowledged(struct tg_kube_status *w, uint64_t version)
@@ -265,14 +282,12 @@ void tg_kube_status_acknowledged(struct tg_kube_status *w, uint64_t version)
     if (version <= w->acked)
         return;
     w->acked = version;
-    w->cursor = 0;
-    pump(w);
+    recheck_soon(w);
 }
 
 void tg_kube_status_recheck(struct tg_kube_status *w)
 {
-    w->cursor = 0;
-    pump(w);
+    recheck_soon(w);
 }
 
 /* ---- writing ------------------------------------------------------------------------------------------ */
@@ -365,12 +380,20 @@ static int check(struct tg_kube_status *w, struct desired *d)
         return 0;
     }
     int programmed = (!d->in_snapshot || d->acc_status <= 0) ? -1 : (w->acked >= d->version ? 1 : 0);
+    const json_t *current = json_object_get(so->obj, "status");
+    if (programmed == 0) {
+        /* Already Programmed for this very generation (by us before a restart, or by another leader): the data
+         * plane has served it; do not flap to Pending while our own first push is on its way. */
+        const json_t *pc = find_condition(current, "Programmed");
+        if (pc && str_eq(json_object_get(pc, "status"), "True") &&
+            json_integer_value(json_object_get(pc, "observedGeneration")) == d->generation)
+            programmed = 1;
+    }
     struct tg_object_status st = {
         .kind = d->kind, .namespace_ = d->ns, .name = d->name, .generation = d->generation,
         .in_snapshot = d->in_snapshot, .accepted = {d->acc_status, d->acc_reason, d->acc_msg},
         .resolved_refs = {d->rr_status, d->rr_reason, d->rr_msg}, .endpoints = d->endpoints,
         .hostnames = d->hostnames};
-    const json_t *current = json_object_get(so->obj, "status");
     char now[40];
     tg_format_rfc3339(tg_wall_ms(), now, sizeof now);
     char *dot = strchr(now, '.');
@@ -455,6 +478,7 @@ void tg_kube_status_set_enabled(struct tg_kube_status *w, int enabled)
             w->items[i]->last_patch = NULL;
         }
         ev_timer_stop(tg_kube_client_loop(w->c), &w->retry);
+        ev_timer_stop(tg_kube_client_loop(w->c), &w->coalesce);
         w->enabled = 0;
         return;
     }
@@ -475,6 +499,8 @@ struct tg_kube_status *tg_kube_status_new(struct tg_kube_client *c, struct tg_st
     w->index = json_object();
     ev_init(&w->retry, on_retry);
     w->retry.data = w;
+    ev_init(&w->coalesce, on_coalesce);
+    w->coalesce.data = w;
     return w;
 }
 
