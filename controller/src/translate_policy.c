@@ -47,9 +47,9 @@ json_t *tg__translate_policy(struct tg__tr *tr, struct tg__item *it, const char 
         if (!out && it->valid) /* a translate function must report why it emitted nothing */
             tg__policy_invalid(tr, it, path, "could not be translated");
     } else {
-        out = json_pack("{s:s}", "type", name);
-        if (out)
-            json_object_update(out, (json_t *)settings);
+        /* the data plane refuses a snapshot with a type it does not know: one bad manifest must not block all */
+        tg__policy_invalid(tr, it, path, "unknown policy (verifyApiKey, oauthV2, quota, spikeArrest, cors, "
+                                         "accessControl, assignMessage)");
     }
     json_decref(empty);
     if (!out && it->valid)

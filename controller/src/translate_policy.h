@@ -28,8 +28,8 @@ typedef json_t *(*tg__policy_translate_fn)(struct tg__tr *tr, struct tg__item *i
                                            const char *path);
 
 /* Translates one policy. name is the policy's key in the list item. Returns the snapshot object, or NULL after
- * reporting (then it->valid is 0). Names without a translate function are passed through as
- * {"type": NAME, ...settings} (the data plane rejects types it does not know). */
+ * reporting (then it->valid is 0). A name without a translate function is an invalid policy (InvalidPolicy):
+ * the data plane would refuse the whole snapshot for a type it does not know. */
 json_t *tg__translate_policy(struct tg__tr *tr, struct tg__item *it, const char *name, const json_t *settings,
                              const char *path);
 

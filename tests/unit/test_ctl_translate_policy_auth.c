@@ -63,6 +63,7 @@ static void test_invalid_policy_reason(void)
     char yaml[8192] = "";
     add_proxy(yaml, sizeof yaml, "bad", "oauthV2: {jwt: {issuer: i, jwksUrl: \"ftp://x\"}}");
     add_proxy(yaml, sizeof yaml, "good", "verifyApiKey: {secretSelector: {}}");
+    add_proxy(yaml, sizeof yaml, "unknown", "rateLimit: {rate: 1}");
     struct tg_store *s = store_of(yaml);
     struct tg_translation t = {0};
     CHECK_EQ_INT(tg_translate(s, &t), 0);
@@ -77,6 +78,10 @@ static void test_invalid_policy_reason(void)
     CHECK(st && st->accepted && !st->resolved_refs);
     CHECK(st && strcmp(st->resolved_reason, TG_REASON_SECRET_NOT_FOUND) == 0);
     CHECK(policy_of(&t, "apis/good") != NULL);
+    /* a policy name nobody translates: refused here, so the data plane never refuses the whole snapshot */
+    st = tg_translation_status(&t, TG_KIND_API_PROXY, "apis", "unknown");
+    CHECK(st && !st->accepted && strcmp(st->accepted_reason, TG_REASON_INVALID_POLICY) == 0);
+    CHECK(st && strstr(st->accepted_message, "unknown policy") != NULL);
     tg_translation_free(&t);
     tg_store_free(s);
 }
