@@ -365,7 +365,6 @@ static struct intro *intro_of(struct tg_worker *w)
     ev_timer_init(&in->sweep, on_sweep, SWEEP_INTERVAL_S, SWEEP_INTERVAL_S);
     in->sweep.data = in;
     ev_timer_start(w->loop, &in->sweep);
-    ev_unref(w->loop); /* the sweep alone does not keep a draining worker's loop alive */
     w->slots[TG_WORKER_SLOT_INTROSPECTION] = in;
     w->slot_free[TG_WORKER_SLOT_INTROSPECTION] = intro_free;
     return in;
