@@ -345,3 +345,29 @@ def test_credentials_not_in_data_plane_log(auth_dp):
     log = auth_dp.proc.log()
     for secret in (API_KEY, OTHER_KEY, "opaque-good", "gw-secret"):
         assert secret not in log
+
+
+def test_plain_http_and_client_gone_while_waiting(auth_dp, peers):
+    intro, jw = peers
+    intro.set("opaque-plain", {"active": True, "scope": "chat:connect"})
+    r = http_get(auth_dp, "/intro/plain", bearer("opaque-plain"))
+    assert r.status == 200, r.body
+    # a client that goes away while its token is being introspected: the wait is abandoned cleanly
+    intro.set("opaque-slow", {"active": True, "scope": "chat:connect"})
+    intro.delay = 1.0
+    try:
+        for _ in range(3):
+            c = it.RawHttp(auth_dp.port)
+            c.send(it.ws_handshake_bytes("/intro/gone", extra=bearer("opaque-slow")))
+            c.close()
+        time.sleep(1.5)
+    finally:
+        intro.delay = 0.0
+    assert ws_upgrade(auth_dp, "/intro/after-gone", bearer("opaque-slow")).status == 101
+    # the same while waiting for a JWKS fetch
+    jw_delay_doc = jw.doc
+    c = it.RawHttp(auth_dp.port)
+    c.send(it.ws_handshake_bytes("/jwksurl/gone", extra=bearer(ah.make_jwt(ah.Key("P-256", kid="never"), alg="ES256"))))
+    c.close()
+    jw.doc = jw_delay_doc
+    assert ws_upgrade(auth_dp, "/jwksurl/ok", bearer(ah.make_jwt(RSA))).status == 101
