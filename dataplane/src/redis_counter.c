@@ -139,6 +139,25 @@ static void list_unlink(struct tg_redis_request *r)
     c->outstanding--;
 }
 
+/* Empties the connection's list: every count forgets the connection; returns the unsent ones, chained by
+ * next (the sent ones are left to their EXEC callbacks). */
+static struct tg_redis_request *detach_all(struct redis_conn *c)
+{
+    struct tg_redis_request *unsent = NULL, **tail = &unsent, *next;
+    for (struct tg_redis_request *r = c->head; r; r = next) {
+        next = r->next;
+        r->conn = NULL;
+        r->prev = r->next = NULL;
+        if (!r->sent) {
+            *tail = r;
+            tail = &r->next;
+        }
+    }
+    c->head = c->tail = NULL;
+    c->outstanding = 0;
+    return unsent;
+}
+
 /* ---- timers ------------------------------------------------------------------------------------------- */
 
 static void arm_timer(struct redis_conn *c)
@@ -210,25 +229,20 @@ static void conn_fail(struct redis_conn *c, const char *why)
         job_unref(c->job);
         c->job = NULL;
     }
-    /* detach the whole list first: callbacks run below may append to (and must not see) it */
-    struct tg_redis_request *list = c->head;
-    c->head = c->tail = NULL;
-    c->outstanding = 0;
-    for (struct tg_redis_request *r = list; r; r = r->next)
-        r->conn = NULL;
+    /* detach the whole list first (callbacks run below may append to the connection's new list); the sent
+     * counts belong to hiredis from here, the unsent ones are kept aside and failed here */
+    struct tg_redis_request *unsent = detach_all(c);
     set_state(c, CONN_BACKOFF);
     if (ac) {
         ac->data = NULL;
         redisAsyncFree(ac); /* the EXEC callbacks of sent counts run with NULL (now, or after the callback
-                             * we may be inside of) */
+                             * we may be inside of) and free them */
     }
-    while (list) {
-        struct tg_redis_request *r = list;
-        list = r->next;
-        if (!r->sent) {
-            complete(r, 0, 0);
-            free(r);
-        }
+    while (unsent) {
+        struct tg_redis_request *r = unsent;
+        unsent = r->next;
+        complete(r, 0, 0);
+        free(r);
     }
 }
 
@@ -460,20 +474,17 @@ static void conn_destroy(struct redis_conn *c)
         pthread_mutex_unlock(&c->job->lock);
         job_unref(c->job);
     }
-    struct tg_redis_request *list = c->head;
-    for (struct tg_redis_request *r = list; r; r = r->next) {
-        r->conn = NULL;
+    for (struct tg_redis_request *r = c->head; r; r = r->next)
         r->arg = NULL; /* nobody is told any more */
-    }
+    struct tg_redis_request *unsent = detach_all(c);
     if (c->ac) {
         c->ac->data = NULL;
-        redisAsyncFree(c->ac);
+        redisAsyncFree(c->ac); /* frees the sent counts through their callbacks */
     }
-    while (list) {
-        struct tg_redis_request *r = list;
-        list = r->next;
-        if (!r->sent)
-            free(r);
+    while (unsent) {
+        struct tg_redis_request *r = unsent;
+        unsent = r->next;
+        free(r);
     }
     if (c->password) {
         memset(c->password, 0, strlen(c->password));
