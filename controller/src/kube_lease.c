@@ -35,6 +35,8 @@ struct tg_kube_lease {
     uint64_t observed_ms;       /* when observed_record last changed (monotonic) */
     uint64_t last_renew_ms;
     uint64_t transitions;
+    char rv[80];                /* resourceVersion of the Lease as we last wrote it (for the release) */
+    char acquire_time[64];      /* acquireTime as we last wrote it */
     char last_error[1024];
 };
 
@@ -140,10 +142,21 @@ static void on_written(void *arg, const struct tg_kube_response *resp)
     struct tg_kube_lease *l = arg;
     l->req = NULL;
     if (l->releasing) {
-        l->released = 1;
+        l->released = resp->status == 200;
+        if (!l->released) {
+            char msg[1024];
+            tg_warn("kube: lease %s/%s: release failed (a successor waits out the lease): %s", l->ns, l->name,
+                    tg_kube_describe_error(resp, "update", "leases", msg, sizeof msg));
+        }
         return;
     }
     if (resp->status == 200 || resp->status == 201) {
+        json_t *lease = json_loadb(resp->body, resp->body_len, 0, NULL);
+        const char *rv = json_string_value(json_object_get(json_object_get(lease, "metadata"), "resourceVersion"));
+        const char *at = json_string_value(json_object_get(json_object_get(lease, "spec"), "acquireTime"));
+        snprintf(l->rv, sizeof l->rv, "%s", rv ? rv : "");
+        snprintf(l->acquire_time, sizeof l->acquire_time, "%s", at ? at : "");
+        json_decref(lease);
         l->last_error[0] = '\0';
         set_leading(l, 1);
     } else if (resp->status == 409) {
@@ -301,11 +314,12 @@ void tg_kube_lease_release(struct tg_kube_lease *l, uint32_t timeout_ms)
     tg_kube_request_cancel(l->req);
     l->req = NULL;
     l->releasing = 1;
-    /* Read-modify-write would need a round trip more; a blind update without resourceVersion is what
-     * client-go's release does too (it only clears a record it holds). */
+    /* Clear the record we hold, conditional on it being the one we last wrote (resourceVersion): if someone
+     * else wrote since, the Lease is not ours to clear. client-go's release does the same. */
     char now[40];
     tg_kube_micro_time(wall_us(), now, sizeof now);
-    char *body = lease_body(l, NULL, "", now, l->transitions, 1);
+    char *body = l->rv[0] ? lease_body(l, l->rv, "", l->acquire_time[0] ? l->acquire_time : now, l->transitions, 1)
+                          : NULL;
     char path[768];
     snprintf(path, sizeof path, "/apis/coordination.k8s.io/v1/namespaces/%s/leases/%s", l->ns, l->name);
     struct tg_kube_request_opts o = {.method = "PUT", .path = path, .body = body,
