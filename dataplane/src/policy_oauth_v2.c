@@ -22,6 +22,7 @@
  * The clear token lives on the stack of run() (wiped before it returns), in a pending request's copy (wiped when
  * it ends), and for introspected sessions in the worker's pinned cache entry (introspection.h). */
 #include "auth_location.h"
+#include "auth_redact.h"
 #include "clock.h"
 #include "digest_set.h"
 #include "introspection.h"
@@ -38,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define MAX_LOCATIONS 8
 #define MAX_TOKEN_BYTES TG_JWT_MAX_BYTES
@@ -728,6 +730,32 @@ static void oauth_recheck(void *state, struct tg_worker *w, const struct tg_cred
     ev_timer_init(&rc->later, on_recheck_later, 0., 0.);
     rc->later.data = rc;
     ev_timer_start(w->loop, &rc->later);
+}
+
+int tg_oauth_v2_reads(const void *state, int kind, const char *name, size_t len)
+{
+    const struct oauth_state *st = state;
+    for (size_t i = 0; st && i < st->num_from; i++) {
+        const struct tg_cred_location *l = &st->from[i];
+        if ((int)l->kind != kind)
+            continue;
+        if (kind == TG_LOC_SUBPROTOCOL) { /* name: one entry (auth_location.h conventions) */
+            size_t pl = strlen(l->name);
+            int sep = pl && l->name[pl - 1] == '.';
+            if (len < pl || memcmp(l->name, name, pl) != 0)
+                continue;
+            if (len == pl && !sep)
+                return 2; /* the marker: the next entry is the token */
+            if (len > pl && (sep || name[pl] == '.'))
+                return 1;
+            continue;
+        }
+        if (strlen(l->name) != len)
+            continue;
+        if (kind == TG_LOC_HEADER ? strncasecmp(l->name, name, len) == 0 : memcmp(l->name, name, len) == 0)
+            return 1;
+    }
+    return 0;
 }
 
 const struct tg_policy_type tg_policy_oauth_v2 = {

@@ -13,6 +13,7 @@
  * session's key is revoked (1008 "token revoked") when its digest is gone (Secret deleted, key changed, label
  * no longer selected) or its expiresAt has passed. */
 #include "auth_location.h"
+#include "auth_redact.h"
 #include "clock.h"
 #include "digest_set.h"
 #include "policy.h"
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define MAX_LOCATIONS 8
 #define MAX_KEYS 200000
@@ -179,6 +181,19 @@ static int vak_credential_revoked(void *new_state, const struct tg_credential *c
     if (!k)
         return 1;
     return k->expires_wall_ms && k->expires_wall_ms <= tg_wall_ms();
+}
+
+int tg_verify_api_key_reads(const void *state, int kind, const char *name, size_t len)
+{
+    const struct vak_state *st = state;
+    for (size_t i = 0; st && i < st->num_from; i++) {
+        const struct tg_cred_location *l = &st->from[i];
+        if ((int)l->kind != kind || strlen(l->name) != len)
+            continue;
+        if (kind == TG_LOC_HEADER ? strncasecmp(l->name, name, len) == 0 : memcmp(l->name, name, len) == 0)
+            return 1;
+    }
+    return 0;
 }
 
 const struct tg_policy_type tg_policy_verify_api_key = {

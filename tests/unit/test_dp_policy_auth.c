@@ -4,9 +4,12 @@
  * scopes, the digest set, and credential locations including the Sec-WebSocket-Protocol bearer convention.
  * Keys are generated and tokens signed here with OpenSSL, so every case is built from first principles. */
 #include "auth_location.h"
+#include "auth_redact.h"
 #include "digest_set.h"
 #include "jwk.h"
 #include "jwt.h"
+#include "policy.h"
+#include "snapshot.h"
 #include "tg_test.h"
 
 #include <openssl/core_names.h>
@@ -594,6 +597,43 @@ static void test_locations(void)
     free(h);
 }
 
+static void test_redaction(void)
+{
+    json_t *vak = json_pack("{s:[s,s],s:[]}", "keyFrom", "query:key", "header:x-client-key", "keys");
+    json_t *oauth = json_pack("{s:[s,s],s:{s:s,s:[],s:[s],s:{s:[]}},s:n,s:[],s:[]}", "tokenFrom", "subprotocol:bearer",
+                              "query:tok", "jwt", "issuer", "i", "audiences", "algorithms", "ES256", "jwks", "keys",
+                              "introspection", "requiredScopes", "revoked");
+    char err[256] = "";
+    int failed = 0;
+    const struct tg_policy_type *tv = tg_policy_type_find("verifyApiKey"), *to = tg_policy_type_find("oauthV2");
+    CHECK(tv && to);
+    struct tg_compiled_policy pols[2] = {{tv, tv->compile(vak, err, sizeof err, &failed)},
+                                         {to, to->compile(oauth, err, sizeof err, &failed)}};
+    CHECK_EQ_INT(failed, 0);
+    struct tg_proxy_cfg px;
+    memset(&px, 0, sizeof px);
+    px.policies = pols;
+    px.num_policies = 2;
+    CHECK(tg_auth_is_credential_header(&px, "X-Client-Key", 12));
+    CHECK(tg_auth_is_credential_header(&px, "authorization", 13));
+    CHECK(tg_auth_is_credential_header(NULL, "Cookie", 6));
+    CHECK(!tg_auth_is_credential_header(&px, "X-Client", 8));
+    CHECK(tg_auth_is_credential_query(&px, "key", 3));
+    CHECK(tg_auth_is_credential_query(&px, "tok", 3));
+    CHECK(tg_auth_is_credential_query(&px, "access_token", 12));
+    CHECK(!tg_auth_is_credential_query(&px, "Key", 3));
+    char out[256];
+    const char *v = "chat, bearer, eyJ.a.b, bearer.eyJ.c.d, v2";
+    tg_auth_redact_subprotocols(&px, v, strlen(v), out, sizeof out);
+    CHECK_EQ_STR(out, "chat, bearer, [redacted], [redacted], v2");
+    tg_auth_redact_subprotocols(&px, "x", 1, out, 4);
+    CHECK_EQ_STR(out, "x");
+    for (int i = 0; i < 2; i++)
+        pols[i].type->free_state(pols[i].state);
+    json_decref(vak);
+    json_decref(oauth);
+}
+
 int main(void)
 {
     test_b64url();
@@ -604,5 +644,6 @@ int main(void)
     test_scopes();
     test_digest_set();
     test_locations();
+    test_redaction();
     TG_TEST_MAIN_END();
 }
