@@ -137,7 +137,9 @@ def test_redis_down_fail_open_and_closed_then_back(dp_factory, backends, run_dir
     clear_of_window_end(3600)
     rd = Redis(run_dir).start()
     try:
-        dp = dp_factory(redis_snapshot(backends, rd.address))
+        # one worker, so that "back" is seen by the connection every request uses (each worker reconnects on its
+        # own backoff schedule)
+        dp = dp_factory(redis_snapshot(backends, rd.address), workers=1)
         assert request(dp, "GET", "/closed/x", [("X-User", "e")]).status == 200
         assert request(dp, "GET", "/open/x", [("X-User", "e")]).status == 200
         rd.stop()
