@@ -156,9 +156,11 @@ class Controller(Proc):
         for line in body.splitlines():
             if not line or line.startswith("#"):
                 continue
-            m = re.match(r"^(\S+)\s+(\S+)$", line)
-            if m:
-                out[m.group(1)] = float(m.group(2))
+            name, _, value = line.rpartition(" ")  # label values may hold spaces
+            try:
+                out[name] = float(value)
+            except ValueError:
+                pass
         return out
 
     def metric(self, name: str) -> float:
@@ -297,13 +299,14 @@ def _pid(bed: Cluster, name: str) -> int:
 
 
 def restart_apiserver(bed: Cluster, while_down=None) -> None:
-    """Stops kube-apiserver (SIGTERM), runs while_down(), starts it again with the same command line (keeping
-    cluster.sh's pid file right) and waits until it is ready."""
+    """Kills kube-apiserver (SIGKILL: a crash; its graceful shutdown would wait for long-running watches), runs
+    while_down(), starts it again with the same command line (keeping cluster.sh's pid file right) and waits until
+    it is ready."""
     pid = _pid(bed, "kube-apiserver")
     argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
-    os.kill(pid, signal.SIGTERM)
+    os.kill(pid, signal.SIGKILL)
     wait_until(lambda: not Path(f"/proc/{pid}").exists() or
-               Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z", 30, what="kube-apiserver to stop")
+               Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z", 15, what="kube-apiserver to stop")
     if while_down:
         while_down()
     log = open(bed.dir / "logs" / "kube-apiserver.log", "ab")
