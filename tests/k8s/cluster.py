@@ -14,12 +14,14 @@ Typical use from pytest is the session fixture `k8s_cluster` of tests/k8s/confte
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import json
 import os
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -97,6 +99,30 @@ class Cluster:
         tools_dir(build=build)
         _run([str(CLUSTER_SH), "up"], env=cls._env(state_dir), timeout=600)
         return cls(state_dir)
+
+    @classmethod
+    @contextlib.contextmanager
+    def session(cls, state_dir: Path | None = None, *, keep: bool = False) -> Iterator["Cluster"]:
+        """Starts the test bed, or joins it when another process (another pytest run) already uses the same state
+        directory, and stops it when the last of them leaves (unless keep). Users are counted with a shared
+        flock on <state_dir>.users, so concurrent suites sharing build/cluster-test never stop it under each
+        other."""
+        state_dir = Path(state_dir or REPO / "build" / "cluster").resolve()
+        state_dir.parent.mkdir(parents=True, exist_ok=True)
+        with open(f"{state_dir}.users", "a") as users:
+            fcntl.flock(users, fcntl.LOCK_SH)
+            cluster = None
+            try:
+                cluster = cls.start(state_dir)
+                yield cluster
+            finally:
+                try:
+                    fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    last = True
+                except BlockingIOError:
+                    last = False
+                if cluster is not None and last and not keep:
+                    cluster.stop()
 
     def stop(self) -> None:
         """Stops etcd and the apiserver and removes the state directory (idempotent)."""
@@ -180,3 +206,72 @@ class Cluster:
         path.write_text(json.dumps(cfg))
         path.chmod(0o600)
         return path
+
+    # ---- backends for Service targets ------------------------------------------------------------------------
+
+    def publish_backend(self, name: str, namespace: str, address: str, port: int, *, service_port: int | None = None,
+                        ready: bool = True) -> None:
+        """Publishes a local process as Service `name` (no selector) with one EndpointSlice pointing at
+        address:port, as a kubelet + EndpointSlice controller would for a pod. The apiserver refuses loopback
+        addresses in EndpointSlices (127.0.0.0/8, ::1), so address is one of an EndpointNetns."""
+        sport = service_port or port
+        family = "IPv6" if ":" in address else "IPv4"
+        self.apply([
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace},
+             "spec": {"ports": [{"name": "main", "port": sport, "targetPort": port, "protocol": "TCP"}]}},
+            {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+             "metadata": {"name": f"{name}-local", "namespace": namespace,
+                          "labels": {"kubernetes.io/service-name": name,
+                                     "endpointslice.kubernetes.io/managed-by": "tollgate-tests"}},
+             "addressType": family,
+             "endpoints": [{"addresses": [address], "conditions": {"ready": ready}}],
+             "ports": [{"name": "main", "port": port, "protocol": "TCP"}]},
+        ])
+
+
+class EndpointNetns:
+    """A private network namespace whose loopback interface also carries non-loopback addresses (10.244.0.x),
+    for end-to-end tests that publish local processes through EndpointSlices (which refuse 127.0.0.0/8).
+
+    Run the backend, the data plane and the client inside it (`cmd()` prefixes a command line); the controller
+    stays outside, since it reaches the apiserver on the host's 127.0.0.1 and the data plane through the control
+    socket, a file. Needs root (CAP_NET_ADMIN); traffic never leaves the namespace.
+
+        with EndpointNetns(["10.244.0.10"]) as ns:
+            backend = subprocess.Popen(ns.cmd(["python3", "backend.py", "10.244.0.10", "8080"]))
+            cluster.publish_backend("chat-backend", "apis", "10.244.0.10", 8080)
+    """
+
+    def __init__(self, addresses: Sequence[str] = ("10.244.0.10",), name: str | None = None):
+        self.name = name or f"tollgate-{os.getpid()}-{id(self) & 0xffff:x}"
+        self.addresses = list(addresses)
+
+    def __enter__(self) -> "EndpointNetns":
+        _run(["ip", "netns", "add", self.name])
+        try:
+            _run(self.cmd(["ip", "link", "set", "lo", "up"]))
+            for a in self.addresses:
+                _run(self.cmd(["ip", "addr", "add", f"{a}/{128 if ':' in a else 32}", "dev", "lo"]))
+        except Exception:
+            self.close()
+            raise
+        return self
+
+    def cmd(self, argv: Sequence[str]) -> list[str]:
+        return ["ip", "netns", "exec", self.name, *argv]
+
+    def close(self) -> None:
+        _run(["ip", "netns", "del", self.name], check=False)
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @staticmethod
+    def available() -> str | None:
+        """None when network namespaces can be made here, else the reason they cannot."""
+        probe = EndpointNetns([], name=f"tollgate-probe-{os.getpid()}")
+        try:
+            with probe:
+                return None
+        except (CommandError, FileNotFoundError) as e:
+            return f"cannot create a network namespace: {e}"

@@ -125,11 +125,12 @@ EOF
     chmod 600 "$dir/kubeconfig"
 }
 
-# Starts a binary detached from this shell (its own session, output to logs/NAME.log) and records its pid.
+# Starts a binary detached from this shell (its own session, output to logs/NAME.log, without the lock's fd 8,
+# which would otherwise keep the lock held for its whole life) and records its pid.
 start_bg() {
     local name=$1
     shift
-    setsid "$@" >"$dir/logs/$name.log" 2>&1 </dev/null &
+    setsid "$@" >"$dir/logs/$name.log" 2>&1 </dev/null 8>&- &
     echo $! >"$dir/$name.pid"
 }
 
@@ -175,6 +176,7 @@ do_up() {
     start_bg kube-apiserver "$bin/kube-apiserver" \
         --etcd-servers "http://127.0.0.1:$etcd_port" \
         --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
+        --endpoint-reconciler-type none \
         --cert-dir "$dir/pki/generated" \
         --tls-cert-file "$dir/pki/apiserver.crt" --tls-private-key-file "$dir/pki/apiserver.key" \
         --client-ca-file "$dir/pki/ca.crt" \

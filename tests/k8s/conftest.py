@@ -2,9 +2,10 @@
 
 Every test here is marked `k8s` (select with `-m k8s`, leave out with `-m "not k8s"`). The fixture starts one test
 bed for the session in build/cluster-test (or $TOLLGATE_TEST_CLUSTER_DIR), separate from the one `make cluster`
-starts in build/cluster, and stops it at the end (unless TOLLGATE_KEEP_CLUSTER=1). A test that needs it is skipped,
-with the build error as the reason, only when the binaries could not be built; a cluster that does not come up
-fails the tests.
+starts in build/cluster, and stops it at the end (unless TOLLGATE_KEEP_CLUSTER=1); when other suites (tests/kube)
+use the same directory at the same time, the last one to end stops it (Cluster.session). A test that needs it is
+skipped, with the build error as the reason, only when the binaries could not be built; a cluster that does not
+come up fails the tests.
 """
 
 from __future__ import annotations
@@ -43,9 +44,5 @@ def k8s_tools() -> Path:
 @pytest.fixture(scope="session")
 def k8s_cluster(k8s_tools) -> Cluster:
     state = Path(os.environ.get("TOLLGATE_TEST_CLUSTER_DIR", REPO / "build" / "cluster-test"))
-    cluster = Cluster.start(state)
-    try:
+    with Cluster.session(state, keep=os.environ.get("TOLLGATE_KEEP_CLUSTER") == "1") as cluster:
         yield cluster
-    finally:
-        if os.environ.get("TOLLGATE_KEEP_CLUSTER") != "1":
-            cluster.stop()

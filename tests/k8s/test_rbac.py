@@ -6,6 +6,9 @@ ApiProxy/EnvironmentGroup status, Leases and Events — and every verb the chart
 from __future__ import annotations
 
 import json
+import ssl
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -45,7 +48,7 @@ def as_sa(installed, *args, input=None, check=True):
 
 def assert_forbidden(proc, verb, resource, group=None):
     assert proc.returncode != 0, f"the service account was allowed to {verb} {resource}:\n{proc.stdout}"
-    assert "Forbidden" in proc.stderr, proc.stderr
+    assert "forbidden" in proc.stderr.lower(), proc.stderr
     assert f'User "{USER}" cannot {verb} resource "{resource}"' in proc.stderr, proc.stderr
     if group is not None:
         assert f'in API group "{group}"' in proc.stderr, proc.stderr
@@ -120,6 +123,26 @@ def test_refused_verbs_name_what_is_missing(installed):
     assert_forbidden(proc, "create", "clusterrolebindings", "rbac.authorization.k8s.io")
 
 
+def test_refusal_is_an_http_403_status(installed):
+    """The raw answer a controller gets: HTTP 403 with a Status body naming user, verb and resource."""
+    c, kubeconfig = installed
+    token = json.loads(kubeconfig.read_text())["users"][0]["user"]["token"]
+    ctx = ssl.create_default_context(cafile=str(c.ca_file))
+    req = urllib.request.Request(f"{c.server}/apis/tollgate.dev/v1alpha1/namespaces/{APPS}/apiproxies/chat",
+                                 method="DELETE", headers={"Authorization": f"Bearer {token}"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, context=ctx, timeout=10)
+    assert err.value.code == 403
+    status = json.loads(err.value.read())
+    assert status["kind"] == "Status" and status["reason"] == "Forbidden" and status["code"] == 403
+    assert f'User "{USER}" cannot delete resource "apiproxies" in API group "tollgate.dev"' in status["message"]
+    # The same token may read it.
+    req = urllib.request.Request(f"{c.server}/apis/tollgate.dev/v1alpha1/namespaces/{APPS}/apiproxies/chat",
+                                 headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+        assert r.status == 200 and json.loads(r.read())["metadata"]["name"] == "chat"
+
+
 def lease(namespace, name="tollgate-controller"):
     return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
             "metadata": {"name": name, "namespace": namespace},
@@ -146,7 +169,7 @@ def test_can_record_events(installed):
                               "type": "Warning", "action": "Translate", "reportingController": "tollgate.dev/controller",
                               "reportingInstance": "tollgate-0", "eventTime": "2026-01-01T00:00:00.000000Z"}),
     ):
-        ev = {"apiVersion": api, "kind": "Event", "metadata": {"generateName": "chat.", "namespace": APPS},
+        ev = {"apiVersion": api, "kind": "Event", "metadata": {"generateName": "chat-", "namespace": APPS},
               **kind_fields}
         as_sa(installed, "create", "-f", "-", input=json.dumps(ev))
 
