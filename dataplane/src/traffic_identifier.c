@@ -37,6 +37,10 @@ size_t tg_identifier_text(const struct tg_identifier *id, const struct tg_policy
     case TG_IDENT_ALL:
         return (size_t)snprintf(out, TG_IDENT_TEXT_MAX, "all");
     case TG_IDENT_APIKEY:
+        /* the key's app (its tollgate.dev/app label: keys of one app share a count, a rotated key keeps it);
+         * a key without an app counts by its Secret */
+        if (ctx->credential.kind == TG_CRED_API_KEY && ctx->credential.subject[0])
+            return put_value("app", ctx->credential.subject, strlen(ctx->credential.subject), 0, out);
         if (ctx->credential.kind == TG_CRED_API_KEY && ctx->credential.id[0])
             return put_value("apikey", ctx->credential.id, strlen(ctx->credential.id), 0, out);
         break;

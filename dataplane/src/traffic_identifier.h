@@ -2,7 +2,9 @@
  * objects (docs/policy-traffic.md).
  *
  *   (absent)        one counter for every request to the proxy
- *   "apikey"        the API key admitted by an earlier verifyApiKey (its Secret namespace/name)
+ *   "apikey"        the API key admitted by an earlier verifyApiKey: its app (the tollgate.dev/app label, so
+ *                   that the keys of one app share a count and a rotated key keeps it), or its Secret
+ *                   namespace/name when it has no app
  *   "client_ip"     the client address (the TCP peer, or what an earlier accessControl derived from
  *                   X-Forwarded-For behind trusted proxies)
  *   "claim:NAME"    a claim of the token admitted by an earlier oauthV2 ("jwt:NAME" is the same)
@@ -10,7 +12,7 @@
  * When the request has no such value (no key admitted yet, no claim, no header) the client address is used
  * instead, as Kong's rate limiting does, so a missing value never merges everybody into one counter.
  *
- * The value becomes a short printable text that names the counter (in Redis keys, too): "apikey:ns/name",
+ * The value becomes a short printable text that names the counter (in Redis keys, too): "app:chat-client",
  * "ip:203.0.113.9", "claim:alice", "all"; a header value, and any value over 128 bytes or with bytes outside
  * visible ASCII, is replaced by "<kind>#" and the first 32 hex digits of its SHA-256, so credentials sent in
  * headers never end up in Redis in the clear. */

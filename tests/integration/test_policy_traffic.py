@@ -7,6 +7,7 @@ Distributed quotas against a real Redis are in test_policy_traffic_redis.py."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 from pathlib import Path
@@ -147,6 +148,74 @@ def test_quota_websocket_upgrades_count(tdp):
         statuses.append(r.get("status", 101 if r.get("open") else r))
     assert statuses[:3] == [101, 101, 101], statuses
     assert statuses[3] == 429, statuses
+
+
+def _b64(b: bytes) -> str:
+    import base64
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def _es256_key_and_jwks():
+    from cryptography.hazmat.primitives.asymmetric import ec
+    key = ec.generate_private_key(ec.SECP256R1())
+    n = key.public_key().public_numbers()
+    jwk = {"kty": "EC", "kid": "k1", "crv": "P-256", "x": _b64(n.x.to_bytes(32, "big")),
+           "y": _b64(n.y.to_bytes(32, "big"))}
+    return key, {"keys": [jwk]}
+
+
+def _es256_token(key, claims: dict) -> str:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, utils
+    head = _b64(json.dumps({"alg": "ES256", "kid": "k1", "typ": "JWT"}).encode())
+    body = _b64(json.dumps(claims).encode())
+    r, s = utils.decode_dss_signature(key.sign(f"{head}.{body}".encode(), ec.ECDSA(hashes.SHA256())))
+    return f"{head}.{body}.{_b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+
+def test_quota_identifiers_from_auth_policies(dp_factory, backends):
+    """apikey counts per app of the admitting key (verifyApiKey); claim:NAME per claim of the admitting token
+    (oauthV2) — "jwt:NAME" spelled the controller's way arrives as claim:NAME."""
+    import hashlib
+    clear_of_window_end(3600)
+    keys = {"k-one": ("it/key-one", "app-a"), "k-two": ("it/key-two", "app-a"), "k-three": ("it/key-three", "app-b")}
+    vak = {"type": "verifyApiKey", "keyFrom": ["header:x-api-key"],
+           "keys": [{"id": kid, "app": app, "sha256": hashlib.sha256(k.encode()).hexdigest(), "expiresAtMs": 0}
+                    for k, (kid, app) in keys.items()]}
+    key, jwks = _es256_key_and_jwks()
+    oauth = {"type": "oauthV2", "tokenFrom": ["header:authorization"],
+             "jwt": {"issuer": "https://idp.test", "audiences": [], "algorithms": ["ES256"], "jwks": jwks},
+             "introspection": None, "requiredScopes": [], "revoked": []}
+    limit1 = {"type": "quota", "limit": 2, "intervalMs": HOUR_MS}
+    pk = it.proxy("tr/by-app", "/by-app", [backends.b1.endpoint()])
+    pk["policies"] = [vak, dict(limit1, identifier="apikey")]
+    pt = it.proxy("tr/by-tenant", "/by-tenant", [backends.b1.endpoint()])
+    pt["policies"] = [oauth, dict(limit1, identifier="claim:tenant")]
+    dp = dp_factory(it.snapshot(1, [it.group("tr/g", [it.MAIN_HOST])], [pk, pt]))
+
+    # two keys of app-a share one count; app-b has its own
+    assert request(dp, "GET", "/by-app/x", [("X-Api-Key", "k-one")]).status == 200
+    assert request(dp, "GET", "/by-app/x", [("X-Api-Key", "k-two")]).status == 200
+    r = request(dp, "GET", "/by-app/x", [("X-Api-Key", "k-one")])
+    assert r.status == 429 and error_code(r) == "quota.exceeded"
+    assert request(dp, "GET", "/by-app/x", [("X-Api-Key", "k-three")]).status == 200
+    assert request(dp, "GET", "/by-app/x", [("X-Api-Key", "nope")]).status == 401  # auth first
+
+    exp = int(time.time()) + 3600
+    tok = lambda sub, tenant: _es256_token(key, {"iss": "https://idp.test", "sub": sub, "tenant": tenant,
+                                                 "exp": exp})
+    assert request(dp, "GET", "/by-tenant/x", [("Authorization", "Bearer " + tok("u1", "acme"))]).status == 200
+
+    async def body():  # an upgrade counts under the same claim
+        async with it.ws_connect(dp, "/by-tenant/ws",
+                                 extra_headers={"Authorization": "Bearer " + tok("u2", "acme")}) as ws:
+            await ws.send("t")
+            assert await ws.recv() == "t"
+
+    it.run(body())
+    r = request(dp, "GET", "/by-tenant/x", [("Authorization", "Bearer " + tok("u3", "acme"))])
+    assert r.status == 429, r.body
+    assert request(dp, "GET", "/by-tenant/x", [("Authorization", "Bearer " + tok("u1", "globex"))]).status == 200
 
 
 # ---------------------------------------------------------------------------------------------- spikeArrest
