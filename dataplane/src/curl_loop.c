@@ -36,6 +36,7 @@ struct tg_curl_req {
     void (*done)(void *arg, const struct tg_curl_response *r);
     void *arg;
     struct tg_curl_req *next, *prev;
+    int linked; /* in cl->pending */
 };
 
 static void unlink_watch(struct tg_curl_loop *cl, struct sock_watch *sw)
@@ -54,6 +55,9 @@ static void global_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 static void unlink_req(struct tg_curl_req *r)
 {
     struct tg_curl_loop *cl = r->cl;
+    if (!r->linked)
+        return;
+    r->linked = 0;
     if (r->prev)
         r->prev->next = r->next;
     else
@@ -224,15 +228,24 @@ void tg_curl_loop_free(struct tg_curl_loop *cl)
 {
     if (!cl)
         return;
-    while (cl->pending)
-        finish(cl->pending, TG_CURL_ABORTED);
+    while (cl->pending) {
+        struct tg_curl_req *r = cl->pending;
+        cl->pending = r->next; /* unlinked here, so finish leaves the list alone */
+        if (cl->pending)
+            cl->pending->prev = NULL;
+        r->next = r->prev = NULL;
+        r->linked = 0;
+        finish(r, TG_CURL_ABORTED);
+    }
     ev_timer_stop(cl->loop, &cl->timer);
     curl_multi_cleanup(cl->multi);
-    while (cl->watches) { /* sockets of the connection cache that libcurl closed without a REMOVE */
-        struct sock_watch *sw = cl->watches;
+    struct sock_watch *sw = cl->watches; /* sockets of the connection cache closed without a REMOVE */
+    cl->watches = NULL;
+    while (sw) {
+        struct sock_watch *next = sw->next;
         ev_io_stop(cl->loop, &sw->io);
-        unlink_watch(cl, sw);
         free(sw);
+        sw = next;
     }
     free(cl);
 }
@@ -286,6 +299,7 @@ struct tg_curl_req *tg_curl_request(struct tg_curl_loop *cl, const struct tg_cur
     if (cl->pending)
         cl->pending->prev = r;
     cl->pending = r;
+    r->linked = 1;
     return r;
 fail:
     if (r->easy)

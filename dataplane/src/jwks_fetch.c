@@ -154,7 +154,7 @@ static int start_fetch(struct fetcher *f, struct source *s)
 
 static struct source *find_or_add(struct fetcher *f, const char *url)
 {
-    struct source **pp = &f->sources, *oldest = NULL;
+    struct source **pp, *oldest = NULL;
     for (struct source *s = f->sources; s; s = s->next) {
         if (strcmp(s->url, url) == 0)
             return s;
