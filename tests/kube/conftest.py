@@ -178,8 +178,7 @@ def controller_has_kube_source() -> bool:
     return "--leader-elect" in (r.stdout + r.stderr)
 
 
-@pytest.fixture(scope="session")
-def bed() -> Cluster:
+def _bed(state: Path):
     if not CONTROLLER.exists() or not DATAPLANE.exists():
         pytest.fail(f"build the binaries first ({CONTROLLER}, {DATAPLANE})")
     if not controller_has_kube_source():
@@ -188,16 +187,22 @@ def bed() -> Cluster:
         tools_dir(build=True)
     except ToolsUnavailable as e:
         pytest.skip(str(e))
-    state = Path(os.environ.get("TOLLGATE_TEST_CLUSTER_DIR", REPO / "build" / "cluster-test"))
-    was_up = (state / "cluster.json").exists() and subprocess.run(
-        [str(REPO / "tests" / "k8s" / "cluster.sh"), "status"], capture_output=True,
-        env={**os.environ, "TOLLGATE_CLUSTER_DIR": str(state)}).returncode == 0
-    cluster = Cluster.start(state)
-    try:
+    return Cluster.session(state, keep=os.environ.get("TOLLGATE_KEEP_CLUSTER") == "1")
+
+
+@pytest.fixture(scope="session")
+def bed() -> Cluster:
+    """The shared test bed (build/cluster-test, like tests/k8s: joined when already up, stopped by its last user)."""
+    with _bed(Path(os.environ.get("TOLLGATE_TEST_CLUSTER_DIR", REPO / "build" / "cluster-test"))) as cluster:
         yield cluster
-    finally:
-        if not was_up and os.environ.get("TOLLGATE_KEEP_CLUSTER") != "1":
-            cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def own_bed() -> Cluster:
+    """A test bed of this module's own (build/cluster-kube-restart), for tests that restart the API server or
+    compact etcd, so suites sharing build/cluster-test are never disturbed."""
+    with _bed(REPO / "build" / "cluster-kube-restart") as cluster:
+        yield cluster
 
 
 @pytest.fixture
@@ -226,10 +231,12 @@ def dataplane(tmp_path, procs):
 
 
 @pytest.fixture
-def controller(tmp_path, procs, bed):
+def controller(tmp_path, procs, request):
     def make(namespace: str, dp: Dataplane, tag: str = "a", extra=(), kubeconfig: Path | None = None,
-             wait: bool = True) -> Controller:
-        c = Controller(tmp_path, tag, kubeconfig or bed.kubeconfig, namespace, dp, extra)
+             wait: bool = True, cluster: Cluster | None = None) -> Controller:
+        if kubeconfig is None:
+            kubeconfig = (cluster or request.getfixturevalue("bed")).kubeconfig
+        c = Controller(tmp_path, tag, kubeconfig, namespace, dp, extra)
         procs.append(c)
         if wait:
             c.wait_ready()

@@ -10,9 +10,13 @@ from conftest import b64, etcd, group, proxy, restart_apiserver, wait_until
 T = 30
 
 
-def test_apiserver_restart_and_compaction_force_relist(bed, ns, dataplane, controller):
+def test_apiserver_restart_and_compaction_force_relist(own_bed, dataplane, controller):
+    bed = own_bed  # restarts the API server: a test bed of its own
+    ns = "restart"
+    bed.ensure_namespace(ns)
+    bed.kubectl("delete", "apiproxies,environmentgroups", "--all", "-n", ns)
     dp = dataplane()
-    ctl = controller(ns, dp)
+    ctl = controller(ns, dp, cluster=bed)
     bed.apply([group(ns, "public", [f"{ns}.example.com"], ["prod"])] +
               [proxy(ns, f"p{i}", f"/p{i}", url="http://127.0.0.1:9") for i in range(5)])
     wait_until(lambda: len(dp.proxies()) == 5, T, what="five proxies")
