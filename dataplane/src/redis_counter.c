@@ -260,6 +260,8 @@ static void on_exec(redisAsyncContext *ac, void *reply_ptr, void *privdata)
         reply->element[0]->type == REDIS_REPLY_INTEGER && reply->element[0]->integer > 0) {
         ok = 1;
         count = reply->element[0]->integer;
+        if (c && c->ac == ac)
+            c->attempts = 0;
     } else if (reply && reply->type == REDIS_REPLY_ERROR) {
         tg_warn("redis: quota count refused: %.200s", reply->str);
     }
@@ -307,8 +309,8 @@ static void on_connect(const redisAsyncContext *cac, int status)
         conn_fail(c, ac->errstr ? ac->errstr : "cannot connect");
         return;
     }
-    c->attempts = 0;
-    set_state(c, CONN_READY);
+    set_state(c, CONN_READY); /* attempts is reset by the first count answered: a Redis that accepts
+                               * connections but refuses AUTH or never answers still backs off */
 }
 
 static void on_disconnect(const redisAsyncContext *cac, int status)
@@ -359,10 +361,18 @@ static void connect_to(struct redis_conn *c, const char *ip)
 static void *resolve_thread(void *arg)
 {
     struct resolve_job *job = arg;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    /* IPv4 first, then IPv6 (hiredis' own order): "localhost" must not become ::1 for a Redis bound to
+     * 127.0.0.1 */
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res = NULL;
     int ok = 0;
     char result[INET6_ADDRSTRLEN] = "";
-    if (getaddrinfo(job->host, NULL, &hints, &res) == 0 && res) {
+    if (getaddrinfo(job->host, NULL, &hints, &res) != 0 || !res) {
+        res = NULL;
+        hints.ai_family = AF_INET6;
+        if (getaddrinfo(job->host, NULL, &hints, &res) != 0)
+            res = NULL;
+    }
+    if (res) {
         const void *a = res->ai_family == AF_INET ? (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr
                                                   : (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr;
         ok = inet_ntop(res->ai_family, a, result, sizeof result) != NULL;

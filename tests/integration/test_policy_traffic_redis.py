@@ -184,6 +184,16 @@ def test_redis_hung_answers_within_the_timeout(dp_factory, backends, run_dir):
         rd.stop()
 
 
+def test_redis_by_host_name(dp_factory, backends, redis):
+    """A host name is resolved off the event loop (a resolver thread), then connected."""
+    clear_of_window_end(3600)
+    snap = redis_snapshot(backends, f"localhost:{redis.port}")
+    dp = dp_factory(snap, workers=1)
+    for remaining in ("99", "98"):
+        r = request(dp, "GET", "/closed/x", [("X-User", "by-name")])
+        assert r.status == 200 and r.header("X-RateLimit-Remaining") == remaining, (r.status, r.body)
+
+
 def test_redis_password(dp_factory, backends, run_dir):
     rd = Redis(run_dir, password=PASSWORD).start()
     try:
