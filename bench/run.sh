@@ -317,7 +317,7 @@ rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
   echo
   echo "- **Same backend for every peer**: \`tollgate-bench backend\` (bench/backend.c), one libev thread: WebSocket echo on any path (frames echoed as they stream in, so 1 MiB messages are never held whole), and a plain-text \`hello\` (6-byte body) for any other HTTP request. The demo backend is not used so that the figures depend on nothing but the proxies."
   echo "- **Same clients for every peer**: \`tollgate-bench echo\` / \`tollgate-bench idle\` (bench/ws_client.c, scenarios.c, idle.c: libev, one masked frame pre-built per connection, echoes counted and skipped) and \`wrk\` for HTTP. Host header \`$BENCH_HOST\`."
-  echo "- **direct** is the client talking to the backend with no proxy: the floor the proxies add to."
+  echo "- **direct** is the client talking to the backend with no proxy: the floor the proxies add to for latency. It is not a ceiling for throughput: with the clients and the backend sharing their CPU(s), direct runs on half the CPU a proxied setup has."
   if [ -n "$PIN_PROXY" ] && [ "${PIN_PROXY#taskset -c }" != "${PIN_LOAD#taskset -c }" ]; then
     echo "- With the proxy on its own CPU, a proxied round trip crosses between CPUs four times (client → proxy → backend → proxy → client) and a direct one never does; on a virtual machine each cross-CPU wake-up costs tens of µs, so most of the *added* latency at one connection is that, paid equally by every proxy. The \"proxy on the clients' CPU\" table moves the running proxies onto the clients' CPU for one more 1-connection run: no cross-CPU hop anywhere, so its added latency is the proxy's own work. \`BENCH_PIN=0\` lets the scheduler place everything instead (noisier)."
   fi
