@@ -101,6 +101,7 @@ def test_default_render_shape(k8s_tools):
     assert "--control-socket=/run/tollgate/control.sock" in dp["args"]
     assert "--dataplane-socket=/run/tollgate/control.sock" in ctl["args"]
     assert "--source=kube" in ctl["args"] and "--leader-elect" in ctl["args"]
+    assert "--lease-name=tollgate" in ctl["args"] and "--lease-namespace=tollgate-system" in ctl["args"]
     assert "--health=0.0.0.0:9902" in ctl["args"]
     assert dp["livenessProbe"]["httpGet"]["port"] == "admin"
     assert {"name": "admin", "containerPort": 9901, "protocol": "TCP"} in dp["ports"]
@@ -138,8 +139,10 @@ def test_rbac_is_least_privilege(k8s_tools):
                        ("discovery.k8s.io", "endpointslices"), ("", "events"), ("events.k8s.io", "events")}
     (role,) = by_kind(objs, "Role")
     assert role["metadata"]["namespace"] == "tollgate-system"
-    assert role["rules"] == [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
-                              "verbs": ["get", "list", "watch", "create", "update", "patch"]}]
+    assert role["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": ["tollgate"],
+         "verbs": ["get", "update", "patch"]}]
 
     scoped = render(k8s_tools, *VALUE_SETS["scoped-autoscaled"])
     assert not by_kind(scoped, "ClusterRole") and not by_kind(scoped, "ClusterRoleBinding")

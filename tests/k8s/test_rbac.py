@@ -143,17 +143,29 @@ def test_refusal_is_an_http_403_status(installed):
         assert r.status == 200 and json.loads(r.read())["metadata"]["name"] == "chat"
 
 
-def lease(namespace, name="tollgate-controller"):
+def lease(namespace, name="tollgate"):
     return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
             "metadata": {"name": name, "namespace": namespace},
             "spec": {"holderIdentity": "tollgate-0", "leaseDurationSeconds": 15}}
 
 
-def test_leases_only_in_the_release_namespace(installed):
+def test_only_its_own_lease_in_the_release_namespace(installed):
+    c, _ = installed
+    c.kubectl("delete", "lease", "tollgate", "other-controller", "-n", RELEASE_NS, "--ignore-not-found")
     as_sa(installed, "create", "-f", "-", input=json.dumps(lease(RELEASE_NS)))
-    as_sa(installed, "patch", "lease", "tollgate-controller", "-n", RELEASE_NS, "--type=merge",
+    as_sa(installed, "get", "lease", "tollgate", "-n", RELEASE_NS)
+    as_sa(installed, "patch", "lease", "tollgate", "-n", RELEASE_NS, "--type=merge",
           "-p", '{"spec":{"holderIdentity":"tollgate-1"}}')
-    as_sa(installed, "get", "leases", "-n", RELEASE_NS, "--watch=false")
+    got = as_sa(installed, "get", "lease", "tollgate", "-n", RELEASE_NS, "-o", "json").stdout
+    assert json.loads(got)["spec"]["holderIdentity"] == "tollgate-1"
+    # Someone else's Lease in the same namespace: neither readable nor writable.
+    c.apply(lease(RELEASE_NS, "other-controller"))
+    proc = as_sa(installed, "get", "lease", "other-controller", "-n", RELEASE_NS, check=False)
+    assert_forbidden(proc, "get", "leases", "coordination.k8s.io")
+    hijack = lease(RELEASE_NS, "other-controller")
+    hijack["spec"]["holderIdentity"] = "hijack"
+    proc = as_sa(installed, "replace", "-f", "-", input=json.dumps(hijack), check=False)
+    assert_forbidden(proc, "update", "leases", "coordination.k8s.io")
     proc = as_sa(installed, "create", "-f", "-", input=json.dumps(lease(APPS)), check=False)
     assert_forbidden(proc, "create", "leases", "coordination.k8s.io")
 
