@@ -16,6 +16,8 @@
 # tput1m http"), BENCH_IDLE_SESSIONS (default 9000), BENCH_PIN=0 (no CPU pinning),
 # BENCH_LOAD_CPUS + BENCH_PROXY_CPUS (taskset CPU lists), BENCH_PORT_BASE (default 18480), BENCH_DOCS (where to write the report), BENCH_KEEP_TMP=1 (keep configs/logs).
 #
+# Exit status: 0 when every measurement ran (peers whose binary is missing are only skipped), 1 otherwise.
+#
 # Why 9,000 idle sessions and not 10,000: a relayed session costs the proxy two descriptors and a process here may
 # hold at most 20,000, so one proxy process tops out near 9,900 sessions; 9,000 leaves room for listeners, pools
 # and logs. The client side spreads its sessions over several processes (≤ 5,000 each).
@@ -64,6 +66,7 @@ TMP=$(mktemp -d /tmp/tollgate-bench.XXXXXX)
 # ---- process bookkeeping: everything started here is stopped on exit, by pid ----
 STARTED_PIDS=()
 CLIENT_PID=
+FAILED=0
 track_pid() { STARTED_PIDS+=("$1"); }
 stop_pid() {
   local pid=$1 i
@@ -141,6 +144,7 @@ record() {
     return 0
   fi
   echo "peer=$peer label=$label failed=1" >>"$RESULTS"
+  FAILED=1
   printf '  %-8s %-8s FAILED: %s\n' "$peer" "$label" "$(tail -3 "$TMP/client.err" | tr '\n' ' ')"
   echo "$peer $label failed: $(tail -3 "$TMP/client.err" | tr '\n' ' ')" >>"$NOTES"
   return 1
@@ -195,6 +199,7 @@ start_peer() {
   local peer=$1
   if ! peer_start "$peer"; then
     [ -n "$PEER_PID" ] && [ "$peer" != direct ] && stop_pid "$PEER_PID"
+    [ -n "$PEER_PID" ] && FAILED=1 # it was there but did not work (a missing binary is only skipped)
     echo "  $peer: skipped: $PEER_NOTE"
     echo "peer=$peer skipped=1" >>"$RESULTS"
     echo "$peer skipped: $PEER_NOTE" >>"$NOTES"
@@ -204,6 +209,7 @@ start_peer() {
   if ! $PIN_LOAD "$TOOL" echo --target "$PEER_ADDR" --conns 8 --duration 0.5 --warmup 0.2 --label warmup \
     >/dev/null 2>"$TMP/warm.err"; then
     [ "$peer" != direct ] && stop_pid "$PEER_PID"
+    FAILED=1
     echo "  $peer: skipped: WebSocket echo fails: $(tail -2 "$TMP/warm.err" | tr '\n' ' ')"
     echo "peer=$peer skipped=1" >>"$RESULTS"
     echo "$peer skipped: WebSocket echo fails: $(tail -2 "$TMP/warm.err" | tr '\n' ' ')" >>"$NOTES"
@@ -355,3 +361,7 @@ rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
   echo '```'
 } >"$DOCS.tmp" && mv "$DOCS.tmp" "$DOCS"
 echo "bench: report written to $DOCS (raw results: $RESULTS), ${ELAPSED} s"
+if [ "$FAILED" = 1 ]; then
+  echo "bench: some measurements failed or a peer did not work (see the notes in $DOCS)" >&2
+  exit 1
+fi
