@@ -69,7 +69,12 @@ void tg_conn_want(struct ev_loop *loop, struct tg_conn *c, int events)
 ssize_t tg_conn_read(struct tg_conn *c, void *buf, size_t len)
 {
     ssize_t n = c->tp->read(c, buf, len);
-    if (n == 0) {
+    if (n > 0 && (size_t)n < len) {
+        /* A short read drained the socket: wait for the next readiness event instead of paying a read(2) that
+         * would only say EAGAIN (level-triggered epoll reports any bytes that arrive meanwhile). A transport
+         * with its own buffering (TLS) must keep readable set while it holds decrypted bytes. */
+        c->readable = 0;
+    } else if (n == 0) {
         c->read_eof = 1;
         c->readable = 0;
     } else if (n == TG_IO_AGAIN) {

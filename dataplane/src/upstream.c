@@ -139,6 +139,7 @@ static struct tg_upstream *connect_new(struct tg_worker *w, struct tg_endpoint *
     tg_conn_init(&up->conn, fd, tg_upstream_io_cb, up);
     up->connecting = rc != 0;
     up->conn.writable = rc == 0;
+    up->conn.readable = 0; /* nothing to read before the request is sent */
     tg_timer_init(&up->timer, on_idle_expired);
     return up;
 }
@@ -153,8 +154,8 @@ struct tg_upstream *tg_upstream_acquire(struct tg_worker *w, struct tg_endpoint 
         up->pool_next = NULL;
         up->reused = 1;
         tg_timer_cancel(&w->wheel, &up->timer);
-        tg_conn_want(w->loop, &up->conn, 0);
-        up->conn.readable = 1;
+        /* the watcher stays on EV_READ (no epoll_ctl churn): the response will be waited for with it anyway */
+        up->conn.readable = 0;
         up->conn.writable = 1;
     } else {
         up = connect_new(w, ep);
@@ -186,7 +187,6 @@ int tg_upstream_finish_connect(struct tg_upstream *up)
         return -1;
     }
     up->connecting = 0;
-    up->conn.readable = 1;
     return 0;
 }
 
