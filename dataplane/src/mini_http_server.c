@@ -282,8 +282,8 @@ int tg_mini_server_listen(struct tg_mini_server *s, struct ev_loop *loop, const 
     s->max_body = max_body;
     if (strncmp(where, "unix:", 5) == 0)
         s->fd = listen_unix(where + 5);
-    else if (where[0] == '/' || where[0] == '.')
-        s->fd = listen_unix(where);
+    else if (strchr(where, '/') || !strchr(where, ':'))
+        s->fd = listen_unix(where); /* a path (relative ones too); ADDR:PORT always has a colon and no slash */
     else
         s->fd = listen_tcp(where);
     if (s->fd < 0)

@@ -27,8 +27,8 @@ struct tg_mini_server {
     size_t max_body;
 };
 
-/* Listens on "ADDR:PORT" (TCP) or "unix:PATH" / a path starting with "/" or "." (Unix socket, replaced if a
- * stale socket file is there). Returns 0 or -1 with a logged error. */
+/* Listens on "ADDR:PORT" (TCP), or on a Unix socket: "unix:PATH", or any string with a "/" or without a ":"
+ * (a stale socket file at the path is replaced). Returns 0 or -1 with a logged error. */
 int tg_mini_server_listen(struct tg_mini_server *s, struct ev_loop *loop, const char *where, size_t max_body,
                           tg_mini_handler handler, void *ctx);
 void tg_mini_server_close(struct tg_mini_server *s);
