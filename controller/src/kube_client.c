@@ -71,10 +71,10 @@ static void link_req(struct tg_kube_client *c, struct tg_kube_request *r)
 
 static void unlink_req(struct tg_kube_client *c, struct tg_kube_request *r)
 {
-    if (r->prev)
-        r->prev->next = r->next;
-    else
+    if (c->reqs == r)
         c->reqs = r->next;
+    else if (r->prev)
+        r->prev->next = r->next;
     if (r->next)
         r->next->prev = r->prev;
     r->prev = r->next = NULL;
@@ -91,9 +91,8 @@ static void free_req(struct tg_kube_request *r)
 }
 
 /* Removes r from curl and frees it (only when curl is not on the stack). */
-static void drop_req(struct tg_kube_request *r)
+static void drop_req(struct tg_kube_client *c, struct tg_kube_request *r)
 {
-    struct tg_kube_client *c = r->c;
     if (r->added)
         curl_multi_remove_handle(c->multi, r->easy);
     unlink_req(c, r);
@@ -155,31 +154,36 @@ static void check_multi_info(struct tg_kube_client *c)
     }
 }
 
-/* Adds requests started while curl was busy, removes those cancelled meanwhile. */
+/* Adds requests started while curl was busy, removes those cancelled meanwhile. A request curl refuses is
+ * finished with an error after the scan (its callback may start or cancel others). */
 static void settle(struct tg_kube_client *c)
 {
-    while (c->dirty && c->in_curl == 0) {
-        c->dirty = 0;
-        struct tg_kube_request *r = c->reqs, *next;
-        for (; r; r = next) {
-            next = r->next;
-            if (r->cancelled) {
-                drop_req(r);
-            } else if (!r->added) {
-                if (curl_multi_add_handle(c->multi, r->easy) == CURLM_OK) {
-                    r->added = 1;
-                } else {
-                    r->aborted = 0;
-                    snprintf(r->errbuf, sizeof r->errbuf, "cannot start the request");
-                    unlink_req(c, r);
-                    struct tg_kube_response resp = {.error = r->errbuf, .body = ""};
-                    r->on_done(r->arg, &resp);
-                    free_req(r);
-                    c->dirty = 1; /* the list may have changed under us: rescan */
-                    break;
-                }
+    if (!c->dirty || c->in_curl)
+        return;
+    c->dirty = 0;
+    struct tg_kube_request *failed = NULL, *r = c->reqs;
+    while (r) {
+        struct tg_kube_request *next = r->next;
+        if (r->cancelled) {
+            drop_req(c, r);
+        } else if (!r->added) {
+            if (curl_multi_add_handle(c->multi, r->easy) == CURLM_OK) {
+                r->added = 1;
+            } else {
+                unlink_req(c, r);
+                r->next = failed;
+                failed = r;
             }
         }
+        r = next;
+    }
+    while (failed) {
+        r = failed;
+        failed = r->next;
+        snprintf(r->errbuf, sizeof r->errbuf, "cannot start the request");
+        struct tg_kube_response resp = {.error = r->errbuf, .body = ""};
+        r->on_done(r->arg, &resp);
+        free_req(r);
     }
 }
 
@@ -316,8 +320,15 @@ void tg_kube_client_free(struct tg_kube_client *c)
 {
     if (!c)
         return;
-    while (c->reqs)
-        drop_req(c->reqs);
+    struct tg_kube_request *r = c->reqs;
+    c->reqs = NULL;
+    while (r) {
+        struct tg_kube_request *next = r->next;
+        if (r->added)
+            curl_multi_remove_handle(c->multi, r->easy);
+        free_req(r);
+        r = next;
+    }
     ev_timer_stop(c->loop, &c->timer);
     curl_multi_cleanup(c->multi); /* REMOVE callbacks free the socket contexts */
     free(c);
@@ -457,7 +468,7 @@ void tg_kube_request_cancel(struct tg_kube_request *r)
         c->dirty = 1;
         return;
     }
-    drop_req(r);
+    drop_req(c, r);
 }
 
 const struct tg_kube_config *tg_kube_client_config(const struct tg_kube_client *c)

@@ -449,7 +449,7 @@ int tg_kube_config_load_kubeconfig(struct tg_kube_config *cfg, const char *paths
     if (insecure) {
         if (!strcmp(insecure, "true") || !strcmp(insecure, "True") || !strcmp(insecure, "TRUE"))
             cfg->insecure_skip_tls_verify = 1;
-        else if (strcmp(insecure, "false") && strcmp(insecure, "False") && strcmp(insecure, "FALSE")) {
+        else if (strcmp(insecure, "false") != 0 && strcmp(insecure, "False") != 0 && strcmp(insecure, "FALSE") != 0) {
             snprintf(err, errlen, "%s: cluster \"%s\": insecure-skip-tls-verify must be true or false",
                      clf->path, cluster_name);
             goto out;

@@ -294,10 +294,10 @@ void tg_kube_status_recheck(struct tg_kube_status *w)
 
 static void unlink_write(struct tg_kube_status *w, struct write_ctx *x)
 {
-    if (x->prev)
-        x->prev->next = x->next;
-    else
+    if (w->writes == x)
         w->writes = x->next;
+    else if (x->prev)
+        x->prev->next = x->next;
     if (x->next)
         x->next->prev = x->prev;
 }
