@@ -29,6 +29,7 @@
 #include "traffic_identifier.h"
 
 #include <inttypes.h>
+#include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,7 +65,7 @@ static void quota_free(void *p)
     if (!st)
         return;
     if (st->password) {
-        memset(st->password, 0, strlen(st->password));
+        OPENSSL_cleanse(st->password, strlen(st->password));
         free(st->password);
     }
     free(st);

@@ -26,6 +26,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <netdb.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -497,7 +498,7 @@ static void conn_destroy(struct redis_conn *c)
         free(r);
     }
     if (c->password) {
-        memset(c->password, 0, strlen(c->password));
+        OPENSSL_cleanse(c->password, strlen(c->password));
         free(c->password);
     }
     free(c);
