@@ -251,7 +251,7 @@ static void quota_run(struct tg_policy_ctx *ctx, void *state)
     struct tg_window window = tg_window_at(ctx->now_wall_ms, st->interval_ms);
     if (!st->distributed) {
         /* key: SHA-256(proxy id, policy index, interval, identifier), first 16 bytes */
-        char material[512];
+        char material[1024]; /* proxy id ≤ 317, identifier < 160: never truncated */
         int n = snprintf(material, sizeof material, "q\n%s\n%zu\n%" PRIu64 "\n%.*s", ctx->proxy->id,
                          ctx->running_index, st->interval_ms, (int)ident_len, ident);
         unsigned char md[SHA256_DIGEST_LENGTH];
@@ -261,7 +261,7 @@ static void quota_run(struct tg_policy_ctx *ctx, void *state)
         decide(ctx, st, &window, count);
         return;
     }
-    char key[MAX_PREFIX + 512];
+    char key[MAX_PREFIX + 1024];
     int n = snprintf(key, sizeof key, "%s%s:%zu:%" PRIu64 ":%.*s:%" PRIu64, st->prefix, ctx->proxy->id,
                      ctx->running_index, st->interval_ms, (int)ident_len, ident, window.start_ms);
     size_t key_len = n > 0 && (size_t)n < sizeof key ? (size_t)n : strlen(key);

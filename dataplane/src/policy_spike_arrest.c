@@ -86,7 +86,7 @@ static void spike_run(struct tg_policy_ctx *ctx, void *state)
     const struct spike_state *st = state;
     char ident[TG_IDENT_TEXT_MAX];
     size_t ident_len = tg_identifier_text(&st->ident, ctx, ident);
-    char material[512];
+    char material[1024]; /* proxy id ≤ 317, identifier < 160: never truncated */
     int n = snprintf(material, sizeof material, "s\n%s\n%zu\n%" PRIu64 "\n%.*s", ctx->proxy->id, ctx->running_index,
                      st->interval_us, (int)ident_len, ident);
     unsigned char md[SHA256_DIGEST_LENGTH];
