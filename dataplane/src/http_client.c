@@ -320,6 +320,24 @@ static void answer_parse_error(struct tg_client *c, enum tg_http_status st)
 }
 
 /* The policies' verdict: go on to the backend, or answer. */
+/* Appends the response edits the policies made so far (CORS headers, rate-limit headers) to an answer's
+ * headers, so a browser can read the gateway's own refusals too. */
+static void add_response_edits(const struct tg_policy_ctx *ctx, char *headers, size_t size)
+{
+    size_t len = strlen(headers);
+    for (size_t i = 0; i < ctx->num_response_edits; i++) {
+        const struct tg_header_edit *e = &ctx->response_edits[i];
+        if (e->remove || strcasestr(headers, e->name))
+            continue; /* the answer's own field of that name wins */
+        int n = snprintf(headers + len, size - len, "%s: %s\r\n", e->name, e->value);
+        if (n < 0 || (size_t)n >= size - len) {
+            headers[len] = '\0';
+            return;
+        }
+        len += (size_t)n;
+    }
+}
+
 static void on_policies_done(struct tg_policy_ctx *ctx, void *arg)
 {
     struct tg_client *c = arg;
@@ -328,6 +346,7 @@ static void on_policies_done(struct tg_policy_ctx *ctx, void *arg)
         tg_exchange_start(c);
         break;
     case TG_POLICY_OUTCOME_REJECT:
+        add_response_edits(ctx, ctx->extra_headers, sizeof ctx->extra_headers);
         /* a refused upgrade ends the connection; a refused plain request leaves it usable */
         tg_client_answer(c, ctx->status, ctx->code, ctx->message, ctx->extra_headers, !c->is_upgrade);
         break;

@@ -1,6 +1,7 @@
 /* metrics.c — see metrics.h. */
 #include "metrics.h"
 
+#include "redis_counter.h"
 #include "strmap.h"
 
 #include <pthread.h>
@@ -198,6 +199,9 @@ char *tg_metrics_render(void)
     tg_strmap_free(&merged);
     free(owned);
 
+    emit(&t, "# HELP tollgate_quota_redis_failures_total Quota counts Redis did not answer (fail open or closed).\n"
+             "# TYPE tollgate_quota_redis_failures_total counter\ntollgate_quota_redis_failures_total %llu\n",
+         (unsigned long long)tg_redis_failures());
     emit(&t, "# HELP tollgate_snapshot_version Version of the snapshot in force (0: none yet).\n"
              "# TYPE tollgate_snapshot_version gauge\ntollgate_snapshot_version %llu\n"
              "# HELP tollgate_snapshot_applied_timestamp_seconds When the snapshot in force was applied.\n"
