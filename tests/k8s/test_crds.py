@@ -68,7 +68,9 @@ def full_proxy(name="full"):
 @pytest.fixture(scope="module")
 def ns(k8s_cluster):
     k8s_cluster.ensure_namespace(NS)
-    return k8s_cluster
+    yield k8s_cluster
+    # Environments are cluster-wide: leave no ApiProxy behind for other suites' controllers to route.
+    k8s_cluster.kubectl("delete", "apiproxy,environmentgroup", "--all", "-n", NS)
 
 
 def create(cluster, obj):

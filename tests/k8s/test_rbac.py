@@ -39,6 +39,7 @@ def installed(k8s_cluster):
     kubeconfig = c.token_kubeconfig(token)
     yield c, kubeconfig
     c.helm("uninstall", "tollgate", "-n", RELEASE_NS, "--ignore-not-found")
+    c.kubectl("delete", "apiproxy,environmentgroup", "--all", "-n", APPS)
 
 
 def as_sa(installed, *args, input=None, check=True):
