@@ -1,5 +1,6 @@
 /* log.h — process-wide logging: levels, one line per event on stderr, ISO-8601 UTC timestamps, thread-safe.
- * Callers never log credentials: redact with tg_log_redact() before formatting a header value. */
+ * Callers never log credentials: the data plane redacts with dataplane/src/auth_redact.h before a header or
+ * query value reaches a log line, a debug record or analytics. */
 #ifndef TG_LOG_H
 #define TG_LOG_H
 
