@@ -262,6 +262,19 @@ void tg_exchange_on_timeout(struct tg_client *c)
 
 /* ---- request body: client → upstream ---- */
 
+/* After `written` of the `scanned` bytes at p were written: the scanner state for exactly those bytes (the
+ * look-ahead when all went, else a re-scan of the written prefix from the state before). */
+static void commit_scan(struct tg_chunked_scanner *sc, const struct tg_chunked_scanner *ahead, const char *p,
+                        size_t written, size_t scanned)
+{
+    if (written == scanned) {
+        *sc = *ahead;
+    } else if (written > 0) {
+        size_t again = 0;
+        tg_chunked_scan(sc, p, written, &again);
+    }
+}
+
 /* Returns -1 when the client was closed. */
 static int forward_request_body(struct tg_client *c)
 {
@@ -292,6 +305,9 @@ static int forward_request_body(struct tg_client *c)
         }
         size_t n = avail;
         int done = 0;
+        /* chunked: the scan runs ahead on a copy, kept only for the bytes actually written (a short write or a
+         * full upstream must not have the scanner see the unwritten bytes twice) */
+        struct tg_chunked_scanner ahead = c->req_chunks;
         if (c->req_framing == TG_BODY_LENGTH) {
             if (n >= c->req_body_left) {
                 n = (size_t)c->req_body_left;
@@ -299,7 +315,7 @@ static int forward_request_body(struct tg_client *c)
             }
         } else {
             size_t consumed = 0;
-            enum tg_chunked_result r = tg_chunked_scan(&c->req_chunks, tg_buf_start(c->conn.in), avail, &consumed);
+            enum tg_chunked_result r = tg_chunked_scan(&ahead, tg_buf_start(c->conn.in), avail, &consumed);
             if (r == TG_CHUNKED_BAD) {
                 c->keep_alive = 0;
                 tg_client_answer(c, 400, "request.bad_chunked_body", "the chunked request body is malformed", NULL, 0);
@@ -307,7 +323,7 @@ static int forward_request_body(struct tg_client *c)
             }
             n = consumed;
             done = r == TG_CHUNKED_DONE;
-            if (px->max_request_body_bytes && c->req_chunks.body_bytes > px->max_request_body_bytes) {
+            if (px->max_request_body_bytes && ahead.body_bytes > px->max_request_body_bytes) {
                 c->keep_alive = 0;
                 tg_client_answer(c, 413, "request.body_too_large", "the request body is over this API proxy's limit",
                                  NULL, 0);
@@ -321,6 +337,8 @@ static int forward_request_body(struct tg_client *c)
             upstream_failed(c, "the backend closed the connection while receiving the request body");
             return c->state == TG_CLIENT_DONE ? -1 : 0;
         }
+        if (c->req_framing == TG_BODY_CHUNKED)
+            commit_scan(&c->req_chunks, &ahead, tg_buf_start(c->conn.in), (size_t)written, n);
         tg_buf_consume(c->conn.in, (size_t)written);
         c->req_body_bytes += (uint64_t)written;
         if (c->req_framing == TG_BODY_LENGTH)
@@ -459,6 +477,7 @@ static int relay_response(struct tg_client *c)
                 return 0;
             size_t n = avail;
             int done = 0;
+            struct tg_chunked_scanner ahead = c->resp_chunks; /* see commit_scan() */
             if (c->resp_framing == TG_BODY_LENGTH) {
                 if (n >= c->resp_body_left) {
                     n = (size_t)c->resp_body_left;
@@ -466,7 +485,7 @@ static int relay_response(struct tg_client *c)
                 }
             } else if (c->resp_framing == TG_BODY_CHUNKED) {
                 size_t consumed = 0;
-                enum tg_chunked_result r = tg_chunked_scan(&c->resp_chunks, tg_buf_start(up->conn.in), avail, &consumed);
+                enum tg_chunked_result r = tg_chunked_scan(&ahead, tg_buf_start(up->conn.in), avail, &consumed);
                 if (r == TG_CHUNKED_BAD) {
                     tg_client_close(c);
                     return -1;
@@ -481,6 +500,8 @@ static int relay_response(struct tg_client *c)
                 tg_client_close(c);
                 return -1;
             }
+            if (c->resp_framing == TG_BODY_CHUNKED)
+                commit_scan(&c->resp_chunks, &ahead, tg_buf_start(up->conn.in), (size_t)written, n);
             tg_buf_consume(up->conn.in, (size_t)written);
             if (c->resp_framing == TG_BODY_LENGTH)
                 c->resp_body_left -= (uint64_t)written;
