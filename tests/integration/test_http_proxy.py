@@ -211,3 +211,20 @@ def test_upgrade_pipelined_after_a_request(main_dp):
         assert r.status == 101
         c.send(it.ws_frame(0x1, b"after pipelining"))
         assert c.read_frame() == (0x1, True, b"after pipelining")
+
+
+def test_large_chunked_response_to_a_slow_reader(main_dp):
+    """Short writes to the client in the middle of a chunked body: the chunk framing must survive them (the
+    scanner must not see the unwritten bytes twice)."""
+    import socket
+    import time
+    expected = b"".join(bytes([65 + i % 26]) * 40000 for i in range(200))
+    with it.RawHttp(main_dp.port) as c:
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)  # less than the body, with the
+        for _ in range(2):                                                   # proxy's send buffer
+            c.send(it.request_bytes("GET", "/chunked/big"))
+            time.sleep(0.3)  # a reader that pauses: the proxy fills the sockets and hits short writes
+            while not c.buf.endswith(b"\r\n0\r\n\r\n"):
+                assert c._fill(), f"connection closed after {len(c.buf)} bytes"
+            r = c.read_response()
+            assert r.status == 200 and r.body == expected

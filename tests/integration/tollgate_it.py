@@ -729,7 +729,10 @@ class ChunkedHttpBackend:
                 head, buf = buf.split(b"\r\n\r\n", 1)
                 self.requests += 1
                 path = head.split(b"\r\n")[0].split(b" ")[1]
-                pieces = [b"chunked:", path, b":", b"x" * 5000, b":end"]
+                if path.endswith(b"/big"):  # 8 MB in 200 chunks: more than any socket buffer holds
+                    pieces = [bytes([65 + i % 26]) * 40000 for i in range(200)]
+                else:
+                    pieces = [b"chunked:", path, b":", b"x" * 5000, b":end"]
                 body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
                 c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
                           + body)
