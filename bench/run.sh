@@ -298,6 +298,26 @@ REPORT=$(awk -v peers="$PEERS" -f bench/report.awk "$RESULTS")
 echo
 echo "$REPORT"
 
+# ---- Tollgate-only benchmarks: handshakes/s per policy, and the controller at scale ----
+EXTRA=""
+if [ "${BENCH_EXTRAS:-1}" = 1 ]; then
+  hs_duration=5; [ "$QUICK" = 1 ] && hs_duration=1
+  echo "bench: handshakes/s with each authentication policy (bench/policy_handshakes.sh)"
+  hs_out=$(BENCH_HS_DURATION=$hs_duration BENCH_PORT_BASE=$((${BENCH_PORT_BASE:-18000} + 680)) ./bench/policy_handshakes.sh 2>&1) || FAILED=1
+  echo "$hs_out" | grep -v '^RESULT'
+  echo "bench: handshakes/s with each traffic policy (bench/policy_traffic.sh)"
+  tr_out=$(BENCH_TR_DURATION=$hs_duration BENCH_PORT_BASE=$((${BENCH_PORT_BASE:-18000} + 720)) ./bench/policy_traffic.sh 2>&1) || FAILED=1
+  echo "$tr_out" | grep -v '^RESULT'
+  EXTRA=$(printf '### WebSocket handshakes per second with each policy (Tollgate only)\n\nbench/policy_handshakes.sh and bench/policy_traffic.sh: clients loop on connect → upgrade → 101 → close; the clients share the CPUs with the data plane, so compare policies with each other.\n\n```\n%s\n%s\n```\n' \
+    "$(echo "$hs_out" | grep -v '^RESULT' | tail -n 20)" "$(echo "$tr_out" | grep -v '^RESULT' | tail -n 20)")
+  if [ "$QUICK" != 1 ] && ./tests/k8s/build-tools.sh --path >/dev/null 2>&1; then
+    echo "bench: controller list + translate + push of 5,000 ApiProxies (bench/kube_scale.sh)"
+    ks_out=$(./bench/kube_scale.sh 2>&1) || FAILED=1
+    echo "$ks_out" | tail -n 15
+    EXTRA=$(printf '%s\n### Controller at scale (5,000 ApiProxies against a real kube-apiserver)\n\n```\n%s\n```\n' "$EXTRA" "$(echo "$ks_out" | tail -n 15)")
+  fi
+fi
+
 # ---- docs/benchmarks.md ----
 cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 mem_total=$(awk '/^MemTotal/ { printf("%.1f GiB", $2 / 1048576) }' /proc/meminfo)
@@ -337,6 +357,10 @@ rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
   echo
   echo "$REPORT"
   echo
+  if [ -n "$EXTRA" ]; then
+    echo "$EXTRA"
+    echo
+  fi
   if [ -s "$NOTES" ]; then
     echo "### Notes from this run"
     echo
