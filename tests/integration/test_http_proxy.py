@@ -228,3 +228,27 @@ def test_large_chunked_response_to_a_slow_reader(main_dp):
                 assert c._fill(), f"connection closed after {len(c.buf)} bytes"
             r = c.read_response()
             assert r.status == 200 and r.body == expected
+
+
+def test_ipv6_listener_and_endpoint(run_dir):
+    """[::1] on both sides: the client address in X-Forwarded-For is the IPv6 one, the endpoint an IPv6 literal."""
+    backend = it.DemoBackend(run_dir, "b6", host="::1").start()
+    dp = it.Dataplane(run_dir, "dataplane-v6", workers=1, listen_host="::1")
+    try:
+        dp.start(it.snapshot(1, [it.group("it/g", [it.MAIN_HOST])],
+                             [it.proxy("it/v6", "/v6", [backend.endpoint()])]))
+        with it.RawHttp(dp.port, host="::1") as c:
+            c.send(it.request_bytes("GET", "/v6/x"))
+            r = c.read_response()
+            assert r.status == 200 and r.json()["backend"] == "b6"
+            assert r.json()["headers"]["x-forwarded-for"] == "::1"
+            c.send(it.ws_handshake_bytes("/v6/ws"))
+            assert c.read_response().status == 101
+            c.send(it.ws_frame(0x1, b"six"))
+            assert c.read_frame() == (0x1, True, b"six")
+            assert [s["client"] for s in dp.sessions()] == ["::1"]
+        status, _, body = dp.admin("/config")
+        assert f"[::1]:{backend.port}" in body.decode()
+    finally:
+        dp.check_clean_exit()
+        backend.stop()

@@ -73,13 +73,12 @@ def free_port() -> int:
             port = rng.randrange(20000, 32000)
             if port in _ports_given:
                 continue
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             try:
-                s.bind(("127.0.0.1", port))
+                for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+                    with socket.socket(family, socket.SOCK_STREAM) as s:
+                        s.bind((host, port))
             except OSError:
                 continue
-            finally:
-                s.close()
             _ports_given.add(port)
             return port
     raise RuntimeError("no free loopback port")
@@ -98,7 +97,7 @@ def wait_until(pred: Callable[[], Any], timeout: float, interval: float = 0.02, 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
     try:
-        with socket.create_connection((host, port), timeout=0.2):
+        with socket.create_connection((host, port), timeout=0.2):  # host may be "::1"
             return True
     except OSError:
         return False
@@ -423,11 +422,13 @@ def _mask_fast(payload: bytes, key: bytes) -> bytes:
 class Dataplane:
     """tollgate-dataplane on loopback: its own listen and admin ports and control socket under run_dir."""
 
-    def __init__(self, run_dir: Path, name: str = "dataplane", workers: int = 2, args: Iterable[str] = ()):
+    def __init__(self, run_dir: Path, name: str = "dataplane", workers: int = 2, args: Iterable[str] = (),
+                 listen_host: str = "127.0.0.1"):
         self.run_dir = Path(run_dir)
         self.name = name
         self.workers = workers
         self.args = list(args)
+        self.listen_host = listen_host  # "127.0.0.1" or "::1"
         self.proc: Proc | None = None
         self.port = self.admin_port = 0
         self.control_socket = ""
@@ -439,7 +440,8 @@ class Dataplane:
         for attempt in range(3):
             self.port, self.admin_port = free_port(), free_port()
             self.control_socket = str(self.run_dir / f"{self.name}-{self.port}.sock")
-            argv = [binary("tollgate-dataplane"), "--listen", f"127.0.0.1:{self.port}",
+            listen = f"[{self.listen_host}]:{self.port}" if ":" in self.listen_host else f"{self.listen_host}:{self.port}"
+            argv = [binary("tollgate-dataplane"), "--listen", listen,
                     "--admin", f"127.0.0.1:{self.admin_port}", "--control-socket", self.control_socket,
                     "--workers", str(self.workers), *self.args]
             if snap is not None:
@@ -539,10 +541,11 @@ class Dataplane:
 class DemoBackend:
     """tollgate-demo-backend (examples/demo-backend) on a loopback port."""
 
-    def __init__(self, run_dir: Path, name: str, args: Iterable[str] = ()):
+    def __init__(self, run_dir: Path, name: str, args: Iterable[str] = (), host: str = "127.0.0.1"):
         self.run_dir = Path(run_dir)
         self.name = name
         self.args = list(args)
+        self.host = host  # "127.0.0.1" or "::1"
         self.port = 0
         self.proc: Proc | None = None
 
@@ -550,22 +553,22 @@ class DemoBackend:
         last = ""
         for _ in range(3):
             self.port = free_port()
-            self.proc = Proc(f"backend-{self.name}", [binary("tollgate-demo-backend"), "--listen",
-                                                      f"127.0.0.1:{self.port}", "--name", self.name, *self.args],
-                             self.run_dir)
+            listen = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+            self.proc = Proc(f"backend-{self.name}", [binary("tollgate-demo-backend"), "--listen", listen,
+                                                      "--name", self.name, *self.args], self.run_dir)
             try:
-                wait_until(lambda: not self.proc.alive() or port_open(self.port), 10 * SLOW,
+                wait_until(lambda: not self.proc.alive() or port_open(self.port, self.host), 10 * SLOW,
                            what=f"backend {self.name}")
             except TimeoutError:
                 pass
-            if self.proc.alive() and port_open(self.port):
+            if self.proc.alive() and port_open(self.port, self.host):
                 return self
             last = self.proc.log_tail()
             self.proc.kill()
         raise RuntimeError(f"demo backend {self.name} did not start:\n{last}")
 
     def endpoint(self) -> dict:
-        return endpoint(self.port)
+        return endpoint(self.port, self.host)
 
     def stop(self) -> int:
         return self.proc.stop() if self.proc else 0
