@@ -111,13 +111,14 @@ def test_backend_status_passes_through(short_dp, status):
         assert c.read_response().status == 200
 
 
-@pytest.mark.xfail(strict=True, reason="data plane: absolute-form request-targets are routed as paths (404); "
-                   "RFC 9112 §3.2.2 says a server MUST accept them and use their authority as the host - reported")
 def test_absolute_form_request_target(short_dp):
+    """RFC 9112 §3.2.2: a server must accept absolute-form, and its authority wins over Host."""
     with it.RawHttp(short_dp.port) as c:
         c.send(b"GET http://main.test/echo/abs?q=1 HTTP/1.1\r\nHost: ignored.test\r\n\r\n")
         r = c.read_response()
         assert r.status == 200 and r.json()["target"] == "/abs?q=1"
+        c.send(b"GET http://ignored.test/echo/abs HTTP/1.1\r\nHost: main.test\r\n\r\n")
+        assert c.read_response().status == 404
 
 
 @pytest.mark.xfail(strict=True, reason="data plane: dot segments are neither rejected nor normalised, so "
