@@ -312,8 +312,15 @@ def restart_apiserver(bed: Cluster, while_down=None) -> None:
     pid = _pid(bed, "kube-apiserver")
     argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
     os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: not Path(f"/proc/{pid}").exists() or
-               Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z", 15, what="kube-apiserver to stop")
+
+    def gone():
+        # The thread-group leader turns zombie before the other threads have exited and closed the listener, so
+        # wait for the port too.
+        if Path(f"/proc/{pid}").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z":
+            return False
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", bed.apiserver_port)) != 0
+    wait_until(gone, 15, what="kube-apiserver to stop")
     if while_down:
         while_down()
     log = open(bed.dir / "logs" / "kube-apiserver.log", "ab")
