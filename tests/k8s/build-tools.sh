@@ -16,7 +16,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/versions.env"
 
 cache_root=${TOLLGATE_CACHE:-$HOME/.cache/tollgate}
-dir="$cache_root/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-helm-$HELM_VERSION-r$BUILD_RECIPE"
+dir="$cache_root/k8s-$K8S_VERSION-staging-$K8S_STAGING_VERSION-etcd-$ETCD_VERSION-helm-$HELM_VERSION-r$BUILD_RECIPE"
 bin="$dir/bin"
 tools=(kube-apiserver kubectl etcd helm)
 
