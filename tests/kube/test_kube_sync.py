@@ -5,6 +5,7 @@ a missing Service that appears later, Secret rotation, Events, and no status chu
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 
 from conftest import (conditions, endpoint_slice, group, make_cert, proxy, service, tls_secret, wait_until)
@@ -68,6 +69,12 @@ def test_create_update_delete_every_kind(bed, ns, dataplane, controller, tmp_pat
     bed.kubectl("delete", "secret", "public-tls", "-n", ns)
     wait_until(lambda: ctl.metric('tollgate_controller_kube_objects{kind="Secret"}') == 0, T, what="Secret delete")
     assert ctl.alive()
+
+    # Seven watches, lists, status writes and Events all went over one HTTP/2 connection.
+    out = subprocess.run(["ss", "-Htnp", "state", "established", "dst", f"127.0.0.1:{bed.apiserver_port}"],
+                         capture_output=True, text=True).stdout
+    conns = [line for line in out.splitlines() if f"pid={ctl.p.pid}," in line]
+    assert len(conns) == 1, out
 
 
 def test_status_conditions_missing_service_then_created(bed, ns, dataplane, controller):
