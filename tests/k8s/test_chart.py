@@ -116,7 +116,7 @@ def test_default_render_shape(k8s_tools):
     ports = {p["name"]: (p["port"], p["targetPort"]) for p in svc["spec"]["ports"]}
     assert ports == {"http": (80, "http")}  # 443 appears with dataplane.tls=true
     named = {p["name"]: p["containerPort"] for p in dp["ports"]}
-    assert named["http"] == 8080 and named["https"] == 8443
+    assert named["http"] == 8080 and "https" not in named
 
 
 def test_rbac_is_least_privilege(k8s_tools):
