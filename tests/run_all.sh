@@ -2,13 +2,26 @@
 # run_all.sh — the whole suite behind `make test` (and `make asan` with TOLLGATE_BUILD=build-asan):
 #   1. C unit tests (build/tests/test_*), 2. pytest: integration tests against the real binaries and peers
 #   (tests/integration), the Kubernetes test bed, CRDs and chart (tests/k8s), the controller against the real
-#   apiserver (tests/kube). Prints progress and ends with one line: "N passed, N failed".
-# Environment: TOLLGATE_BUILD (default build), PYTEST_ARGS (extra pytest arguments, e.g. "-k websocket").
+#   apiserver (tests/kube). Prints progress and ends with one line: "N passed, N failed" (unit-test checks and
+#   pytest tests).
+# Environment: TOLLGATE_BUILD (default build), PYTEST_ARGS (extra pytest arguments, e.g. "-k websocket"),
+# TOLLGATE_SKIP_K8S=1 (leave out the tests that need the real kube-apiserver and its ~30 min first build).
 set -u
 cd "$(dirname "$0")/.."
 build=${TOLLGATE_BUILD:-build}
 export TOLLGATE_BUILD=$build
 passed=0; failed=0
+
+# The Kubernetes test bed's binaries (kube-apiserver, etcd, kubectl, helm) are built from Go modules on a fresh
+# machine (~20-30 min on 2 cores) and cached; the build starts now, at low priority, while the C and integration
+# tests run, and the k8s/kube tests wait for it.
+tools_pid=""
+mkdir -p "$build"
+if [ "${TOLLGATE_SKIP_K8S:-0}" != 1 ] && ! ./tests/k8s/build-tools.sh --path >/dev/null 2>&1; then
+  echo "== building the Kubernetes test bed's tools in the background (log: $build/k8s-tools-build.log)"
+  nice -n 19 ./tests/k8s/build-tools.sh >"$build/k8s-tools-build.log" 2>&1 &
+  tools_pid=$!
+fi
 
 echo "== unit tests ($build/tests)"
 make -s BUILD="$build" $(for f in tests/unit/test_*.c; do n=$(basename "$f" .c); echo "$build/tests/$n"; done) >/dev/null || { echo "unit test build failed"; failed=$((failed+1)); }
@@ -23,19 +36,21 @@ for t in "$build"/tests/test_*; do
   fi
 done
 
-echo "== pytest (integration, k8s, kube)"
-dirs=()
-for d in tests/integration tests/k8s tests/kube; do
-  ls "$d"/test_*.py >/dev/null 2>&1 && dirs+=("$d")
-done
-junit=$(mktemp /tmp/tollgate-junit.XXXXXX.xml)
-if [ ${#dirs[@]} -gt 0 ]; then
+# pytest_run NAME DIR...: runs the suites, adds their counts to the totals.
+pytest_run() {
+  local name=$1; shift
+  local junit pp pf
+  junit=$(mktemp /tmp/tollgate-junit.XXXXXX.xml)
+  echo "== pytest: $name ($*)"
   # shellcheck disable=SC2086
-  python3 -m pytest -p no:cacheprovider -o junit_family=xunit2 --junitxml="$junit" -rfE --durations=15 \
-    ${PYTEST_ARGS:-} "${dirs[@]}"
+  python3 -m pytest -p no:cacheprovider -o junit_family=xunit2 --junitxml="$junit" -rfE --durations=10 \
+    ${PYTEST_ARGS:-} "$@"
   read -r pp pf < <(python3 - "$junit" <<'PY'
 import sys, xml.etree.ElementTree as ET
-root = ET.parse(sys.argv[1]).getroot()
+try:
+    root = ET.parse(sys.argv[1]).getroot()
+except Exception:
+    print(0, 1); sys.exit()
 suites = [root] if root.tag == "testsuite" else list(root)
 t = sum(int(s.get("tests", 0)) for s in suites)
 f = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
@@ -44,9 +59,22 @@ print(t - f - sk, f)
 PY
   ) || { pp=0; pf=1; }
   passed=$((passed + pp)); failed=$((failed + pf))
+  rm -f "$junit"
+}
+
+ls tests/integration/test_*.py >/dev/null 2>&1 && pytest_run integration tests/integration
+if [ "${TOLLGATE_SKIP_K8S:-0}" != 1 ]; then
+  if [ -n "$tools_pid" ]; then
+    echo "== waiting for the Kubernetes tools build (pid $tools_pid)"
+    while kill -0 "$tools_pid" 2>/dev/null; do sleep 30; echo "   ... still building ($(tail -n 1 "$build/k8s-tools-build.log" 2>/dev/null))"; done
+    wait "$tools_pid" || { echo "k8s tools build failed:"; tail -n 30 "$build/k8s-tools-build.log"; }
+  fi
+  k8s_dirs=()
+  for d in tests/k8s tests/kube; do ls "$d"/test_*.py >/dev/null 2>&1 && k8s_dirs+=("$d"); done
+  [ ${#k8s_dirs[@]} -gt 0 ] && pytest_run "Kubernetes (real apiserver)" "${k8s_dirs[@]}"
 fi
-rm -f "$junit"
 # nothing the suite started may outlive it
-pkill -f "$build/tollgate-(dataplane|controller|demo-backend)" 2>/dev/null || true
+pkill -f "$build/tollgate-(dataplane|controller|demo-backend|bench)" 2>/dev/null || true
+[ -n "$tools_pid" ] && kill "$tools_pid" 2>/dev/null
 echo "== total: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
