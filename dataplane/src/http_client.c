@@ -565,8 +565,10 @@ void tg_client_pump(struct tg_client *c)
         events |= EV_WRITE;
     if (c->state == TG_CLIENT_READING_HEAD && !c->conn.out)
         events |= EV_READ;
-    if ((c->state == TG_CLIENT_FORWARDING || c->state == TG_CLIENT_CONNECTING) && !c->req_done &&
-        tg_buf_len(c->conn.in) == 0)
+    /* While a request is forwarded the client stays watched for reading as long as nothing of it is buffered:
+     * its body, a pipelined request (read ahead, parsed later), or its going away (which aborts the exchange).
+     * Keeping the watcher also spares the epoll_ctl calls of stopping and restarting it per request. */
+    if ((c->state == TG_CLIENT_FORWARDING || c->state == TG_CLIENT_CONNECTING) && tg_buf_len(c->conn.in) == 0)
         events |= EV_READ;
     /* a short write of relayed response bytes: resume when the socket drains; response bytes still buffered
      * (relay_response stops after a fixed number of rounds for fairness): resume at once, the socket being

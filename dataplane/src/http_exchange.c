@@ -473,8 +473,6 @@ static int relay_response(struct tg_client *c)
         struct tg_upstream *up = c->up;
         size_t avail = tg_buf_len(up->conn.in);
         if (c->resp_head_done && avail > 0) {
-            if (c->conn.out) /* the rewritten head goes first */
-                return 0;
             size_t n = avail;
             int done = 0;
             struct tg_chunked_scanner ahead = c->resp_chunks; /* see commit_scan() */
@@ -493,12 +491,33 @@ static int relay_response(struct tg_client *c)
                 n = consumed;
                 done = r == TG_CHUNKED_DONE;
             }
-            if (!c->conn.writable)
-                return 0;
-            ssize_t written = tg_conn_write(&c->conn, tg_buf_start(up->conn.in), n);
-            if (written < 0) {
-                tg_client_close(c);
-                return -1;
+            ssize_t written;
+            if (c->conn.out) {
+                /* the rewritten head is still queued: body bytes that fit join it, so head and body leave in
+                 * one send(2); the rest follows once the head is out */
+                tg_buf_compact(c->conn.out);
+                size_t room = tg_buf_room(c->conn.out);
+                written = (ssize_t)(n < room ? n : room);
+                if (written == 0)
+                    return 0;
+                tg_buf_append(c->conn.out, tg_buf_start(up->conn.in), (size_t)written);
+                int r = tg_conn_flush_buf(&c->conn, c->conn.out);
+                if (r < 0) {
+                    tg_client_close(c);
+                    return -1;
+                }
+                if (r == 1) {
+                    tg_buf_put(&w->bufs, c->conn.out);
+                    c->conn.out = NULL;
+                }
+            } else {
+                if (!c->conn.writable)
+                    return 0;
+                written = tg_conn_write(&c->conn, tg_buf_start(up->conn.in), n);
+                if (written < 0) {
+                    tg_client_close(c);
+                    return -1;
+                }
             }
             if (c->resp_framing == TG_BODY_CHUNKED)
                 commit_scan(&c->resp_chunks, &ahead, tg_buf_start(up->conn.in), (size_t)written, n);
@@ -512,18 +531,13 @@ static int relay_response(struct tg_client *c)
             continue;
         }
         if (!c->resp_head_done && avail > 0) {
-            struct tg_http_head *h = malloc(sizeof *h);
-            if (!h) {
-                tg_client_close(c);
-                return -1;
-            }
+            struct tg_http_head *h = &w->scratch_head; /* only used within this call */
             struct tg_slice method = {c->method, strlen(c->method)};
             enum tg_http_status st = tg_http1_parse_response(tg_buf_start(up->conn.in), avail,
                                                              w->config->max_head_bytes, method, h);
             int rc = 0;
             if (st == TG_HTTP_OK)
                 rc = handle_response_head(c, h);
-            free(h);
             if (st == TG_HTTP_OK) {
                 if (rc < 0)
                     return -1;
@@ -586,6 +600,28 @@ static int relay_response(struct tg_client *c)
     return 0;
 }
 
+/* The request is complete and the client is readable: a pipelined request is read ahead (kept for later), or
+ * the client's end is noticed (the exchange is abandoned, as nginx does without proxy_ignore_client_abort).
+ * Returns -1 when the client was closed. */
+static int read_ahead(struct tg_client *c)
+{
+    if (!c->conn.in && !(c->conn.in = tg_buf_get(&c->w->bufs)))
+        return 0;
+    ssize_t n = tg_conn_read(&c->conn, tg_buf_end(c->conn.in), tg_buf_room(c->conn.in));
+    if (n > 0) {
+        c->conn.in->tail += (uint32_t)n;
+        return 0;
+    }
+    if (tg_buf_len(c->conn.in) == 0) {
+        tg_buf_put(&c->w->bufs, c->conn.in);
+        c->conn.in = NULL;
+    }
+    if (n == TG_IO_AGAIN)
+        return 0;
+    tg_client_close(c);
+    return -1;
+}
+
 int tg_exchange_pump(struct tg_client *c)
 {
     struct tg_upstream *up = c->up;
@@ -618,6 +654,8 @@ int tg_exchange_pump(struct tg_client *c)
         }
     }
     if (!up->conn.out && forward_request_body(c) < 0)
+        return -1;
+    if (c->req_done && c->conn.readable && tg_buf_len(c->conn.in) == 0 && read_ahead(c) < 0)
         return -1;
     if (c->state != TG_CLIENT_FORWARDING || c->up != up)
         return c->state == TG_CLIENT_DONE ? -1 : 0;
