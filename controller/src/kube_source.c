@@ -475,21 +475,27 @@ void tg_kube_source_free(struct tg_kube_source *s)
 {
     if (!s)
         return;
-    if (s->lease) {
-        tg_kube_lease_release(s->lease, 1000);
-        tg_kube_lease_free(s->lease);
-    }
-    tg_kube_status_free(s->status);
-    tg_kube_events_free(s->events);
+    /* Quiet everything first: releasing the Lease runs the loop briefly, and nothing else may fire then. */
+    if (s->loop)
+        ev_timer_stop(s->loop, &s->debounce);
+    s->dirty = 0;
     for (size_t i = 0; i < s->nnamed; i++) {
         feed_fini(s->named[i], 0);
         free(s->named[i]);
     }
     free(s->named);
+    s->named = NULL;
+    s->nnamed = 0;
     for (int i = 0; i < BASE_COUNT; i++)
         feed_fini(&s->base[i], 0);
-    if (s->loop)
-        ev_timer_stop(s->loop, &s->debounce);
+    tg_kube_status_free(s->status);
+    s->status = NULL;
+    tg_kube_events_free(s->events);
+    s->events = NULL;
+    if (s->lease) {
+        tg_kube_lease_release(s->lease, 1000);
+        tg_kube_lease_free(s->lease);
+    }
     tg_kube_client_free(s->client);
     tg_kube_config_free(&s->cfg);
     free(s);

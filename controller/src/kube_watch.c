@@ -495,22 +495,24 @@ void tg_informer_free(struct tg_informer *inf)
     free(inf);
 }
 
+/* The accessors accept NULL (an informer already freed during shutdown reads as empty). */
 int tg_informer_synced(const struct tg_informer *inf)
 {
-    return inf->synced;
+    return inf ? inf->synced : 0;
 }
 
 const struct tg_informer_stats *tg_informer_stats(const struct tg_informer *inf)
 {
-    return &inf->stats;
+    static const struct tg_informer_stats none;
+    return inf ? &inf->stats : &none;
 }
 
 const char *tg_informer_describe(const struct tg_informer *inf)
 {
-    return inf->describe;
+    return inf ? inf->describe : "";
 }
 
 const char *tg_informer_resource_version(const struct tg_informer *inf)
 {
-    return inf->rv;
+    return inf ? inf->rv : "";
 }

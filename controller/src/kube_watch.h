@@ -61,7 +61,7 @@ struct tg_informer *tg_informer_new(struct tg_kube_client *c, const struct tg_in
 void tg_informer_start(struct tg_informer *inf);
 /* Cancels whatever is in flight; reports nothing afterwards. */
 void tg_informer_free(struct tg_informer *inf);
-/* 1 once the first list has been reported. */
+/* 1 once the first list has been reported. The accessors below accept NULL. */
 int tg_informer_synced(const struct tg_informer *inf);
 const struct tg_informer_stats *tg_informer_stats(const struct tg_informer *inf);
 /* "services" or "secrets(type=kubernetes.io/tls)" — for logs and metrics. */
