@@ -5,7 +5,6 @@ that announces an absurd length, reserved opcodes, and a client that vanishes wi
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 import websockets

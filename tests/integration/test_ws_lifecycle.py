@@ -11,7 +11,6 @@ import signal
 import threading
 import time
 
-import pytest
 import websockets
 
 import tollgate_it as it

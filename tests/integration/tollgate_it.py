@@ -437,10 +437,11 @@ class Dataplane:
         """Starts the process (from snap when given, written to a --snapshot file) and waits for /healthz, and for
         /readyz when a snapshot was given. Retries with new ports if one was taken meanwhile."""
         last_log = ""
-        for attempt in range(3):
+        for _ in range(3):
             self.port, self.admin_port = free_port(), free_port()
             self.control_socket = str(self.run_dir / f"{self.name}-{self.port}.sock")
-            listen = f"[{self.listen_host}]:{self.port}" if ":" in self.listen_host else f"{self.listen_host}:{self.port}"
+            host = f"[{self.listen_host}]" if ":" in self.listen_host else self.listen_host
+            listen = f"{host}:{self.port}"
             argv = [binary("tollgate-dataplane"), "--listen", listen,
                     "--admin", f"127.0.0.1:{self.admin_port}", "--control-socket", self.control_socket,
                     "--workers", str(self.workers), *self.args]
@@ -737,8 +738,11 @@ class ChunkedHttpBackend:
                 else:
                     pieces = [b"chunked:", path, b":", b"x" * 5000, b":end"]
                 body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
-                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
-                          + body)
+                try:
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              + body)
+                except OSError:  # the proxy gave up on this connection
+                    return
 
     def endpoint(self) -> dict:
         return endpoint(self.port)
