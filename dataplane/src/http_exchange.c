@@ -165,38 +165,41 @@ void tg_exchange_start(struct tg_client *c)
         tg_client_answer(c, 503, "upstream.no_endpoints", "the API proxy has no ready endpoints", NULL, 0);
         return;
     }
-    char *head = malloc(TG_BUF_SIZE);
-    if (!head) {
+    /* the head is written straight into the buffer it will be sent from */
+    struct tg_buf *out = tg_buf_get(&c->w->bufs);
+    if (!out) {
         tg_client_close(c);
         return;
     }
-    long len = build_request_head(c, head, TG_BUF_SIZE);
+    long len = build_request_head(c, out->data, TG_BUF_SIZE);
     if (len < 0) {
-        free(head);
+        tg_buf_put(&c->w->bufs, out);
         tg_client_answer(c, 431, "request.headers_too_large", "the rewritten request head is over the limit", NULL,
                          0);
         return;
     }
+    out->tail = (uint32_t)len;
     /* the client's head leaves conn.in; what follows is body or the next pipelined request */
     tg_buf_consume(c->conn.in, c->req->head_len);
     free(c->req);
     c->req = NULL;
     attach_upstream(c, ep);
     if (!c->up) {
-        free(head);
-        return;
-    }
-    if (queue_request_head(c, head, (size_t)len) != 0) {
-        free(head);
-        tg_client_close(c);
+        tg_buf_put(&c->w->bufs, out);
         return;
     }
     /* A request without a body can be sent again on a fresh connection if a pooled one turns out stale. */
-    if (c->up->reused && c->req_framing == TG_BODY_NONE) {
-        c->retry_head = head;
+    if (c->up->reused && c->req_framing == TG_BODY_NONE && (c->retry_head = malloc((size_t)len)) != NULL) {
+        memcpy(c->retry_head, out->data, (size_t)len);
         c->retry_head_len = (size_t)len;
+    }
+    if (!c->up->conn.out) {
+        c->up->conn.out = out;
     } else {
-        free(head);
+        int rc = tg_buf_append(c->up->conn.out, out->data, (size_t)len);
+        tg_buf_put(&c->w->bufs, out);
+        if (rc != 0)
+            tg_client_close(c);
     }
 }
 
@@ -363,10 +366,11 @@ static int queue_client_output(struct tg_client *c, const char *p, size_t len)
 /* Rewrites the response head for the client (hop-by-hop fields removed, Connection: close when needed). */
 static int queue_response_head(struct tg_client *c, const struct tg_http_head *h)
 {
-    char *head = malloc(TG_BUF_SIZE);
-    if (!head)
+    /* written straight into the client's output buffer, after whatever is queued there (an interim 100) */
+    if (!c->conn.out && !(c->conn.out = tg_buf_get(&c->w->bufs)))
         return -1;
-    struct writer wr = {head, 0, TG_BUF_SIZE, 0};
+    tg_buf_compact(c->conn.out);
+    struct writer wr = {tg_buf_end(c->conn.out), 0, tg_buf_room(c->conn.out), 0};
     char line[64];
     snprintf(line, sizeof line, "HTTP/1.1 %d ", h->status);
     puts_(&wr, line);
@@ -392,9 +396,10 @@ static int queue_response_head(struct tg_client *c, const struct tg_http_head *h
     if (h->status >= 200 && !c->keep_alive)
         puts_(&wr, "Connection: close\r\n");
     puts_(&wr, "\r\n");
-    int rc = wr.overflow ? -1 : queue_client_output(c, head, wr.len);
-    free(head);
-    return rc;
+    if (wr.overflow)
+        return -1;
+    c->conn.out->tail += (uint32_t)wr.len;
+    return 0;
 }
 
 static void complete_response(struct tg_client *c)

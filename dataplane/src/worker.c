@@ -142,10 +142,17 @@ static void run_deferred(struct tg_worker *w)
     }
 }
 
+/* Points the libev timer at the wheel's next due tick; left alone when it is already due no later than that (this
+ * runs before every sleep of the loop, and most iterations do not bring the earliest deadline closer). */
 static void arm_wheel(struct tg_worker *w)
 {
     uint64_t now = tg_now_ms();
     uint64_t delay = tg_timer_wheel_next_delay_ms(&w->wheel, now, 1000);
+    uint64_t due = now + delay;
+    /* armed to fire no later than needed (an early wake-up only re-arms): nothing to change */
+    if (ev_is_active(&w->wheel_tick) && w->wheel_due_ms <= due && w->wheel_due_ms >= now)
+        return;
+    w->wheel_due_ms = due;
     ev_timer_stop(w->loop, &w->wheel_tick);
     ev_timer_set(&w->wheel_tick, (double)delay / 1000.0 + 0.0005, 0.);
     ev_timer_start(w->loop, &w->wheel_tick);

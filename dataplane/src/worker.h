@@ -55,6 +55,7 @@ struct tg_worker {
 
     ev_async wakeup;
     ev_timer wheel_tick;
+    uint64_t wheel_due_ms;          /* when wheel_tick is armed to fire (monotonic ms) */
     ev_prepare before_sleep;
     struct tg_timer_wheel wheel;
     struct tg_buf_pool bufs;
