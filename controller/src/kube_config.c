@@ -500,7 +500,7 @@ int tg_kube_config_load_kubeconfig(struct tg_kube_config *cfg, const char *paths
                     snprintf(err, errlen, "%s: user \"%s\": tokenFile path too long", uf->path, user_name);
                     goto out;
                 }
-                snprintf(cfg->token_file, sizeof cfg->token_file, "%s", full);
+                memcpy(cfg->token_file, full, strlen(full) + 1); /* length checked just above */
                 char terr[1024];
                 if (read_token_file(cfg, terr, sizeof terr) != 0) {
                     snprintf(err, errlen, "%s: user \"%s\": tokenFile: %s", uf->path, user_name, terr);
