@@ -319,6 +319,42 @@ static void answer_parse_error(struct tg_client *c, enum tg_http_status st)
     }
 }
 
+/* 1 when the path (up to '?') has a "." or ".." segment, also percent-encoded ("%2e", "%2E"). Such paths are
+ * refused rather than normalised: routing and the backend must never see different paths (path confusion across
+ * base paths, RFC 3986 §5.2.4). */
+static int has_dot_segment(struct tg_slice path)
+{
+    size_t end = path.len;
+    const char *q = memchr(path.ptr, '?', path.len);
+    if (q)
+        end = (size_t)(q - path.ptr);
+    size_t i = 0;
+    while (i < end) {
+        if (path.ptr[i] != '/') {
+            i++;
+            continue;
+        }
+        size_t j = i + 1, dots = 0, other = 0;
+        while (j < end && path.ptr[j] != '/') {
+            if (path.ptr[j] == '.') {
+                dots++;
+                j++;
+            } else if (j + 2 < end && path.ptr[j] == '%' && path.ptr[j + 1] == '2' &&
+                       (path.ptr[j + 2] == 'e' || path.ptr[j + 2] == 'E')) {
+                dots++;
+                j += 3;
+            } else {
+                other = 1;
+                j++;
+            }
+        }
+        if (!other && (dots == 1 || dots == 2))
+            return 1;
+        i = j;
+    }
+    return 0;
+}
+
 /* The policies' verdict: go on to the backend, or answer. */
 /* Appends the response edits the policies made so far (CORS headers, rate-limit headers) to an answer's
  * headers, so a browser can read the gateway's own refusals too. */
@@ -386,6 +422,10 @@ static void process_request(struct tg_client *c, struct tg_http_head *h)
             tg_client_answer(c, 400, "request.bad_target", "an absolute-form target needs a path", NULL, 0);
             return;
         }
+    }
+    if (has_dot_segment(path)) {
+        tg_client_answer(c, 400, "request.bad_path", "the path has \".\" or \"..\" segments", NULL, 0);
+        return;
     }
     c->path = path;
     struct tg_snapshot *snap = c->w->snapshot;

@@ -524,6 +524,8 @@ static int relay_response(struct tg_client *c)
                     return -1;
                 }
             }
+            if (written > 0)
+                tg_client_refresh_timer(c); /* progress toward a slow client counts as the exchange being alive */
             if (c->resp_framing == TG_BODY_CHUNKED)
                 commit_scan(&c->resp_chunks, &ahead, tg_buf_start(up->conn.in), (size_t)written, n);
             tg_buf_consume(up->conn.in, (size_t)written);

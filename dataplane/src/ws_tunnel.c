@@ -16,6 +16,9 @@
 
 #define TUNNEL_READS_PER_WAKEUP 16
 #define TUNNEL_CLOSE_LINGER_MS 1000
+/* A close frame relayed from one peer must be answered (and the session ended) within this time; a peer that
+ * never answers does not hold both sockets until the idle timeout (HAProxy's `timeout client-fin` idea). */
+#define TUNNEL_CLOSE_HANDSHAKE_MS 2000
 
 static _Atomic uint64_t next_session_id = 1;
 
@@ -65,6 +68,8 @@ static void refresh_timer(struct tg_tunnel *t)
             deadline = t->cred_expiry_ms;
         if (t->next_recheck_ms && !t->recheck_pending && t->next_recheck_ms < deadline)
             deadline = t->next_recheck_ms;
+        if (t->close_started_ms && t->close_started_ms + TUNNEL_CLOSE_HANDSHAKE_MS < deadline)
+            deadline = t->close_started_ms + TUNNEL_CLOSE_HANDSHAKE_MS;
     } else {
         deadline = t->closing_deadline_ms;
     }
@@ -238,6 +243,10 @@ static int validate_input(struct tg_tunnel *t, struct tg_ws_direction *d, struct
             }
             if (h->opcode == TG_WS_CLOSE && !d->close_seen) {
                 d->close_seen = 1;
+                if (!t->close_started_ms) {
+                    t->close_started_ms = tg_now_ms();
+                    refresh_timer(t);
+                }
                 uint16_t code = peek_close_code(h, p + ev.consumed, len - ev.consumed);
                 if (t->closed_by == TG_CLOSED_BY_NONE) {
                     t->closed_by = from_client ? TG_CLOSED_BY_CLIENT : TG_CLOSED_BY_BACKEND;
@@ -528,6 +537,10 @@ static void on_tunnel_timer(struct tg_timer *timer, uint64_t now_ms)
         return;
     }
     const struct tg_proxy_cfg *px = t->proxy;
+    if (t->close_started_ms && now_ms >= t->close_started_ms + TUNNEL_CLOSE_HANDSHAKE_MS) {
+        destroy_tunnel(t); /* the close was relayed but never answered: end both connections */
+        return;
+    }
     if (t->cred_expiry_ms && now_ms >= t->cred_expiry_ms) {
         tg_tunnel_close(t, TG_WS_CLOSE_POLICY, "token expired", TG_WS_CLOSE_GOING_AWAY, "token expired",
                         TG_CLOSED_BY_PROXY);

@@ -55,6 +55,7 @@ struct tg_tunnel {
     uint64_t started_ms;
     uint64_t last_activity_ms;
     uint64_t closing_deadline_ms;
+    uint64_t close_started_ms;       /* a peer's close frame was relayed: the handshake must finish in time */
     struct tg_tunnel *next, *prev;   /* worker's session list (under w->sessions_lock) */
     struct tg_credential *cred;      /* the credential that admitted the session (NULL: none) */
     uint64_t cred_expiry_ms;         /* monotonic deadline of cred's expiry (0: none) */

@@ -121,11 +121,22 @@ def test_absolute_form_request_target(short_dp):
         assert c.read_response().status == 404
 
 
-@pytest.mark.xfail(strict=True, reason="data plane: dot segments are neither rejected nor normalised, so "
-                   "/nostrip/../echo/x is routed to /nostrip and reaches its backend as is (path confusion "
-                   "across base paths) - reported")
 def test_dot_segments_do_not_cross_base_paths(short_dp):
     with it.RawHttp(short_dp.port) as c:
         c.send(it.request_bytes("GET", "/nostrip/../echo/x"))
         r = c.read_response()
-        assert r.status == 400 or (r.status == 200 and "/../" not in r.json()["target"]), (r.status, r.body)
+        assert r.status == 400 and r.json()["error"]["code"] == "request.bad_path", (r.status, r.body)
+
+
+@pytest.mark.parametrize("path", ["/nostrip/%2e%2E/echo/x", "/nostrip/./x", "/nostrip/x/..", "/nostrip/%2E/x?y=1"])
+def test_encoded_and_trailing_dot_segments_are_refused(short_dp, path):
+    with it.RawHttp(short_dp.port) as c:
+        c.send(it.request_bytes("GET", path))
+        r = c.read_response()
+        assert r.status == 400 and r.json()["error"]["code"] == "request.bad_path", (path, r.status)
+
+
+def test_dots_inside_segments_are_fine(short_dp):
+    with it.RawHttp(short_dp.port) as c:
+        c.send(it.request_bytes("GET", "/nostrip/v1.2/...x/file.tar.gz?a=../b"))
+        assert c.read_response().status == 200

@@ -103,8 +103,6 @@ def test_client_vanishing_without_close_frame_gives_backend_1001(main_dp, backen
     assert s.close_code == 1001 and s.messages == ["last words"]
 
 
-@pytest.mark.xfail(strict=True, reason="data plane: no close-handshake timeout; after relaying a client's close "
-                   "to a backend that never answers, the session is held until idleTimeout (none here) - reported")
 def test_close_handshake_with_silent_backend_ends_in_time(dp_factory):
     """The client closes; the backend never answers (it does not read): the proxy should still end the session
     within a bounded time, as it does for its own closes (HAProxy's `timeout client-fin`, websockets'
