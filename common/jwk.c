@@ -36,68 +36,6 @@ const char *tg_jws_alg_name(unsigned alg)
     return "?";
 }
 
-/* ---- base64url ----------------------------------------------------------------------------------------- */
-
-static int b64url_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
-long tg_b64url_decode(const char *in, size_t len, uint8_t *out, size_t out_size)
-{
-    if (len % 4 == 1)
-        return -1;
-    size_t need = len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0);
-    if (need > out_size)
-        return -1;
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64url_value((unsigned char)in[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (uint8_t)(acc >> bits);
-        }
-    }
-    if (bits && (acc & ((1u << bits) - 1)) != 0)
-        return -1; /* non-canonical: the leftover bits must be zero */
-    return (long)o;
-}
-
-size_t tg_b64url_encode(const uint8_t *in, size_t len, char *out)
-{
-    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        acc = (acc << 8) | in[i];
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out[o++] = digits[(acc >> bits) & 63];
-        }
-    }
-    if (bits)
-        out[o++] = digits[(acc << (6 - bits)) & 63];
-    out[o] = '\0';
-    return o;
-}
 
 /* ---- one key ------------------------------------------------------------------------------------------ */
 

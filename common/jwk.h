@@ -16,6 +16,8 @@
 #ifndef TG_JWK_H
 #define TG_JWK_H
 
+#include "base64.h"
+
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -72,10 +74,5 @@ int tg_jwks_parse_text(const char *text, size_t len, struct tg_jwks *out, json_t
                        size_t err_size);
 void tg_jwks_free(struct tg_jwks *set);
 
-/* Strict base64url without padding (RFC 7515 §2, RFC 4648 §5): only [A-Za-z0-9_-], no "=", no whitespace,
- * unused bits of the last character zero. Writes at most out_size bytes; returns the decoded length or -1. */
-long tg_b64url_decode(const char *in, size_t len, uint8_t *out, size_t out_size);
-/* Encodes without padding into out (≥ 4 * ceil(len / 3) + 1 bytes); returns the length. */
-size_t tg_b64url_encode(const uint8_t *in, size_t len, char *out);
 
 #endif

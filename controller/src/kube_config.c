@@ -1,6 +1,8 @@
 /* kube_config.c — kubeconfig files, in-cluster config and token rotation; see kube_config.h. */
 #include "kube_config.h"
 
+#include "base64.h"
+
 #include "clock.h"
 #include "log.h"
 
@@ -75,66 +77,6 @@ static char *read_file_bounded(const char *path, size_t *out_len, char *err, siz
 fail:
     free(data);
     close(fd);
-    return NULL;
-}
-
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
-char *tg_kube_base64_decode(const char *in, size_t in_len, size_t *out_len)
-{
-    char *out = malloc(in_len / 4 * 3 + 4);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    unsigned acc = 0;
-    int nbits = 0, quad = 0, pad = 0;
-    for (size_t i = 0; i < in_len; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
-            continue;
-        if (c == '=') {
-            /* Padding only in the last two places of the last quantum (RFC 4648 §4). */
-            if (quad < 2)
-                goto bad;
-            pad++;
-            quad++;
-            if (pad > 2)
-                goto bad;
-            if (quad == 4)
-                quad = 0;
-            continue;
-        }
-        if (pad)
-            goto bad; /* data after padding */
-        int v = b64_value(c);
-        if (v < 0)
-            goto bad;
-        acc = (acc << 6) | (unsigned)v;
-        nbits += 6;
-        quad = (quad + 1) % 4;
-        if (nbits >= 8) {
-            nbits -= 8;
-            out[o++] = (char)((acc >> nbits) & 0xff);
-        }
-    }
-    if (quad != 0)
-        goto bad; /* truncated quantum */
-    if (pad && (acc & ((1u << nbits) - 1)) != 0)
-        goto bad; /* non-canonical: leftover bits must be zero */
-    out[o] = '\0';
-    if (out_len)
-        *out_len = o;
-    return out;
-bad:
-    free(out);
     return NULL;
 }
 
@@ -271,7 +213,7 @@ static int load_pem_field(struct kc_file *f, yaml_node_t *map, const char *field
         return -1;
     }
     if (data) {
-        *out = tg_kube_base64_decode(data, strlen(data), out_len);
+        *out = tg_base64_decode_alloc(data, strlen(data), out_len);
         if (!*out) {
             snprintf(err, errlen, "%s: %s is not valid base64", f->path, key);
             return -1;

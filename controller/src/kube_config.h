@@ -65,8 +65,5 @@ const char *tg_kube_config_token(struct tg_kube_config *cfg, int force);
 
 void tg_kube_config_free(struct tg_kube_config *cfg);
 
-/* Strict standard base64 (RFC 4648 §4) decoding; whitespace and newlines are skipped. Returns a malloc'd,
- * NUL-terminated buffer with its length in *out_len, or NULL when the input is not valid base64. */
-char *tg_kube_base64_decode(const char *in, size_t in_len, size_t *out_len);
 
 #endif

@@ -4,6 +4,8 @@
  * OpenSSL so a broken certificate is reported here instead of making the data plane refuse the snapshot. */
 #include "translate_int.h"
 
+#include "base64.h"
+
 #include "json_util.h"
 #include "validate.h"
 
@@ -166,69 +168,6 @@ void tg__service_endpoints(struct tg__tr *tr, struct tg__item *it, const json_t 
     free(eps);
 }
 
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* Standard base64 with padding, as Kubernetes encodes Secret data (CR/LF ignored like Go's decoder).
- * Returns a malloc'ed NUL-terminated buffer or NULL. */
-static char *b64_decode(const char *in, size_t inlen, size_t *outlen)
-{
-    char *out = malloc(inlen / 4 * 3 + 4);
-    if (!out)
-        return NULL;
-    unsigned quad[4];
-    size_t q = 0, n = 0;
-    int pad = 0, finished = 0;
-    for (size_t i = 0; i < inlen; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if (c == '\r' || c == '\n')
-            continue;
-        if (finished || (pad && c != '='))
-            goto bad;
-        if (c == '=') {
-            if (q < 2)
-                goto bad;
-            pad++;
-            quad[q++] = 0;
-        } else {
-            int v = b64_value(c);
-            if (v < 0)
-                goto bad;
-            quad[q++] = (unsigned)v;
-        }
-        if (q == 4) {
-            unsigned bits = quad[0] << 18 | quad[1] << 12 | quad[2] << 6 | quad[3];
-            out[n++] = (char)(bits >> 16);
-            if (pad < 2)
-                out[n++] = (char)(bits >> 8 & 0xff);
-            if (pad < 1)
-                out[n++] = (char)(bits & 0xff);
-            q = 0;
-            finished = pad > 0;
-        }
-    }
-    if (q != 0)
-        goto bad;
-    out[n] = '\0';
-    *outlen = n;
-    return out;
-bad:
-    free(out);
-    return NULL;
-}
-
 char *tg__secret_value(struct tg__tr *tr, const char *ns, const char *name, const char *key, size_t *len,
                        const char **why)
 {
@@ -259,7 +198,7 @@ char *tg__secret_value(struct tg__tr *tr, const char *ns, const char *name, cons
                                              : "has no such key";
         return NULL;
     }
-    char *dec = json_is_string(enc) ? b64_decode(json_string_value(enc), json_string_length(enc), len) : NULL;
+    char *dec = json_is_string(enc) ? tg_base64_decode_alloc(json_string_value(enc), json_string_length(enc), len) : NULL;
     if (!dec)
         *why = "data is not valid base64";
     return dec;

@@ -1,5 +1,6 @@
 /* test_ctl_kube_config.c — kubeconfig parsing (data and file forms, merging, errors), in-cluster config,
  * token rotation, strict base64. Works on real files in a temporary directory. */
+#include "base64.h"
 #include "kube_config.h"
 #include "tg_test.h"
 
@@ -32,20 +33,20 @@ static const char *path_of(const char *name)
 static void test_base64(void)
 {
     size_t n;
-    char *s = tg_kube_base64_decode("aGVsbG8=", 8, &n);
+    char *s = tg_base64_decode_alloc("aGVsbG8=", 8, &n);
     CHECK(s && n == 5 && strcmp(s, "hello") == 0);
     free(s);
-    s = tg_kube_base64_decode("aGVs\nbG8h", 9, &n);
+    s = tg_base64_decode_alloc("aGVs\nbG8h", 9, &n);
     CHECK(s && n == 6 && strcmp(s, "hello!") == 0);
     free(s);
-    s = tg_kube_base64_decode("", 0, &n);
+    s = tg_base64_decode_alloc("", 0, &n);
     CHECK(s && n == 0);
     free(s);
-    CHECK(tg_kube_base64_decode("aGVsbG8", 7, &n) == NULL);   /* truncated quantum */
-    CHECK(tg_kube_base64_decode("aGV$bG8=", 8, &n) == NULL);  /* bad character */
-    CHECK(tg_kube_base64_decode("aG=sbG8=", 8, &n) == NULL);  /* data after padding */
-    CHECK(tg_kube_base64_decode("aGVsbG9=", 8, &n) == NULL);  /* non-zero trailing bits */
-    CHECK(tg_kube_base64_decode("a===", 4, &n) == NULL);
+    CHECK(tg_base64_decode_alloc("aGVsbG8", 7, &n) == NULL);   /* truncated quantum */
+    CHECK(tg_base64_decode_alloc("aGV$bG8=", 8, &n) == NULL);  /* bad character */
+    CHECK(tg_base64_decode_alloc("aG=sbG8=", 8, &n) == NULL);  /* data after padding */
+    CHECK(tg_base64_decode_alloc("aGVsbG9=", 8, &n) == NULL);  /* non-zero trailing bits */
+    CHECK(tg_base64_decode_alloc("a===", 4, &n) == NULL);
 }
 
 static void test_data_fields(void)
