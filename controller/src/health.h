@@ -1,7 +1,7 @@
 /* health.h — the controller's health endpoint (--health ADDR:PORT): GET /healthz (200 while the loop runs),
  * GET /readyz (200 once the first snapshot was acknowledged by the data plane, else 503), GET /metrics
- * (Prometheus text format 0.0.4). One short-lived connection per request (Connection: close); heads are
- * parsed with common/http1_parser.h and bounded; at most TG_HEALTH_MAX_CONNS connections at a time. */
+ * (Prometheus text format 0.0.4). One short-lived connection per request (Connection: close), served by
+ * common/mini_http_server.h; at most TG_HEALTH_MAX_CONNS connections at a time. */
 #ifndef TG_HEALTH_H
 #define TG_HEALTH_H
 

@@ -1,36 +1,9 @@
 /* error_response.c — the gateway's own HTTP answers: the JSON error body of DESIGN.md
- * ({"error":{"status":401,"code":"auth.missing_api_key","message":"..."}}) and reason phrases. */
+ * ({"error":{"status":401,"code":"auth.missing_api_key","message":"..."}}). */
 #include "proxy.h"
 
 #include <stdio.h>
 #include <string.h>
-
-const char *tg_http_reason(int status)
-{
-    switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 426: return "Upgrade Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
-    }
-}
 
 /* JSON string escaping for the fixed ASCII texts the gateway produces (quotes, backslashes, controls). */
 static size_t json_escape(char *out, size_t size, const char *s)

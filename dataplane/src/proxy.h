@@ -11,6 +11,7 @@
 #include "conn.h"
 #include "policy.h"
 #include "http1_parser.h"
+#include "http_status.h"
 #include "snapshot.h"
 #include "timer_wheel.h"
 #include "worker.h"
@@ -148,6 +149,5 @@ size_t tg_tunnels_count(struct tg_worker *w);
 /* Formats a complete error response (status line, headers, JSON body) into out; returns its length. */
 size_t tg_format_error_response(char *out, size_t size, int status, const char *code, const char *message,
                                 const char *extra_headers, int close);
-const char *tg_http_reason(int status);
 
 #endif

@@ -5,6 +5,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "net_listen.h"
 #include "proxy.h"
 #include "ws_tunnel.h"
 
@@ -22,56 +23,12 @@
 #define ACCEPTS_PER_WAKEUP 64
 #define TIMERS_PER_ROUND 20000
 
-/* Parses "ADDR:PORT", "[V6]:PORT" or ":PORT" into a socket address. */
-int tg_parse_listen_address(const char *spec, struct sockaddr_storage *out, socklen_t *len)
-{
-    char host[256];
-    const char *port;
-    if (spec[0] == '[') {
-        const char *end = strchr(spec, ']');
-        if (!end || end[1] != ':' || (size_t)(end - spec - 1) >= sizeof host)
-            return -1;
-        memcpy(host, spec + 1, (size_t)(end - spec - 1));
-        host[end - spec - 1] = '\0';
-        port = end + 2;
-    } else {
-        const char *colon = strrchr(spec, ':');
-        if (!colon || (size_t)(colon - spec) >= sizeof host)
-            return -1;
-        memcpy(host, spec, (size_t)(colon - spec));
-        host[colon - spec] = '\0';
-        port = colon + 1;
-    }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    if (getaddrinfo(host[0] ? host : NULL, port, &hints, &res) != 0 || !res)
-        return -1;
-    memcpy(out, res->ai_addr, res->ai_addrlen);
-    *len = res->ai_addrlen;
-    freeaddrinfo(res);
-    return 0;
-}
-
 static int open_listener(const char *spec)
 {
-    struct sockaddr_storage addr;
-    socklen_t len;
-    if (tg_parse_listen_address(spec, &addr, &len) != 0) {
-        tg_error("bad listen address \"%s\" (want ADDR:PORT)", spec);
-        return -1;
-    }
-    int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    char err[300];
+    int fd = tg_listen_tcp(spec, 4096, 1, err, sizeof err); /* SO_REUSEPORT: one listener per worker */
     if (fd < 0)
-        return -1;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&addr, len) != 0 || listen(fd, 4096) != 0) {
-        tg_error("cannot listen on %s: %s", spec, strerror(errno));
-        close(fd);
-        return -1;
-    }
+        tg_error("%s", err);
     return fd;
 }
 

@@ -92,8 +92,6 @@ struct tg_worker {
     struct tg_client *clients;      /* all client connections (for the drain) */
 };
 
-/* Parses "ADDR:PORT", "[V6]:PORT" (numeric) into a socket address; 0 or -1. */
-int tg_parse_listen_address(const char *spec, struct sockaddr_storage *out, socklen_t *len);
 /* Creates the worker (listener bound with SO_REUSEPORT); 0 or -1 with a logged error. */
 int tg_worker_init(struct tg_worker *w, int id, const struct tg_dataplane_config *config);
 /* Runs the worker's loop on the calling thread until the drain completes; then closes what is left. */

@@ -146,7 +146,7 @@ void demo_http_on_timer(struct demo_conn *c);
 void demo_http_respond(struct demo_conn *c, int status, const char *content_type, const char *extra_headers,
                        const void *body, size_t body_len);
 void demo_http_request_reset(struct demo_request *req);
-const char *demo_http_reason(int status);
+
 
 /* demo_ws.c */
 /* Answers an upgrade request (101, or 400/403/426): head is the parsed request, path its path. */

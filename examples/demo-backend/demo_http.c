@@ -11,6 +11,7 @@
  * in the input buffer while an earlier answer is delayed (/slow) or still being produced (/big).
  */
 #include "demo.h"
+#include "http_status.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -22,36 +23,6 @@
 #define BIG_CHUNK ((size_t)64 * 1024)
 
 static const char big_pattern[] = "abcdefghijklmnop";
-
-const char *demo_http_reason(int status)
-{
-    switch (status) {
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 426: return "Upgrade Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Status";
-    }
-}
 
 void demo_http_request_reset(struct demo_request *req)
 {
@@ -73,7 +44,7 @@ static void send_head(struct demo_conn *c, int status, const char *content_type,
                       long long length)
 {
     char head[1024];
-    int n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\nX-Backend: %s\r\n", status, demo_http_reason(status),
+    int n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\nX-Backend: %s\r\n", status, tg_http_reason(status),
                      c->srv->name);
     if (content_type && n > 0 && (size_t)n < sizeof head)
         n += snprintf(head + n, sizeof head - (size_t)n, "Content-Type: %s\r\n", content_type);

@@ -2,9 +2,9 @@
 #include "mini_http_server.h"
 
 #include "http1_parser.h"
+#include "http_status.h"
 #include "log.h"
-#include "proxy.h"
-#include "worker.h"
+#include "net_listen.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +33,7 @@ struct mini_conn {
 
 static void conn_free(struct mini_conn *c)
 {
+    c->server->num_conns--;
     ev_io_stop(c->server->loop, &c->io);
     ev_timer_stop(c->server->loop, &c->timeout);
     close(c->fd);
@@ -212,6 +213,10 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
         int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return;
+        if (s->max_conns && s->num_conns >= s->max_conns) {
+            close(fd); /* over the cap: shed (admin and health clients retry) */
+            continue;
+        }
         struct mini_conn *c = calloc(1, sizeof *c);
         if (!c) {
             close(fd);
@@ -219,6 +224,7 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
         }
         c->server = s;
         c->fd = fd;
+        s->num_conns++;
         ev_io_init(&c->io, on_conn_io, fd, EV_READ);
         c->io.data = c;
         ev_io_start(loop, &c->io);
@@ -226,50 +232,6 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
         c->timeout.data = c;
         ev_timer_start(loop, &c->timeout);
     }
-}
-
-static int listen_unix(const char *path)
-{
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof addr.sun_path) {
-        tg_error("control socket path too long: %s", path);
-        return -1;
-    }
-    strcpy(addr.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    struct stat st;
-    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-        unlink(path); /* a stale socket of a previous run */
-    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(fd, 64) != 0) {
-        tg_error("cannot listen on unix:%s: %s", path, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    chmod(path, 0660);
-    return fd;
-}
-
-static int listen_tcp(const char *spec)
-{
-    struct sockaddr_storage addr;
-    socklen_t len;
-    if (tg_parse_listen_address(spec, &addr, &len) != 0) {
-        tg_error("bad address \"%s\" (want ADDR:PORT)", spec);
-        return -1;
-    }
-    int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&addr, len) != 0 || listen(fd, 64) != 0) {
-        tg_error("cannot listen on %s: %s", spec, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    return fd;
 }
 
 int tg_mini_server_listen(struct tg_mini_server *s, struct ev_loop *loop, const char *where, size_t max_body,
@@ -280,14 +242,17 @@ int tg_mini_server_listen(struct tg_mini_server *s, struct ev_loop *loop, const 
     s->handler = handler;
     s->ctx = ctx;
     s->max_body = max_body;
+    char err[300];
     if (strncmp(where, "unix:", 5) == 0)
-        s->fd = listen_unix(where + 5);
+        s->fd = tg_listen_unix(where + 5, 64, err, sizeof err);
     else if (strchr(where, '/') || !strchr(where, ':'))
-        s->fd = listen_unix(where); /* a path (relative ones too); ADDR:PORT always has a colon and no slash */
+        s->fd = tg_listen_unix(where, 64, err, sizeof err); /* a path; ADDR:PORT has a colon and no slash */
     else
-        s->fd = listen_tcp(where);
-    if (s->fd < 0)
+        s->fd = tg_listen_tcp(where, 64, 0, err, sizeof err);
+    if (s->fd < 0) {
+        tg_error("%s", err);
         return -1;
+    }
     ev_io_init(&s->accept_io, on_accept, s->fd, EV_READ);
     s->accept_io.data = s;
     ev_io_start(loop, &s->accept_io);

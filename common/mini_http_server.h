@@ -1,6 +1,7 @@
-/* mini_http_server.h — the small HTTP/1.1 server the admin API and the control socket share: one request per
- * connection (answered with Connection: close), bounded head and body, on the main thread's loop, over TCP or a
- * Unix socket. Handlers may answer later (the control socket waits for every worker to switch snapshots). */
+/* mini_http_server.h — the small HTTP/1.1 server of the project's side channels: the data plane's admin API and
+ * control socket, the controller's health endpoint. One request per connection (answered with Connection:
+ * close), bounded head and body and connection count, on one libev loop, over TCP or a Unix socket. Handlers may
+ * answer later (the control socket waits for every worker to switch snapshots). */
 #ifndef TG_MINI_HTTP_SERVER_H
 #define TG_MINI_HTTP_SERVER_H
 
@@ -25,6 +26,8 @@ struct tg_mini_server {
     tg_mini_handler handler;
     void *ctx;
     size_t max_body;
+    size_t max_conns;         /* 0 = unlimited; connections over it are closed at once */
+    size_t num_conns;
 };
 
 /* Listens on "ADDR:PORT" (TCP), or on a Unix socket: "unix:PATH", or any string with a "/" or without a ":"
