@@ -96,7 +96,7 @@ cat <<MSG
 
   Tollgate demo is running.
 
-    gateway   http://localhost:$PORT   (group "local", hostname localhost: examples/demo.yaml)
+    gateway   http://localhost:$PORT   (group "local", hostname localhost: examples/demo.yaml, seed-sample.yaml)
     admin     http://$ADMIN   /healthz /readyz /config /sessions /metrics
     backend   http://$BACKEND   tollgate-demo-backend (echo + chat room)
     logs      $RUN/{dataplane,controller,demo-backend}.log
@@ -108,10 +108,13 @@ cat <<MSG
     python3 -m websockets ws://localhost:$PORT/echo/                   # type lines, they come back
     node -e "const W=require('./tests/node/node_modules/ws'); const w=new W('ws://localhost:$PORT/echo/');
              w.on('open',()=>w.send('hello through Tollgate')); w.on('message',m=>{console.log(String(m)); w.close()})"
+    python3 -m websockets 'ws://localhost:$PORT/v1/ws?apikey=demo-key-123'   # the seed's sample: API key
+    curl -si 'http://localhost:$PORT/v1/ws' | head -1                   # without the key: 401
     curl -s http://$ADMIN/sessions                            # live WebSocket sessions
     curl -s http://$ADMIN/metrics | grep tollgate_             # counters
 
-  Edit examples/demo.yaml while this runs: the controller re-applies it within a second.
+  Edit examples/*.yaml while this runs: the controller re-applies them within a second (delete the Secret in
+  examples/seed-sample.yaml and the sessions its key admitted close with 1008 "token revoked").
   Ctrl-C stops everything.
 
 MSG
