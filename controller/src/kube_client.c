@@ -1,15 +1,13 @@
-/* kube_client.c — libcurl multi driven by libev, requests to the API server; see kube_client.h.
+/* kube_client.c — requests to the API server on the controller's loop; see kube_client.h.
  *
- * The libcurl/libev glue follows curl's multi_socket contract: curl tells us which sockets to watch
- * (CURLMOPT_SOCKETFUNCTION) and when to call it back (CURLMOPT_TIMERFUNCTION); we call
- * curl_multi_socket_action() from ev_io/ev_timer callbacks and then collect finished transfers with
- * curl_multi_info_read(). libcurl forbids re-entering the multi handle from its own callbacks (the write
- * callback runs inside curl_multi_socket_action), so a request started or cancelled while curl is on the
- * stack is only marked, and added or removed once curl_multi_socket_action has returned.
+ * The libcurl/libev glue is curl_ev.h. libcurl forbids re-entering the multi handle from its own callbacks (the
+ * write callback, and so on_data, runs inside curl_multi_socket_action), so a request started or cancelled
+ * while curl is on the stack is only marked, and added or removed by settle() once curl has returned.
  */
 #include "kube_client.h"
 
 #include "clock.h"
+#include "curl_ev.h"
 #include "log.h"
 
 #include <curl/curl.h>
@@ -26,8 +24,7 @@ struct tg_kube_request {
     CURL *easy;
     struct curl_slist *headers;
     char *req_body;
-    char *body;
-    size_t len, cap, max;
+    struct tg_curl_body body;
     tg_kube_data_cb on_data;
     tg_kube_done_cb on_done;
     void *arg;
@@ -36,30 +33,19 @@ struct tg_kube_request {
     unsigned added : 1;        /* handed to the multi handle */
     unsigned cancelled : 1;    /* the caller cancelled: never call on_done; free at a safe point */
     unsigned aborted : 1;      /* on_data asked to stop */
-    unsigned too_large : 1;
     char errbuf[CURL_ERROR_SIZE];
     struct tg_kube_request *prev, *next;
-};
-
-struct sock_ctx {
-    ev_io io;
-    struct tg_kube_client *c;
-    curl_socket_t fd;
 };
 
 struct tg_kube_client {
     struct ev_loop *loop;
     struct tg_kube_config *cfg;
-    CURLM *multi;
-    ev_timer timer;
-    int in_curl;                    /* > 0 while curl_multi_socket_action is on the stack */
+    struct tg_curl_ev *ev;
     int dirty;                      /* requests wait to be added or removed */
     struct tg_kube_request *reqs;   /* every live request */
     struct tg_kube_client_stats stats;
     int unreachable;                /* the last attempt got no HTTP response (logged once per change) */
 };
-
-static int curl_inited;
 
 static void link_req(struct tg_kube_client *c, struct tg_kube_request *r)
 {
@@ -86,7 +72,7 @@ static void free_req(struct tg_kube_request *r)
         curl_easy_cleanup(r->easy);
     curl_slist_free_all(r->headers);
     free(r->req_body);
-    free(r->body);
+    tg_curl_body_free(&r->body);
     free(r);
 }
 
@@ -94,14 +80,16 @@ static void free_req(struct tg_kube_request *r)
 static void drop_req(struct tg_kube_client *c, struct tg_kube_request *r)
 {
     if (r->added)
-        curl_multi_remove_handle(c->multi, r->easy);
+        curl_multi_remove_handle(tg_curl_ev_multi(c->ev), r->easy);
     unlink_req(c, r);
     free_req(r);
 }
 
-static void finish(struct tg_kube_client *c, struct tg_kube_request *r, CURLcode res)
+/* curl_ev's done hook: r's transfer ended (r is out of the multi handle already). */
+static void finish(void *ud, void *req, CURLcode res)
 {
-    curl_multi_remove_handle(c->multi, r->easy);
+    struct tg_kube_client *c = ud;
+    struct tg_kube_request *r = req;
     r->added = 0;
     unlink_req(c, r);
     if (r->cancelled) {
@@ -110,12 +98,13 @@ static void finish(struct tg_kube_client *c, struct tg_kube_request *r, CURLcode
     }
     long status = 0;
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
-    struct tg_kube_response resp = {.status = status, .body = r->body ? r->body : "", .body_len = r->len};
+    struct tg_kube_response resp = {.status = status, .body = r->body.data ? r->body.data : "",
+                                    .body_len = r->body.len};
     char msg[CURL_ERROR_SIZE + 64];
     if (res != CURLE_OK) {
         if (r->aborted)
             resp.error = "aborted";
-        else if (r->too_large)
+        else if (r->body.too_large)
             resp.error = "response body over the size limit";
         else {
             snprintf(msg, sizeof msg, "%s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(res));
@@ -124,7 +113,7 @@ static void finish(struct tg_kube_client *c, struct tg_kube_request *r, CURLcode
         c->stats.failures++;
     }
     /* Reachability is logged once per change of state, not once per failed attempt (retries back off). */
-    if (status == 0 && res != CURLE_OK && !r->aborted && !r->too_large) {
+    if (status == 0 && res != CURLE_OK && !r->aborted && !r->body.too_large) {
         if (!c->unreachable)
             tg_warn("kube: API server %s unreachable: %s; retrying with backoff", c->cfg->server, resp.error);
         c->unreachable = 1;
@@ -141,24 +130,12 @@ static void finish(struct tg_kube_client *c, struct tg_kube_request *r, CURLcode
     free_req(r);
 }
 
-static void check_multi_info(struct tg_kube_client *c)
+/* curl_ev's settle hook: adds requests started while curl was busy, removes those cancelled meanwhile. A
+ * request curl refuses is finished with an error after the scan (its callback may start or cancel others). */
+static void settle(void *ud)
 {
-    CURLMsg *m;
-    int left;
-    while ((m = curl_multi_info_read(c->multi, &left))) {
-        if (m->msg != CURLMSG_DONE)
-            continue;
-        struct tg_kube_request *r = NULL;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-        finish(c, r, m->data.result);
-    }
-}
-
-/* Adds requests started while curl was busy, removes those cancelled meanwhile. A request curl refuses is
- * finished with an error after the scan (its callback may start or cancel others). */
-static void settle(struct tg_kube_client *c)
-{
-    if (!c->dirty || c->in_curl)
+    struct tg_kube_client *c = ud;
+    if (!c->dirty || tg_curl_ev_busy(c->ev))
         return;
     c->dirty = 0;
     struct tg_kube_request *failed = NULL, *r = c->reqs;
@@ -167,7 +144,7 @@ static void settle(struct tg_kube_client *c)
         if (r->cancelled) {
             drop_req(c, r);
         } else if (!r->added) {
-            if (curl_multi_add_handle(c->multi, r->easy) == CURLM_OK) {
+            if (curl_multi_add_handle(tg_curl_ev_multi(c->ev), r->easy) == CURLM_OK) {
                 r->added = 1;
             } else {
                 unlink_req(c, r);
@@ -187,71 +164,6 @@ static void settle(struct tg_kube_client *c)
     }
 }
 
-static void do_action(struct tg_kube_client *c, curl_socket_t fd, int flags)
-{
-    int running;
-    c->in_curl++;
-    curl_multi_socket_action(c->multi, fd, flags, &running);
-    c->in_curl--;
-    if (c->in_curl == 0) {
-        settle(c);
-        check_multi_info(c);
-        settle(c);
-    }
-}
-
-static void on_io(struct ev_loop *loop, ev_io *w, int revents)
-{
-    struct sock_ctx *sc = w->data;
-    int flags = (revents & EV_READ ? CURL_CSELECT_IN : 0) | (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
-    do_action(sc->c, sc->fd, flags);
-}
-
-static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    do_action(w->data, CURL_SOCKET_TIMEOUT, 0);
-}
-
-static int on_curl_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
-{
-    struct tg_kube_client *c = userp;
-    struct sock_ctx *sc = socketp;
-    if (what == CURL_POLL_REMOVE) {
-        if (sc) {
-            ev_io_stop(c->loop, &sc->io);
-            free(sc);
-            curl_multi_assign(c->multi, s, NULL);
-        }
-        return 0;
-    }
-    if (!sc) {
-        sc = calloc(1, sizeof *sc);
-        if (!sc)
-            return -1;
-        sc->c = c;
-        sc->fd = s;
-        ev_init(&sc->io, on_io);
-        sc->io.data = sc;
-        curl_multi_assign(c->multi, s, sc);
-    }
-    int events = (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
-    ev_io_stop(c->loop, &sc->io);
-    ev_io_set(&sc->io, s, events);
-    ev_io_start(c->loop, &sc->io);
-    return 0;
-}
-
-static int on_curl_timer(CURLM *m, long timeout_ms, void *userp)
-{
-    struct tg_kube_client *c = userp;
-    ev_timer_stop(c->loop, &c->timer);
-    if (timeout_ms >= 0) {
-        ev_timer_set(&c->timer, (double)timeout_ms / 1000.0, 0.);
-        ev_timer_start(c->loop, &c->timer);
-    }
-    return 0;
-}
-
 static size_t on_write(char *p, size_t size, size_t n, void *ud)
 {
     struct tg_kube_request *r = ud;
@@ -268,51 +180,24 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
         return r->cancelled ? 0 : len;
     }
     size_t max = r->on_data ? MAX_ERROR_BODY : TG_KUBE_MAX_BODY_BYTES;
-    if (len > max - r->len) {
-        r->too_large = 1;
-        return 0;
-    }
-    if (r->len + len + 1 > r->cap) {
-        size_t cap = r->cap ? r->cap : 16384;
-        while (cap < r->len + len + 1)
-            cap *= 2;
-        char *b = realloc(r->body, cap);
-        if (!b)
-            return 0;
-        r->body = b;
-        r->cap = cap;
-    }
-    memcpy(r->body + r->len, p, len);
-    r->len += len;
-    r->body[r->len] = '\0';
-    return len;
+    return tg_curl_body_append(&r->body, p, len, max) == 0 ? len : 0;
 }
 
 struct tg_kube_client *tg_kube_client_new(struct ev_loop *loop, struct tg_kube_config *cfg)
 {
-    if (!curl_inited) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-            return NULL;
-        curl_inited = 1;
-    }
     struct tg_kube_client *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
     c->loop = loop;
     c->cfg = cfg;
-    c->multi = curl_multi_init();
-    if (!c->multi) {
+    const struct tg_curl_ev_hooks hooks = {.done = finish, .settle = settle};
+    c->ev = tg_curl_ev_new(loop, &hooks, c);
+    if (!c->ev) {
         free(c);
         return NULL;
     }
-    ev_init(&c->timer, on_timer);
-    c->timer.data = c;
-    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
-    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
-    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
     /* HTTP/2: many requests (all watches) on one connection, as the API server expects of controllers. */
-    curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(tg_curl_ev_multi(c->ev), CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     return c;
 }
 
@@ -325,12 +210,11 @@ void tg_kube_client_free(struct tg_kube_client *c)
     while (r) {
         struct tg_kube_request *next = r->next;
         if (r->added)
-            curl_multi_remove_handle(c->multi, r->easy);
+            curl_multi_remove_handle(tg_curl_ev_multi(c->ev), r->easy);
         free_req(r);
         r = next;
     }
-    ev_timer_stop(c->loop, &c->timer);
-    curl_multi_cleanup(c->multi); /* REMOVE callbacks free the socket contexts */
+    tg_curl_ev_free(c->ev);
     free(c);
 }
 
@@ -445,11 +329,11 @@ struct tg_kube_request *tg_kube_request_start(struct tg_kube_client *c, const st
     }
     link_req(c, r);
     c->stats.requests++;
-    if (c->in_curl) {
+    if (tg_curl_ev_busy(c->ev)) {
         c->dirty = 1; /* added by settle() once curl is off the stack */
         return r;
     }
-    if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) {
+    if (curl_multi_add_handle(tg_curl_ev_multi(c->ev), r->easy) != CURLM_OK) {
         unlink_req(c, r);
         free_req(r);
         return NULL;
@@ -463,7 +347,7 @@ void tg_kube_request_cancel(struct tg_kube_request *r)
     if (!r)
         return;
     struct tg_kube_client *c = r->c;
-    if (c->in_curl) {
+    if (tg_curl_ev_busy(c->ev)) {
         r->cancelled = 1;
         c->dirty = 1;
         return;

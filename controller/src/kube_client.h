@@ -1,9 +1,9 @@
 /* kube_client.h — asynchronous HTTP requests to the Kubernetes API server on the controller's libev loop.
  *
- * Owns: one libcurl multi handle driven by libev (curl_multi_socket_action from ev_io/ev_timer callbacks:
- * nothing blocks the loop, no threads), the TLS and authentication settings of every request (from
- * kube_config.h), connection reuse and HTTP/2 multiplexing where the server offers it (all watches share one
- * TCP+TLS connection, as client-go's do), bounded response bodies, and streaming bodies for watches.
+ * Owns: one libcurl multi handle driven by libev (curl_ev.h: nothing blocks the loop, no threads), the TLS and
+ * authentication settings of every request (from kube_config.h), connection reuse and HTTP/2 multiplexing where
+ * the server offers it (all watches share one TCP+TLS connection, as client-go's do), bounded response bodies,
+ * and streaming bodies for watches.
  *
  * Lifecycle of a request: tg_kube_request_start() returns a handle; exactly one of these then happens:
  * on_done is called once (success, HTTP error or transport error; the handle is freed after it returns), or

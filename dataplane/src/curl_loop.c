@@ -1,56 +1,32 @@
-/* curl_loop.c — see curl_loop.h. The socket callback keeps one ev_io per socket libcurl wants watched (attached
- * with curl_multi_assign); the timer callback arms one ev_timer; both events end in curl_multi_socket_action and
- * a sweep of finished transfers. Completed transfers are removed from the multi handle before their callback
- * runs, so a callback may start or cancel other requests freely. */
+/* curl_loop.c — see curl_loop.h. The libcurl/libev glue is curl_ev.h; this file owns the requests (headers,
+ * timeouts, bounded body, outcome) and the list of those in flight, so that tg_curl_loop_free can end them.
+ * Completed transfers are out of the multi handle before their callback runs, so a callback may start or cancel
+ * other requests freely. */
 #include "curl_loop.h"
 
+#include "curl_ev.h"
+
 #include <curl/curl.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct tg_curl_loop;
-
-struct sock_watch {
-    ev_io io;
-    struct tg_curl_loop *cl;
-    struct sock_watch *next, *prev;
-};
-
 struct tg_curl_loop {
-    struct ev_loop *loop;
-    CURLM *multi;
-    ev_timer timer;
+    struct tg_curl_ev *ev;
     struct tg_curl_req *pending; /* doubly linked list of requests in flight */
-    struct sock_watch *watches;  /* every socket watch, for the final cleanup */
 };
 
 struct tg_curl_req {
     struct tg_curl_loop *cl;
     CURL *easy;
     struct curl_slist *headers;
-    char *body;
-    size_t body_len, body_cap, max_body;
-    int too_large;
+    struct tg_curl_body body;
+    size_t max_body;
     char errbuf[CURL_ERROR_SIZE];
     void (*done)(void *arg, const struct tg_curl_response *r);
     void *arg;
     struct tg_curl_req *next, *prev;
     int linked; /* in cl->pending */
 };
-
-static void unlink_watch(struct tg_curl_loop *cl, struct sock_watch *sw)
-{
-    if (sw->prev)
-        sw->prev->next = sw->next;
-    else
-        cl->watches = sw->next;
-    if (sw->next)
-        sw->next->prev = sw->prev;
-}
-
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static void global_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 static void unlink_req(struct tg_curl_req *r)
 {
@@ -70,20 +46,21 @@ static void unlink_req(struct tg_curl_req *r)
 static void free_req(struct tg_curl_req *r)
 {
     if (r->easy) {
-        curl_multi_remove_handle(r->cl->multi, r->easy);
+        curl_multi_remove_handle(tg_curl_ev_multi(r->cl->ev), r->easy);
         curl_easy_cleanup(r->easy);
     }
     curl_slist_free_all(r->headers);
-    free(r->body);
+    tg_curl_body_free(&r->body);
     free(r);
 }
 
 static void finish(struct tg_curl_req *r, enum tg_curl_outcome outcome)
 {
-    struct tg_curl_response resp = {.outcome = outcome, .body = r->body ? r->body : "", .body_len = r->body_len};
+    struct tg_curl_response resp = {.outcome = outcome, .body = r->body.data ? r->body.data : "",
+                                    .body_len = r->body.len};
     if (r->easy)
         curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &resp.status);
-    if (r->too_large)
+    if (r->body.too_large)
         resp.outcome = TG_CURL_TOO_LARGE;
     resp.error = outcome == TG_CURL_FAILED ? (r->errbuf[0] ? r->errbuf : "transfer failed")
                  : resp.outcome == TG_CURL_TOO_LARGE ? "response too large"
@@ -91,7 +68,7 @@ static void finish(struct tg_curl_req *r, enum tg_curl_outcome outcome)
                                                    : NULL;
     unlink_req(r);
     if (r->easy) {
-        curl_multi_remove_handle(r->cl->multi, r->easy);
+        curl_multi_remove_handle(tg_curl_ev_multi(r->cl->ev), r->easy);
         curl_easy_cleanup(r->easy);
         r->easy = NULL;
     }
@@ -99,128 +76,31 @@ static void finish(struct tg_curl_req *r, enum tg_curl_outcome outcome)
     free_req(r);
 }
 
-static void sweep(struct tg_curl_loop *cl)
+/* curl_ev's done hook. */
+static void on_transfer_done(void *ud, void *req, CURLcode code)
 {
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(cl->multi, &left)) != NULL) {
-        if (msg->msg != CURLMSG_DONE)
-            continue;
-        struct tg_curl_req *r = NULL;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-        CURLcode code = msg->data.result;
-        if (r)
-            finish(r, code == CURLE_OK ? TG_CURL_OK : TG_CURL_FAILED);
-    }
-}
-
-static void on_socket_event(struct ev_loop *loop, ev_io *io, int revents)
-{
-    struct sock_watch *sw = (struct sock_watch *)io;
-    struct tg_curl_loop *cl = sw->cl;
-    int flags = (revents & EV_READ ? CURL_CSELECT_IN : 0) | (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
-    int running = 0;
-    curl_multi_socket_action(cl->multi, io->fd, flags, &running);
-    sweep(cl);
-}
-
-static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
-{
-    struct tg_curl_loop *cl = t->data;
-    int running = 0;
-    curl_multi_socket_action(cl->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    sweep(cl);
-}
-
-/* CURLMOPT_SOCKETFUNCTION */
-static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
-{
-    struct tg_curl_loop *cl = userp;
-    struct sock_watch *sw = socketp;
-    if (what == CURL_POLL_REMOVE) {
-        if (sw) {
-            ev_io_stop(cl->loop, &sw->io);
-            curl_multi_assign(cl->multi, s, NULL);
-            unlink_watch(cl, sw);
-            free(sw);
-        }
-        return 0;
-    }
-    int events = (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
-    if (!sw) {
-        sw = calloc(1, sizeof *sw);
-        if (!sw)
-            return -1;
-        sw->cl = cl;
-        sw->next = cl->watches;
-        if (cl->watches)
-            cl->watches->prev = sw;
-        cl->watches = sw;
-        ev_io_init(&sw->io, on_socket_event, s, events);
-        curl_multi_assign(cl->multi, s, sw);
-    } else {
-        ev_io_stop(cl->loop, &sw->io);
-        ev_io_set(&sw->io, s, events);
-    }
-    ev_io_start(cl->loop, &sw->io);
-    return 0;
-}
-
-/* CURLMOPT_TIMERFUNCTION: -1 stops the timer; 0 means "call socket_action soon" (from the loop, not here) */
-static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-    struct tg_curl_loop *cl = userp;
-    ev_timer_stop(cl->loop, &cl->timer);
-    if (timeout_ms >= 0) {
-        ev_timer_set(&cl->timer, (double)timeout_ms / 1000.0, 0.);
-        ev_timer_start(cl->loop, &cl->timer);
-    }
-    return 0;
+    finish(req, code == CURLE_OK ? TG_CURL_OK : TG_CURL_FAILED);
 }
 
 static size_t write_cb(char *data, size_t size, size_t nmemb, void *userp)
 {
     struct tg_curl_req *r = userp;
     size_t n = size * nmemb;
-    if (r->body_len + n > r->max_body) {
-        r->too_large = 1;
-        return 0; /* aborts the transfer */
-    }
-    if (r->body_len + n + 1 > r->body_cap) {
-        size_t cap = r->body_cap ? r->body_cap : 4096;
-        while (cap < r->body_len + n + 1)
-            cap *= 2;
-        char *nb = realloc(r->body, cap);
-        if (!nb)
-            return 0;
-        r->body = nb;
-        r->body_cap = cap;
-    }
-    memcpy(r->body + r->body_len, data, n);
-    r->body_len += n;
-    r->body[r->body_len] = '\0';
-    return n;
+    return tg_curl_body_append(&r->body, data, n, r->max_body) == 0 ? n : 0; /* 0 aborts the transfer */
 }
 
 struct tg_curl_loop *tg_curl_loop_new(struct ev_loop *loop)
 {
-    pthread_once(&global_once, global_init);
     struct tg_curl_loop *cl = calloc(1, sizeof *cl);
     if (!cl)
         return NULL;
-    cl->loop = loop;
-    cl->multi = curl_multi_init();
-    if (!cl->multi) {
+    const struct tg_curl_ev_hooks hooks = {.done = on_transfer_done};
+    cl->ev = tg_curl_ev_new(loop, &hooks, cl);
+    if (!cl->ev) {
         free(cl);
         return NULL;
     }
-    ev_timer_init(&cl->timer, on_timer, 0., 0.);
-    cl->timer.data = cl;
-    curl_multi_setopt(cl->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-    curl_multi_setopt(cl->multi, CURLMOPT_SOCKETDATA, cl);
-    curl_multi_setopt(cl->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-    curl_multi_setopt(cl->multi, CURLMOPT_TIMERDATA, cl);
-    curl_multi_setopt(cl->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 64L);
+    curl_multi_setopt(tg_curl_ev_multi(cl->ev), CURLMOPT_MAX_HOST_CONNECTIONS, 64L);
     return cl;
 }
 
@@ -237,16 +117,7 @@ void tg_curl_loop_free(struct tg_curl_loop *cl)
         r->linked = 0;
         finish(r, TG_CURL_ABORTED);
     }
-    ev_timer_stop(cl->loop, &cl->timer);
-    curl_multi_cleanup(cl->multi);
-    struct sock_watch *sw = cl->watches; /* sockets of the connection cache closed without a REMOVE */
-    cl->watches = NULL;
-    while (sw) {
-        struct sock_watch *next = sw->next;
-        ev_io_stop(cl->loop, &sw->io);
-        free(sw);
-        sw = next;
-    }
+    tg_curl_ev_free(cl->ev);
     free(cl);
 }
 
@@ -293,7 +164,7 @@ struct tg_curl_req *tg_curl_request(struct tg_curl_loop *cl, const struct tg_cur
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, spec->post_body);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)spec->post_len);
     }
-    if (curl_multi_add_handle(cl->multi, e) != CURLM_OK)
+    if (curl_multi_add_handle(tg_curl_ev_multi(cl->ev), e) != CURLM_OK)
         goto fail;
     r->next = cl->pending;
     if (cl->pending)

@@ -1,7 +1,6 @@
-/* curl_loop.h — libcurl's multi interface driven by one worker's libev loop (CURLMOPT_SOCKETFUNCTION /
- * CURLMOPT_TIMERFUNCTION → ev_io / ev_timer, curl_multi_socket_action on events), so the policies' own HTTP
- * calls (RFC 7662 introspection, JWKS fetches) never block the worker. Name resolution uses libcurl's threaded
- * resolver. One tg_curl_loop per worker per user, created lazily on the worker thread.
+/* curl_loop.h — libcurl's multi interface driven by one worker's libev loop (the glue is common/curl_ev.h), so
+ * the policies' own HTTP calls (RFC 7662 introspection, JWKS fetches) never block the worker. Name resolution
+ * uses libcurl's threaded resolver. One tg_curl_loop per worker per user, created lazily on the worker thread.
  *
  * A request ends with exactly one call of its done callback (on the worker's loop, never from inside
  * tg_curl_request), unless it was cancelled first; tg_curl_loop_free ends the pending ones with
