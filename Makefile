@@ -89,9 +89,10 @@ integration: all
 	@./tests/run_integration.sh
 
 # The suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build directory.
+ASAN_MAKE_ARGS := BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 asan: deps
-	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all $(addprefix build-asan/tests/,$(notdir $(UNIT_BIN)))
-	TOLLGATE_BUILD=build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ./tests/run_all.sh
+	$(MAKE) $(ASAN_MAKE_ARGS) all $(addprefix build-asan/tests/,$(notdir $(UNIT_BIN)))
+	TOLLGATE_BUILD=build-asan TOLLGATE_MAKE_ARGS='$(ASAN_MAKE_ARGS)' ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ./tests/run_all.sh
 
 run: deps all
 	@./scripts/run-demo.sh

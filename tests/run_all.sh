@@ -24,7 +24,8 @@ if [ "${TOLLGATE_SKIP_K8S:-0}" != 1 ] && ! ./tests/k8s/build-tools.sh --path >/d
 fi
 
 echo "== unit tests ($build/tests)"
-make -s BUILD="$build" $(for f in tests/unit/test_*.c; do n=$(basename "$f" .c); echo "$build/tests/$n"; done) >/dev/null || { echo "unit test build failed"; failed=$((failed+1)); }
+# TOLLGATE_MAKE_ARGS: the build's flags (make asan passes its sanitizer flags, so nothing is rebuilt without them)
+eval "make -s ${TOLLGATE_MAKE_ARGS:-BUILD=$build}" $(for f in tests/unit/test_*.c; do n=$(basename "$f" .c); echo "$build/tests/$n"; done) >/dev/null || { echo "unit test build failed"; failed=$((failed+1)); }
 for t in "$build"/tests/test_*; do
   [ -x "$t" ] || continue
   if out=$("$t" 2>&1); then
