@@ -71,15 +71,19 @@ int tg_json_get_array(const json_t *obj, const char *key, json_t **out)
     return TG_JSON_FOUND;
 }
 
+int tg_json_key_allowed(const char *key, const char *const *allowed)
+{
+    while (*allowed && strcmp(*allowed, key) != 0)
+        allowed++;
+    return *allowed != NULL;
+}
+
 const char *tg_json_unknown_key(const json_t *obj, const char *const *allowed)
 {
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)obj, key, v) {
-        const char *const *a = allowed;
-        while (*a && strcmp(*a, key) != 0)
-            a++;
-        if (!*a)
+        if (!tg_json_key_allowed(key, allowed))
             return key;
     }
     return NULL;

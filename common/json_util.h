@@ -23,6 +23,8 @@ int tg_json_get_int(const json_t *obj, const char *key, json_int_t min, json_int
 int tg_json_get_object(const json_t *obj, const char *key, json_t **out);
 int tg_json_get_array(const json_t *obj, const char *key, json_t **out);
 
+/* Non-zero when key is in the NULL-terminated list allowed. */
+int tg_json_key_allowed(const char *key, const char *const *allowed);
 /* The first key of obj (in iteration order) that is not in the NULL-terminated list allowed, or NULL. */
 const char *tg_json_unknown_key(const json_t *obj, const char *const *allowed);
 

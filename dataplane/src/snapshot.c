@@ -2,6 +2,7 @@
  * Strict: unknown fields, wrong types and out-of-range values are errors (docs/control-protocol.md). */
 #include "snapshot.h"
 
+#include "json_util.h"
 #include "log.h"
 
 #include <ctype.h>
@@ -33,55 +34,60 @@ static void check_keys(struct build *b, const json_t *obj, const char *path, con
     const char *key;
     json_t *value;
     json_object_foreach((json_t *)obj, key, value) {
-        int known = 0;
-        for (size_t i = 0; allowed[i]; i++)
-            known |= strcmp(key, allowed[i]) == 0;
-        if (!known)
+        if (!tg_json_key_allowed(key, allowed))
             add_error(b, "%s.%s: unknown field", path, key);
     }
 }
 
+/* json_util.h reads a JSON null as absent (the Kubernetes habit); the snapshot is strict: a null where a value
+ * may stand is a value of the wrong type. */
+static int strict(int found, const json_t *obj, const char *key)
+{
+    return found == TG_JSON_ABSENT && json_object_get(obj, key) ? TG_JSON_WRONG_TYPE : found;
+}
+
 static const char *get_string(struct build *b, const json_t *obj, const char *path, const char *key, int required)
 {
-    json_t *v = json_object_get(obj, key);
-    if (!v) {
+    const char *v = NULL;
+    int found = strict(tg_json_get_string(obj, key, SIZE_MAX, &v), obj, key);
+    if (found == TG_JSON_ABSENT) {
         if (required)
             add_error(b, "%s.%s: required", path, key);
         return required ? NULL : "";
     }
-    if (!json_is_string(v)) {
+    if (found != TG_JSON_FOUND) {
         add_error(b, "%s.%s: must be a string", path, key);
         return NULL;
     }
-    return json_string_value(v);
+    return v;
 }
 
 static int get_uint(struct build *b, const json_t *obj, const char *path, const char *key, uint64_t dflt,
                     uint64_t max, uint64_t *out)
 {
-    json_t *v = json_object_get(obj, key);
-    if (!v) {
+    json_int_t v = 0;
+    json_int_t hi = max < (uint64_t)INT64_MAX ? (json_int_t)max : INT64_MAX; /* a JSON integer is at most that */
+    int found = strict(tg_json_get_int(obj, key, 0, hi, &v), obj, key);
+    if (found == TG_JSON_ABSENT) {
         *out = dflt;
         return 0;
     }
-    if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > max) {
+    if (found != TG_JSON_FOUND) {
         add_error(b, "%s.%s: must be an integer from 0 to %llu", path, key, (unsigned long long)max);
         return -1;
     }
-    *out = (uint64_t)json_integer_value(v);
+    *out = (uint64_t)v;
     return 0;
 }
 
 static int get_bool(struct build *b, const json_t *obj, const char *path, const char *key, int dflt)
 {
-    json_t *v = json_object_get(obj, key);
-    if (!v)
-        return dflt;
-    if (!json_is_boolean(v)) {
+    int v = dflt;
+    if (strict(tg_json_get_bool(obj, key, &v), obj, key) == TG_JSON_WRONG_TYPE) {
         add_error(b, "%s.%s: must be true or false", path, key);
         return dflt;
     }
-    return json_is_true(v);
+    return v;
 }
 
 /* A string array (non-empty strings); returns a malloc'd array of pointers into the document. */

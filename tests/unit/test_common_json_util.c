@@ -33,6 +33,9 @@ int main(void)
     CHECK_EQ_STR(tg_json_unknown_key(o, allowed), "a");
     static const char *const all[] = {"s", "b", "i", "r", "n", "o", "a", NULL};
     CHECK(tg_json_unknown_key(o, all) == NULL);
+    CHECK(tg_json_key_allowed("o", allowed));
+    CHECK(!tg_json_key_allowed("a", allowed));
+    CHECK(!tg_json_key_allowed("", allowed));
     CHECK_EQ_STR(tg_json_type_name(json_object_get(o, "r")), "real");
     CHECK_EQ_STR(tg_json_type_name(NULL), "nothing");
     json_decref(o);
