@@ -54,6 +54,20 @@ struct tg_compiled_policy {
 /* The registered policy types; NULL when name is unknown. */
 const struct tg_policy_type *tg_policy_type_find(const char *name);
 
+/* ---- helpers for compile() (policy_compile.c); each failure writes its reason into err ---- */
+
+/* A zeroed state of size bytes, or NULL with "out of memory". */
+void *tg_policy_state_new(size_t size, char *err, size_t err_size);
+/* 0 when every key of obj is in allowed (NULL-terminated); else -1 with "<where><key>: unknown field" for the
+ * first other key (cut at 64 bytes). where is "" at the top of the policy object, "jwt." below it, ... */
+int tg_policy_only_fields(const json_t *obj, const char *const *allowed, const char *where, char *err,
+                          size_t err_size);
+/* The optional array field name of obj: 0 with *out = NULL when absent, 0 with *out set when it is an array of
+ * at most max entries; else (also for a JSON null) -1 with "<where><name>: must be an array of at most <max>
+ * <noun>". The entries are the caller's to check. */
+int tg_policy_array_field(const json_t *obj, const char *where, const char *name, size_t max, const char *noun,
+                          const json_t **out, char *err, size_t err_size);
+
 /* ---- credentials kept by sessions ---- */
 
 enum tg_credential_kind { TG_CRED_NONE = 0, TG_CRED_API_KEY, TG_CRED_JWT, TG_CRED_OPAQUE_TOKEN };

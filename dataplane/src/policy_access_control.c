@@ -38,14 +38,12 @@ static void acl_free(void *p) { free(p); }
 static int cidr_list(const json_t *spec, const char *name, struct tg_cidr *out, size_t max, size_t *n, char *err,
                      size_t err_size)
 {
-    const json_t *v = json_object_get(spec, name);
+    const json_t *v;
     *n = 0;
+    if (tg_policy_array_field(spec, "", name, max, "CIDRs", &v, err, err_size) < 0)
+        return -1;
     if (!v)
         return 0;
-    if (!json_is_array(v) || json_array_size(v) > max) {
-        snprintf(err, err_size, "%s: must be an array of at most %zu CIDRs", name, max);
-        return -1;
-    }
     size_t i;
     json_t *e;
     json_array_foreach(v, i, e) {
@@ -62,19 +60,10 @@ static int cidr_list(const json_t *spec, const char *name, struct tg_cidr *out, 
 
 static void *acl_compile(const json_t *spec, char *err, size_t err_size, int *failed)
 {
-    struct acl_state *st = calloc(1, sizeof *st);
-    if (!st) {
-        snprintf(err, err_size, "out of memory");
+    static const char *const fields[] = {"allow", "deny", "trustedProxies", NULL};
+    struct acl_state *st = tg_policy_state_new(sizeof *st, err, err_size);
+    if (!st || tg_policy_only_fields(spec, fields, "", err, err_size) < 0)
         goto fail;
-    }
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)spec, key, v) {
-        if (strcmp(key, "allow") != 0 && strcmp(key, "deny") != 0 && strcmp(key, "trustedProxies") != 0) {
-            snprintf(err, err_size, "%.64s: unknown field", key);
-            goto fail;
-        }
-    }
     if (cidr_list(spec, "allow", st->allow, MAX_ALLOW, &st->num_allow, err, err_size) < 0 ||
         cidr_list(spec, "deny", st->deny, MAX_DENY, &st->num_deny, err, err_size) < 0 ||
         cidr_list(spec, "trustedProxies", st->trusted, MAX_TRUSTED, &st->num_trusted, err, err_size) < 0)

@@ -71,13 +71,11 @@ static int compile_sets(const json_t *spec, const char *field, int request, stru
 static int compile_removes(const json_t *spec, const char *field, int request, struct edit_list *out, char *err,
                            size_t err_size)
 {
-    const json_t *arr = json_object_get(spec, field);
+    const json_t *arr;
+    if (tg_policy_array_field(spec, "", field, TG_POLICY_MAX_EDITS, "header names", &arr, err, err_size) < 0)
+        return -1;
     if (!arr)
         return 0;
-    if (!json_is_array(arr) || json_array_size(arr) > TG_POLICY_MAX_EDITS) {
-        snprintf(err, err_size, "%s: must be an array of at most %d header names", field, TG_POLICY_MAX_EDITS);
-        return -1;
-    }
     size_t i;
     json_t *v;
     json_array_foreach(arr, i, v) {
@@ -95,22 +93,9 @@ static void *am_compile(const json_t *spec, char *err, size_t err_size, int *fai
 {
     static const char *const fields[] = {"setRequestHeaders", "removeRequestHeaders", "setResponseHeaders",
                                          "removeResponseHeaders", NULL};
-    struct am_state *st = calloc(1, sizeof *st);
-    if (!st) {
-        snprintf(err, err_size, "out of memory");
+    struct am_state *st = tg_policy_state_new(sizeof *st, err, err_size);
+    if (!st || tg_policy_only_fields(spec, fields, "", err, err_size) < 0)
         goto fail;
-    }
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)spec, key, v) {
-        size_t k = 0;
-        while (fields[k] && strcmp(fields[k], key) != 0)
-            k++;
-        if (!fields[k]) {
-            snprintf(err, err_size, "%.64s: unknown field", key);
-            goto fail;
-        }
-    }
     if (compile_sets(spec, "setRequestHeaders", 1, &st->set_req, err, err_size) < 0 ||
         compile_removes(spec, "removeRequestHeaders", 1, &st->remove_req, err, err_size) < 0 ||
         compile_sets(spec, "setResponseHeaders", 0, &st->set_resp, err, err_size) < 0 ||

@@ -55,14 +55,11 @@ static void cors_free(void *p) { free(p); }
 static int string_array(const json_t *spec, const char *name, size_t max, const json_t **out, char *err,
                         size_t err_size)
 {
-    const json_t *v = json_object_get(spec, name);
-    *out = v;
+    if (tg_policy_array_field(spec, "", name, max, "strings", out, err, err_size) < 0)
+        return -1;
+    const json_t *v = *out;
     if (!v)
         return 0;
-    if (!json_is_array(v) || json_array_size(v) > max) {
-        snprintf(err, err_size, "%s: must be an array of at most %zu strings", name, max);
-        return -1;
-    }
     size_t i;
     json_t *e;
     json_array_foreach(v, i, e) {
@@ -79,22 +76,10 @@ static void *cors_compile(const json_t *spec, char *err, size_t err_size, int *f
     static const char *const fields[] = {"allowOrigins",     "allowMethods", "allowHeaders", "exposeHeaders",
                                          "allowCredentials", "maxAge",       NULL};
     static const char *const known_methods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", NULL};
-    struct cors_state *st = calloc(1, sizeof *st);
-    if (!st) {
-        snprintf(err, err_size, "out of memory");
+    struct cors_state *st = tg_policy_state_new(sizeof *st, err, err_size);
+    if (!st || tg_policy_only_fields(spec, fields, "", err, err_size) < 0)
         goto fail;
-    }
-    const char *key;
     json_t *v;
-    json_object_foreach((json_t *)spec, key, v) {
-        size_t k = 0;
-        while (fields[k] && strcmp(fields[k], key) != 0)
-            k++;
-        if (!fields[k]) {
-            snprintf(err, err_size, "%.64s: unknown field", key);
-            goto fail;
-        }
-    }
     const json_t *origins, *methods, *headers, *expose;
     if (string_array(spec, "allowOrigins", MAX_ORIGINS, &origins, err, err_size) < 0 ||
         string_array(spec, "allowMethods", 8, &methods, err, err_size) < 0 ||

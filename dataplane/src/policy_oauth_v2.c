@@ -109,22 +109,6 @@ static void oauth_free(void *p)
     free(st);
 }
 
-static int only_fields(const json_t *obj, const char *const *allowed, char *err, size_t err_size, const char *where)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)obj, key, v) {
-        size_t i = 0;
-        while (allowed[i] && strcmp(allowed[i], key) != 0)
-            i++;
-        if (!allowed[i]) {
-            snprintf(err, err_size, "%s%.64s: unknown field", where, key);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 /* A jti as a session credential keeps it: itself when it fits id[96], else "#" + SHA-256 hex. */
 static void normalize_id(const char *jti, size_t len, char out[96])
 {
@@ -147,7 +131,7 @@ static void on_jwks_skip(void *arg, size_t index, const char *why)
 static int compile_jwt(struct oauth_state *st, const json_t *jwt, char *err, size_t err_size)
 {
     static const char *const fields[] = {"issuer", "audiences", "algorithms", "jwks", "jwksUrl", NULL};
-    if (!json_is_object(jwt) || only_fields(jwt, fields, err, err_size, "jwt.") < 0) {
+    if (!json_is_object(jwt) || tg_policy_only_fields(jwt, fields, "jwt.", err, err_size) < 0) {
         if (!json_is_object(jwt))
             snprintf(err, err_size, "jwt: must be an object or null");
         return -1;
@@ -157,11 +141,9 @@ static int compile_jwt(struct oauth_state *st, const json_t *jwt, char *err, siz
         snprintf(err, err_size, "jwt.issuer: required string of 1 to 1024 bytes");
         return -1;
     }
-    const json_t *aud = json_object_get(jwt, "audiences");
-    if (aud && (!json_is_array(aud) || json_array_size(aud) > MAX_AUDIENCES)) {
-        snprintf(err, err_size, "jwt.audiences: must be an array of at most %d strings", MAX_AUDIENCES);
+    const json_t *aud;
+    if (tg_policy_array_field(jwt, "jwt.", "audiences", MAX_AUDIENCES, "strings", &aud, err, err_size) < 0)
         return -1;
-    }
     size_t i;
     json_t *v;
     json_array_foreach(aud, i, v) {
@@ -213,7 +195,7 @@ static int compile_introspection(struct oauth_state *st, const json_t *in, char 
         snprintf(err, err_size, "introspection: must be an object or null");
         return -1;
     }
-    if (only_fields(in, fields, err, err_size, "introspection.") < 0)
+    if (tg_policy_only_fields(in, fields, "introspection.", err, err_size) < 0)
         return -1;
     const char *url = json_string_value(json_object_get(in, "url"));
     const char *id = json_string_value(json_object_get(in, "clientId"));
@@ -284,13 +266,11 @@ static int compile_revoked(struct oauth_state *st, const json_t *list, char *err
 static void *oauth_compile(const json_t *spec, char *err, size_t err_size, int *failed)
 {
     static const char *const fields[] = {"tokenFrom", "jwt", "introspection", "requiredScopes", "revoked", NULL};
-    struct oauth_state *st = calloc(1, sizeof *st);
-    if (!st) {
-        snprintf(err, err_size, "out of memory");
+    struct oauth_state *st = tg_policy_state_new(sizeof *st, err, err_size);
+    if (!st)
         goto fail;
-    }
     tg_strmap_init(&st->revoked_ids);
-    if (only_fields(spec, fields, err, err_size, "") < 0)
+    if (tg_policy_only_fields(spec, fields, "", err, err_size) < 0)
         goto fail;
     const json_t *from = json_object_get(spec, "tokenFrom");
     if (!json_is_array(from) || json_array_size(from) == 0 || json_array_size(from) > MAX_LOCATIONS) {
@@ -316,11 +296,9 @@ static void *oauth_compile(const json_t *spec, char *err, size_t err_size, int *
         snprintf(err, err_size, "at least one of jwt and introspection is required");
         goto fail;
     }
-    const json_t *scopes = json_object_get(spec, "requiredScopes");
-    if (scopes && (!json_is_array(scopes) || json_array_size(scopes) > MAX_SCOPES)) {
-        snprintf(err, err_size, "requiredScopes: must be an array of at most %d scopes", MAX_SCOPES);
+    const json_t *scopes;
+    if (tg_policy_array_field(spec, "", "requiredScopes", MAX_SCOPES, "scopes", &scopes, err, err_size) < 0)
         goto fail;
-    }
     size_t hl = 0;
     json_array_foreach(scopes, i, v) {
         const char *s = json_string_value(v);

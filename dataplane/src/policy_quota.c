@@ -71,22 +71,6 @@ static void quota_free(void *p)
     free(st);
 }
 
-static int only_fields(const json_t *obj, const char *const *allowed, char *err, size_t err_size, const char *path)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)obj, key, v) {
-        size_t i = 0;
-        while (allowed[i] && strcmp(allowed[i], key) != 0)
-            i++;
-        if (!allowed[i]) {
-            snprintf(err, err_size, "%s%.64s: unknown field", path, key);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 static int compile_distributed(struct quota_state *st, const json_t *d, char *err, size_t err_size)
 {
     static const char *const fields[] = {"redisAddress", "password", "failOpen", "keyPrefix", NULL};
@@ -94,7 +78,7 @@ static int compile_distributed(struct quota_state *st, const json_t *d, char *er
         snprintf(err, err_size, "distributed: must be an object");
         return -1;
     }
-    if (only_fields(d, fields, err, err_size, "distributed.") < 0)
+    if (tg_policy_only_fields(d, fields, "distributed.", err, err_size) < 0)
         return -1;
     const char *addr = json_string_value(json_object_get(d, "redisAddress"));
     const char *why = NULL;
@@ -140,12 +124,8 @@ static int compile_distributed(struct quota_state *st, const json_t *d, char *er
 static void *quota_compile(const json_t *spec, char *err, size_t err_size, int *failed)
 {
     static const char *const fields[] = {"limit", "intervalMs", "identifier", "distributed", NULL};
-    struct quota_state *st = calloc(1, sizeof *st);
-    if (!st) {
-        snprintf(err, err_size, "out of memory");
-        goto fail;
-    }
-    if (only_fields(spec, fields, err, err_size, "") < 0)
+    struct quota_state *st = tg_policy_state_new(sizeof *st, err, err_size);
+    if (!st || tg_policy_only_fields(spec, fields, "", err, err_size) < 0)
         goto fail;
     const json_t *limit = json_object_get(spec, "limit");
     if (!json_is_integer(limit) || json_integer_value(limit) < 1) {

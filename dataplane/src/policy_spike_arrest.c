@@ -35,19 +35,10 @@ static void spike_free(void *p) { free(p); }
 
 static void *spike_compile(const json_t *spec, char *err, size_t err_size, int *failed)
 {
-    struct spike_state *st = calloc(1, sizeof *st);
-    if (!st) {
-        snprintf(err, err_size, "out of memory");
+    static const char *const fields[] = {"rate", "identifier", NULL};
+    struct spike_state *st = tg_policy_state_new(sizeof *st, err, err_size);
+    if (!st || tg_policy_only_fields(spec, fields, "", err, err_size) < 0)
         goto fail;
-    }
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)spec, key, v) {
-        if (strcmp(key, "rate") != 0 && strcmp(key, "identifier") != 0) {
-            snprintf(err, err_size, "%.64s: unknown field", key);
-            goto fail;
-        }
-    }
     const char *rate = json_string_value(json_object_get(spec, "rate"));
     uint64_t count = 0, per_ms = 0;
     const char *why = NULL;

@@ -64,19 +64,11 @@ static int copy_bounded(char *dst, size_t size, const char *src)
 
 static void *vak_compile(const json_t *spec, char *err, size_t err_size, int *failed)
 {
-    struct vak_state *st = calloc(1, sizeof *st);
-    if (!st) {
-        snprintf(err, err_size, "out of memory");
+    static const char *const fields[] = {"keyFrom", "keys", NULL};
+    struct vak_state *st = tg_policy_state_new(sizeof *st, err, err_size);
+    if (!st || tg_policy_only_fields(spec, fields, "", err, err_size) < 0)
         goto fail;
-    }
-    const char *key;
     json_t *v;
-    json_object_foreach((json_t *)spec, key, v) {
-        if (strcmp(key, "keyFrom") != 0 && strcmp(key, "keys") != 0) {
-            snprintf(err, err_size, "%.64s: unknown field", key);
-            goto fail;
-        }
-    }
     const json_t *from = json_object_get(spec, "keyFrom");
     if (!json_is_array(from) || json_array_size(from) == 0 || json_array_size(from) > MAX_LOCATIONS) {
         snprintf(err, err_size, "keyFrom: must be an array of 1 to %d locations", MAX_LOCATIONS);
