@@ -140,16 +140,8 @@ static void *quota_compile(const json_t *spec, char *err, size_t err_size, int *
         goto fail;
     }
     st->interval_ms = (uint64_t)json_integer_value(interval);
-    const json_t *ident = json_object_get(spec, "identifier");
-    char why[160];
-    if (ident && !json_is_string(ident)) {
-        snprintf(err, err_size, "identifier: must be a string");
+    if (tg_identifier_compile(spec, &st->ident, err, err_size) < 0)
         goto fail;
-    }
-    if (tg_identifier_parse(ident ? json_string_value(ident) : NULL, &st->ident, why, sizeof why) < 0) {
-        snprintf(err, err_size, "identifier: %s", why);
-        goto fail;
-    }
     const json_t *d = json_object_get(spec, "distributed");
     if (d && compile_distributed(st, d, err, err_size) < 0)
         goto fail;

@@ -48,16 +48,8 @@ static void *spike_compile(const json_t *spec, char *err, size_t err_size, int *
     }
     snprintf(st->rate, sizeof st->rate, "%s", rate);
     st->interval_us = tg_spike_interval_us(count, per_ms);
-    const json_t *ident = json_object_get(spec, "identifier");
-    char reason[160];
-    if (ident && !json_is_string(ident)) {
-        snprintf(err, err_size, "identifier: must be a string");
+    if (tg_identifier_compile(spec, &st->ident, err, err_size) < 0)
         goto fail;
-    }
-    if (tg_identifier_parse(ident ? json_string_value(ident) : NULL, &st->ident, reason, sizeof reason) < 0) {
-        snprintf(err, err_size, "identifier: %s", reason);
-        goto fail;
-    }
     return st;
 fail:
     spike_free(st);

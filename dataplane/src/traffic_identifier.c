@@ -9,6 +9,21 @@
 
 #define CLEAR_MAX 128
 
+int tg_identifier_compile(const json_t *spec, struct tg_identifier *out, char *err, size_t err_size)
+{
+    const json_t *ident = json_object_get(spec, "identifier");
+    char why[160];
+    if (ident && !json_is_string(ident)) {
+        snprintf(err, err_size, "identifier: must be a string");
+        return -1;
+    }
+    if (tg_identifier_parse(ident ? json_string_value(ident) : NULL, out, why, sizeof why) < 0) {
+        snprintf(err, err_size, "identifier: %s", why);
+        return -1;
+    }
+    return 0;
+}
+
 /* kind:value in the clear, or kind#<32 hex of SHA-256(value)> */
 static size_t put_value(const char *kind, const char *v, size_t len, int force_hash, char *out)
 {

@@ -21,11 +21,16 @@
 
 #include "rate_identifier.h"
 
+#include <jansson.h>
 #include <stddef.h>
 
 struct tg_policy_ctx;
 
 #define TG_IDENT_TEXT_MAX 160
+
+/* Reads the optional "identifier" field of a quota or spikeArrest object (absent: ALL). 0, or -1 with
+ * "identifier: <reason>" in err (a JSON null or another non-string is "must be a string"). */
+int tg_identifier_compile(const json_t *spec, struct tg_identifier *out, char *err, size_t err_size);
 
 /* The counter name of this request into out[TG_IDENT_TEXT_MAX]; returns its length. */
 size_t tg_identifier_text(const struct tg_identifier *id, const struct tg_policy_ctx *ctx, char *out);
