@@ -52,6 +52,29 @@ int tg_cred_location_parse(const char *spec, int allow_subprotocol, struct tg_cr
     return 0;
 }
 
+int tg_cred_locations_compile(const json_t *spec, const char *field, int allow_subprotocol,
+                              struct tg_cred_location out[TG_CRED_MAX_LOCATIONS], size_t *n, char *err,
+                              size_t err_size)
+{
+    const json_t *from = json_object_get(spec, field);
+    if (!json_is_array(from) || json_array_size(from) == 0 || json_array_size(from) > TG_CRED_MAX_LOCATIONS) {
+        snprintf(err, err_size, "%s: must be an array of 1 to %d locations", field, TG_CRED_MAX_LOCATIONS);
+        return -1;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(from, i, v) {
+        char why[192];
+        if (!json_is_string(v) || tg_cred_location_parse(json_string_value(v), allow_subprotocol, &out[i], why,
+                                                         sizeof why)) {
+            snprintf(err, err_size, "%s[%zu]: %s", field, i, json_is_string(v) ? why : "must be a string");
+            return -1;
+        }
+    }
+    *n = json_array_size(from);
+    return 0;
+}
+
 /* Appends one entry to the comma-separated rest list; -1 when it does not fit. */
 static int append_rest(char *rest, size_t rest_size, size_t *used, const char *p, size_t len)
 {

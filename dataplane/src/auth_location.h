@@ -15,7 +15,10 @@
 
 #include "http1_parser.h"
 
+#include <jansson.h>
 #include <stddef.h>
+
+#define TG_CRED_MAX_LOCATIONS 8
 
 enum tg_cred_loc_kind { TG_LOC_HEADER = 0, TG_LOC_QUERY, TG_LOC_SUBPROTOCOL };
 
@@ -29,6 +32,12 @@ struct tg_cred_location {
  * Subprotocol locations only when allow_subprotocol. 0, or -1 with a reason in err. */
 int tg_cred_location_parse(const char *spec, int allow_subprotocol, struct tg_cred_location *out, char *err,
                            size_t err_size);
+/* The list field of an authentication policy (verifyApiKey "keyFrom", oauthV2 "tokenFrom") in spec: an array of
+ * 1 to TG_CRED_MAX_LOCATIONS strings, each parsed as above into out; *n is set on success. 0, or -1 with
+ * "<field>: ..." or "<field>[i]: <reason>" in err. */
+int tg_cred_locations_compile(const json_t *spec, const char *field, int allow_subprotocol,
+                              struct tg_cred_location out[TG_CRED_MAX_LOCATIONS], size_t *n, char *err,
+                              size_t err_size);
 
 /* Reads the credential at loc into out (NUL-terminated). Returns its length; 0 when the location holds nothing;
  * -1 when a value is there but unusable (too long for out, bad percent-escape, empty). For subprotocol

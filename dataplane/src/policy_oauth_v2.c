@@ -41,7 +41,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_LOCATIONS 8
 #define MAX_TOKEN_BYTES TG_JWT_MAX_BYTES
 #define MAX_AUDIENCES 16
 #define MAX_SCOPES 32
@@ -51,7 +50,7 @@
 #define WWW_MISSING "WWW-Authenticate: Bearer realm=\"tollgate\"\r\n"
 
 struct oauth_state {
-    struct tg_cred_location from[MAX_LOCATIONS];
+    struct tg_cred_location from[TG_CRED_MAX_LOCATIONS];
     size_t num_from;
     /* jwt */
     int has_jwt;
@@ -272,21 +271,8 @@ static void *oauth_compile(const json_t *spec, char *err, size_t err_size, int *
     tg_strmap_init(&st->revoked_ids);
     if (tg_policy_only_fields(spec, fields, "", err, err_size) < 0)
         goto fail;
-    const json_t *from = json_object_get(spec, "tokenFrom");
-    if (!json_is_array(from) || json_array_size(from) == 0 || json_array_size(from) > MAX_LOCATIONS) {
-        snprintf(err, err_size, "tokenFrom: must be an array of 1 to %d locations", MAX_LOCATIONS);
+    if (tg_cred_locations_compile(spec, "tokenFrom", 1, st->from, &st->num_from, err, err_size) < 0)
         goto fail;
-    }
-    size_t i;
-    json_t *v;
-    json_array_foreach(from, i, v) {
-        char why[192];
-        if (!json_is_string(v) || tg_cred_location_parse(json_string_value(v), 1, &st->from[i], why, sizeof why)) {
-            snprintf(err, err_size, "tokenFrom[%zu]: %s", i, json_is_string(v) ? why : "must be a string");
-            goto fail;
-        }
-    }
-    st->num_from = json_array_size(from);
     const json_t *jwt = json_object_get(spec, "jwt"), *in = json_object_get(spec, "introspection");
     if (jwt && !json_is_null(jwt) && compile_jwt(st, jwt, err, err_size) < 0)
         goto fail;
@@ -299,7 +285,8 @@ static void *oauth_compile(const json_t *spec, char *err, size_t err_size, int *
     const json_t *scopes;
     if (tg_policy_array_field(spec, "", "requiredScopes", MAX_SCOPES, "scopes", &scopes, err, err_size) < 0)
         goto fail;
-    size_t hl = 0;
+    size_t i, hl = 0;
+    json_t *v;
     json_array_foreach(scopes, i, v) {
         const char *s = json_string_value(v);
         int ok = s && *s && strlen(s) <= 256;

@@ -25,7 +25,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_LOCATIONS 8
 #define MAX_KEYS 200000
 #define MAX_KEY_BYTES 4096
 
@@ -36,7 +35,7 @@ struct api_key {
 };
 
 struct vak_state {
-    struct tg_cred_location from[MAX_LOCATIONS];
+    struct tg_cred_location from[TG_CRED_MAX_LOCATIONS];
     size_t num_from;
     struct api_key *keys;
     size_t num_keys;
@@ -68,21 +67,10 @@ static void *vak_compile(const json_t *spec, char *err, size_t err_size, int *fa
     struct vak_state *st = tg_policy_state_new(sizeof *st, err, err_size);
     if (!st || tg_policy_only_fields(spec, fields, "", err, err_size) < 0)
         goto fail;
-    json_t *v;
-    const json_t *from = json_object_get(spec, "keyFrom");
-    if (!json_is_array(from) || json_array_size(from) == 0 || json_array_size(from) > MAX_LOCATIONS) {
-        snprintf(err, err_size, "keyFrom: must be an array of 1 to %d locations", MAX_LOCATIONS);
+    if (tg_cred_locations_compile(spec, "keyFrom", 0, st->from, &st->num_from, err, err_size) < 0)
         goto fail;
-    }
     size_t i;
-    json_array_foreach(from, i, v) {
-        char why[192];
-        if (!json_is_string(v) || tg_cred_location_parse(json_string_value(v), 0, &st->from[i], why, sizeof why)) {
-            snprintf(err, err_size, "keyFrom[%zu]: %s", i, json_is_string(v) ? why : "must be a string");
-            goto fail;
-        }
-    }
-    st->num_from = json_array_size(from);
+    json_t *v;
     const json_t *keys = json_object_get(spec, "keys");
     if (!json_is_array(keys) || json_array_size(keys) > MAX_KEYS) {
         snprintf(err, err_size, "keys: must be an array of at most %d keys", MAX_KEYS);
