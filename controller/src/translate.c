@@ -168,6 +168,65 @@ int tg__no_unknown_fields(struct tg__tr *tr, struct tg__item *it, const json_t *
     return -1;
 }
 
+int tg__list_has(const json_t *arr, const char *s)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v) {
+        if (strcmp(json_string_value(v), s) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+json_t *tg__item_spec(struct tg__tr *tr, struct tg__item *it, const char *const *allowed)
+{
+    json_t *spec = NULL;
+    if (tg_json_get_object(it->src->obj, "spec", &spec) != TG_JSON_FOUND) {
+        tg__invalid(tr, it, "spec", "required mapping");
+        return NULL;
+    }
+    if (tg__no_unknown_fields(tr, it, spec, "spec", allowed) < 0)
+        return NULL;
+    return spec;
+}
+
+json_t *tg__environments(struct tg__tr *tr, struct tg__item *it, const json_t *spec)
+{
+    json_t *raw = tg__string_list(tr, it, spec, "environments", "spec.environments", 63);
+    if (!raw)
+        return NULL;
+    json_t *out = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(raw, i, v) {
+        const char *why = tg_check_dns_label(json_string_value(v));
+        if (why) {
+            char p[64];
+            snprintf(p, sizeof p, "spec.environments[%zu]", i);
+            tg__invalid(tr, it, p, "\"%.63s\": %s", json_string_value(v), why);
+            break;
+        }
+        if (!tg__list_has(out, json_string_value(v)))
+            json_array_append(out, v);
+    }
+    json_decref(raw);
+    if (it->valid && json_array_size(out) == 0)
+        tg__invalid(tr, it, "spec.environments", "at least one environment is required");
+    return out;
+}
+
+struct tg__item **tg__emitted_oldest_first(struct tg__item *items, size_t n, size_t *m)
+{
+    struct tg__item **order = calloc(n + 1, sizeof *order);
+    *m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (items[i].valid && items[i].out)
+            order[(*m)++] = &items[i];
+    qsort(order, *m, sizeof *order, tg__older_first);
+    return order;
+}
+
 /* Sets up one item + status for a store object. */
 static void init_item(struct tg__tr *tr, struct tg__item *it, struct tg_translate_status *st,
                       const struct tg_store_object *o)

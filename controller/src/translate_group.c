@@ -11,17 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int list_has(const json_t *arr, const char *s)
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach(arr, i, v) {
-        if (strcmp(json_string_value(v), s) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 /* Normalises spec.hostnames-like lists: lower-case, valid, de-duplicated. NULL after reporting. */
 static json_t *hostname_list(struct tg__tr *tr, struct tg__item *it, const json_t *obj, const char *key,
                              const char *path)
@@ -43,7 +32,7 @@ static json_t *hostname_list(struct tg__tr *tr, struct tg__item *it, const json_
             json_decref(out);
             return NULL;
         }
-        if (!list_has(out, host))
+        if (!tg__list_has(out, host))
             json_array_append_new(out, json_string(host));
     }
     json_decref(raw);
@@ -84,7 +73,7 @@ static json_t *tls_entry(struct tg__tr *tr, struct tg__item *it, const json_t *e
     size_t i;
     json_t *h;
     json_array_foreach(hosts, i, h) {
-        if (!list_has(all_hosts, json_string_value(h))) {
+        if (!tg__list_has(all_hosts, json_string_value(h))) {
             tg__invalid(tr, it, p, "\"%s\" is not one of spec.hostnames", json_string_value(h));
             json_decref(hosts);
             return NULL;
@@ -125,12 +114,8 @@ static json_t *tls_entry(struct tg__tr *tr, struct tg__item *it, const json_t *e
 
 void tg__translate_group(struct tg__tr *tr, struct tg__item *it)
 {
-    json_t *spec = NULL;
-    if (tg_json_get_object(it->src->obj, "spec", &spec) != TG_JSON_FOUND) {
-        tg__invalid(tr, it, "spec", "required mapping");
-        return;
-    }
-    if (tg__no_unknown_fields(tr, it, spec, "spec", group_spec_fields) < 0)
+    json_t *spec = tg__item_spec(tr, it, group_spec_fields);
+    if (!spec)
         return;
     json_t *hosts = hostname_list(tr, it, spec, "hostnames", "spec.hostnames");
     if (!hosts)
@@ -140,28 +125,13 @@ void tg__translate_group(struct tg__tr *tr, struct tg__item *it)
         json_decref(hosts);
         return;
     }
-    json_t *envs_raw = tg__string_list(tr, it, spec, "environments", "spec.environments", 63);
-    if (!envs_raw) {
+    json_t *envs = tg__environments(tr, it, spec);
+    if (!envs) {
         json_decref(hosts);
         return;
     }
-    json_t *envs = json_array();
     size_t i;
     json_t *v;
-    json_array_foreach(envs_raw, i, v) {
-        const char *why = tg_check_dns_label(json_string_value(v));
-        if (why) {
-            char p[64];
-            snprintf(p, sizeof p, "spec.environments[%zu]", i);
-            tg__invalid(tr, it, p, "\"%.63s\": %s", json_string_value(v), why);
-            break;
-        }
-        if (!list_has(envs, json_string_value(v)))
-            json_array_append(envs, v);
-    }
-    json_decref(envs_raw);
-    if (it->valid && json_array_size(envs) == 0)
-        tg__invalid(tr, it, "spec.environments", "at least one environment is required");
     json_t *tls = json_array();
     json_t *tls_in = NULL;
     int r = tg_json_get_array(spec, "tls", &tls_in);
@@ -196,7 +166,7 @@ static json_t *filter_hosts(const json_t *arr, const json_t *keep)
     size_t i;
     json_t *v;
     json_array_foreach(arr, i, v) {
-        if (list_has(keep, json_string_value(v)))
+        if (tg__list_has(keep, json_string_value(v)))
             json_array_append(out, v);
     }
     return out;
@@ -204,12 +174,8 @@ static json_t *filter_hosts(const json_t *arr, const json_t *keep)
 
 void tg__resolve_hostnames(struct tg__tr *tr, struct tg__item *groups, size_t n)
 {
-    struct tg__item **order = calloc(n + 1, sizeof *order);
     size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (groups[i].valid && groups[i].out)
-            order[m++] = &groups[i];
-    qsort(order, m, sizeof *order, tg__older_first);
+    struct tg__item **order = tg__emitted_oldest_first(groups, n, &m);
     struct tg_strmap owners;
     tg_strmap_init(&owners);
     for (size_t k = 0; k < m; k++) {

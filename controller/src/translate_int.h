@@ -58,6 +58,17 @@ json_t *tg__string_list(struct tg__tr *tr, struct tg__item *it, const json_t *ob
 /* Reports the first key of obj not in allowed; returns -1 when there was one. */
 int tg__no_unknown_fields(struct tg__tr *tr, struct tg__item *it, const json_t *obj, const char *path,
                           const char *const *allowed);
+/* 1 when the JSON array of strings arr holds s. */
+int tg__list_has(const json_t *arr, const char *s);
+/* The item's spec mapping with no key outside allowed; NULL after reporting. */
+json_t *tg__item_spec(struct tg__tr *tr, struct tg__item *it, const char *const *allowed);
+/* spec.environments of a group or proxy: RFC 1123 labels, de-duplicated, at least one. NULL after reporting
+ * when it is not a list of short strings; otherwise a new list — after reporting a name that is not a label
+ * (the list stops there) or an empty list, the item is invalid. */
+json_t *tg__environments(struct tg__tr *tr, struct tg__item *it, const json_t *spec);
+/* The items still to be emitted (valid, with out), oldest first (tg__older_first), in a new array of *m
+ * pointers (free it). */
+struct tg__item **tg__emitted_oldest_first(struct tg__item *items, size_t n, size_t *m);
 
 /* translate_group.c */
 void tg__translate_group(struct tg__tr *tr, struct tg__item *it);

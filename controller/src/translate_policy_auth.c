@@ -171,17 +171,6 @@ static int check_selector(struct tg__tr *tr, struct tg__item *it, const json_t *
     return 0;
 }
 
-static int value_in(const json_t *values, const char *v)
-{
-    size_t i;
-    json_t *x;
-    json_array_foreach(values, i, x) {
-        if (strcmp(json_string_value(x), v) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 /* 1 when labels (an object, or NULL) satisfy the (validated) selector. */
 static int selector_matches(const json_t *sel, const json_t *labels)
 {
@@ -198,8 +187,8 @@ static int selector_matches(const json_t *sel, const json_t *labels)
         const char *have = json_string_value(json_object_get(labels, json_string_value(json_object_get(e, "key"))));
         const char *op = json_string_value(json_object_get(e, "operator"));
         const json_t *values = json_object_get(e, "values");
-        int ok = strcmp(op, "In") == 0       ? have && value_in(values, have)
-                 : strcmp(op, "NotIn") == 0  ? !have || !value_in(values, have)
+        int ok = strcmp(op, "In") == 0       ? have && tg__list_has(values, have)
+                 : strcmp(op, "NotIn") == 0  ? !have || !tg__list_has(values, have)
                  : strcmp(op, "Exists") == 0 ? have != NULL
                                              : have == NULL;
         if (!ok)

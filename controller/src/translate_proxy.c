@@ -54,41 +54,6 @@ static json_int_t bytes_field(struct tg__tr *tr, struct tg__item *it, const json
     return v;
 }
 
-static json_t *environments(struct tg__tr *tr, struct tg__item *it, const json_t *spec)
-{
-    json_t *raw = tg__string_list(tr, it, spec, "environments", "spec.environments", 63);
-    if (!raw)
-        return NULL;
-    json_t *out = json_array();
-    size_t i;
-    json_t *v;
-    json_array_foreach(raw, i, v) {
-        const char *why = tg_check_dns_label(json_string_value(v));
-        if (why) {
-            char p[64];
-            snprintf(p, sizeof p, "spec.environments[%zu]", i);
-            tg__invalid(tr, it, p, "\"%.63s\": %s", json_string_value(v), why);
-            break;
-        }
-        int dup = 0;
-        size_t j;
-        json_t *w;
-        json_array_foreach(out, j, w) {
-            dup |= json_equal(v, w);
-        }
-        if (!dup)
-            json_array_append(out, v);
-    }
-    json_decref(raw);
-    if (it->valid && json_array_size(out) == 0)
-        tg__invalid(tr, it, "spec.environments", "at least one environment is required");
-    if (!it->valid) {
-        json_decref(out);
-        return NULL;
-    }
-    return out;
-}
-
 static int policy_name_ok(const char *s)
 {
     size_t n = strlen(s);
@@ -201,12 +166,8 @@ static json_t *target_tls(struct tg__tr *tr, struct tg__item *it, const json_t *
 
 void tg__translate_proxy(struct tg__tr *tr, struct tg__item *it)
 {
-    json_t *spec = NULL;
-    if (tg_json_get_object(it->src->obj, "spec", &spec) != TG_JSON_FOUND) {
-        tg__invalid(tr, it, "spec", "required mapping");
-        return;
-    }
-    if (tg__no_unknown_fields(tr, it, spec, "spec", spec_fields) < 0)
+    json_t *spec = tg__item_spec(tr, it, spec_fields);
+    if (!spec)
         return;
     json_t *envs = NULL, *pols = NULL, *endpoints = NULL, *tls = NULL;
     const char *base_path = NULL;
@@ -216,7 +177,7 @@ void tg__translate_proxy(struct tg__tr *tr, struct tg__item *it)
         tg__invalid(tr, it, "spec.basePath", r == TG_JSON_ABSENT ? "required" : "must be a string of at most 1024 characters");
     else if (why)
         tg__invalid(tr, it, "spec.basePath", "%s", why);
-    envs = environments(tr, it, spec);
+    envs = tg__environments(tr, it, spec); /* used only if the item stays valid */
     int strip = bool_field(tr, it, spec, "stripBasePath", "spec.stripBasePath", 1);
     json_int_t max_body = bytes_field(tr, it, spec, "maxRequestBodyBytes", "spec.maxRequestBodyBytes");
 
@@ -317,12 +278,8 @@ int tg__shares_environment(const json_t *a, const json_t *b)
 void tg__resolve_base_paths(struct tg__tr *tr, struct tg__item *proxies, size_t n, const struct tg__item *groups,
                             size_t ngroups)
 {
-    struct tg__item **order = calloc(n + 1, sizeof *order);
     size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (proxies[i].valid && proxies[i].out)
-            order[m++] = &proxies[i];
-    qsort(order, m, sizeof *order, tg__older_first);
+    struct tg__item **order = tg__emitted_oldest_first(proxies, n, &m);
     struct tg_strmap claims;
     tg_strmap_init(&claims);
     char **keys = NULL;
