@@ -32,6 +32,26 @@ void tg__policy_invalid(struct tg__tr *tr, struct tg__item *it, const char *path
     it->st->accepted_reason = TG_REASON_INVALID_POLICY;
 }
 
+int tg__policy_fields(struct tg__tr *tr, struct tg__item *it, const json_t *obj, const char *path,
+                      const char *const *allowed)
+{
+    if (tg__no_unknown_fields(tr, it, obj, path, allowed) < 0) {
+        it->st->accepted_reason = TG_REASON_INVALID_POLICY;
+        return -1;
+    }
+    return 0;
+}
+
+int tg__policy_mapping(struct tg__tr *tr, struct tg__item *it, const json_t *obj, const char *path,
+                       const char *const *allowed)
+{
+    if (!json_is_object(obj)) {
+        tg__policy_invalid(tr, it, path, "must be a mapping");
+        return -1;
+    }
+    return tg__policy_fields(tr, it, obj, path, allowed);
+}
+
 json_t *tg__translate_policy(struct tg__tr *tr, struct tg__item *it, const char *name, const json_t *settings,
                              const char *path)
 {

@@ -36,6 +36,13 @@ json_t *tg__translate_policy(struct tg__tr *tr, struct tg__item *it, const char 
 /* tg__invalid with the InvalidPolicy reason. */
 void tg__policy_invalid(struct tg__tr *tr, struct tg__item *it, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* tg__no_unknown_fields with the InvalidPolicy reason: 0, or -1 after reporting. */
+int tg__policy_fields(struct tg__tr *tr, struct tg__item *it, const json_t *obj, const char *path,
+                      const char *const *allowed);
+/* A nested settings mapping (oauthV2 jwt, quota distributed, ...): reports "must be a mapping" or an unknown
+ * field (InvalidPolicy) and returns -1; else 0. */
+int tg__policy_mapping(struct tg__tr *tr, struct tg__item *it, const json_t *obj, const char *path,
+                       const char *const *allowed);
 
 /* translate_policy_auth.c */
 json_t *tg__translate_verify_api_key(struct tg__tr *tr, struct tg__item *it, const json_t *settings,

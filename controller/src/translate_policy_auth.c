@@ -266,10 +266,8 @@ static void api_key_entry(struct tg__tr *tr, struct tg__item *it, const struct t
 
 json_t *tg__translate_verify_api_key(struct tg__tr *tr, struct tg__item *it, const json_t *settings, const char *path)
 {
-    if (tg__no_unknown_fields(tr, it, settings, path, vak_fields) < 0) {
-        it->st->accepted_reason = TG_REASON_INVALID_POLICY;
+    if (tg__policy_fields(tr, it, settings, path, vak_fields) < 0)
         return NULL;
-    }
     json_t *from = location_list(tr, it, settings, "keyFrom", path, vak_default_from, 0);
     if (!from)
         return NULL;
@@ -440,14 +438,8 @@ static json_t *resolve_jwks(struct tg__tr *tr, struct tg__item *it, const char *
 
 static json_t *oauth_jwt(struct tg__tr *tr, struct tg__item *it, const json_t *jwt, const char *path)
 {
-    if (!json_is_object(jwt)) {
-        tg__policy_invalid(tr, it, path, "must be a mapping");
+    if (tg__policy_mapping(tr, it, jwt, path, jwt_fields) < 0)
         return NULL;
-    }
-    if (tg__no_unknown_fields(tr, it, jwt, path, jwt_fields) < 0) {
-        it->st->accepted_reason = TG_REASON_INVALID_POLICY;
-        return NULL;
-    }
     int bad = 0;
     char p[384];
     const char *issuer = string_field(tr, it, jwt, "issuer", path, 1024, &bad);
@@ -521,14 +513,8 @@ static json_t *oauth_jwt(struct tg__tr *tr, struct tg__item *it, const json_t *j
 
 static json_t *oauth_introspection(struct tg__tr *tr, struct tg__item *it, const json_t *in, const char *path)
 {
-    if (!json_is_object(in)) {
-        tg__policy_invalid(tr, it, path, "must be a mapping");
+    if (tg__policy_mapping(tr, it, in, path, introspection_fields) < 0)
         return NULL;
-    }
-    if (tg__no_unknown_fields(tr, it, in, path, introspection_fields) < 0) {
-        it->st->accepted_reason = TG_REASON_INVALID_POLICY;
-        return NULL;
-    }
     int bad = 0;
     char p[384];
     const char *url = string_field(tr, it, in, "url", path, 2048, &bad);
@@ -625,10 +611,8 @@ static json_t *oauth_revoked(struct tg__tr *tr, struct tg__item *it, const char 
 
 json_t *tg__translate_oauth_v2(struct tg__tr *tr, struct tg__item *it, const json_t *settings, const char *path)
 {
-    if (tg__no_unknown_fields(tr, it, settings, path, oauth_fields) < 0) {
-        it->st->accepted_reason = TG_REASON_INVALID_POLICY;
+    if (tg__policy_fields(tr, it, settings, path, oauth_fields) < 0)
         return NULL;
-    }
     char p[300];
     json_t *from = location_list(tr, it, settings, "tokenFrom", path, oauth_default_from, 1);
     if (!from)

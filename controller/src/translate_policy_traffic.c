@@ -29,16 +29,6 @@
 
 /* ---- shared field readers ------------------------------------------------------------------------------ */
 
-static int unknown_fields(struct tg__tr *tr, struct tg__item *it, const json_t *obj, const char *path,
-                          const char *const *allowed)
-{
-    if (tg__no_unknown_fields(tr, it, obj, path, allowed) < 0) {
-        it->st->accepted_reason = TG_REASON_INVALID_POLICY;
-        return -1;
-    }
-    return 0;
-}
-
 /* An optional string field; *out NULL when absent. -1 after reporting. */
 static int opt_string(struct tg__tr *tr, struct tg__item *it, const json_t *obj, const char *key, const char *path,
                       size_t max, const char **out)
@@ -123,11 +113,7 @@ static char *redis_password(struct tg__tr *tr, struct tg__item *it, const char *
 static json_t *quota_distributed(struct tg__tr *tr, struct tg__item *it, const json_t *d, const char *path)
 {
     char p[384];
-    if (!json_is_object(d)) {
-        tg__policy_invalid(tr, it, path, "must be a mapping");
-        return NULL;
-    }
-    if (unknown_fields(tr, it, d, path, distributed_fields) < 0)
+    if (tg__policy_mapping(tr, it, d, path, distributed_fields) < 0)
         return NULL;
     const char *addr, *secret, *prefix;
     snprintf(p, sizeof p, "%s.redisAddress", path);
@@ -180,7 +166,7 @@ static json_t *quota_distributed(struct tg__tr *tr, struct tg__item *it, const j
 json_t *tg__translate_quota(struct tg__tr *tr, struct tg__item *it, const json_t *settings, const char *path)
 {
     char p[300];
-    if (unknown_fields(tr, it, settings, path, quota_fields) < 0)
+    if (tg__policy_fields(tr, it, settings, path, quota_fields) < 0)
         return NULL;
     json_int_t limit = 0;
     snprintf(p, sizeof p, "%s.limit", path);
@@ -229,7 +215,7 @@ json_t *tg__translate_spike_arrest(struct tg__tr *tr, struct tg__item *it, const
                                    const char *path)
 {
     char p[300];
-    if (unknown_fields(tr, it, settings, path, spike_fields) < 0)
+    if (tg__policy_fields(tr, it, settings, path, spike_fields) < 0)
         return NULL;
     const char *rate;
     snprintf(p, sizeof p, "%s.rate", path);
@@ -298,7 +284,7 @@ json_t *tg__translate_cors(struct tg__tr *tr, struct tg__item *it, const json_t 
 {
     char p[300];
     json_t *origins = NULL, *methods = NULL, *headers = NULL, *expose = NULL, *out = NULL;
-    if (unknown_fields(tr, it, settings, path, cors_fields) < 0)
+    if (tg__policy_fields(tr, it, settings, path, cors_fields) < 0)
         return NULL;
     snprintf(p, sizeof p, "%s.allowOrigins", path);
     origins = opt_list(tr, it, settings, "allowOrigins", p, 64, 2048);
@@ -409,7 +395,7 @@ static json_t *cidr_list(struct tg__tr *tr, struct tg__item *it, const json_t *s
 json_t *tg__translate_access_control(struct tg__tr *tr, struct tg__item *it, const json_t *settings,
                                      const char *path)
 {
-    if (unknown_fields(tr, it, settings, path, acl_fields) < 0)
+    if (tg__policy_fields(tr, it, settings, path, acl_fields) < 0)
         return NULL;
     json_t *allow = cidr_list(tr, it, settings, "allow", path, 256);
     json_t *deny = allow ? cidr_list(tr, it, settings, "deny", path, 256) : NULL;
@@ -487,7 +473,7 @@ static json_t *header_removes(struct tg__tr *tr, struct tg__item *it, const json
 json_t *tg__translate_assign_message(struct tg__tr *tr, struct tg__item *it, const json_t *settings,
                                      const char *path)
 {
-    if (unknown_fields(tr, it, settings, path, am_fields) < 0)
+    if (tg__policy_fields(tr, it, settings, path, am_fields) < 0)
         return NULL;
     json_t *set_req = header_sets(tr, it, settings, "setRequestHeaders", path, 1);
     json_t *rm_req = set_req ? header_removes(tr, it, settings, "removeRequestHeaders", path, 1) : NULL;
