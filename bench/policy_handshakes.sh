@@ -11,9 +11,9 @@
 # and a small table. Knobs (environment): BENCH_HS_DURATION (s per policy, default 5), BENCH_HS_PROCS (default
 # 2), BENCH_HS_CONNS (per process, default 32), BENCH_HS_WORKERS (default 1), BENCH_HS_POLICIES (default
 # "none verifyApiKey oauthV2-RS256 oauthV2-ES256 oauthV2-EdDSA"), BENCH_PORT_BASE (default 18680),
-# TOLLGATE_BUILD (default build). The client is a small Python asyncio program written by this script (no
-# WebSocket library: raw sockets), so the clients' CPU competes with the data plane's: compare the policies with
-# each other, not with other machines. Needs python3 with `cryptography` (scripts/deps.sh) for the keys and tokens.
+# TOLLGATE_BUILD (default build). The client is a small Python asyncio program (bench/lib.sh; no WebSocket
+# library: raw sockets), so the clients' CPU competes with the data plane's: compare the policies with each
+# other, not with other machines. Needs python3 with `cryptography` (scripts/deps.sh) for the keys and tokens.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,21 +27,15 @@ PORT_BASE=${BENCH_PORT_BASE:-18680}
 DP_PORT=$PORT_BASE ADMIN_PORT=$((PORT_BASE + 1)) BACKEND_PORT=$((PORT_BASE + 2))
 HOST=bench.local
 
-for bin in tollgate-dataplane tollgate-bench; do
-  [ -x "$BUILD/$bin" ] || { echo "policy_handshakes: $BUILD/$bin is missing (make)" >&2; exit 1; }
-done
-TMP=$(mktemp -d /tmp/tg-bench-hs.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  [ "${BENCH_KEEP_TMP:-0}" = 1 ] || rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
+NAME=policy_handshakes
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_setup tg-bench-hs
 
 # ---- keys, tokens and the snapshot (Python: the `cryptography` package signs, as in the tests) ----------------
-python3 - "$TMP" "$BACKEND_PORT" "$HOST" <<'PY' || exit 1
+PYTHONPATH="$TMP" python3 - "$TMP" "$BACKEND_PORT" "$HOST" <<'PY' || exit 1
 import base64, hashlib, json, sys, time
+from bench_snapshot import proxy, snapshot
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
 
@@ -79,26 +73,15 @@ def token(alg, k):
 api_key = "bench-key-0123456789abcdef"
 jwks = {"keys": [jwk(a, k) for a, k in keys.items()]}
 
-def proxy(name, policies):
-    return {"id": f"bench/{name}", "environments": ["prod"], "basePath": f"/{name}", "stripBasePath": True,
-            "maxRequestBodyBytes": 0,
-            "target": {"pathPrefix": "", "endpoints": [{"address": "127.0.0.1", "port": backend_port}],
-                       "tls": {"enabled": False, "serverName": "", "caPem": ""}, "connectTimeoutMs": 2000,
-                       "timeoutMs": 10000, "loadBalancing": "roundRobin"},
-            "websocket": {"enabled": True, "idleTimeoutMs": 0, "maxLifetimeMs": 0, "maxMessageBytes": 0},
-            "policies": policies}
-
 oauth = {"type": "oauthV2", "tokenFrom": ["header:authorization"],
          "jwt": {"issuer": "https://bench.issuer", "audiences": ["bench"], "algorithms": list(keys), "jwks": jwks},
          "introspection": None, "requiredScopes": ["chat:connect"], "revoked": []}
-snap = {"version": 1, "generatedAt": "2026-01-01T00:00:00Z",
-        "groups": [{"id": "bench/g", "hostnames": [host], "environments": ["prod"]}],
-        "proxies": [proxy("none", []),
-                    proxy("verifyApiKey", [{"type": "verifyApiKey", "keyFrom": ["header:x-api-key"],
-                                            "keys": [{"id": "bench/key", "app": "bench",
-                                                      "sha256": hashlib.sha256(api_key.encode()).hexdigest(),
-                                                      "expiresAtMs": 0}]}]),
-                    proxy("oauthV2", [oauth])]}
+snap = snapshot(host, [proxy("none", [], backend_port),
+                       proxy("verifyApiKey", [{"type": "verifyApiKey", "keyFrom": ["header:x-api-key"],
+                                               "keys": [{"id": "bench/key", "app": "bench",
+                                                         "sha256": hashlib.sha256(api_key.encode()).hexdigest(),
+                                                         "expiresAtMs": 0}]}], backend_port),
+                       proxy("oauthV2", [oauth], backend_port)])
 json.dump(snap, open(f"{tmp}/snapshot.json", "w"))
 headers = {"none": [], "verifyApiKey": [["X-Api-Key", api_key]]}
 for alg, k in keys.items():
@@ -106,76 +89,12 @@ for alg, k in keys.items():
 json.dump(headers, open(f"{tmp}/headers.json", "w"))
 PY
 
-cat >"$TMP/client.py" <<'PY'
-# One client process: CONNS connections, each looping connect → upgrade → 101 → close until the deadline.
-import asyncio, base64, json, os, sys, time
+bench_start
 
-port, host, path, conns, duration = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
-extra = "".join(f"{k}: {v}\r\n" for k, v in json.loads(sys.argv[6]))
-
-async def worker(deadline, counts):
-    while time.monotonic() < deadline:
-        try:
-            r, w = await asyncio.open_connection("127.0.0.1", port)
-            key = base64.b64encode(os.urandom(16)).decode()
-            w.write((f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n").encode())
-            head = await r.readuntil(b"\r\n\r\n")
-            counts[0 if head.startswith(b"HTTP/1.1 101") else 1] += 1
-            w.write(b"\x88\x82\x00\x00\x00\x00\x03\xe8")  # close 1000 (zero mask)
-            w.close()
-        except (OSError, asyncio.IncompleteReadError):
-            counts[1] += 1
-
-async def main():
-    counts = [0, 0]
-    deadline = time.monotonic() + duration
-    await asyncio.gather(*(worker(deadline, counts) for _ in range(conns)))
-    print(json.dumps({"ok": counts[0], "errors": counts[1]}))
-
-asyncio.run(main())
-PY
-
-"$BUILD/tollgate-bench" backend --listen "127.0.0.1:$BACKEND_PORT" >"$TMP/backend.log" 2>&1 &
-PIDS+=($!)
-"$BUILD/tollgate-dataplane" --listen "127.0.0.1:$DP_PORT" --admin "127.0.0.1:$ADMIN_PORT" \
-  --control-socket "$TMP/control.sock" --workers "$WORKERS" --snapshot "$TMP/snapshot.json" \
-  --log-level warn >"$TMP/dataplane.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 100); do
-  curl -fs "http://127.0.0.1:$ADMIN_PORT/readyz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-curl -fs "http://127.0.0.1:$ADMIN_PORT/readyz" >/dev/null || { echo "policy_handshakes: data plane not ready" >&2; cat "$TMP/dataplane.log" >&2; exit 1; }
-
-declare -A RATE
 for pol in $POLICIES; do
   hdrs=$(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))[sys.argv[2]]))' "$TMP/headers.json" "$pol") \
     || { echo "policy_handshakes: unknown policy $pol" >&2; exit 1; }
-  path="/${pol%%-*}/ws"
-  # warm-up (one second, not counted), then the measured run
-  python3 "$TMP/client.py" "$DP_PORT" "$HOST" "$path" 4 1 "$hdrs" >/dev/null
-  for p in $(seq "$PROCS"); do
-    python3 "$TMP/client.py" "$DP_PORT" "$HOST" "$path" "$CONNS" "$DURATION" "$hdrs" >"$TMP/out-$pol-$p.json" &
-  done
-  wait $(jobs -p | grep -v -x -F "$(printf '%s\n' "${PIDS[@]}")") 2>/dev/null
-  read -r ok err < <(python3 -c 'import json,sys
-ok=err=0
-for f in sys.argv[1:]:
-    d=json.load(open(f)); ok+=d["ok"]; err+=d["errors"]
-print(ok, err)' "$TMP"/out-"$pol"-*.json)
-  rate=$(awk -v ok="$ok" -v d="$DURATION" 'BEGIN { printf "%.0f", ok / d }')
-  RATE[$pol]=$rate
-  echo "RESULT scenario=handshake policy=$pol handshakes_per_s=$rate errors=$err duration_s=$DURATION procs=$PROCS conns=$((PROCS * CONNS)) workers=$WORKERS"
+  bench_measure "$pol" "/${pol%%-*}/ws" "$hdrs"
 done
-
-base=${RATE[none]:-}
-printf '\n%-16s %14s %10s\n' policy handshakes/s "vs none"
-for pol in $POLICIES; do
-  if [ -n "$base" ] && [ "$base" != 0 ]; then
-    rel=$(awk -v a="${RATE[$pol]}" -v b="$base" 'BEGIN { printf "%.2f", a / b }')
-  else
-    rel=-
-  fi
-  printf '%-16s %14s %10s\n' "$pol" "${RATE[$pol]}" "$rel"
-done
+# shellcheck disable=SC2086
+bench_table $POLICIES

@@ -1,0 +1,131 @@
+# bench/lib.sh — sourced by bench/policy_handshakes.sh and bench/policy_traffic.sh: the machinery of a
+# handshakes-per-second run with one policy per proxy. Temporary directory and cleanup, the Python helpers the
+# scripts' snapshot programs import (bench_snapshot.py), the client program (client.py: CONNS connections per
+# process, each looping connect → upgrade request → 101 → close frame → close until the deadline; raw sockets,
+# no WebSocket library), the backend and data plane started on the snapshot, and the measured runs.
+#
+# Inputs (set by the sourcing script): NAME (for messages), BUILD, DURATION, PROCS, CONNS, WORKERS, HOST,
+# DP_PORT, ADMIN_PORT, BACKEND_PORT. Sets: TMP, PIDS (processes stopped at exit), RATE[policy] (handshakes/s).
+
+# bench_setup TMP_PREFIX: checks the binaries, makes $TMP, arms the cleanup, writes the helpers into $TMP.
+bench_setup() {
+  local bin
+  for bin in tollgate-dataplane tollgate-bench; do
+    [ -x "$BUILD/$bin" ] || { echo "$NAME: $BUILD/$bin is missing (make)" >&2; exit 1; }
+  done
+  TMP=$(mktemp -d "/tmp/$1.XXXXXX")
+  PIDS=()
+  trap bench_cleanup EXIT INT TERM
+
+  cat >"$TMP/bench_snapshot.py" <<'PY'
+# Snapshot pieces shared by the handshake benchmarks (docs/control-protocol.md): one proxy per scenario.
+def proxy(name, policies, backend_port):
+    return {"id": f"bench/{name}", "environments": ["prod"], "basePath": f"/{name}", "stripBasePath": True,
+            "maxRequestBodyBytes": 0,
+            "target": {"pathPrefix": "", "endpoints": [{"address": "127.0.0.1", "port": backend_port}],
+                       "tls": {"enabled": False, "serverName": "", "caPem": ""}, "connectTimeoutMs": 2000,
+                       "timeoutMs": 10000, "loadBalancing": "roundRobin"},
+            "websocket": {"enabled": True, "idleTimeoutMs": 0, "maxLifetimeMs": 0, "maxMessageBytes": 0},
+            "policies": policies}
+
+
+def snapshot(host, proxies):
+    return {"version": 1, "generatedAt": "2026-01-01T00:00:00Z",
+            "groups": [{"id": "bench/g", "hostnames": [host], "environments": ["prod"]}], "proxies": proxies}
+PY
+
+  cat >"$TMP/client.py" <<'PY'
+# One client process: CONNS connections, each looping connect → upgrade → 101 → close until the deadline.
+# Arguments: PORT HOST PATH CONNS DURATION HEADERS (a JSON list of [name, value] pairs added to the request).
+import asyncio, base64, json, os, sys, time
+
+port, host, path, conns, duration = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
+extra = "".join(f"{k}: {v}\r\n" for k, v in json.loads(sys.argv[6]))
+CLOSE = b"\x88\x82\x00\x00\x00\x00\x03\xe8"  # close 1000, zero mask
+
+
+async def loop(deadline, counts):
+    while time.monotonic() < deadline:
+        try:
+            r, w = await asyncio.open_connection("127.0.0.1", port)
+            key = base64.b64encode(os.urandom(16)).decode()
+            w.write((f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n").encode())
+            head = await r.readuntil(b"\r\n\r\n")
+            counts[0 if head.startswith(b"HTTP/1.1 101") else 1] += 1
+            w.write(CLOSE)
+            w.close()
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            counts[1] += 1
+
+
+async def main():
+    counts = [0, 0]
+    deadline = time.monotonic() + duration
+    await asyncio.gather(*(loop(deadline, counts) for _ in range(conns)))
+    print(json.dumps({"ok": counts[0], "errors": counts[1]}))
+
+asyncio.run(main())
+PY
+}
+
+bench_cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  [ "${BENCH_KEEP_TMP:-0}" = 1 ] || rm -rf "$TMP"
+}
+
+# bench_start: the bench backend and the data plane on $TMP/snapshot.json; exits unless the data plane gets ready.
+bench_start() {
+  "$BUILD/tollgate-bench" backend --listen "127.0.0.1:$BACKEND_PORT" >"$TMP/backend.log" 2>&1 &
+  PIDS+=($!)
+  "$BUILD/tollgate-dataplane" --listen "127.0.0.1:$DP_PORT" --admin "127.0.0.1:$ADMIN_PORT" \
+    --control-socket "$TMP/control.sock" --workers "$WORKERS" --snapshot "$TMP/snapshot.json" \
+    --log-level warn >"$TMP/dataplane.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 100); do
+    curl -fs "http://127.0.0.1:$ADMIN_PORT/readyz" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  curl -fs "http://127.0.0.1:$ADMIN_PORT/readyz" >/dev/null \
+    || { echo "$NAME: data plane not ready" >&2; cat "$TMP/dataplane.log" >&2; exit 1; }
+}
+
+declare -A RATE
+
+# bench_measure POLICY PATH HEADERS: a one-second warm-up (not counted), then PROCS clients for DURATION
+# seconds; sets RATE[POLICY] and prints its RESULT line.
+bench_measure() {
+  local pol=$1 path=$2 hdrs=$3 p ok err rate
+  python3 "$TMP/client.py" "$DP_PORT" "$HOST" "$path" 4 1 "$hdrs" >/dev/null
+  local clients=()
+  for p in $(seq "$PROCS"); do
+    python3 "$TMP/client.py" "$DP_PORT" "$HOST" "$path" "$CONNS" "$DURATION" "$hdrs" >"$TMP/out-$pol-$p.json" &
+    clients+=($!)
+  done
+  wait "${clients[@]}"
+  read -r ok err < <(python3 -c 'import json, sys
+ok = err = 0
+for f in sys.argv[1:]:
+    d = json.load(open(f)); ok += d["ok"]; err += d["errors"]
+print(ok, err)' "$TMP"/out-"$pol"-*.json)
+  rate=$(awk -v ok="$ok" -v d="$DURATION" 'BEGIN { printf "%.0f", ok / d }')
+  RATE[$pol]=$rate
+  echo "RESULT scenario=handshake policy=$pol handshakes_per_s=$rate errors=$err duration_s=$DURATION procs=$PROCS conns=$((PROCS * CONNS)) workers=$WORKERS"
+}
+
+# bench_table POLICY...: handshakes/s of each measured policy and its ratio to "none".
+bench_table() {
+  local base=${RATE[none]:-} pol rel
+  printf '\n%-16s %14s %10s\n' policy handshakes/s "vs none"
+  for pol in "$@"; do
+    [ -n "${RATE[$pol]:-}" ] || continue
+    if [ -n "$base" ] && [ "$base" != 0 ]; then
+      rel=$(awk -v a="${RATE[$pol]}" -v b="$base" 'BEGIN { printf "%.2f", a / b }')
+    else
+      rel=-
+    fi
+    printf '%-16s %14s %10s\n' "$pol" "${RATE[$pol]}" "$rel"
+  done
+}
