@@ -8,9 +8,9 @@ What it owns:
   * Dataplane / DemoBackend: the real tollgate-dataplane and tollgate-demo-backend, started and awaited;
   * PyWsBackend: a Python `websockets` 12 server in a thread that records what the backend side saw
     (close codes, messages), for the tests that must look behind the proxy;
-  * ChunkedHttpBackend, RawWsBackend and blackhole(): small raw-socket peers (chunked responses; a WebSocket
-    backend that speaks first and never reads; a listener whose accept queue is full, so connects to it hang —
-    the loopback way to get a connect timeout);
+  * ScriptedHttpBackend (ChunkedHttpBackend is one), RawWsBackend and blackhole(): small raw-socket peers
+    (scripted answers, chunked responses; a WebSocket backend that speaks first and never reads; a listener whose
+    accept queue is full, so connects to it hang — the loopback way to get a connect timeout);
   * snapshot builders (docs/control-protocol.md) and the control-socket client (HTTP/1.1 over a Unix socket);
   * RawHttp: a byte-exact HTTP/1.1 client for malformed requests, pipelining and connection-close checks;
   * the Node `ws` client runner (node/ws_client.js).
@@ -688,71 +688,6 @@ class PyWsBackend:
             self._thread.join(10)
 
 
-class ChunkedHttpBackend:
-    """A raw HTTP/1.1 backend that answers every request with a chunked body (keep-alive), echoing the path:
-    the data plane must relay the chunked framing, which the demo backend never produces."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self._stopping = False
-        self._threads: list[threading.Thread] = []
-        self.requests = 0
-
-    def start(self) -> "ChunkedHttpBackend":
-        t = threading.Thread(target=self._accept_loop, daemon=True)
-        t.start()
-        self._threads.append(t)
-        return self
-
-    def _accept_loop(self):
-        while not self._stopping:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            t = threading.Thread(target=self._serve, args=(c,), daemon=True)
-            t.start()
-
-    def _serve(self, c: socket.socket):
-        buf = b""
-        with c:
-            c.settimeout(30)
-            while True:
-                while b"\r\n\r\n" not in buf:
-                    try:
-                        data = c.recv(65536)
-                    except OSError:
-                        return
-                    if not data:
-                        return
-                    buf += data
-                head, buf = buf.split(b"\r\n\r\n", 1)
-                self.requests += 1
-                path = head.split(b"\r\n")[0].split(b" ")[1]
-                if path.endswith(b"/big"):  # 8 MB in 200 chunks: more than any socket buffer holds
-                    pieces = [bytes([65 + i % 26]) * 40000 for i in range(200)]
-                else:
-                    pieces = [b"chunked:", path, b":", b"x" * 5000, b":end"]
-                body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
-                try:
-                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
-                              + body)
-                except OSError:  # the proxy gave up on this connection
-                    return
-
-    def endpoint(self) -> dict:
-        return endpoint(self.port)
-
-    def stop(self):
-        self._stopping = True
-        with contextlib.suppress(OSError):
-            self.sock.close()
-
-
 class ScriptedHttpBackend:
     """A raw HTTP backend that answers every request head with `script` (bytes, or a function of the request
     head returning bytes), then closes the connection after `linger` seconds (None: keeps it and answers the
@@ -809,6 +744,34 @@ class ScriptedHttpBackend:
     def close(self):
         with contextlib.suppress(OSError):
             self.sock.close()
+
+
+class ChunkedHttpBackend(ScriptedHttpBackend):
+    """A raw HTTP/1.1 backend that answers every request with a chunked body (keep-alive), echoing the path:
+    the data plane must relay the chunked framing, which the demo backend never produces."""
+
+    def __init__(self):
+        super().__init__(self._answer, linger=None)
+
+    @staticmethod
+    def _answer(head: bytes) -> bytes:
+        path = head.split(b"\r\n")[0].split(b" ")[1]
+        if path.endswith(b"/big"):  # 8 MB in 200 chunks: more than any socket buffer holds
+            pieces = [bytes([65 + i % 26]) * 40000 for i in range(200)]
+        else:
+            pieces = [b"chunked:", path, b":", b"x" * 5000, b":end"]
+        body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+        return b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n" + body
+
+    @property
+    def requests(self) -> int:
+        return len(self.heads)
+
+    def start(self) -> "ChunkedHttpBackend":
+        return self  # serving since __init__
+
+    def stop(self):
+        self.close()
 
 
 class RawWsBackend:
