@@ -60,6 +60,30 @@ static json_t *opt_list(struct tg__tr *tr, struct tg__item *it, const json_t *ob
     return list;
 }
 
+/* opt_list of settings.key whose every entry passes check(entry, arg) (NULL, or the reason it does not): a new
+ * array (empty when absent), or NULL after reporting "entry I ("S"): reason" on path.key. */
+static json_t *checked_list(struct tg__tr *tr, struct tg__item *it, const json_t *settings, const char *key,
+                            const char *path, size_t max_items, size_t max_len,
+                            const char *(*check)(const char *s, int arg), int arg)
+{
+    char p[300];
+    snprintf(p, sizeof p, "%s.%s", path, key);
+    json_t *list = opt_list(tr, it, settings, key, p, max_items, max_len);
+    if (!list)
+        return NULL;
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v) {
+        const char *why = check(json_string_value(v), arg);
+        if (why) {
+            tg__policy_invalid(tr, it, p, "entry %zu (\"%.64s\"): %s", i, json_string_value(v), why);
+            json_decref(list);
+            return NULL;
+        }
+    }
+    return list;
+}
+
 /* An optional identifier; writes the canonical spelling into buf and *out (NULL when absent). -1 after
  * reporting. */
 static int identifier_field(struct tg__tr *tr, struct tg__item *it, const json_t *settings, const char *path,
@@ -370,26 +394,18 @@ done:
 
 static const char *const acl_fields[] = {"allow", "deny", "trustedProxies", NULL};
 
+/* checked_list's check for a CIDR (ip_cidr.h). */
+static const char *cidr_check(const char *s, int unused)
+{
+    struct tg_cidr c;
+    const char *why = NULL;
+    return tg_cidr_parse(s, &c, &why) < 0 ? why : NULL;
+}
+
 static json_t *cidr_list(struct tg__tr *tr, struct tg__item *it, const json_t *settings, const char *key,
                          const char *path, size_t max)
 {
-    char p[300];
-    snprintf(p, sizeof p, "%s.%s", path, key);
-    json_t *list = opt_list(tr, it, settings, key, p, max, 64);
-    if (!list)
-        return NULL;
-    size_t i;
-    json_t *v;
-    json_array_foreach(list, i, v) {
-        struct tg_cidr c;
-        const char *why = NULL;
-        if (tg_cidr_parse(json_string_value(v), &c, &why) < 0) {
-            tg__policy_invalid(tr, it, p, "entry %zu (\"%.64s\"): %s", i, json_string_value(v), why);
-            json_decref(list);
-            return NULL;
-        }
-    }
-    return list;
+    return checked_list(tr, it, settings, key, path, max, 64, cidr_check, 0);
 }
 
 json_t *tg__translate_access_control(struct tg__tr *tr, struct tg__item *it, const json_t *settings,
@@ -452,22 +468,7 @@ static json_t *header_sets(struct tg__tr *tr, struct tg__item *it, const json_t 
 static json_t *header_removes(struct tg__tr *tr, struct tg__item *it, const json_t *settings, const char *key,
                               const char *path, int request)
 {
-    char p[300];
-    snprintf(p, sizeof p, "%s.%s", path, key);
-    json_t *list = opt_list(tr, it, settings, key, p, TG_EDITS_MAX, 256);
-    if (!list)
-        return NULL;
-    size_t i;
-    json_t *v;
-    json_array_foreach(list, i, v) {
-        const char *why = tg_header_edit_name_check(json_string_value(v), request);
-        if (why) {
-            tg__policy_invalid(tr, it, p, "entry %zu (\"%.64s\"): %s", i, json_string_value(v), why);
-            json_decref(list);
-            return NULL;
-        }
-    }
-    return list;
+    return checked_list(tr, it, settings, key, path, TG_EDITS_MAX, 256, tg_header_edit_name_check, request);
 }
 
 json_t *tg__translate_assign_message(struct tg__tr *tr, struct tg__item *it, const json_t *settings,
