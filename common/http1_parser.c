@@ -9,6 +9,8 @@
  */
 #include "http1_parser.h"
 
+#include "hex.h"
+
 #include <string.h>
 
 /* RFC 9112 §7.1: the largest chunk size accepted (protects the uint64_t arithmetic of callers, too). */
@@ -59,17 +61,6 @@ static int is_field_char(unsigned char c)
 static int is_ows(unsigned char c)
 {
     return c == ' ' || c == '\t';
-}
-
-static int hex_value(unsigned char c)
-{
-    if (is_digit(c))
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text (RFC 9110 §5.6.4) */
@@ -721,7 +712,7 @@ static int size_line_step(struct tg_chunked_scanner *sc, unsigned char c)
     switch (st) {
     case CS_SIZE_START:
     case CS_SIZE: {
-        int d = hex_value(c);
+        int d = tg_hex_digit(c);
         if (d >= 0) {
             if (sc->remaining > (CHUNK_SIZE_MAX >> 4))
                 return CS_BAD;

@@ -10,6 +10,7 @@
  * Missing Secrets/ConfigMaps are reported (ResolvedRefs=False, SecretNotFound) and the policy fails closed. */
 #include "translate_policy.h"
 
+#include "hex.h"
 #include "json_util.h"
 #include "jwk.h"
 #include "validate.h"
@@ -88,16 +89,6 @@ static const char *check_label_value(const char *s)
             return "not a label value";
     }
     return NULL;
-}
-
-static void hex(const unsigned char *in, size_t len, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * len] = '\0';
 }
 
 /* ---- label selectors (metav1.LabelSelector) ---------------------------------------------------------- */
@@ -224,7 +215,7 @@ static void api_key_entry(struct tg__tr *tr, struct tg__item *it, const struct t
     OPENSSL_cleanse(key, len);
     free(key);
     char digest_hex[2 * SHA256_DIGEST_LENGTH + 1];
-    hex(digest, sizeof digest, digest_hex);
+    tg_hex_encode(digest, sizeof digest, digest_hex);
 
     json_int_t expires_ms = 0;
     size_t elen = 0;

@@ -1,7 +1,7 @@
 /* digest_set.h — a set of SHA-256 digests with a value each, for credential lookups: an API key or a token is
  * looked up by the digest of what the client presented, never by the clear value, and the match is confirmed
  * with a constant-time comparison of the whole digest. Built once (compile time of a policy), then read-only
- * and safe to read from every worker at once. Also the hex and SHA-256 helpers the auth policies share. */
+ * and safe to read from every worker at once. Also the SHA-256 helper the auth policies share (hex: common/hex.h). */
 #ifndef TG_DIGEST_SET_H
 #define TG_DIGEST_SET_H
 
@@ -32,9 +32,5 @@ int tg_digest_set_add(struct tg_digest_set *s, const uint8_t digest[TG_DIGEST_LE
 void *tg_digest_set_get(const struct tg_digest_set *s, const uint8_t digest[TG_DIGEST_LEN]);
 
 void tg_sha256(const void *data, size_t len, uint8_t out[TG_DIGEST_LEN]);
-/* Lower-case hex of len bytes into out (2 * len + 1 bytes). */
-void tg_hex_encode(const uint8_t *in, size_t len, char *out);
-/* Exactly 2 * len hex digits (either case) → len bytes; 0 or -1. */
-int tg_hex_decode(const char *hex, size_t hex_len, uint8_t *out, size_t len);
 
 #endif

@@ -25,6 +25,7 @@
 #include "auth_redact.h"
 #include "clock.h"
 #include "digest_set.h"
+#include "hex.h"
 #include "introspection.h"
 #include "jwks_fetch.h"
 #include "jwt.h"

@@ -3,6 +3,7 @@
  * verdict helpers, request/response header edits, and the credential-location helpers policies share. */
 #include "policy.h"
 
+#include "hex.h"
 #include "snapshot.h"
 
 #include <ctype.h>
@@ -173,14 +174,6 @@ void tg_policy_set_credential(struct tg_policy_ctx *ctx, const struct tg_credent
         snprintf(ctx->app, sizeof ctx->app, "%s", cred->subject);
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)tolower((unsigned char)c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* application/x-www-form-urlencoded decoding of one query value ("+" is a space). -1 on bad escapes. */
 static long decode_component(const char *p, size_t len, char *out, size_t out_size)
 {
@@ -190,7 +183,7 @@ static long decode_component(const char *p, size_t len, char *out, size_t out_si
         if (ch == '%') {
             if (i + 2 >= len)
                 return -1;
-            int hi = hex_value(p[i + 1]), lo = hex_value(p[i + 2]);
+            int hi = tg_hex_digit((unsigned char)p[i + 1]), lo = tg_hex_digit((unsigned char)p[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             ch = (char)(hi * 16 + lo);

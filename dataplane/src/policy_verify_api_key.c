@@ -16,6 +16,7 @@
 #include "auth_redact.h"
 #include "clock.h"
 #include "digest_set.h"
+#include "hex.h"
 #include "policy.h"
 
 #include <jansson.h>

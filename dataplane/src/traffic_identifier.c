@@ -1,6 +1,7 @@
 /* traffic_identifier.c — the rate policies' identifiers (traffic_identifier.h). */
 #include "traffic_identifier.h"
 
+#include "hex.h"
 #include "policy.h"
 
 #include <openssl/sha.h>
@@ -34,14 +35,9 @@ static size_t put_value(const char *kind, const char *v, size_t len, int force_h
         return (size_t)snprintf(out, TG_IDENT_TEXT_MAX, "%s:%.*s", kind, (int)len, v);
     unsigned char md[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)v, len, md);
-    static const char digits[] = "0123456789abcdef";
     size_t o = (size_t)snprintf(out, TG_IDENT_TEXT_MAX, "%s#", kind);
-    for (size_t i = 0; i < 16; i++) {
-        out[o++] = digits[md[i] >> 4];
-        out[o++] = digits[md[i] & 15];
-    }
-    out[o] = '\0';
-    return o;
+    tg_hex_encode(md, 16, out + o);
+    return o + 32;
 }
 
 size_t tg_identifier_text(const struct tg_identifier *id, const struct tg_policy_ctx *ctx, char *out)

@@ -6,6 +6,7 @@
 #include "auth_location.h"
 #include "auth_redact.h"
 #include "digest_set.h"
+#include "hex.h"
 #include "jwk.h"
 #include "jwt.h"
 #include "policy.h"
