@@ -3,7 +3,9 @@
 
 #include <stdlib.h>
 
-static int b64_std_value(unsigned char c)
+/* The value of c in the alphabet whose last two characters are c62 and c63: "+/" for base64 (RFC 4648 §4),
+ * "-_" for base64url (§5); -1 when c is not in it. */
+static int b64_value(unsigned char c, char c62, char c63)
 {
     if (c >= 'A' && c <= 'Z')
         return c - 'A';
@@ -11,9 +13,9 @@ static int b64_std_value(unsigned char c)
         return c - 'a' + 26;
     if (c >= '0' && c <= '9')
         return c - '0' + 52;
-    if (c == '+')
+    if (c == (unsigned char)c62)
         return 62;
-    if (c == '/')
+    if (c == (unsigned char)c63)
         return 63;
     return -1;
 }
@@ -44,7 +46,7 @@ char *tg_base64_decode_alloc(const char *in, size_t in_len, size_t *out_len)
         }
         if (pad)
             goto bad; /* data after padding */
-        int v = b64_std_value(c);
+        int v = b64_value(c, '+', '/');
         if (v < 0)
             goto bad;
         acc = (acc << 6) | (unsigned)v;
@@ -68,21 +70,6 @@ bad:
     return NULL;
 }
 
-static int b64url_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
 long tg_b64url_decode(const char *in, size_t len, uint8_t *out, size_t out_size)
 {
     if (len % 4 == 1)
@@ -94,7 +81,7 @@ long tg_b64url_decode(const char *in, size_t len, uint8_t *out, size_t out_size)
     int bits = 0;
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
-        int v = b64url_value((unsigned char)in[i]);
+        int v = b64_value((unsigned char)in[i], '-', '_');
         if (v < 0)
             return -1;
         acc = (acc << 6) | (uint32_t)v;
