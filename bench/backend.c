@@ -18,6 +18,7 @@
 
 #include "bench.h"
 #include "http1_parser.h"
+#include "sock_send.h"
 #include "ws_frame.h"
 
 #define IN_CAP (64 * 1024)          /* HTTP request bytes buffered (head limit 16 KiB) */
@@ -123,17 +124,9 @@ static int do_append(struct bconn *c, const void *data, size_t n)
 /* Writes the queue until the socket would block (write first; the write watcher only after a short write). */
 static void do_flush(struct bconn *c)
 {
-    while (c->out_off < c->out_len) {
-        ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
-            c->dead = 1;
-            return;
-        }
-        c->out_off += (size_t)w;
+    if (tg_send_pending(c->fd, c->out, c->out_len, &c->out_off) == TG_SEND_ERROR) {
+        c->dead = 1;
+        return;
     }
     size_t queued = c->out_len - c->out_off;
     if (queued == 0) {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "http1_parser.h"
+#include "sock_send.h"
 #include "ws_frame.h"
 
 #define HS_CAP 8192              /* upgrade request / 101 response head limit */
@@ -218,19 +219,14 @@ static void do_send_handshake(struct tg_bench_conn *c)
 /* Writes the rest of the upgrade request; once written, the buffer is reused for the response. */
 static void do_write_handshake(struct tg_bench_conn *c)
 {
-    while (c->hs_off < c->hs_len) {
-        ssize_t w = send(c->fd, c->hs + c->hs_off, c->hs_len - c->hs_off, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                ev_io_start(c->loop, &c->wio);
-                return;
-            }
-            do_fail(c, "write failed");
-            return;
-        }
-        c->hs_off += (size_t)w;
+    enum tg_send_result r = tg_send_pending(c->fd, c->hs, c->hs_len, &c->hs_off);
+    if (r == TG_SEND_AGAIN) {
+        ev_io_start(c->loop, &c->wio);
+        return;
+    }
+    if (r == TG_SEND_ERROR) {
+        do_fail(c, "write failed");
+        return;
     }
     ev_io_stop(c->loop, &c->wio);
     c->hs_len = 0; /* request done: hs now accumulates the response */

@@ -5,6 +5,7 @@
 #include "http_status.h"
 #include "log.h"
 #include "net_listen.h"
+#include "sock_send.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -148,15 +149,9 @@ static void on_conn_io(struct ev_loop *loop, ev_io *io, int revents)
 {
     struct mini_conn *c = io->data;
     if (c->answered) {
-        while (c->out_off < c->out_len) {
-            ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
-            if (n < 0 && (errno == EAGAIN || errno == EINTR))
-                return;
-            if (n <= 0)
-                break;
-            c->out_off += (size_t)n;
-        }
-        conn_free(c);
+        if (tg_send_pending(c->fd, c->out, c->out_len, &c->out_off) == TG_SEND_AGAIN)
+            return;
+        conn_free(c); /* all sent, or the client is gone */
         return;
     }
     for (;;) {

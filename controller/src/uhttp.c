@@ -4,6 +4,7 @@
 #include "uhttp.h"
 
 #include "http1_parser.h"
+#include "sock_send.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -223,17 +224,11 @@ static void on_readable(struct tg_uhttp *c)
 
 static void on_writable(struct tg_uhttp *c)
 {
-    while (c->out_off < c->out_len) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
-        if (n > 0) {
-            c->out_off += (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return; /* wait for writability */
-        finish(c, -1, NULL, 0, n < 0 ? strerror(errno) : "short write");
+    enum tg_send_result r = tg_send_pending(c->fd, c->out, c->out_len, &c->out_off);
+    if (r == TG_SEND_AGAIN)
+        return; /* wait for writability */
+    if (r == TG_SEND_ERROR) {
+        finish(c, -1, NULL, 0, errno ? strerror(errno) : "short write");
         return;
     }
     c->state = ST_RECEIVING;

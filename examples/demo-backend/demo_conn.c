@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sock_send.h"
 
 #define OUT_MIN_CAP ((size_t)16 * 1024)
 #define FLUSH_ROUNDS 4
@@ -201,16 +202,10 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
 /* Writes as much of the queue as the socket takes. */
 static void flush(struct demo_conn *c)
 {
-    while (c->out_off < c->out_len) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
-        if (n > 0) {
-            c->out_off += (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
+    enum tg_send_result r = tg_send_pending(c->fd, c->out, c->out_len, &c->out_off);
+    if (r == TG_SEND_AGAIN)
+        return;
+    if (r == TG_SEND_ERROR) {
         demo_conn_close(c); /* EPIPE, ECONNRESET: the peer is gone */
         return;
     }
