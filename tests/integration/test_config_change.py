@@ -73,8 +73,23 @@ async def _stream(ws, sid: int, stop: asyncio.Event) -> dict:
     return {"sent": sent, "received": received, "problems": problems}
 
 
-async def _open_sessions(dp, paths: list[str]) -> list:
-    return await asyncio.gather(*[it.ws_connect(dp, p, compression=None) for p in paths])
+# The sessions of a scenario: half through the proxy that stays, half through the one that goes away.
+SESSION_PATHS = [("/keep/s%d" if i % 2 else "/gone/s%d") % i for i in range(SESSIONS)]
+
+
+async def _blocking(fn, *a):
+    """fn(*a) in a thread, so that the sessions keep streaming meanwhile."""
+    return await asyncio.get_running_loop().run_in_executor(None, fn, *a)
+
+
+async def _start_streams(dp) -> tuple[asyncio.Event, list]:
+    """Opens the SESSION_PATHS sessions and starts streaming on each; returns the event that stops them and their
+    tasks (each ends with _stream's result)."""
+    wss = await asyncio.gather(*[it.ws_connect(dp, p, compression=None) for p in SESSION_PATHS])
+    stop = asyncio.Event()
+    tasks = [asyncio.ensure_future(_stream(ws, i, stop)) for i, ws in enumerate(wss)]
+    await asyncio.sleep(0.5)
+    return stop, tasks
 
 
 def _check_streams(results: list[dict], min_messages: int) -> None:
@@ -96,42 +111,33 @@ def _snap(version: int, b, *, added: bool, gone: bool, new_host: bool) -> dict:
 
 def test_snapshot_pushes_under_load(dp_factory, backends):
     dp = dp_factory(_snap(1, backends, added=False, gone=True, new_host=False))
-    paths = [("/keep/s%d" if i % 2 else "/gone/s%d") % i for i in range(SESSIONS)]
 
     async def scenario():
-        loop = asyncio.get_running_loop()
+        stop, tasks = await _start_streams(dp)
 
-        def blocking(fn, *a):
-            return loop.run_in_executor(None, fn, *a)
-
-        wss = await _open_sessions(dp, paths)
-        stop = asyncio.Event()
-        tasks = [asyncio.ensure_future(_stream(ws, i, stop)) for i, ws in enumerate(wss)]
-        await asyncio.sleep(0.5)
-
-        assert await blocking(_all_status, dp, "/added/x") == {404}
-        status, body = await blocking(dp.push, _snap(2, backends, added=True, gone=True, new_host=False))
+        assert await _blocking(_all_status, dp, "/added/x") == {404}
+        status, body = await _blocking(dp.push, _snap(2, backends, added=True, gone=True, new_host=False))
         assert (status, body) == (200, {"applied": 2})
-        assert await blocking(_all_status, dp, "/added/x") == {200}  # at once, on every worker
+        assert await _blocking(_all_status, dp, "/added/x") == {200}  # at once, on every worker
         await asyncio.sleep(0.5)
 
-        status, body = await blocking(dp.push, _snap(3, backends, added=True, gone=False, new_host=True))
+        status, body = await _blocking(dp.push, _snap(3, backends, added=True, gone=False, new_host=True))
         assert (status, body) == (200, {"applied": 3})
-        assert await blocking(_all_status, dp, "/gone/x") == {404}
-        assert await blocking(_all_status, dp, "/keep/x", "new.test") == {200}
-        assert await blocking(_all_status, dp, "/added/x", "NEW.test") == {200}
+        assert await _blocking(_all_status, dp, "/gone/x") == {404}
+        assert await _blocking(_all_status, dp, "/keep/x", "new.test") == {200}
+        assert await _blocking(_all_status, dp, "/added/x", "NEW.test") == {200}
         async with it.ws_connect(dp, "/added/fresh", host="new.test") as fresh:
             await fresh.send("new route")
             assert await fresh.recv() == "new route"
         # the sessions opened through the removed proxy are still there, still relaying
-        live = await blocking(dp.sessions)
+        live = await _blocking(dp.sessions)
         assert sum(1 for s in live if s["proxy"] == "it/gone") == SESSIONS // 2
         await asyncio.sleep(0.5)
 
         # a swap back and forth once more, then the same version again (idempotent)
         snap4 = _snap(4, backends, added=False, gone=True, new_host=False)
-        assert await blocking(dp.push, snap4) == (200, {"applied": 4})
-        assert await blocking(dp.push, snap4) == (200, {"applied": 4})
+        assert await _blocking(dp.push, snap4) == (200, {"applied": 4})
+        assert await _blocking(dp.push, snap4) == (200, {"applied": 4})
         await asyncio.sleep(0.3)
         stop.set()
         return await asyncio.gather(*tasks)
@@ -187,44 +193,35 @@ def test_controller_dir_mode_changes_under_load(dp_factory, backends, run_dir):
                                  dp.control_socket, "--health", "off"], Path(run_dir))
     try:
         it.wait_until(lambda: dp._admin_ok("/readyz"), 10 * it.SLOW, what="first snapshot from the controller")
-        paths = [("/keep/s%d" if i % 2 else "/gone/s%d") % i for i in range(SESSIONS)]
 
         def applied_after(v0: int) -> int:
             return it.wait_until(lambda: (lambda v: v if v > v0 else None)(dp.applied_version()), 3 * it.SLOW,
                                  interval=0.01, what=f"a snapshot newer than {v0}")
 
         async def scenario():
-            loop = asyncio.get_running_loop()
+            stop, tasks = await _start_streams(dp)
 
-            def blocking(fn, *a):
-                return loop.run_in_executor(None, fn, *a)
-
-            wss = await _open_sessions(dp, paths)
-            stop = asyncio.Event()
-            tasks = [asyncio.ensure_future(_stream(ws, i, stop)) for i, ws in enumerate(wss)]
-            await asyncio.sleep(0.5)
-
-            v = await blocking(dp.applied_version)
+            v = await _blocking(dp.applied_version)
             t0 = time.monotonic()
-            await blocking(_write, manifests / "added.yaml", PROXY.format(name="added", port=backends.b2.port))
-            v = await blocking(applied_after, v)
+            await _blocking(_write, manifests / "added.yaml", PROXY.format(name="added", port=backends.b2.port))
+            v = await _blocking(applied_after, v)
             assert time.monotonic() - t0 < 1.0 + 0.5 * it.SLOW  # re-pushed within 1 s of the change
-            assert await blocking(_all_status, dp, "/added/x") == {200}
+            assert await _blocking(_all_status, dp, "/added/x") == {200}
             await asyncio.sleep(0.5)
 
             (manifests / "gone.yaml").unlink()
-            await blocking(_write, manifests / "group.yaml",
+            await _blocking(_write, manifests / "group.yaml",
                            GROUP.format(hosts=f'"{it.MAIN_HOST}", "new.test"'))
             # two changes may arrive as one push or two: wait until both are in force
             deadline = time.monotonic() + 3 * it.SLOW
             while time.monotonic() < deadline:
-                if (await blocking(_all_status, dp, "/gone/x", it.MAIN_HOST, 2) == {404}
-                        and await blocking(_all_status, dp, "/keep/x", "new.test", 2) == {200}):
+                if (await _blocking(_all_status, dp, "/gone/x", it.MAIN_HOST, 2) == {404}
+                        and await _blocking(_all_status, dp, "/keep/x", "new.test", 2) == {200}):
                     break
                 await asyncio.sleep(0.05)
-            assert await blocking(_all_status, dp, "/gone/x") == {404}
-            assert await blocking(_all_status, dp, "/added/x", "new.test") == {200}
-            live = await blocking(dp.sessions)
+            assert await _blocking(_all_status, dp, "/gone/x") == {404}
+            assert await _blocking(_all_status, dp, "/added/x", "new.test") == {200}
+            live = await _blocking(dp.sessions)
             assert sum(1 for s in live if s["proxy"] == "it/gone") == SESSIONS // 2
             await asyncio.sleep(0.5)
             stop.set()
