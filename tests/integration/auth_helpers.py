@@ -7,7 +7,8 @@
   * IntrospectionServer: a real RFC 7662 endpoint (HTTP, thread) whose answers the test flips per token, which
     records every request (Basic credentials, form fields) and can be made to fail (HTTP 500, or stopped);
   * JwksServer: a real HTTP endpoint serving a JWK Set the test can rotate, counting fetches;
-  * Controller: build/tollgate-controller --source dir:PATH against a data plane's control socket (dir mode).
+  * Controller: build/tollgate-controller --source dir:PATH against a data plane's control socket (dir mode);
+  * session helpers: wait_closed (the server's close of a WebSocket session) and echo (a session still relays).
 
 Nothing here mocks the product: the data plane and controller binaries run for real and reach these servers
 over loopback sockets.
@@ -15,6 +16,7 @@ over loopback sockets.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import http.server
@@ -25,6 +27,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+import websockets
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
 
@@ -309,3 +312,20 @@ def write_manifest(directory: Path, name: str, text: str) -> None:
     tmp = directory / f".{name}.tmp"
     tmp.write_text(text)
     tmp.rename(directory / name)
+
+
+async def wait_closed(ws, timeout: float) -> tuple[float, int | None, str | None]:
+    """Waits for the server's close (each message within timeout s); returns (wall time it arrived, code, reason)."""
+    try:
+        while True:
+            await asyncio.wait_for(ws.recv(), timeout)
+    except websockets.ConnectionClosed:
+        pass
+    rcvd = ws.close_rcvd
+    return time.time(), rcvd.code if rcvd else None, rcvd.reason if rcvd else None
+
+
+async def echo(ws, text: str, timeout: float = 3.0) -> None:
+    """The session still relays: text comes back within timeout s."""
+    await ws.send(text)
+    assert await asyncio.wait_for(ws.recv(), timeout) == text

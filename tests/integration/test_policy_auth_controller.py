@@ -12,7 +12,6 @@ import json
 import time
 
 import pytest
-import websockets
 
 import auth_helpers as ah
 import tollgate_it as it
@@ -113,20 +112,6 @@ def wait_applied_after(dp, version: int, timeout: float = 5.0) -> int:
                          what=f"a snapshot newer than {version}")
 
 
-async def wait_closed(ws, timeout: float):
-    try:
-        while True:
-            await asyncio.wait_for(ws.recv(), timeout)
-    except websockets.ConnectionClosed:
-        pass
-    return time.time(), ws.close_rcvd.code if ws.close_rcvd else None, ws.close_rcvd.reason if ws.close_rcvd else None
-
-
-async def echo(ws, text: str):
-    await ws.send(text)
-    assert await asyncio.wait_for(ws.recv(), 3) == text
-
-
 def status_of(dp, path: str, headers=()) -> int:
     with it.RawHttp(dp.port) as c:
         c.send(it.ws_handshake_bytes(path, extra=list(headers)))
@@ -141,9 +126,9 @@ def test_seed_sample_verify_api_key_end_to_end(stack, backends):
 
     async def body():
         async with it.ws_connect(dp, "/v1/ws?apikey=sample-key-AAAA") as ws:
-            await echo(ws, "hello from the websocket-sample")
+            await ah.echo(ws, "hello from the websocket-sample")
         async with it.ws_connect(dp, "/v1/ws/room?apikey=sample-key-BBBB") as ws:  # base64 data works too
-            await echo(ws, "second key")
+            await ah.echo(ws, "second key")
 
     it.run(body())
     s = backends.pyws.sessions_on("/room?apikey=sample-key-BBBB")  # base path stripped, query kept
@@ -162,20 +147,20 @@ def test_revoking_a_jti_in_the_configmap_closes_exactly_its_sessions(stack):
         b = [await it.ws_connect(dp, f"/chat/b{i}", extra_headers={"Authorization": f"Bearer {tok_b}"})
              for i in range(3)]
         for ws in a + b:
-            await echo(ws, "before")
+            await ah.echo(ws, "before")
         before = dp.applied_version()
         ah.write_manifest(mdir, "22-revoked.yaml", revoked_configmap({"dir-jti-A": "stolen laptop"}))
         edited = time.time()
         await asyncio.get_running_loop().run_in_executor(None, wait_applied_after, dp, before)
         applied = time.time()
-        for closed_at, code, reason in await asyncio.gather(*(wait_closed(ws, 3) for ws in a)):
+        for closed_at, code, reason in await asyncio.gather(*(ah.wait_closed(ws, 3) for ws in a)):
             assert (code, reason) == (1008, "token revoked")
             assert closed_at - applied <= 1.0
         print(f"revocation: file edit → snapshot applied {applied - edited:.3f} s, sessions closed "
               f"≤ {max(0.0, closed_at - applied):.3f} s after")
         await asyncio.sleep(1.0)
         for ws in b:
-            await echo(ws, "still here")
+            await ah.echo(ws, "still here")
             await ws.close()
 
     it.run(body())
@@ -193,9 +178,9 @@ def test_deleting_an_api_key_secret_closes_its_sessions(stack):
         (mdir / "11-key-a.yaml").unlink()
         await asyncio.get_running_loop().run_in_executor(None, wait_applied_after, dp, before)
         applied = time.time()
-        for closed_at, code, reason in await asyncio.gather(*(wait_closed(ws, 3) for ws in a)):
+        for closed_at, code, reason in await asyncio.gather(*(ah.wait_closed(ws, 3) for ws in a)):
             assert (code, reason) == (1008, "token revoked") and closed_at - applied <= 1.0
-        await echo(b, "key b lives on")
+        await ah.echo(b, "key b lives on")
         await b.close()
 
     it.run(body())

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-import websockets
 
 import auth_helpers as ah
 import tollgate_it as it
@@ -40,17 +39,6 @@ async def open_ws(dp, path: str, token: str | None = None):
     return await it.ws_connect(dp, path, extra_headers=headers)
 
 
-async def wait_closed(ws, timeout: float) -> tuple[float, int | None, str | None]:
-    """Waits for the server's close; returns (wall time it arrived, code, reason)."""
-    try:
-        while True:
-            await asyncio.wait_for(ws.recv(), timeout)
-    except websockets.ConnectionClosed:
-        pass
-    rcvd = ws.close_rcvd
-    return time.time(), rcvd.code if rcvd else None, rcvd.reason if rcvd else None
-
-
 async def still_open(ws, label: str) -> None:
     await ws.send(f"ping {label}")
     assert await asyncio.wait_for(ws.recv(), 3) == f"ping {label}"
@@ -74,7 +62,7 @@ def test_jwt_expiry_closes_session_1008_within_1s(dp_factory, backends):
         while time.time() < exp - 0.6:
             await still_open(ws, "before exp")
             await asyncio.sleep(0.4)
-        closed_at, code, reason = await wait_closed(ws, 5)
+        closed_at, code, reason = await ah.wait_closed(ws, 5)
         return opened, closed_at, code, reason
 
     opened, closed_at, code, reason = it.run(body())
@@ -92,7 +80,7 @@ def test_api_key_expiry_closes_session(dp_factory, backends):
     async def body():
         async with it.ws_connect(dp, "/s-key/soon?apikey=key-soon") as ws:
             await still_open(ws, "key")
-            return await wait_closed(ws, 5)
+            return await ah.wait_closed(ws, 5)
 
     closed_at, code, reason = it.run(body())
     assert (code, reason) == (1008, "token expired")
@@ -115,7 +103,7 @@ def test_revoked_jti_closes_exactly_its_sessions(dp_factory, backends):
             None, dp.push, snap(2, backends, revoked=["jti-A"]))
         pushed = time.time()
         assert status == 200, answer
-        results = await asyncio.gather(*(wait_closed(ws, 3) for ws in a))
+        results = await asyncio.gather(*(ah.wait_closed(ws, 3) for ws in a))
         for closed_at, code, reason in results:
             assert (code, reason) == (1008, "token revoked")
             assert closed_at - pushed <= 1.0
@@ -140,7 +128,7 @@ def test_revoked_token_digest_closes_sessions(dp_factory, backends):
         status, _ = await asyncio.get_running_loop().run_in_executor(
             None, dp.push, snap(2, backends, revoked=["sha256:" + ah.sha256_hex(tok)]))
         assert status == 200
-        _, code, reason = await wait_closed(ws, 2)
+        _, code, reason = await ah.wait_closed(ws, 2)
         assert (code, reason) == (1008, "token revoked")
         await still_open(other, "after")
         await other.close()
@@ -161,7 +149,7 @@ def test_removed_or_expired_api_key_closes_its_sessions(dp_factory, backends):
             None, dp.push, snap(2, backends, keys=[ah.api_key_entry("key-two", "apis/two", "app-two")]))
         pushed = time.time()
         assert status == 200
-        for closed_at, code, reason in await asyncio.gather(*(wait_closed(ws, 3) for ws in one)):
+        for closed_at, code, reason in await asyncio.gather(*(ah.wait_closed(ws, 3) for ws in one)):
             assert (code, reason) == (1008, "token revoked") and closed_at - pushed <= 1.0
         await still_open(two, "after")
         # an expiresAt moved into the past revokes too
@@ -169,7 +157,7 @@ def test_removed_or_expired_api_key_closes_its_sessions(dp_factory, backends):
         status, _ = await asyncio.get_running_loop().run_in_executor(
             None, dp.push, snap(3, backends, keys=[ah.api_key_entry("key-two", "apis/two", "app-two", past)]))
         assert status == 200
-        _, code, reason = await wait_closed(two, 2)
+        _, code, reason = await ah.wait_closed(two, 2)
         assert (code, reason) == (1008, "token revoked")
 
     it.run(body())
@@ -196,7 +184,7 @@ def test_introspection_flip_to_inactive_closes_within_recheck(dp_factory, backen
             await still_open(ws1, "despite a failed recheck")
             intro.set("live-1", {"active": False})
             flipped = time.time()
-            closed_at, code, reason = await wait_closed(ws1, recheck_ms / 1000 + 3)
+            closed_at, code, reason = await ah.wait_closed(ws1, recheck_ms / 1000 + 3)
             assert (code, reason) == (1008, "token revoked")
             assert closed_at - flipped <= recheck_ms / 1000 + 1.0, closed_at - flipped
             await still_open(ws2, "other token")

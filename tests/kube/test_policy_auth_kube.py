@@ -34,21 +34,6 @@ def api_key_secret(ns: str, name: str, key: str) -> dict:
             "stringData": {"key": key}}
 
 
-async def wait_closed(ws, timeout: float):
-    try:
-        while True:
-            await asyncio.wait_for(ws.recv(), timeout)
-    except websockets.ConnectionClosed:
-        pass
-    rc = ws.close_rcvd
-    return time.time(), (rc.code if rc else None), (rc.reason if rc else None)
-
-
-async def echo(ws, text: str):
-    await ws.send(text)
-    assert await asyncio.wait_for(ws.recv(), 5) == text
-
-
 def test_revocation_and_key_deletion_with_kubectl(bed, ns, dataplane, controller):
     backend = it.PyWsBackend().start()
     try:
@@ -87,23 +72,23 @@ def test_revocation_and_key_deletion_with_kubectl(bed, ns, dataplane, controller
             ka = await connect("/keys/a?apikey=kube-key-AAAA")
             kb = await connect("/keys/b?apikey=kube-key-BBBB")
             for ws in a + [b, ka, kb]:
-                await echo(ws, "before")
+                await ah.echo(ws, "before", 5)
             loop = asyncio.get_running_loop()
             # revoke token A: a ConfigMap edit with kubectl
             await loop.run_in_executor(None, lambda: bed.kubectl(
                 "patch", "configmap", "revoked-tokens", "-n", ns, "--type", "merge",
                 "-p", json.dumps({"data": {"kube-jti-A": "revoked by the test"}})))
             edited = time.time()
-            for closed_at, code, reason in await asyncio.gather(*(wait_closed(ws, T) for ws in a)):
+            for closed_at, code, reason in await asyncio.gather(*(ah.wait_closed(ws, T) for ws in a)):
                 assert (code, reason) == (1008, "token revoked")
             print(f"\nkubectl patch → sessions of the revoked jti closed after {closed_at - edited:.3f} s")
-            await echo(b, "token B still admitted")
+            await ah.echo(b, "token B still admitted", 5)
             # delete API key A's Secret
             await loop.run_in_executor(None, lambda: bed.kubectl("delete", "secret", "key-a", "-n", ns))
-            _, code, reason = await wait_closed(ka, T)
+            _, code, reason = await ah.wait_closed(ka, T)
             assert (code, reason) == (1008, "token revoked")
-            await echo(kb, "key B still admitted")
-            await echo(b, "token B still admitted")
+            await ah.echo(kb, "key B still admitted", 5)
+            await ah.echo(b, "token B still admitted", 5)
             for ws in (b, kb):
                 await ws.close()
 
