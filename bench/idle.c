@@ -120,6 +120,9 @@ static int child_main(const struct tg_bench_idle_opts *o, long share, int status
     ch.conns = calloc((size_t)share, sizeof *ch.conns);
     if (!ch.loop || !ch.conns) {
         dprintf(status_fd, "FAIL out of memory\n");
+        free(ch.conns);
+        if (ch.loop)
+            ev_loop_destroy(ch.loop);
         return 1;
     }
     ev_timer_init(&ch.timer, on_child_timer, o->connect_timeout_s, 0.);

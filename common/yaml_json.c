@@ -418,6 +418,8 @@ static int on_container_start(struct conv *c, const yaml_event_t *ev, int is_map
 
 static int on_container_end(struct conv *c, const yaml_event_t *ev)
 {
+    if (c->depth == 0 || !c->stack) /* libyaml balances its events; never trust that blindly */
+        return fail(c, &ev->start_mark, "unbalanced end of a mapping or sequence%s", NULL);
     struct frame f = c->stack[--c->depth];
     int rc = 0;
     if (f.anchor)

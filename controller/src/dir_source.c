@@ -293,7 +293,7 @@ int tg_dir_source_reload(struct tg_dir_source *s)
             snprintf(key, sizeof key, "%d|%s|%s", (int)m->kind, ns, name);
             json_t *at = json_object_get(index, key);
             const struct want *dup = at ? &w[json_integer_value(at)] : NULL;
-            if (dup) {
+            if (dup && dup->m) {
                 tg_diags_add(&s->diags, TG_DIAG_ERROR, "%s doc %d: %s %s/%s: already defined in %.300s/%.200s doc %d; ignored",
                              full, m->document, tg_kind_name(m->kind), ns, name, s->path, dup->file,
                              dup->m->document);

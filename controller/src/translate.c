@@ -21,7 +21,8 @@ static void append_message(char **msg, const char *text)
     if (!n)
         return;
     if (old) {
-        memcpy(n + old, "; ", 2);
+        n[old] = ';';
+        n[old + 1] = ' ';
         memcpy(n + old + 2, text, add + 1);
     } else {
         memcpy(n, text, add + 1);

@@ -74,14 +74,12 @@ ssize_t tg_conn_read(struct tg_conn *c, void *buf, size_t len)
          * would only say EAGAIN (level-triggered epoll reports any bytes that arrive meanwhile). A transport
          * with its own buffering (TLS) must keep readable set while it holds decrypted bytes. */
         c->readable = 0;
-    } else if (n == 0) {
-        c->read_eof = 1;
+    } else if (n <= 0) {
         c->readable = 0;
-    } else if (n == TG_IO_AGAIN) {
-        c->readable = 0;
-    } else if (n < 0) {
-        c->io_error = 1;
-        c->readable = 0;
+        if (n == 0)
+            c->read_eof = 1;
+        else if (n != TG_IO_AGAIN)
+            c->io_error = 1;
     }
     return n;
 }
