@@ -108,6 +108,7 @@ static void on_client_timer(struct tg_timer *t, uint64_t now_ms)
         return;
     case TG_CLIENT_CONNECTING:
     case TG_CLIENT_FORWARDING:
+        tg_debug("client %s: timeout while %s", c->peer_ip, tg_client_state_str(c->state));
         tg_exchange_on_timeout(c);
         return;
     default:

@@ -115,8 +115,6 @@ static void arm_wheel(struct tg_worker *w)
     ev_timer_start(w->loop, &w->wheel_tick);
 }
 
-void tg_worker_kick_timers(struct tg_worker *w) { arm_wheel(w); }
-
 static void check_drained(struct tg_worker *w)
 {
     if (!w->draining)

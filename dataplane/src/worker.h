@@ -106,7 +106,5 @@ void tg_worker_post_drain(struct tg_worker *w, uint64_t drain_timeout_ms);
 
 void tg_worker_defer_free(struct tg_worker *w, struct tg_deferred *d);
 uint32_t tg_worker_random(struct tg_worker *w);
-/* Re-arms the wheel's libev timer after timers were scheduled from outside a wheel callback. */
-void tg_worker_kick_timers(struct tg_worker *w);
 
 #endif
