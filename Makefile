@@ -1,8 +1,10 @@
 # Tollgate build. `make` builds both binaries; see README.md for run/test/bench.
 # Sources are picked up by directory (one concept per file), so adding a file needs no Makefile edit:
 #   common/*.c              -> build/libtollgate-common.a (shared by every binary)
-#   dataplane/src/*.c       -> build/tollgate-dataplane
-#   controller/src/*.c      -> build/tollgate-controller
+#   dataplane/src/<layer>/**/*.c  -> build/tollgate-dataplane   (compiled with -Idataplane/src only)
+#   controller/src/<layer>/**/*.c -> build/tollgate-controller  (compiled with -Icontroller/src only)
+# Each binary's headers are included by their path under its src/ ("loop/worker.h"), so no object needs the
+# other binary's include path and the include line names the layer (docs/architecture.md, scripts/layers.py).
 #   examples/demo-backend/*.c -> build/tollgate-demo-backend
 #   bench/*.c               -> build/tollgate-bench
 #   tests/unit/test_common_<x>.c -> build/tests/test_common_<x> (linked with common only)
@@ -25,8 +27,8 @@ LDLIBS := -lev -lssl -lcrypto -ljansson -lyaml -lcurl -lhiredis -lm -pthread
 LDFLAGS := $(SAN) $(EXTRA_LDFLAGS)
 
 COMMON_SRC := $(wildcard common/*.c)
-DP_SRC := $(wildcard dataplane/src/*.c)
-CTL_SRC := $(wildcard controller/src/*.c)
+DP_SRC := $(shell find dataplane/src -name '*.c' | sort)
+CTL_SRC := $(shell find controller/src -name '*.c' | sort)
 DEMO_SRC := $(wildcard examples/demo-backend/*.c)
 BENCH_SRC := $(wildcard bench/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -36,8 +38,8 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 COMMON_OBJ := $(call obj,$(COMMON_SRC))
 DP_OBJ := $(call obj,$(DP_SRC))
 CTL_OBJ := $(call obj,$(CTL_SRC))
-DP_LIB_OBJ := $(filter-out %/main.o,$(DP_OBJ))
-CTL_LIB_OBJ := $(filter-out %/main.o,$(CTL_OBJ))
+DP_LIB_OBJ := $(filter-out %/process/main.o,$(DP_OBJ))
+CTL_LIB_OBJ := $(filter-out %/process/main.o,$(CTL_OBJ))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 .PHONY: all deps run test unit integration asan bench fuzz clean lint format cluster cluster-down images
@@ -46,9 +48,15 @@ all: $(BUILD)/tollgate-dataplane $(BUILD)/tollgate-controller $(if $(DEMO_SRC),$
 deps:
 	@./scripts/deps.sh
 
+# Which binary's include root an object gets: its own tree, or for tests/fuzzers the one their name says.
+DP_INC := -Idataplane/src
+CTL_INC := -Icontroller/src
+$(BUILD)/obj/dataplane/%.o $(BUILD)/obj/tests/unit/test_dp_%.o: INC := $(DP_INC)
+$(BUILD)/obj/controller/%.o $(BUILD)/obj/tests/unit/test_ctl_%.o: INC := $(CTL_INC)
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Idataplane/src -Icontroller/src -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS) $(INC) -MMD -MP -c $< -o $@
 
 $(BUILD)/libtollgate-common.a: $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
@@ -85,8 +93,9 @@ unit: $(UNIT_BIN)
 test: deps all
 	@./tests/run_all.sh
 
-integration: all
-	@./tests/run_integration.sh
+# The integration tests alone (real binaries and peers on loopback); PYTEST_ARGS narrows them (-k ...).
+integration: deps all
+	@python3 -m pytest -p no:cacheprovider -rfE $(PYTEST_ARGS) tests/integration
 
 # The suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own build directory.
 ASAN_MAKE_ARGS := BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
@@ -104,14 +113,14 @@ FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 fuzz: $(FUZZ_BIN)
 	@./tests/fuzz/run.sh $(FUZZ_BIN)
 
-FUZZ_CC = clang $(CFLAGS_BASE) -Wno-unused-function -O1 -g -fsanitize=fuzzer,address,undefined -Idataplane/src -Icontroller/src -DTG_FUZZING
+FUZZ_CC = clang $(CFLAGS_BASE) -Wno-unused-function -O1 -g -fsanitize=fuzzer,address,undefined -DTG_FUZZING
 $(BUILD)/fuzz/fuzz_dp_%: tests/fuzz/fuzz_dp_%.c $(COMMON_SRC) $(DP_SRC)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) -o $@ $< $(COMMON_SRC) $(filter-out %/main.c,$(DP_SRC)) $(LDLIBS)
+	$(FUZZ_CC) $(DP_INC) -o $@ $< $(COMMON_SRC) $(filter-out %/process/main.c,$(DP_SRC)) $(LDLIBS)
 
 $(BUILD)/fuzz/fuzz_ctl_%: tests/fuzz/fuzz_ctl_%.c $(COMMON_SRC) $(CTL_SRC)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) -o $@ $< $(COMMON_SRC) $(filter-out %/main.c,$(CTL_SRC)) $(LDLIBS)
+	$(FUZZ_CC) $(CTL_INC) -o $@ $< $(COMMON_SRC) $(filter-out %/process/main.c,$(CTL_SRC)) $(LDLIBS)
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(COMMON_SRC)
 	@mkdir -p $(dir $@)
@@ -121,7 +130,7 @@ lint:
 	@./scripts/lint.sh
 
 format:
-	clang-format -i $(COMMON_SRC) $(wildcard common/*.h) $(DP_SRC) $(wildcard dataplane/src/*.h) $(CTL_SRC) $(wildcard controller/src/*.h)
+	clang-format -i $(COMMON_SRC) $(wildcard common/*.h) $(DP_SRC) $(shell find dataplane/src controller/src -name '*.h') $(CTL_SRC)
 
 cluster:
 	@./tests/k8s/cluster.sh up

@@ -2,15 +2,16 @@
 # run_all.sh — the whole suite behind `make test` (and `make asan` with TOLLGATE_BUILD=build-asan):
 #   1. C unit tests (build/tests/test_*), 2. pytest: integration tests against the real binaries and peers
 #   (tests/integration), the Kubernetes test bed, CRDs and chart (tests/k8s), the controller against the real
-#   apiserver (tests/kube). Prints progress and ends with one line: "N passed, N failed" (unit-test checks and
-#   pytest tests).
+#   apiserver (tests/kube). Before them, the layer check (scripts/layers.py). Prints progress and ends with one
+#   line: "N passed, N failed", counting tests — the layer check, each C unit-test program and each pytest test —
+#   with the unit programs' assertions reported apart.
 # Environment: TOLLGATE_BUILD (default build), PYTEST_ARGS (extra pytest arguments, e.g. "-k websocket"),
 # TOLLGATE_SKIP_K8S=1 (leave out the tests that need the real kube-apiserver and its ~30 min first build).
 set -u
 cd "$(dirname "$0")/.."
 build=${TOLLGATE_BUILD:-build}
 export TOLLGATE_BUILD=$build
-passed=0; failed=0
+passed=0; failed=0; assertions=0
 
 # The Kubernetes test bed's binaries (kube-apiserver, etcd, kubectl, helm) are built from Go modules on a fresh
 # machine (~20-30 min on 2 cores) and cached; the build starts now, at low priority, while the C and integration
@@ -23,6 +24,9 @@ if [ "${TOLLGATE_SKIP_K8S:-0}" != 1 ] && ! ./tests/k8s/build-tools.sh --path >/d
   tools_pid=$!
 fi
 
+echo "== layers (scripts/layers.py: include cycles, upward includes, header names)"
+if python3 scripts/layers.py; then passed=$((passed+1)); else failed=$((failed+1)); fi
+
 echo "== unit tests ($build/tests)"
 # TOLLGATE_MAKE_ARGS: the build's flags (make asan passes its sanitizer flags, so nothing is rebuilt without them)
 eval "make -s ${TOLLGATE_MAKE_ARGS:-BUILD=$build}" $(for f in tests/unit/test_*.c; do n=$(basename "$f" .c); echo "$build/tests/$n"; done) >/dev/null || { echo "unit test build failed"; failed=$((failed+1)); }
@@ -31,7 +35,7 @@ for t in "$build"/tests/test_*; do
   if out=$("$t" 2>&1); then
     line=$(echo "$out" | tail -n 1)
     n=$(echo "$line" | sed -n 's/.*: \([0-9]*\) passed, \([0-9]*\) failed.*/\1/p')
-    passed=$((passed + ${n:-1})); echo "PASS $(basename "$t"): $line"
+    passed=$((passed + 1)); assertions=$((assertions + ${n:-0})); echo "PASS $(basename "$t"): $line"
   else
     failed=$((failed+1)); echo "FAIL $(basename "$t")"; echo "$out" | tail -n 30
   fi
@@ -77,5 +81,6 @@ fi
 # nothing the suite started may outlive it
 pkill -f "$build/tollgate-(dataplane|controller|demo-backend|bench)" 2>/dev/null || true
 [ -n "$tools_pid" ] && kill "$tools_pid" 2>/dev/null
+echo "== ($assertions assertions in the C unit-test programs)"
 echo "== total: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

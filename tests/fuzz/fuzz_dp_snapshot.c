@@ -1,7 +1,7 @@
 /* fuzz_dp_snapshot.c — the data plane's snapshot validation (snapshot.c) on arbitrary JSON: it must either build
  * a snapshot or report errors, never crash, leak or read out of bounds; a built snapshot must route any
  * host/path taken from the input without fault. */
-#include "snapshot.h"
+#include "config/snapshot.h"
 
 #include <stdint.h>
 #include <string.h>

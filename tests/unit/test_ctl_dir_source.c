@@ -1,8 +1,8 @@
 /* test_ctl_dir_source.c — dir mode against a real directory: initial load, multi-document and JSON files,
  * last good objects kept when a file breaks, deletions, duplicates, ignored files, and change detection
  * through inotify within a second (run on a real libev loop). */
-#include "dir_source.h"
-#include "store.h"
+#include "source/dir_source.h"
+#include "model/store.h"
 #include "tg_test.h"
 
 #include <ev.h>

@@ -1,7 +1,7 @@
 /* test_ctl_kube_config.c — kubeconfig parsing (data and file forms, merging, errors), in-cluster config,
  * token rotation, strict base64. Works on real files in a temporary directory. */
 #include "base64.h"
-#include "kube_config.h"
+#include "kube/kube_config.h"
 #include "tg_test.h"
 
 #include <stdint.h>

@@ -1,6 +1,6 @@
 /* test_ctl_kube_lines.c — watch stream framing: lines split at every byte position, many lines per piece,
  * CRLF and blank lines, the line bound, stopping early. */
-#include "kube_lines.h"
+#include "kube/kube_lines.h"
 #include "tg_test.h"
 
 #include <stdlib.h>

@@ -1,9 +1,9 @@
 /* test_ctl_kube_status.c — the pure builders behind status writes, Events and Lease times: conditions with
  * observedGeneration, lastTransitionTime kept while a status holds, change detection (so unchanged status is
  * never written), Programmed True/Pending/Invalid, endpoints and hostnames; the Event object; MicroTime. */
-#include "kube_events.h"
-#include "kube_lease.h"
-#include "kube_status.h"
+#include "status/kube_events.h"
+#include "status/kube_lease.h"
+#include "status/kube_status.h"
 #include "tg_test.h"
 
 #include <string.h>

@@ -3,7 +3,7 @@
  * resourceVersion with bookmarks, events split across TCP writes, resourceVersion bookkeeping across a
  * normal watch end, ERROR 410 in the stream and HTTP 410 on the watch both leading to an atomic relist,
  * selectors escaped into the query, list items completed with apiVersion/kind and stripped. */
-#include "kube_watch.h"
+#include "source/kube_watch.h"
 #include "tg_test.h"
 
 #include <arpa/inet.h>

@@ -1,5 +1,5 @@
 /* test_ctl_store.c — the controller's object cache: keys, default namespace, ordering, revisions, ownership. */
-#include "store.h"
+#include "model/store.h"
 #include "tg_test.h"
 
 static json_t *obj(const char *ns, const char *name, int value)

@@ -3,10 +3,10 @@
  *
  * Run from the repository root (make does). UPDATE_GOLDEN=1 rewrites the expected files from the current
  * output instead of comparing; review the diff before committing it. TG_GOLDEN_DIR overrides the directory. */
-#include "manifest.h"
-#include "store.h"
-#include "translate.h"
-#include "validate.h"
+#include "source/manifest.h"
+#include "model/store.h"
+#include "translate/translate.h"
+#include "model/validate.h"
 #include "tg_test.h"
 
 #include <dirent.h>

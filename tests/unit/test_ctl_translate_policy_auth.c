@@ -3,10 +3,10 @@
  * SecretNotFound for missing Secrets/ConfigMaps while the proxy stays served), that clear API keys never reach
  * the snapshot, that expiresAt becomes epoch milliseconds, and that a ConfigMap change shows up in the next
  * translation (revocations). */
-#include "manifest.h"
-#include "store.h"
-#include "translate.h"
-#include "translate_policy.h"
+#include "source/manifest.h"
+#include "model/store.h"
+#include "translate/translate.h"
+#include "translate/translate_policy.h"
 #include "tg_test.h"
 
 #include <stdlib.h>

@@ -3,14 +3,14 @@
  * bad signatures, exp/nbf/iat with skew, aud string/array, iss, kid selection, duplicate members, crit),
  * scopes, the digest set, and credential locations including the Sec-WebSocket-Protocol bearer convention.
  * Keys are generated and tokens signed here with OpenSSL, so every case is built from first principles. */
-#include "auth_location.h"
-#include "auth_redact.h"
-#include "digest_set.h"
+#include "policy/auth/auth_location.h"
+#include "policy/auth/auth_redact.h"
+#include "policy/auth/digest_set.h"
 #include "hex.h"
 #include "jwk.h"
-#include "jwt.h"
-#include "policy.h"
-#include "snapshot.h"
+#include "policy/auth/jwt.h"
+#include "policy/policy.h"
+#include "config/snapshot.h"
 #include "tg_test.h"
 
 #include <openssl/core_names.h>

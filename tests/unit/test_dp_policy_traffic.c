@@ -9,12 +9,12 @@
 #include "header_rules.h"
 #include "host_port.h"
 #include "ip_cidr.h"
-#include "local_counters.h"
-#include "policy.h"
+#include "policy/traffic/local_counters.h"
+#include "policy/policy.h"
 #include "rate_identifier.h"
-#include "rate_limit.h"
-#include "snapshot.h"
-#include "traffic_identifier.h"
+#include "policy/traffic/rate_limit.h"
+#include "config/snapshot.h"
+#include "policy/traffic/traffic_identifier.h"
 #include "tg_test.h"
 
 #include <stdio.h>

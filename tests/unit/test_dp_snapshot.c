@@ -1,6 +1,6 @@
 /* test_dp_snapshot.c — snapshot validation (strict, whole-document errors) and routing: exact beats wildcard,
  * longer wildcard beats shorter, longest base path on a segment boundary, path rewriting. */
-#include "snapshot.h"
+#include "config/snapshot.h"
 #include "tg_test.h"
 
 #include <string.h>

@@ -1,0 +1,165 @@
+/* main.c — tollgate-controller's command line (DESIGN.md "Binaries and their command lines"): parses flags,
+ * picks the source by --source and hands over to the pipeline (controller.c). */
+#include "process/controller.h"
+#include "duration.h"
+#include "log.h"
+#include "source/source.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: tollgate-controller [options]\n"
+            "  --source kube|dir:PATH     where objects come from (default kube)\n"
+            "  --kubeconfig PATH          kube: kubeconfig file (default $KUBECONFIG, in-cluster, ~/.kube/config)\n"
+            "  --namespace NS             kube: watch one namespace (default all)\n"
+            "  --leader-elect             kube: only the Lease holder writes status\n"
+            "  --lease-duration DUR       kube: Lease duration (default 15s)\n"
+            "  --renew-deadline DUR       kube: a leader that cannot renew for this long steps down (default 10s)\n"
+            "  --retry-period DUR         kube: how often to acquire/renew the Lease (default 2s)\n"
+            "  --lease-name NAME          kube: the Lease's name (default tollgate-controller)\n"
+            "  --lease-namespace NS       kube: the Lease's namespace (default --namespace, else the pod's, else default)\n"
+            "  --dataplane-socket PATH    data plane control socket (default /run/tollgate/control.sock)\n"
+            "  --health ADDR:PORT|off     /healthz, /readyz, /metrics (default 127.0.0.1:9902)\n"
+            "  --once                     translate, push, exit (0 ok, 1 input errors, 2 rejected, 3 unreachable)\n"
+            "  --print                    translate and print the snapshot JSON to stdout; no push\n"
+            "  --timeout SECONDS          --once/--print: give up after this long (default 30)\n"
+            "  --log-level LEVEL          debug|info|warn|error|off (default info)\n"
+            "  --help\n");
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_SOURCE = 1, OPT_KUBECONFIG, OPT_NAMESPACE, OPT_LEADER, OPT_SOCKET, OPT_HEALTH, OPT_ONCE, OPT_PRINT,
+           OPT_TIMEOUT, OPT_LOG, OPT_HELP,
+           /* kube leader election */
+           OPT_LEASE_DURATION, OPT_RENEW_DEADLINE, OPT_RETRY_PERIOD, OPT_LEASE_NAME, OPT_LEASE_NAMESPACE };
+    static const struct option longopts[] = {
+        {"source", required_argument, NULL, OPT_SOURCE},
+        {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
+        {"namespace", required_argument, NULL, OPT_NAMESPACE},
+        {"leader-elect", no_argument, NULL, OPT_LEADER},
+        {"dataplane-socket", required_argument, NULL, OPT_SOCKET},
+        {"health", required_argument, NULL, OPT_HEALTH},
+        {"once", no_argument, NULL, OPT_ONCE},
+        {"print", no_argument, NULL, OPT_PRINT},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"log-level", required_argument, NULL, OPT_LOG},
+        {"help", no_argument, NULL, OPT_HELP},
+        {"lease-duration", required_argument, NULL, OPT_LEASE_DURATION},
+        {"renew-deadline", required_argument, NULL, OPT_RENEW_DEADLINE},
+        {"retry-period", required_argument, NULL, OPT_RETRY_PERIOD},
+        {"lease-name", required_argument, NULL, OPT_LEASE_NAME},
+        {"lease-namespace", required_argument, NULL, OPT_LEASE_NAMESPACE},
+        {NULL, 0, NULL, 0},
+    };
+    const char *source_spec = "kube";
+    struct tg_controller_opts opts = {0};
+    opts.dataplane_socket = "/run/tollgate/control.sock";
+    opts.health_addr = "127.0.0.1:9902";
+    opts.source_cfg.write_status = 1;
+    tg_log_set_component("controller");
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (ch) {
+        case OPT_SOURCE:
+            source_spec = optarg;
+            break;
+        case OPT_KUBECONFIG:
+            opts.source_cfg.kubeconfig = optarg;
+            break;
+        case OPT_NAMESPACE:
+            opts.source_cfg.namespace_ = optarg;
+            break;
+        case OPT_LEADER:
+            opts.source_cfg.leader_elect = 1;
+            break;
+        case OPT_SOCKET:
+            opts.dataplane_socket = optarg;
+            break;
+        case OPT_HEALTH:
+            opts.health_addr = strcmp(optarg, "off") == 0 || !*optarg ? NULL : optarg;
+            break;
+        case OPT_ONCE:
+            opts.once = 1;
+            break;
+        case OPT_PRINT:
+            opts.print = 1;
+            break;
+        case OPT_TIMEOUT: {
+            char *end;
+            opts.once_timeout_s = strtod(optarg, &end);
+            if (*end || opts.once_timeout_s <= 0 || opts.once_timeout_s > 86400) {
+                fprintf(stderr, "error: --timeout %s: expected seconds (0 < s <= 86400)\n", optarg);
+                return 3;
+            }
+            break;
+        }
+        case OPT_LOG: {
+            int lvl = tg_log_parse_level(optarg);
+            if (lvl < 0) {
+                fprintf(stderr, "error: --log-level %s: expected debug, info, warn, error or off\n", optarg);
+                return 3;
+            }
+            tg_log_set_level((enum tg_log_level)lvl);
+            break;
+        }
+        case OPT_HELP:
+            usage(stdout);
+            return 0;
+        /* kube leader election */
+        case OPT_LEASE_DURATION:
+        case OPT_RENEW_DEADLINE:
+        case OPT_RETRY_PERIOD: {
+            uint64_t ms = 0;
+            const char *why = NULL;
+            if (tg_duration_parse_ms(optarg, 3600000, &ms, &why) != 0 || ms == 0) {
+                const char *flag = ch == OPT_LEASE_DURATION   ? "lease-duration"
+                                   : ch == OPT_RENEW_DEADLINE ? "renew-deadline"
+                                                              : "retry-period";
+                fprintf(stderr, "error: --%s %s: %s\n", flag, optarg, why ? why : "must be above zero");
+                return 3;
+            }
+            if (ch == OPT_LEASE_DURATION)
+                opts.source_cfg.lease_duration_ms = (uint32_t)ms;
+            else if (ch == OPT_RENEW_DEADLINE)
+                opts.source_cfg.renew_deadline_ms = (uint32_t)ms;
+            else
+                opts.source_cfg.retry_period_ms = (uint32_t)ms;
+            break;
+        }
+        case OPT_LEASE_NAME:
+            opts.source_cfg.lease_name = optarg;
+            break;
+        case OPT_LEASE_NAMESPACE:
+            opts.source_cfg.lease_namespace = optarg;
+            break;
+        default:
+            usage(stderr);
+            return 3;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "error: unexpected argument %s\n", argv[optind]);
+        usage(stderr);
+        return 3;
+    }
+    if (opts.once && opts.print) {
+        fprintf(stderr, "error: --once and --print exclude each other\n");
+        return 3;
+    }
+    opts.source = tg_source_lookup(source_spec, &opts.source_cfg.arg);
+    if (!opts.source) {
+        fprintf(stderr, "error: --source %s: expected kube or dir:PATH\n", source_spec);
+        return 3;
+    }
+    if (opts.once || opts.print)
+        opts.source_cfg.write_status = 0;
+    if (opts.print && tg_log_get_level() < TG_LOG_WARN)
+        tg_log_set_level(TG_LOG_WARN); /* stdout carries the JSON; keep stderr for problems */
+    return tg_controller_run(&opts);
+}

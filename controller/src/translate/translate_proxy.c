@@ -1,0 +1,336 @@
+/* translate_proxy.c — ApiProxy → snapshot "proxies[]" entry: environments, base path, CRD defaults,
+ * target (a Service resolved to endpoints, or an http:// URL with an IP literal), target TLS, WebSocket
+ * limits and the ordered policy list (each item translated by translate_policy.c); and the base-path
+ * conflict pass (within one group a base path belongs to the oldest proxy claiming it). */
+#include "translate/translate_int.h"
+#include "translate/translate_policy.h"
+
+#include "json_util.h"
+#include "strmap.h"
+#include "model/validate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const spec_fields[] = {"environments", "basePath", "stripBasePath", "maxRequestBodyBytes",
+                                          "target", "websocket", "policies", NULL};
+static const char *const target_fields[] = {"service", "url", "tls", "connectTimeout", "timeout",
+                                            "loadBalancing", NULL};
+static const char *const service_fields[] = {"name", "port", NULL};
+static const char *const tls_fields[] = {"enabled", "serverName", "caSecretName", NULL};
+static const char *const websocket_fields[] = {"enabled", "idleTimeout", "maxLifetime", "maxMessageBytes", NULL};
+
+/* Optional mapping field; NULL when absent (after reporting when of another type: check it->valid). */
+static json_t *opt_object(struct tg__tr *tr, struct tg__item *it, const json_t *obj, const char *key,
+                          const char *path, const char *const *fields)
+{
+    json_t *o = NULL;
+    int r = tg_json_get_object(obj, key, &o);
+    if (r == TG_JSON_WRONG_TYPE) {
+        tg__invalid(tr, it, path, "must be a mapping");
+        return NULL;
+    }
+    if (o && tg__no_unknown_fields(tr, it, o, path, fields) < 0)
+        return NULL;
+    return o;
+}
+
+static int bool_field(struct tg__tr *tr, struct tg__item *it, const json_t *obj, const char *key, const char *path,
+                      int def)
+{
+    int v = def;
+    if (tg_json_get_bool(obj, key, &v) == TG_JSON_WRONG_TYPE)
+        tg__invalid(tr, it, path, "must be true or false");
+    return v;
+}
+
+static json_int_t bytes_field(struct tg__tr *tr, struct tg__item *it, const json_t *obj, const char *key,
+                              const char *path)
+{
+    json_int_t v = 0;
+    if (tg_json_get_int(obj, key, 0, TG__MAX_BYTES_LIMIT, &v) < 0)
+        tg__invalid(tr, it, path, "must be an integer number of bytes between 0 and 2^40 (0 = unlimited)");
+    return v;
+}
+
+static int policy_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
+            return 0;
+    return 1;
+}
+
+/* spec.policies: each item is a mapping with exactly one key, the policy name; its value (a mapping, or
+ * null for no settings) is passed through with "type" added first. */
+static json_t *policies(struct tg__tr *tr, struct tg__item *it, const json_t *spec)
+{
+    json_t *in = NULL;
+    int r = tg_json_get_array(spec, "policies", &in);
+    if (r == TG_JSON_WRONG_TYPE) {
+        tg__invalid(tr, it, "spec.policies", "must be a list");
+        return NULL;
+    }
+    json_t *out = json_array();
+    if (r == TG_JSON_ABSENT)
+        return out;
+    if (json_array_size(in) > TG__MAX_LIST) {
+        tg__invalid(tr, it, "spec.policies", "has more than %d items", TG__MAX_LIST);
+        json_decref(out);
+        return NULL;
+    }
+    size_t i;
+    json_t *item;
+    json_array_foreach(in, i, item) {
+        char p[64];
+        snprintf(p, sizeof p, "spec.policies[%zu]", i);
+        if (!json_is_object(item) || json_object_size(item) != 1) {
+            tg__invalid(tr, it, p, "must be a mapping with exactly one key, the policy name (e.g. verifyApiKey)");
+            break;
+        }
+        const char *name = json_object_iter_key(json_object_iter(item));
+        json_t *settings = json_object_iter_value(json_object_iter(item));
+        if (!policy_name_ok(name)) {
+            tg__invalid(tr, it, p, "\"%.64s\" is not a policy name", name);
+            break;
+        }
+        char sp[160];
+        snprintf(sp, sizeof sp, "%s.%s", p, name);
+        if (!json_is_object(settings) && !json_is_null(settings)) {
+            tg__invalid(tr, it, sp, "policy settings must be a mapping");
+            break;
+        }
+        if (json_object_get(settings, "type")) {
+            tg__invalid(tr, it, sp, "\"type\" is reserved (the policy name is the type)");
+            break;
+        }
+        json_t *pol = tg__translate_policy(tr, it, name, settings, sp);
+        if (!pol)
+            break;
+        json_array_append_new(out, pol);
+    }
+    if (!it->valid) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* target.tls → {"enabled","serverName","caPem"}; *unresolved set when the CA Secret cannot be used. */
+static json_t *target_tls(struct tg__tr *tr, struct tg__item *it, const json_t *target, int *unresolved)
+{
+    json_t *tls = opt_object(tr, it, target, "tls", "spec.target.tls", tls_fields);
+    if (!it->valid)
+        return NULL;
+    int enabled = bool_field(tr, it, tls, "enabled", "spec.target.tls.enabled", 0);
+    const char *server_name = "", *ca_secret = NULL;
+    char sni[TG_HOSTNAME_BUF] = "";
+    int r = tg_json_get_string(tls, "serverName", 253, &server_name);
+    if (r < 0 || (r == TG_JSON_FOUND && *server_name && tg_normalize_hostname(server_name, 0, sni))) {
+        tg__invalid(tr, it, "spec.target.tls.serverName", "must be a DNS name (no wildcard) or empty");
+        return NULL;
+    }
+    r = tg_json_get_string(tls, "caSecretName", 253, &ca_secret);
+    if (r < 0 || (r == TG_JSON_FOUND && *ca_secret && tg_check_dns_subdomain(ca_secret))) {
+        tg__invalid(tr, it, "spec.target.tls.caSecretName", "must be the name of a Secret in the same namespace");
+        return NULL;
+    }
+    if (!it->valid)
+        return NULL;
+    char *ca = NULL;
+    if (ca_secret && *ca_secret) {
+        size_t len = 0;
+        const char *why = NULL;
+        ca = tg__secret_value(tr, it->src->namespace_, ca_secret, "ca.crt", &len, &why);
+        if (ca && (why = tg__check_pem(ca, NULL)) != NULL) {
+            free(ca);
+            ca = NULL;
+        }
+        if (!ca) {
+            tg__unresolved(tr, it,
+                           tg_store_get(tr->store, TG_KIND_SECRET, it->src->namespace_, ca_secret)
+                               ? TG_REASON_INVALID_REF
+                               : TG_REASON_REF_NOT_FOUND,
+                           "spec.target.tls.caSecretName", "Secret %s/%s: %s", it->src->namespace_, ca_secret, why);
+            *unresolved = 1;
+        }
+    }
+    json_t *out = json_pack("{s:b,s:s,s:s}", "enabled", enabled, "serverName", sni, "caPem", ca ? ca : "");
+    free(ca);
+    return out;
+}
+
+void tg__translate_proxy(struct tg__tr *tr, struct tg__item *it)
+{
+    json_t *spec = tg__item_spec(tr, it, spec_fields);
+    if (!spec)
+        return;
+    json_t *envs = NULL, *pols = NULL, *endpoints = NULL, *tls = NULL;
+    const char *base_path = NULL;
+    int r = tg_json_get_string(spec, "basePath", TG_MAX_PATH_LEN, &base_path);
+    const char *why = r == TG_JSON_FOUND ? tg_check_base_path(base_path) : NULL;
+    if (r != TG_JSON_FOUND)
+        tg__invalid(tr, it, "spec.basePath", r == TG_JSON_ABSENT ? "required" : "must be a string of at most 1024 characters");
+    else if (why)
+        tg__invalid(tr, it, "spec.basePath", "%s", why);
+    envs = tg__environments(tr, it, spec); /* used only if the item stays valid */
+    int strip = bool_field(tr, it, spec, "stripBasePath", "spec.stripBasePath", 1);
+    json_int_t max_body = bytes_field(tr, it, spec, "maxRequestBodyBytes", "spec.maxRequestBodyBytes");
+
+    /* target */
+    json_t *target = NULL;
+    r = tg_json_get_object(spec, "target", &target);
+    if (r != TG_JSON_FOUND)
+        tg__invalid(tr, it, "spec.target", r == TG_JSON_ABSENT ? "required" : "must be a mapping");
+    else
+        tg__no_unknown_fields(tr, it, target, "spec.target", target_fields);
+    json_t *service = opt_object(tr, it, target, "service", "spec.target.service", service_fields);
+    const char *url = NULL;
+    r = tg_json_get_string(target, "url", 2048, &url);
+    if (r < 0)
+        tg__invalid(tr, it, "spec.target.url", "must be a string of at most 2048 characters");
+    if (target && it->valid && !!service == !!url)
+        tg__invalid(tr, it, "spec.target", "exactly one of service and url is required");
+    char address[64] = "", prefix[TG_MAX_PATH_LEN + 1] = "";
+    int port = 0;
+    if (url && it->valid && (why = tg_parse_target_url(url, address, &port, prefix)) != NULL)
+        tg__invalid(tr, it, "spec.target.url", "%s", why);
+    if (service && it->valid) {
+        const char *svc_name = NULL;
+        if (tg_json_get_string(service, "name", 63, &svc_name) != TG_JSON_FOUND || tg_check_dns_label(svc_name))
+            tg__invalid(tr, it, "spec.target.service.name", "required: the name of a Service in the same namespace");
+        json_t *p = json_object_get(service, "port");
+        if (!(json_is_integer(p) && json_integer_value(p) >= 1 && json_integer_value(p) <= 65535) &&
+            !(json_is_string(p) && json_string_length(p) >= 1 && json_string_length(p) <= 63))
+            tg__invalid(tr, it, "spec.target.service.port", "required: a port number (1-65535) or a port name");
+    }
+    uint64_t connect_ms = 0, timeout_ms = 0, idle_ms = 0, lifetime_ms = 0;
+    if (target) {
+        tg__duration_field(tr, it, target, "connectTimeout", "spec.target.connectTimeout", 5000, 0, &connect_ms);
+        tg__duration_field(tr, it, target, "timeout", "spec.target.timeout", 60000, 1, &timeout_ms);
+    }
+    const char *lb = "roundRobin";
+    r = tg_json_get_string(target, "loadBalancing", 64, &lb);
+    if (r < 0 || (r == TG_JSON_FOUND && strcmp(lb, "roundRobin") != 0 && strcmp(lb, "leastConnections") != 0 &&
+                  strcmp(lb, "random") != 0))
+        tg__invalid(tr, it, "spec.target.loadBalancing", "must be roundRobin, leastConnections or random");
+
+    /* websocket */
+    json_t *ws = opt_object(tr, it, spec, "websocket", "spec.websocket", websocket_fields);
+    int ws_enabled = bool_field(tr, it, ws, "enabled", "spec.websocket.enabled", 1);
+    tg__duration_field(tr, it, ws, "idleTimeout", "spec.websocket.idleTimeout", 300000, 1, &idle_ms);
+    tg__duration_field(tr, it, ws, "maxLifetime", "spec.websocket.maxLifetime", 0, 1, &lifetime_ms);
+    json_int_t max_msg = bytes_field(tr, it, ws, "maxMessageBytes", "spec.websocket.maxMessageBytes");
+
+    pols = policies(tr, it, spec);
+    if (!it->valid)
+        goto out;
+
+    /* references last, so an invalid proxy does not also report missing backends */
+    int unresolved = 0;
+    tls = target_tls(tr, it, target, &unresolved);
+    if (!it->valid)
+        goto out;
+    endpoints = json_array();
+    if (url)
+        json_array_append_new(endpoints, json_pack("{s:s,s:i}", "address", address, "port", port));
+    else
+        tg__service_endpoints(tr, it, service, endpoints);
+    if (unresolved) /* TLS to the backend cannot be set up as asked: answer 503 rather than connect unverified */
+        json_array_clear(endpoints);
+    it->st->endpoints = (int)json_array_size(endpoints);
+
+    char id[320];
+    snprintf(id, sizeof id, "%s/%s", it->src->namespace_, it->src->name);
+    it->out = json_pack(
+        "{s:s,s:O,s:s,s:b,s:I,s:{s:s,s:O,s:O,s:I,s:I,s:s},s:{s:b,s:I,s:I,s:I},s:O}", "id", id, "environments", envs,
+        "basePath", base_path, "stripBasePath", strip, "maxRequestBodyBytes", (json_int_t)max_body, "target",
+        "pathPrefix", prefix, "endpoints", endpoints, "tls", tls, "connectTimeoutMs", (json_int_t)connect_ms,
+        "timeoutMs", (json_int_t)timeout_ms, "loadBalancing", lb, "websocket", "enabled", ws_enabled,
+        "idleTimeoutMs", (json_int_t)idle_ms, "maxLifetimeMs", (json_int_t)lifetime_ms, "maxMessageBytes",
+        (json_int_t)max_msg, "policies", pols);
+    if (!it->out)
+        tg__invalid(tr, it, "", "could not be built (out of memory)");
+out:
+    json_decref(envs);
+    json_decref(pols);
+    json_decref(endpoints);
+    json_decref(tls);
+}
+
+int tg__shares_environment(const json_t *a, const json_t *b)
+{
+    size_t i, j;
+    json_t *x, *y;
+    json_array_foreach(a, i, x) {
+        json_array_foreach(b, j, y) {
+            if (json_equal(x, y))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+void tg__resolve_base_paths(struct tg__tr *tr, struct tg__item *proxies, size_t n, const struct tg__item *groups,
+                            size_t ngroups)
+{
+    size_t m = 0;
+    struct tg__item **order = tg__emitted_oldest_first(proxies, n, &m);
+    struct tg_strmap claims;
+    tg_strmap_init(&claims);
+    char **keys = NULL;
+    size_t nkeys = 0, capkeys = 0;
+    for (size_t k = 0; k < m; k++) {
+        struct tg__item *it = order[k];
+        const json_t *envs = json_object_get(it->out, "environments");
+        const char *bp = json_string_value(json_object_get(it->out, "basePath"));
+        size_t first_new = nkeys;
+        int conflicted = 0;
+        for (size_t g = 0; g < ngroups; g++) {
+            if (!groups[g].valid || !groups[g].out ||
+                !tg__shares_environment(envs, json_object_get(groups[g].out, "environments")))
+                continue;
+            char key[TG_MAX_PATH_LEN + 32];
+            int klen = snprintf(key, sizeof key, "%zu %s", g, bp);
+            struct tg__item *owner = tg_strmap_get(&claims, key, (size_t)klen);
+            if (owner) {
+                tg__conflict(tr, it, "spec.basePath",
+                             "\"%s\" in EnvironmentGroup %s/%s is already claimed by older ApiProxy %s/%s", bp,
+                             groups[g].src->namespace_, groups[g].src->name, owner->src->namespace_,
+                             owner->src->name);
+                conflicted = 1;
+                continue;
+            }
+            if (nkeys == capkeys) {
+                size_t ncap = capkeys ? capkeys * 2 : 16;
+                char **nk = realloc(keys, ncap * sizeof *nk);
+                if (!nk)
+                    continue;
+                keys = nk;
+                capkeys = ncap;
+            }
+            keys[nkeys++] = strdup(key);
+        }
+        if (conflicted) {
+            it->valid = 0; /* excluded everywhere: a proxy is served whole or not at all */
+            for (size_t j = first_new; j < nkeys; j++)
+                free(keys[j]);
+            nkeys = first_new;
+            continue;
+        }
+        for (size_t j = first_new; j < nkeys; j++) {
+            int err = 0;
+            if (keys[j])
+                tg_strmap_put(&claims, keys[j], strlen(keys[j]), it, &err);
+        }
+    }
+    tg_strmap_free(&claims);
+    for (size_t j = 0; j < nkeys; j++)
+        free(keys[j]);
+    free(keys);
+    free(order);
+}

@@ -1,0 +1,617 @@
+/* snapshot.c — validation of the snapshot document and construction of the immutable routing structures.
+ * Strict: unknown fields, wrong types and out-of-range values are errors (docs/control-protocol.md). */
+#include "config/snapshot.h"
+
+#include "json_util.h"
+#include "log.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct build {
+    json_t *errors;
+    struct tg_snapshot *snap;
+};
+
+static void add_error(struct build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_error(struct build *b, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (json_array_size(b->errors) < 200)
+        json_array_append_new(b->errors, json_string(text));
+}
+
+/* Reports every key of obj that is not in allowed (NULL-terminated). */
+static void check_keys(struct build *b, const json_t *obj, const char *path, const char *const *allowed)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)obj, key, value) {
+        if (!tg_json_key_allowed(key, allowed))
+            add_error(b, "%s.%s: unknown field", path, key);
+    }
+}
+
+/* json_util.h reads a JSON null as absent (the Kubernetes habit); the snapshot is strict: a null where a value
+ * may stand is a value of the wrong type. */
+static int strict(int found, const json_t *obj, const char *key)
+{
+    return found == TG_JSON_ABSENT && json_object_get(obj, key) ? TG_JSON_WRONG_TYPE : found;
+}
+
+static const char *get_string(struct build *b, const json_t *obj, const char *path, const char *key, int required)
+{
+    const char *v = NULL;
+    int found = strict(tg_json_get_string(obj, key, SIZE_MAX, &v), obj, key);
+    if (found == TG_JSON_ABSENT) {
+        if (required)
+            add_error(b, "%s.%s: required", path, key);
+        return required ? NULL : "";
+    }
+    if (found != TG_JSON_FOUND) {
+        add_error(b, "%s.%s: must be a string", path, key);
+        return NULL;
+    }
+    return v;
+}
+
+static int get_uint(struct build *b, const json_t *obj, const char *path, const char *key, uint64_t dflt,
+                    uint64_t max, uint64_t *out)
+{
+    json_int_t v = 0;
+    json_int_t hi = max < (uint64_t)INT64_MAX ? (json_int_t)max : INT64_MAX; /* a JSON integer is at most that */
+    int found = strict(tg_json_get_int(obj, key, 0, hi, &v), obj, key);
+    if (found == TG_JSON_ABSENT) {
+        *out = dflt;
+        return 0;
+    }
+    if (found != TG_JSON_FOUND) {
+        add_error(b, "%s.%s: must be an integer from 0 to %llu", path, key, (unsigned long long)max);
+        return -1;
+    }
+    *out = (uint64_t)v;
+    return 0;
+}
+
+static int get_bool(struct build *b, const json_t *obj, const char *path, const char *key, int dflt)
+{
+    int v = dflt;
+    if (strict(tg_json_get_bool(obj, key, &v), obj, key) == TG_JSON_WRONG_TYPE) {
+        add_error(b, "%s.%s: must be true or false", path, key);
+        return dflt;
+    }
+    return v;
+}
+
+/* A string array (non-empty strings); returns a malloc'd array of pointers into the document. */
+static const char **get_string_array(struct build *b, const json_t *obj, const char *path, const char *key,
+                                     size_t *count, int required)
+{
+    *count = 0;
+    json_t *arr = json_object_get(obj, key);
+    if (!arr) {
+        if (required)
+            add_error(b, "%s.%s: required", path, key);
+        return NULL;
+    }
+    if (!json_is_array(arr)) {
+        add_error(b, "%s.%s: must be an array of strings", path, key);
+        return NULL;
+    }
+    size_t n = json_array_size(arr);
+    const char **out = calloc(n ? n : 1, sizeof *out);
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_array_get(arr, i);
+        if (!json_is_string(v) || json_string_length(v) == 0) {
+            add_error(b, "%s.%s[%zu]: must be a non-empty string", path, key, i);
+            continue;
+        }
+        out[(*count)++] = json_string_value(v);
+    }
+    return out;
+}
+
+/* RFC 1123 hostname, lower case, optionally "*." + hostname. */
+static int hostname_is_valid(const char *h)
+{
+    size_t len = strlen(h);
+    if (len >= 2 && h[0] == '*' && h[1] == '.') {
+        h += 2;
+        len -= 2;
+    }
+    if (len == 0 || len > 253)
+        return 0;
+    size_t label = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = h[i];
+        if (c == '.') {
+            if (label == 0 || h[i - 1] == '-')
+                return 0;
+            label = 0;
+            continue;
+        }
+        if (!(islower((unsigned char)c) || isdigit((unsigned char)c) || c == '-'))
+            return 0;
+        if (label == 0 && c == '-')
+            return 0;
+        if (++label > 63)
+            return 0;
+    }
+    return label > 0 && h[len - 1] != '-';
+}
+
+/* "/" or "/seg(/seg)*", segments of visible ASCII except '?', '#', no "." or ".." segments, no "//". */
+static int base_path_is_valid(const char *p)
+{
+    size_t len = strlen(p);
+    if (len == 0 || p[0] != '/')
+        return 0;
+    if (len == 1)
+        return 1;
+    if (p[len - 1] == '/')
+        return 0;
+    const char *seg = p + 1;
+    for (size_t i = 1; i <= len; i++) {
+        if (i == len || p[i] == '/') {
+            size_t seg_len = (size_t)(p + i - seg);
+            if (seg_len == 0 || (seg_len == 1 && seg[0] == '.') || (seg_len == 2 && seg[0] == '.' && seg[1] == '.'))
+                return 0;
+            seg = p + i + 1;
+            continue;
+        }
+        unsigned char c = (unsigned char)p[i];
+        if (c <= 0x20 || c >= 0x7f || c == '?' || c == '#')
+            return 0;
+    }
+    return 1;
+}
+
+static void build_target(struct build *b, struct tg_proxy_cfg *px, const json_t *target, const char *path)
+{
+    static const char *const keys[] = {"pathPrefix", "endpoints", "tls", "connectTimeoutMs", "timeoutMs",
+                                       "loadBalancing", NULL};
+    check_keys(b, target, path, keys);
+    px->path_prefix = get_string(b, target, path, "pathPrefix", 0);
+    if (px->path_prefix && px->path_prefix[0] && px->path_prefix[0] != '/')
+        add_error(b, "%s.pathPrefix: must be empty or start with \"/\"", path);
+    if (!px->path_prefix)
+        px->path_prefix = "";
+    px->path_prefix_len = strlen(px->path_prefix);
+
+    json_t *eps = json_object_get(target, "endpoints");
+    if (!json_is_array(eps)) {
+        add_error(b, "%s.endpoints: required array", path);
+    } else {
+        size_t n = json_array_size(eps);
+        px->endpoints = calloc(n ? n : 1, sizeof *px->endpoints);
+        for (size_t i = 0; px->endpoints && i < n; i++) {
+            json_t *ep = json_array_get(eps, i);
+            char ep_path[160];
+            snprintf(ep_path, sizeof ep_path, "%s.endpoints[%zu]", path, i);
+            if (!json_is_object(ep)) {
+                add_error(b, "%s: must be an object", ep_path);
+                continue;
+            }
+            static const char *const ep_keys[] = {"address", "port", NULL};
+            check_keys(b, ep, ep_path, ep_keys);
+            const char *addr = get_string(b, ep, ep_path, "address", 1);
+            json_t *port = json_object_get(ep, "port");
+            if (!json_is_integer(port)) {
+                add_error(b, "%s.port: required integer", ep_path);
+                continue;
+            }
+            if (!addr)
+                continue;
+            char err[128];
+            struct tg_endpoint *e = tg_endpoint_intern(addr, (long)json_integer_value(port), err, sizeof err);
+            if (!e) {
+                add_error(b, "%s: %s", ep_path, err);
+                continue;
+            }
+            px->endpoints[px->num_endpoints++] = e;
+        }
+    }
+
+    json_t *tls = json_object_get(target, "tls");
+    if (tls) {
+        static const char *const tls_keys[] = {"enabled", "serverName", "caPem", NULL};
+        char tls_path[128];
+        snprintf(tls_path, sizeof tls_path, "%s.tls", path);
+        if (!json_is_object(tls)) {
+            add_error(b, "%s: must be an object", tls_path);
+        } else {
+            check_keys(b, tls, tls_path, tls_keys);
+            px->tls_enabled = get_bool(b, tls, tls_path, "enabled", 0);
+            px->tls_server_name = get_string(b, tls, tls_path, "serverName", 0);
+            if (px->tls_enabled)
+                add_error(b, "%s.enabled: TLS to targets is not supported by this data plane yet", tls_path);
+        }
+    }
+    uint64_t v;
+    if (get_uint(b, target, path, "connectTimeoutMs", 5000, 3600000, &v) == 0)
+        px->connect_timeout_ms = (uint32_t)(v ? v : 5000);
+    if (get_uint(b, target, path, "timeoutMs", 60000, 86400000, &v) == 0)
+        px->timeout_ms = (uint32_t)v;
+    const char *lb = get_string(b, target, path, "loadBalancing", 0);
+    if (lb && (!*lb || strcmp(lb, "roundRobin") == 0))
+        px->lb = TG_LB_ROUND_ROBIN;
+    else if (lb && strcmp(lb, "leastConnections") == 0)
+        px->lb = TG_LB_LEAST_CONNECTIONS;
+    else if (lb && strcmp(lb, "random") == 0)
+        px->lb = TG_LB_RANDOM;
+    else if (lb)
+        add_error(b, "%s.loadBalancing: must be roundRobin, leastConnections or random", path);
+}
+
+static void build_policies(struct build *b, struct tg_proxy_cfg *px, const json_t *list, const char *path)
+{
+    if (!list)
+        return;
+    if (!json_is_array(list)) {
+        add_error(b, "%s: must be an array", path);
+        return;
+    }
+    size_t n = json_array_size(list);
+    px->policies = calloc(n ? n : 1, sizeof *px->policies);
+    for (size_t i = 0; px->policies && i < n; i++) {
+        const json_t *item = json_array_get(list, i);
+        const char *type = json_string_value(json_object_get(item, "type"));
+        if (!json_is_object(item) || !type) {
+            add_error(b, "%s[%zu].type: required string", path, i);
+            continue;
+        }
+        const struct tg_policy_type *pt = tg_policy_type_find(type);
+        if (!pt) {
+            add_error(b, "%s[%zu].type: unknown policy \"%.64s\"", path, i, type);
+            continue;
+        }
+        json_t *spec = json_deep_copy(item);
+        json_object_del(spec, "type");
+        char err[256] = "";
+        int failed = 0;
+        void *state = pt->compile(spec, err, sizeof err, &failed);
+        json_decref(spec);
+        if (failed) {
+            add_error(b, "%s[%zu] (%s): %s", path, i, type, err);
+            continue;
+        }
+        px->policies[px->num_policies].type = pt;
+        px->policies[px->num_policies].state = state;
+        px->num_policies++;
+    }
+}
+
+static void build_proxy(struct build *b, struct tg_proxy_cfg *px, const json_t *obj, size_t index)
+{
+    char path[64];
+    snprintf(path, sizeof path, "proxies[%zu]", index);
+    if (!json_is_object(obj)) {
+        add_error(b, "%s: must be an object", path);
+        return;
+    }
+    static const char *const keys[] = {"id", "environments", "basePath", "stripBasePath", "maxRequestBodyBytes",
+                                       "target", "websocket", "policies", NULL};
+    check_keys(b, obj, path, keys);
+    px->id = get_string(b, obj, path, "id", 1);
+    px->environments = get_string_array(b, obj, path, "environments", &px->num_environments, 1);
+    px->base_path = get_string(b, obj, path, "basePath", 1);
+    if (px->base_path && !base_path_is_valid(px->base_path))
+        add_error(b, "%s.basePath: \"%.128s\" must be \"/\" or /segments without a trailing \"/\", \".\" or \"..\"",
+                  path, px->base_path);
+    px->base_path_len = px->base_path ? strlen(px->base_path) : 0;
+    px->strip_base_path = get_bool(b, obj, path, "stripBasePath", 1);
+    get_uint(b, obj, path, "maxRequestBodyBytes", 0, UINT64_MAX >> 1, &px->max_request_body_bytes);
+
+    char sub[96];
+    json_t *target = json_object_get(obj, "target");
+    snprintf(sub, sizeof sub, "%s.target", path);
+    if (!json_is_object(target))
+        add_error(b, "%s: required object", sub);
+    else
+        build_target(b, px, target, sub);
+
+    px->ws_enabled = 1;
+    px->ws_idle_timeout_ms = 300000;
+    json_t *ws = json_object_get(obj, "websocket");
+    snprintf(sub, sizeof sub, "%s.websocket", path);
+    if (ws && !json_is_object(ws)) {
+        add_error(b, "%s: must be an object", sub);
+    } else if (ws) {
+        static const char *const ws_keys[] = {"enabled", "idleTimeoutMs", "maxLifetimeMs", "maxMessageBytes", NULL};
+        check_keys(b, ws, sub, ws_keys);
+        px->ws_enabled = get_bool(b, ws, sub, "enabled", 1);
+        get_uint(b, ws, sub, "idleTimeoutMs", 300000, 30ull * 86400000, &px->ws_idle_timeout_ms);
+        get_uint(b, ws, sub, "maxLifetimeMs", 0, 365ull * 86400000, &px->ws_max_lifetime_ms);
+        get_uint(b, ws, sub, "maxMessageBytes", 0, UINT64_MAX >> 1, &px->ws_max_message_bytes);
+    }
+    snprintf(sub, sizeof sub, "%s.policies", path);
+    build_policies(b, px, json_object_get(obj, "policies"), sub);
+}
+
+static int proxy_in_environment(const struct tg_proxy_cfg *px, const char *env)
+{
+    for (size_t i = 0; i < px->num_environments; i++)
+        if (strcmp(px->environments[i], env) == 0)
+            return 1;
+    return 0;
+}
+
+static void build_group(struct build *b, struct tg_group_cfg *g, const json_t *obj, size_t index)
+{
+    char path[64];
+    snprintf(path, sizeof path, "groups[%zu]", index);
+    tg_strmap_init(&g->routes_by_base_path);
+    if (!json_is_object(obj)) {
+        add_error(b, "%s: must be an object", path);
+        return;
+    }
+    static const char *const keys[] = {"id", "hostnames", "environments", "tls", NULL};
+    check_keys(b, obj, path, keys);
+    g->id = get_string(b, obj, path, "id", 1);
+    g->hostnames = get_string_array(b, obj, path, "hostnames", &g->num_hostnames, 1);
+    g->environments = get_string_array(b, obj, path, "environments", &g->num_environments, 1);
+    json_t *tls = json_object_get(obj, "tls");
+    if (tls && !json_is_array(tls))
+        add_error(b, "%s.tls: must be an array", path);
+
+    struct tg_snapshot *s = b->snap;
+    for (size_t i = 0; i < g->num_hostnames; i++) {
+        const char *h = g->hostnames[i];
+        if (!hostname_is_valid(h)) {
+            add_error(b, "%s.hostnames[%zu]: \"%.128s\" is not a lower-case DNS name or \"*.\" wildcard", path, i, h);
+            continue;
+        }
+        int wildcard = h[0] == '*';
+        struct tg_strmap *map = wildcard ? &s->wildcard_hosts : &s->exact_hosts;
+        const char *key = wildcard ? h + 1 : h;
+        if (tg_strmap_get(map, key, strlen(key)))
+            add_error(b, "%s.hostnames[%zu]: \"%.128s\" is already claimed by another group", path, i, h);
+        else
+            tg_strmap_put(map, key, strlen(key), g, NULL);
+    }
+}
+
+/* Attaches to each group the proxies deployed to its environments; a base path claimed twice is an error. */
+static void link_routes(struct build *b)
+{
+    struct tg_snapshot *s = b->snap;
+    for (size_t gi = 0; gi < s->num_groups; gi++) {
+        struct tg_group_cfg *g = &s->groups[gi];
+        g->routes = calloc(s->num_proxies ? s->num_proxies : 1, sizeof *g->routes);
+        if (!g->routes)
+            return;
+        for (size_t pi = 0; pi < s->num_proxies; pi++) {
+            struct tg_proxy_cfg *px = &s->proxies[pi];
+            const char *env = NULL;
+            for (size_t e = 0; e < g->num_environments && !env; e++)
+                if (proxy_in_environment(px, g->environments[e]))
+                    env = g->environments[e];
+            if (!env || !px->base_path)
+                continue;
+            struct tg_route *r = &g->routes[g->num_routes];
+            r->proxy = px;
+            r->environment = env;
+            struct tg_route *other = tg_strmap_get(&g->routes_by_base_path, px->base_path, px->base_path_len);
+            if (other) {
+                add_error(b, "proxies[%zu].basePath: \"%.128s\" is claimed by %s too in group %s", pi, px->base_path,
+                          other->proxy->id ? other->proxy->id : "?", g->id ? g->id : "?");
+                continue;
+            }
+            tg_strmap_put(&g->routes_by_base_path, px->base_path, px->base_path_len, r, NULL);
+            g->num_routes++;
+        }
+    }
+}
+
+/* Reports ids seen twice; fills map (id → the object's address via obj_at) when given. */
+static void check_unique_ids(struct build *b, const char *list, size_t n, const char *(*id_at)(struct tg_snapshot *, size_t),
+                             struct tg_strmap *index, void *(*obj_at)(struct tg_snapshot *, size_t))
+{
+    struct tg_strmap seen;
+    tg_strmap_init(&seen);
+    for (size_t i = 0; i < n; i++) {
+        const char *id = id_at(b->snap, i);
+        if (!id)
+            continue;
+        if (tg_strmap_get(&seen, id, strlen(id))) {
+            add_error(b, "%s[%zu].id: \"%.128s\" appears more than once", list, i, id);
+        } else {
+            tg_strmap_put(&seen, id, strlen(id), (void *)id, NULL);
+            if (index)
+                tg_strmap_put(index, id, strlen(id), obj_at(b->snap, i), NULL);
+        }
+    }
+    tg_strmap_free(&seen);
+}
+static const char *group_id_at(struct tg_snapshot *s, size_t i) { return s->groups[i].id; }
+static const char *proxy_id_at(struct tg_snapshot *s, size_t i) { return s->proxies[i].id; }
+static void *proxy_at(struct tg_snapshot *s, size_t i) { return &s->proxies[i]; }
+
+const struct tg_proxy_cfg *tg_snapshot_find_proxy(const struct tg_snapshot *s, const char *id)
+{
+    return s ? tg_strmap_get(&s->proxies_by_id, id, strlen(id)) : NULL;
+}
+
+static void free_snapshot(struct tg_snapshot *s)
+{
+    for (size_t i = 0; i < s->num_groups; i++) {
+        struct tg_group_cfg *g = &s->groups[i];
+        free(g->hostnames);
+        free(g->environments);
+        free(g->routes);
+        tg_strmap_free(&g->routes_by_base_path);
+    }
+    for (size_t i = 0; i < s->num_proxies; i++) {
+        struct tg_proxy_cfg *px = &s->proxies[i];
+        free(px->environments);
+        free(px->endpoints);
+        for (size_t p = 0; p < px->num_policies; p++)
+            if (px->policies[p].type->free_state)
+                px->policies[p].type->free_state(px->policies[p].state);
+        free(px->policies);
+    }
+    free(s->groups);
+    free(s->proxies);
+    tg_strmap_free(&s->proxies_by_id);
+    tg_strmap_free(&s->exact_hosts);
+    tg_strmap_free(&s->wildcard_hosts);
+    json_decref(s->doc);
+    free(s);
+}
+
+void tg_snapshot_unref(struct tg_snapshot *s)
+{
+    if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
+        free_snapshot(s);
+}
+
+struct tg_snapshot *tg_snapshot_build(json_t *doc, json_t *errors)
+{
+    struct build b = {.errors = errors};
+    size_t errors_before = json_array_size(errors);
+    if (!json_is_object(doc)) {
+        add_error(&b, "snapshot: must be a JSON object");
+        return NULL;
+    }
+    struct tg_snapshot *s = calloc(1, sizeof *s);
+    if (!s) {
+        add_error(&b, "snapshot: out of memory");
+        return NULL;
+    }
+    atomic_init(&s->refs, 1);
+    s->doc = json_incref(doc);
+    tg_strmap_init(&s->proxies_by_id);
+    tg_strmap_init(&s->exact_hosts);
+    tg_strmap_init(&s->wildcard_hosts);
+    b.snap = s;
+
+    static const char *const keys[] = {"version", "generatedAt", "groups", "proxies", NULL};
+    check_keys(&b, doc, "snapshot", keys);
+    json_t *version = json_object_get(doc, "version");
+    if (!json_is_integer(version) || json_integer_value(version) < 1)
+        add_error(&b, "snapshot.version: required integer >= 1");
+    else
+        s->version = (uint64_t)json_integer_value(version);
+
+    json_t *proxies = json_object_get(doc, "proxies");
+    json_t *groups = json_object_get(doc, "groups");
+    if (!json_is_array(proxies))
+        add_error(&b, "snapshot.proxies: required array");
+    if (!json_is_array(groups))
+        add_error(&b, "snapshot.groups: required array");
+    if (json_is_array(proxies)) {
+        size_t n = json_array_size(proxies);
+        s->proxies = calloc(n ? n : 1, sizeof *s->proxies);
+        s->num_proxies = s->proxies ? n : 0;
+        for (size_t i = 0; i < s->num_proxies; i++)
+            build_proxy(&b, &s->proxies[i], json_array_get(proxies, i), i);
+        check_unique_ids(&b, "proxies", s->num_proxies, proxy_id_at, &s->proxies_by_id, proxy_at);
+    }
+    if (json_is_array(groups)) {
+        size_t n = json_array_size(groups);
+        s->groups = calloc(n ? n : 1, sizeof *s->groups);
+        s->num_groups = s->groups ? n : 0;
+        for (size_t i = 0; i < s->num_groups; i++)
+            build_group(&b, &s->groups[i], json_array_get(groups, i), i);
+        check_unique_ids(&b, "groups", s->num_groups, group_id_at, NULL, NULL);
+    }
+    if (json_array_size(errors) == errors_before)
+        link_routes(&b);
+    if (json_array_size(errors) != errors_before) {
+        free_snapshot(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* ---- routing ---- */
+
+static const struct tg_group_cfg *find_group(const struct tg_snapshot *s, const char *host, size_t len)
+{
+    char lower[256];
+    /* strip ":port" (and IPv6 brackets are not DNS names, so they never match a group) */
+    const char *colon = memchr(host, ':', len);
+    if (colon && host[0] != '[')
+        len = (size_t)(colon - host);
+    if (len > 0 && host[len - 1] == '.')
+        len--; /* a fully-qualified "api.example.com." is the same host */
+    if (len == 0 || len >= sizeof lower)
+        return NULL;
+    for (size_t i = 0; i < len; i++)
+        lower[i] = (char)tolower((unsigned char)host[i]);
+    const struct tg_group_cfg *g = tg_strmap_get(&s->exact_hosts, lower, len);
+    if (g)
+        return g;
+    /* longest wildcard first: for a.b.example.com try ".b.example.com", ".example.com", ".com" */
+    for (size_t i = 0; i < len; i++) {
+        if (lower[i] != '.')
+            continue;
+        g = tg_strmap_get(&s->wildcard_hosts, lower + i, len - i);
+        if (g)
+            return g;
+    }
+    return NULL;
+}
+
+struct tg_route_match tg_snapshot_route(const struct tg_snapshot *s, const char *host, size_t host_len,
+                                        const char *path, size_t path_len)
+{
+    struct tg_route_match m = {find_group(s, host, host_len), NULL};
+    if (!m.group)
+        return m;
+    const char *q = memchr(path, '?', path_len);
+    size_t len = q ? (size_t)(q - path) : path_len;
+    if (len == 0 || path[0] != '/')
+        return m;
+    /* Try the path itself, then each shorter prefix ending before a '/', then "/". */
+    for (;;) {
+        const struct tg_route *r = tg_strmap_get(&m.group->routes_by_base_path, path, len);
+        if (r) {
+            m.route = r;
+            return m;
+        }
+        if (len <= 1)
+            break;
+        while (len > 1 && path[len - 1] != '/')
+            len--;
+        if (len > 1)
+            len--; /* drop the '/' itself: "/chat/" → "/chat" */
+        else
+            len = 1; /* "/" */
+    }
+    return m;
+}
+
+long tg_route_rewrite_path(const struct tg_proxy_cfg *px, const char *path, size_t path_len, char *out,
+                           size_t out_size)
+{
+    const char *rest = path;
+    size_t rest_len = path_len;
+    if (px->strip_base_path && px->base_path_len > 1 && path_len >= px->base_path_len) {
+        rest = path + px->base_path_len;
+        rest_len = path_len - px->base_path_len;
+    }
+    /* rest now starts with '/' or '?', or is empty. "/chat" → "/"; "/chat?x" → "/?x"; with a target prefix
+     * "/p": "/chat" → "/p", "/chat?x" → "/p?x", "/chat/a" → "/p/a". */
+    int add_slash = px->path_prefix_len == 0 && (rest_len == 0 || rest[0] == '?');
+    size_t total = px->path_prefix_len + (size_t)add_slash + rest_len;
+    if (total + 1 > out_size)
+        return -1;
+    memcpy(out, px->path_prefix, px->path_prefix_len);
+    size_t o = px->path_prefix_len;
+    if (add_slash)
+        out[o++] = '/';
+    memcpy(out + o, rest, rest_len);
+    o += rest_len;
+    out[o] = '\0';
+    return (long)o;
+}

@@ -1,0 +1,122 @@
+/* admin_api.c — the admin listener of DESIGN.md: GET /healthz, /readyz (200 once a snapshot is in force),
+ * /metrics (Prometheus text), /config (version and summary of the live snapshot), /sessions (live WebSocket
+ * sessions as JSON). Runs on the main thread; reads worker state only through locks and atomics. */
+#include "process/dataplane.h"
+
+#include "clock.h"
+#include "proxy/ws_tunnel.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void respond_json_value(void *conn, int status, json_t *value)
+{
+    char *text = json_dumps(value, JSON_COMPACT);
+    tg_mini_respond_json(conn, status, text ? text : "{}");
+    free(text);
+    json_decref(value);
+}
+
+static json_t *string_list(const char **items, size_t n)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, json_string(items[i]));
+    return arr;
+}
+
+static json_t *config_summary(const struct tg_dataplane *dp)
+{
+    const struct tg_snapshot *s = dp->current;
+    json_t *out = json_object();
+    json_object_set_new(out, "version", json_integer((json_int_t)dp->applied_version));
+    char when[40] = "";
+    if (dp->applied_wall_ms)
+        tg_format_rfc3339(dp->applied_wall_ms, when, sizeof when);
+    json_object_set_new(out, "appliedAt", json_string(when));
+    json_object_set_new(out, "bootId", json_string(dp->boot_id));
+    json_t *groups = json_array(), *proxies = json_array();
+    for (size_t i = 0; s && i < s->num_groups; i++) {
+        const struct tg_group_cfg *g = &s->groups[i];
+        json_t *routes = json_array();
+        for (size_t r = 0; r < g->num_routes; r++)
+            json_array_append_new(routes, json_pack("{s:s,s:s,s:s}", "basePath", g->routes[r].proxy->base_path, "proxy",
+                                                    g->routes[r].proxy->id, "environment", g->routes[r].environment));
+        json_array_append_new(groups, json_pack("{s:s,s:o,s:o,s:o}", "id", g->id, "hostnames",
+                                                string_list(g->hostnames, g->num_hostnames), "environments",
+                                                string_list(g->environments, g->num_environments), "routes", routes));
+    }
+    for (size_t i = 0; s && i < s->num_proxies; i++) {
+        const struct tg_proxy_cfg *px = &s->proxies[i];
+        json_t *eps = json_array();
+        for (size_t e = 0; e < px->num_endpoints; e++)
+            json_array_append_new(eps, json_string(px->endpoints[e]->name));
+        json_t *policies = json_array();
+        for (size_t p = 0; p < px->num_policies; p++)
+            json_array_append_new(policies, json_string(px->policies[p].type->name));
+        json_array_append_new(proxies, json_pack("{s:s,s:s,s:o,s:o,s:o,s:b}", "id", px->id, "basePath", px->base_path,
+                                                 "environments", string_list(px->environments, px->num_environments),
+                                                 "endpoints", eps, "policies", policies, "websocket",
+                                                 px->ws_enabled));
+    }
+    json_object_set_new(out, "groups", groups);
+    json_object_set_new(out, "proxies", proxies);
+    return out;
+}
+
+static json_t *sessions_list(struct tg_dataplane *dp)
+{
+    json_t *list = json_array();
+    for (int i = 0; i < dp->num_workers; i++) {
+        struct tg_worker *w = &dp->workers[i];
+        pthread_mutex_lock(&w->sessions_lock);
+        for (struct tg_tunnel *t = w->sessions; t && json_array_size(list) < 100000; t = t->next) {
+            char id[32], started[40];
+            snprintf(id, sizeof id, "%llu", (unsigned long long)t->id);
+            tg_format_rfc3339(t->started_wall_ms, started, sizeof started);
+            json_t *messages = json_pack(
+                "{s:I,s:I}", "clientToBackend",
+                (json_int_t)atomic_load_explicit(&t->c2b.messages, memory_order_relaxed), "backendToClient",
+                (json_int_t)atomic_load_explicit(&t->b2c.messages, memory_order_relaxed));
+            json_t *bytes = json_pack("{s:I,s:I}", "clientToBackend",
+                                      (json_int_t)atomic_load_explicit(&t->c2b.bytes, memory_order_relaxed),
+                                      "backendToClient",
+                                      (json_int_t)atomic_load_explicit(&t->b2c.bytes, memory_order_relaxed));
+            json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:i}", "id", id, "environment",
+                                                  t->environment, "proxy", t->proxy->id, "client", t->client_ip,
+                                                  "endpoint", t->ep->name, "startedAt", started, "messages", messages,
+                                                  "bytes", bytes, "worker", w->id));
+        }
+        pthread_mutex_unlock(&w->sessions_lock);
+    }
+    return json_pack("{s:o}", "sessions", list);
+}
+
+void tg_admin_handle(struct tg_mini_request *req, void *ctx)
+{
+    struct tg_dataplane *dp = ctx;
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+        tg_mini_respond_json(req->conn, 405, "{\"error\":{\"status\":405,\"code\":\"admin.method\",\"message\":\"GET only\"}}");
+        return;
+    }
+    if (strcmp(req->path, "/healthz") == 0) {
+        tg_mini_respond(req->conn, 200, "text/plain", "ok\n", 3);
+    } else if (strcmp(req->path, "/readyz") == 0) {
+        if (dp->current && !dp->stopping)
+            tg_mini_respond(req->conn, 200, "text/plain", "ready\n", 6);
+        else
+            tg_mini_respond(req->conn, 503, "text/plain", dp->stopping ? "stopping\n" : "no snapshot yet\n",
+                            dp->stopping ? 9 : 16);
+    } else if (strcmp(req->path, "/metrics") == 0) {
+        char *text = tg_metrics_render();
+        tg_mini_respond(req->conn, 200, "text/plain; version=0.0.4", text ? text : "", text ? strlen(text) : 0);
+        free(text);
+    } else if (strcmp(req->path, "/config") == 0) {
+        respond_json_value(req->conn, 200, config_summary(dp));
+    } else if (strcmp(req->path, "/sessions") == 0) {
+        respond_json_value(req->conn, 200, sessions_list(dp));
+    } else {
+        tg_mini_respond_json(req->conn, 404, "{\"error\":{\"status\":404,\"code\":\"admin.not_found\",\"message\":\"unknown admin endpoint\"}}");
+    }
+}

@@ -1,0 +1,282 @@
+/* main.c — tollgate-dataplane: command line (DESIGN.md "Binaries"), start-up (listeners, workers, admin and
+ * control servers, the optional --snapshot file), signals, and the drain on SIGTERM/SIGINT. */
+#include "process/dataplane.h"
+
+#include "clock.h"
+#include "duration.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+
+
+static _Atomic int workers_finished;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: tollgate-dataplane [options]\n"
+            "  --listen ADDR:PORT          HTTP/WebSocket listener (default 0.0.0.0:8080)\n"
+            "  --admin ADDR:PORT           admin API (default 127.0.0.1:9901)\n"
+            "  --control-socket PATH       controller pushes snapshots here (default /run/tollgate/control.sock;\n"
+            "                              \"\" disables)\n"
+            "  --snapshot FILE             start from this snapshot (JSON, docs/control-protocol.md)\n"
+            "  --workers N                 worker threads (default: number of CPUs)\n"
+            "  --drain-timeout DURATION    SIGTERM: time to finish in-flight work (default 10s)\n"
+            "  --max-header-bytes N        request/response head limit (default 32768; 431 above)\n"
+            "  --keepalive-timeout DURATION idle client keep-alive connection (default 75s)\n"
+            "  --header-timeout DURATION   time to receive a request head (default 30s)\n"
+            "  --log-level LEVEL           debug|info|warn|error (default info)\n"
+            "  --help\n");
+}
+
+static void make_boot_id(char *out, size_t size)
+{
+    unsigned char raw[16] = {0};
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        if (read(fd, raw, sizeof raw) != (ssize_t)sizeof raw)
+            memset(raw, 0, sizeof raw);
+        close(fd);
+    }
+    uint64_t now = tg_wall_ms();
+    memcpy(raw, &now, sizeof now < sizeof raw ? sizeof now : sizeof raw); /* never all-zero */
+    size_t o = 0;
+    for (size_t i = 0; i < sizeof raw && o + 2 < size; i++)
+        o += (size_t)snprintf(out + o, size - o, "%02x", raw[i]);
+}
+
+static int load_snapshot_file(struct tg_dataplane *dp, const char *path)
+{
+    json_error_t jerr;
+    json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!doc) {
+        tg_error("%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+        return -1;
+    }
+    json_t *errors = json_array();
+    int conflict = 0;
+    uint64_t version = tg_dataplane_apply(dp, doc, errors, &conflict);
+    json_decref(doc);
+    size_t i;
+    json_t *e;
+    json_array_foreach(errors, i, e) tg_error("%s: %s", path, json_string_value(e));
+    json_decref(errors);
+    return version ? 0 : -1;
+}
+
+static void on_worker_finished_check(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct tg_dataplane *dp = t->data;
+    if (atomic_load(&workers_finished) >= dp->num_workers)
+        ev_break(loop, EVBREAK_ALL);
+}
+
+static void *worker_thread_wrapper(void *arg);
+
+static void on_stop_signal(struct ev_loop *loop, ev_signal *s, int revents)
+{
+    struct tg_dataplane *dp = s->data;
+    if (dp->stopping) {
+        tg_warn("second signal: exiting now");
+        _exit(1);
+    }
+    dp->stopping = 1;
+    tg_info("signal %d: draining (WebSockets get 1001, in-flight HTTP finishes; at most %llu ms)", s->signum,
+            (unsigned long long)dp->config.drain_timeout_ms);
+    tg_mini_server_close(&dp->control);
+    for (int i = 0; i < dp->num_workers; i++)
+        tg_worker_post_drain(&dp->workers[i], dp->config.drain_timeout_ms);
+    ev_timer_start(loop, &dp->drain_watch);
+}
+
+static int parse_duration_flag(const char *name, const char *value, uint64_t *out)
+{
+    const char *err = "invalid duration";
+    if (tg_duration_parse_ms(value, 30ull * 86400000, out, &err) != 0) {
+        fprintf(stderr, "tollgate-dataplane: %s: %s\n", name, err);
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static struct tg_dataplane dp_storage;
+    struct tg_dataplane *dp = &dp_storage;
+    tg_dp = dp;
+    tg_log_set_component("dataplane");
+    dp->config.listen_addr = "0.0.0.0:8080";
+    dp->admin_addr = "127.0.0.1:9901";
+    dp->control_socket = "/run/tollgate/control.sock";
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    dp->config.workers = cpus > 0 ? (int)cpus : 1;
+    dp->config.max_head_bytes = 32768;
+    dp->config.request_head_timeout_ms = 30000;
+    dp->config.keepalive_timeout_ms = 75000;
+    dp->config.upstream_idle_timeout_ms = 60000;
+    dp->config.upstream_pool_per_endpoint = 64;
+    dp->config.drain_timeout_ms = 10000;
+
+    enum { OPT_LISTEN = 1, OPT_ADMIN, OPT_CONTROL, OPT_SNAPSHOT, OPT_WORKERS, OPT_DRAIN, OPT_MAX_HEADER,
+           OPT_KEEPALIVE, OPT_HEADER_TIMEOUT, OPT_LOG_LEVEL, OPT_HELP };
+    static const struct option options[] = {
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"admin", required_argument, NULL, OPT_ADMIN},
+        {"control-socket", required_argument, NULL, OPT_CONTROL},
+        {"snapshot", required_argument, NULL, OPT_SNAPSHOT},
+        {"workers", required_argument, NULL, OPT_WORKERS},
+        {"drain-timeout", required_argument, NULL, OPT_DRAIN},
+        {"max-header-bytes", required_argument, NULL, OPT_MAX_HEADER},
+        {"keepalive-timeout", required_argument, NULL, OPT_KEEPALIVE},
+        {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        char *end = NULL;
+        switch (opt) {
+        case OPT_LISTEN: dp->config.listen_addr = optarg; break;
+        case OPT_ADMIN: dp->admin_addr = optarg; break;
+        case OPT_CONTROL: dp->control_socket = optarg; break;
+        case OPT_SNAPSHOT: dp->snapshot_file = optarg; break;
+        case OPT_WORKERS:
+            dp->config.workers = (int)strtol(optarg, &end, 10);
+            if (*end || dp->config.workers < 1 || dp->config.workers > TG_METRICS_MAX_WORKERS) {
+                fprintf(stderr, "tollgate-dataplane: --workers: 1..%d\n", TG_METRICS_MAX_WORKERS);
+                return 2;
+            }
+            break;
+        case OPT_DRAIN:
+            if (parse_duration_flag("--drain-timeout", optarg, &dp->config.drain_timeout_ms) != 0)
+                return 2;
+            break;
+        case OPT_KEEPALIVE:
+            if (parse_duration_flag("--keepalive-timeout", optarg, &dp->config.keepalive_timeout_ms) != 0)
+                return 2;
+            break;
+        case OPT_HEADER_TIMEOUT:
+            if (parse_duration_flag("--header-timeout", optarg, &dp->config.request_head_timeout_ms) != 0)
+                return 2;
+            break;
+        case OPT_MAX_HEADER: {
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 1024 || v > TG_BUF_SIZE) {
+                fprintf(stderr, "tollgate-dataplane: --max-header-bytes: 1024..%d\n", TG_BUF_SIZE);
+                return 2;
+            }
+            dp->config.max_head_bytes = (size_t)v;
+            break;
+        }
+        case OPT_LOG_LEVEL: {
+            int level = tg_log_parse_level(optarg);
+            if (level < 0) {
+                fprintf(stderr, "tollgate-dataplane: --log-level: debug|info|warn|error|off\n");
+                return 2;
+            }
+            tg_log_set_level((enum tg_log_level)level);
+            break;
+        }
+        case OPT_HELP: usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        usage(stderr);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    /* as many descriptors as the hard limit allows: each relayed session holds two */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    make_boot_id(dp->boot_id, sizeof dp->boot_id);
+    dp->loop = EV_DEFAULT;
+    dp->num_workers = dp->config.workers;
+    tg_metrics_init(dp->num_workers);
+    dp->workers = calloc((size_t)dp->num_workers, sizeof *dp->workers);
+    for (int i = 0; i < dp->num_workers; i++) {
+        if (tg_worker_init(&dp->workers[i], i, &dp->config) != 0)
+            return 1;
+        dp->workers[i].on_snapshot_applied = tg_control_worker_applied;
+    }
+    ev_async_init(&dp->acks, tg_control_on_acks);
+    dp->acks.data = dp;
+    ev_async_start(dp->loop, &dp->acks);
+
+    if (dp->snapshot_file && load_snapshot_file(dp, dp->snapshot_file) != 0)
+        return 1;
+    if (tg_mini_server_listen(&dp->admin, dp->loop, dp->admin_addr, 4096, tg_admin_handle, dp) != 0)
+        return 1;
+    if (dp->control_socket[0]) {
+        char dir[1024];
+        snprintf(dir, sizeof dir, "%s", dp->control_socket);
+        mkdir(dirname(dir), 0750); /* /run/tollgate may not exist yet */
+        if (tg_mini_server_listen(&dp->control, dp->loop, dp->control_socket, 64u << 20, tg_control_handle, dp) != 0)
+            return 1;
+    } else {
+        dp->control.fd = -1;
+    }
+    for (int i = 0; i < dp->num_workers; i++) {
+        struct tg_worker *w = &dp->workers[i];
+        pthread_t th;
+        if (pthread_create(&th, NULL, worker_thread_wrapper, w) != 0) {
+            tg_error("cannot start worker %d", i);
+            return 1;
+        }
+        w->thread = th;
+    }
+    ev_signal_init(&dp->sigterm, on_stop_signal, SIGTERM);
+    dp->sigterm.data = dp;
+    ev_signal_start(dp->loop, &dp->sigterm);
+    ev_signal_init(&dp->sigint, on_stop_signal, SIGINT);
+    dp->sigint.data = dp;
+    ev_signal_start(dp->loop, &dp->sigint);
+    ev_timer_init(&dp->drain_watch, on_worker_finished_check, 0.02, 0.02);
+    dp->drain_watch.data = dp;
+    tg_info("listening on %s (%d workers), admin %s, control %s, boot %s", dp->config.listen_addr, dp->num_workers,
+            dp->admin_addr, dp->control_socket[0] ? dp->control_socket : "(off)", dp->boot_id);
+
+    ev_run(dp->loop, 0);
+
+    for (int i = 0; i < dp->num_workers; i++)
+        tg_worker_join(&dp->workers[i]);
+    tg_mini_server_close(&dp->admin);
+    tg_mini_server_close(&dp->control);
+    if (dp->control_socket[0])
+        unlink(dp->control_socket);
+    while (dp->pending) {
+        struct tg_pending_apply *p = dp->pending;
+        dp->pending = p->next;
+        free(p);
+    }
+    tg_snapshot_unref(dp->current);
+    free(dp->workers);
+    tg_info("stopped");
+    return 0;
+}
+
+static void *worker_thread_wrapper(void *arg)
+{
+    struct tg_worker *w = arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals go to the main thread's loop */
+    tg_worker_run(w);
+    atomic_fetch_add(&workers_finished, 1);
+    return NULL;
+}

@@ -1,0 +1,594 @@
+/* ws_tunnel.c — the WebSocket relay after a 101: frames pass byte for byte both ways (masking, fragmentation,
+ * extensions untouched); frame headers are read only to count messages and bytes, to refuse a message over
+ * maxMessageBytes (1009) before any byte of it is forwarded, and to find the frame boundaries where the proxy's
+ * own close frames can be injected (idle timeout and max lifetime 1001, shutdown 1001, backend lost 1014).
+ * Backpressure: a direction reads only when its destination has taken everything before, so one buffer per
+ * direction at most is in flight; an idle session holds none. */
+#include "proxy/ws_tunnel.h"
+
+#include "clock.h"
+#include "log.h"
+#include "proxy/proxy.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define TUNNEL_READS_PER_WAKEUP 16
+#define TUNNEL_CLOSE_LINGER_MS 1000
+/* A close frame relayed from one peer must be answered (and the session ended) within this time; a peer that
+ * never answers does not hold both sockets until the idle timeout (HAProxy's `timeout client-fin` idea). */
+#define TUNNEL_CLOSE_HANDSHAKE_MS 2000
+
+static _Atomic uint64_t next_session_id = 1;
+
+static void on_client_io(struct ev_loop *loop, ev_io *io, int revents);
+static void on_backend_io(struct ev_loop *loop, ev_io *io, int revents);
+static void on_tunnel_timer(struct tg_timer *t, uint64_t now_ms);
+static void tunnel_pump(struct tg_tunnel *t);
+
+const char *tg_closed_by_str(enum tg_closed_by who)
+{
+    switch (who) {
+    case TG_CLOSED_BY_CLIENT: return "client";
+    case TG_CLOSED_BY_BACKEND: return "backend";
+    case TG_CLOSED_BY_PROXY: return "proxy";
+    default: return "";
+    }
+}
+
+static void free_tunnel(struct tg_deferred *d)
+{
+    struct tg_tunnel *t = (struct tg_tunnel *)d;
+    free(t->cred);
+    free(t);
+}
+
+/* Moves a socket from its HTTP-phase owner into the tunnel (the watcher must be re-created in its new place). */
+static void adopt_conn(struct ev_loop *loop, struct tg_conn *dst, struct tg_conn *src,
+                       void (*cb)(struct ev_loop *, ev_io *, int), void *owner)
+{
+    ev_io_stop(loop, &src->io);
+    *dst = *src;
+    ev_io_init(&dst->io, cb, dst->fd, 0);
+    dst->io.data = owner;
+    src->fd = -1;
+    src->in = src->out = NULL;
+}
+
+static void refresh_timer(struct tg_tunnel *t)
+{
+    uint64_t deadline = UINT64_MAX;
+    if (t->state == TG_TUNNEL_OPEN) {
+        if (t->proxy->ws_idle_timeout_ms)
+            deadline = t->last_activity_ms + t->proxy->ws_idle_timeout_ms;
+        if (t->proxy->ws_max_lifetime_ms && t->started_ms + t->proxy->ws_max_lifetime_ms < deadline)
+            deadline = t->started_ms + t->proxy->ws_max_lifetime_ms;
+        if (t->cred_expiry_ms && t->cred_expiry_ms < deadline)
+            deadline = t->cred_expiry_ms;
+        if (t->next_recheck_ms && !t->recheck_pending && t->next_recheck_ms < deadline)
+            deadline = t->next_recheck_ms;
+        if (t->close_started_ms && t->close_started_ms + TUNNEL_CLOSE_HANDSHAKE_MS < deadline)
+            deadline = t->close_started_ms + TUNNEL_CLOSE_HANDSHAKE_MS;
+    } else {
+        deadline = t->closing_deadline_ms;
+    }
+    if (deadline == UINT64_MAX)
+        tg_timer_cancel(&t->w->wheel, &t->timer);
+    else if (!tg_timer_is_scheduled(&t->timer) || t->timer.deadline_ms != deadline)
+        tg_timer_schedule(&t->w->wheel, &t->timer, deadline);
+}
+
+void tg_tunnel_start(struct tg_client *c)
+{
+    struct tg_worker *w = c->w;
+    struct tg_upstream *up = c->up;
+    struct tg_tunnel *t = calloc(1, sizeof *t);
+    if (!t) {
+        tg_client_close(c);
+        return;
+    }
+    t->w = w;
+    t->deferred.free_fn = free_tunnel;
+    adopt_conn(w->loop, &t->client, &c->conn, on_client_io, t);
+    adopt_conn(w->loop, &t->backend, &up->conn, on_backend_io, t);
+    t->snap = c->snap; /* the session keeps the snapshot its proxy config lives in */
+    c->snap = NULL;
+    t->proxy = c->route->proxy;
+    t->environment = c->route->environment;
+    t->ep = up->ep;
+    if (up->counted_active) { /* the session keeps counting as an active connection of its endpoint */
+        up->counted_active = 0;
+    } else {
+        atomic_fetch_add_explicit(&t->ep->active, 1, memory_order_relaxed);
+    }
+    memcpy(t->client_ip, c->peer_ip, sizeof t->client_ip);
+    t->id = atomic_fetch_add_explicit(&next_session_id, 1, memory_order_relaxed);
+    t->started_wall_ms = tg_wall_ms();
+    t->started_ms = t->last_activity_ms = tg_now_ms();
+    t->close_code = 1005; /* "no status" until a close frame says otherwise */
+    if (c->policy && c->policy->credential.kind != TG_CRED_NONE) {
+        t->cred = malloc(sizeof *t->cred);
+        if (t->cred) {
+            *t->cred = c->policy->credential;
+            uint64_t now_wall = tg_wall_ms();
+            if (t->cred->expires_wall_ms)
+                t->cred_expiry_ms = t->started_ms + (t->cred->expires_wall_ms > now_wall ? t->cred->expires_wall_ms - now_wall : 0);
+            if (t->cred->recheck_interval_ms)
+                t->next_recheck_ms = t->started_ms + t->cred->recheck_interval_ms;
+        }
+    }
+    tg_timer_init(&t->timer, on_tunnel_timer);
+
+    /* the HTTP-phase objects are done; their sockets and buffers live on in the tunnel */
+    tg_exchange_release(c, 0); /* up has no socket any more: it is simply freed */
+    tg_client_detach(c);
+
+    pthread_mutex_lock(&w->sessions_lock);
+    t->next = w->sessions;
+    if (w->sessions)
+        w->sessions->prev = t;
+    w->sessions = t;
+    pthread_mutex_unlock(&w->sessions_lock);
+    tg_counter_add(&w->metrics->ws_sessions_total, 1);
+    tg_counter_add(&w->metrics->ws_sessions_active, 1);
+    refresh_timer(t);
+    if (w->draining) {
+        tg_tunnel_close(t, TG_WS_CLOSE_GOING_AWAY, "server shutting down", TG_WS_CLOSE_GOING_AWAY,
+                        "server shutting down", TG_CLOSED_BY_PROXY);
+        return;
+    }
+    tunnel_pump(t);
+}
+
+static void destroy_tunnel(struct tg_tunnel *t)
+{
+    struct tg_worker *w = t->w;
+    if (t->state == TG_TUNNEL_DONE)
+        return;
+    t->state = TG_TUNNEL_DONE;
+    tg_timer_cancel(&w->wheel, &t->timer);
+    tg_conn_close(w->loop, &t->client, &w->bufs);
+    tg_conn_close(w->loop, &t->backend, &w->bufs);
+    atomic_fetch_sub_explicit(&t->ep->active, 1, memory_order_relaxed);
+    pthread_mutex_lock(&w->sessions_lock);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        w->sessions = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    pthread_mutex_unlock(&w->sessions_lock);
+    tg_counter_sub(&w->metrics->ws_sessions_active, 1);
+    tg_counter_sub(&w->metrics->connections_active, 1);
+    tg_debug("session %llu closed: code %u by %s, %llu/%llu messages", (unsigned long long)t->id,
+             (unsigned)t->close_code, tg_closed_by_str(t->closed_by),
+             (unsigned long long)atomic_load_explicit(&t->c2b.messages, memory_order_relaxed),
+             (unsigned long long)atomic_load_explicit(&t->b2c.messages, memory_order_relaxed));
+    if (t->recheck_pending)
+        return; /* the recheck's answer frees it (on_recheck_done) */
+    tg_snapshot_unref(t->snap);
+    t->snap = NULL;
+    tg_worker_defer_free(w, &t->deferred);
+}
+
+void tg_tunnel_destroy_now(struct tg_tunnel *t) { destroy_tunnel(t); }
+
+/* Starts a proxy-initiated close: nothing more is relayed after the frames in flight; close frames go to the
+ * client and/or backend (code 0 = that side gets none, e.g. because it is gone). */
+void tg_tunnel_close(struct tg_tunnel *t, uint16_t code_to_client, const char *reason_to_client,
+                     uint16_t code_to_backend, const char *reason_to_backend, enum tg_closed_by closed_by)
+{
+    if (t->state != TG_TUNNEL_OPEN)
+        return;
+    t->state = TG_TUNNEL_CLOSING;
+    if (t->closed_by == TG_CLOSED_BY_NONE)
+        t->closed_by = closed_by;
+    t->close_code = code_to_client ? code_to_client : 1006;
+    t->closing_deadline_ms = tg_now_ms() + TUNNEL_CLOSE_LINGER_MS;
+    struct tg_ws_direction *to_client = &t->b2c, *to_backend = &t->c2b;
+    to_client->inject_pending = code_to_client != 0;
+    to_client->inject_code = code_to_client;
+    to_client->inject_reason = reason_to_client;
+    to_backend->inject_pending = code_to_backend != 0;
+    to_backend->inject_code = code_to_backend;
+    to_backend->inject_reason = reason_to_backend;
+    for (struct tg_ws_direction *d = &t->c2b; d; d = d == &t->c2b ? &t->b2c : NULL) {
+        if (tg_ws_tracker_at_boundary(&d->tracker))
+            d->stop = 1;
+        else
+            d->stop_at_boundary = 1;
+    }
+    refresh_timer(t);
+    tunnel_pump(t);
+}
+
+/* Reads the close code of a close frame whose header just ended at buf[hdr_end], when its payload is there. */
+static uint16_t peek_close_code(const struct tg_ws_frame_header *h, const uint8_t *payload, size_t avail)
+{
+    if (h->payload_len < 2 || avail < 2)
+        return h->payload_len == 0 ? 1005 : 0;
+    uint8_t b0 = payload[0], b1 = payload[1];
+    if (h->masked) {
+        b0 ^= h->mask[0];
+        b1 ^= h->mask[1];
+    }
+    return (uint16_t)((b0 << 8) | b1);
+}
+
+/* Validates the unvalidated bytes of src->in. Returns -1 on a protocol error or an over-limit message (the
+ * tunnel is then closing). */
+static int validate_input(struct tg_tunnel *t, struct tg_ws_direction *d, struct tg_conn *src, int from_client)
+{
+    struct tg_buf *in = src->in;
+    while (!d->stop && d->validated < tg_buf_len(in)) {
+        const uint8_t *p = (const uint8_t *)tg_buf_start(in) + d->validated;
+        size_t len = tg_buf_len(in) - d->validated;
+        struct tg_ws_track_event ev;
+        if (tg_ws_tracker_feed(&d->tracker, p, len, &ev) != TG_WS_TRACK_OK) {
+            tg_tunnel_close(t, TG_WS_CLOSE_PROTOCOL_ERROR, "protocol error", TG_WS_CLOSE_PROTOCOL_ERROR,
+                            "protocol error", from_client ? TG_CLOSED_BY_CLIENT : TG_CLOSED_BY_BACKEND);
+            return -1;
+        }
+        if (ev.frame_started) {
+            const struct tg_ws_frame_header *h = &ev.header;
+            int data_frame = h->opcode == TG_WS_TEXT || h->opcode == TG_WS_BINARY || h->opcode == TG_WS_CONT;
+            if (data_frame && t->proxy->ws_max_message_bytes && ev.message_bytes > t->proxy->ws_max_message_bytes) {
+                /* refuse before forwarding this frame: the destination stays at a frame boundary */
+                d->validated += (uint32_t)(ev.consumed - h->header_len);
+                d->stop = 1;
+                tg_tunnel_close(t, TG_WS_CLOSE_TOO_BIG, "message too big", TG_WS_CLOSE_TOO_BIG, "message too big",
+                                TG_CLOSED_BY_PROXY);
+                return -1;
+            }
+            if (h->opcode == TG_WS_CLOSE && !d->close_seen) {
+                d->close_seen = 1;
+                if (!t->close_started_ms) {
+                    t->close_started_ms = tg_now_ms();
+                    refresh_timer(t);
+                }
+                uint16_t code = peek_close_code(h, p + ev.consumed, len - ev.consumed);
+                if (t->closed_by == TG_CLOSED_BY_NONE) {
+                    t->closed_by = from_client ? TG_CLOSED_BY_CLIENT : TG_CLOSED_BY_BACKEND;
+                    if (code)
+                        t->close_code = code;
+                }
+            }
+        }
+        if (ev.consumed == 0 && ev.need_more)
+            break;
+        d->validated += (uint32_t)ev.consumed;
+        tg_counter_add(&d->bytes, ev.consumed);
+        struct tg_metrics_shard *m = t->w->metrics;
+        tg_counter_add(from_client ? &m->ws_bytes_c2b : &m->ws_bytes_b2c, ev.consumed);
+        if (ev.message_ended) {
+            tg_counter_add(&d->messages, 1);
+            tg_counter_add(from_client ? &m->ws_messages_c2b : &m->ws_messages_b2c, 1);
+        }
+        if (ev.frame_ended && d->stop_at_boundary) {
+            d->stop = 1;
+            d->stop_at_boundary = 0;
+        }
+        if (ev.need_more)
+            break;
+    }
+    return 0;
+}
+
+/* Moves what it can from src to dst. Returns -1 when the tunnel was destroyed. */
+static int pump_direction(struct tg_tunnel *t, struct tg_ws_direction *d, struct tg_conn *src, struct tg_conn *dst,
+                          int from_client)
+{
+    struct tg_worker *w = t->w;
+    int reads = 0;
+    for (;;) {
+        if (dst->out) { /* the 101 head, or an injected close frame, goes before anything else */
+            int r = tg_conn_flush_buf(dst, dst->out);
+            if (r < 0)
+                return 0; /* dst failed: noticed by its own direction's read */
+            if (r == 0)
+                return 0;
+            tg_buf_put(&w->bufs, dst->out);
+            dst->out = NULL;
+        }
+        if (d->validated > 0) {
+            if (dst->fd < 0 || dst->io_error) {
+                tg_buf_consume(src->in, d->validated); /* nowhere to go */
+                d->validated = 0;
+            } else {
+                if (!dst->writable)
+                    return 0;
+                ssize_t n = tg_conn_write(dst, tg_buf_start(src->in), d->validated);
+                if (n < 0)
+                    return 0;
+                tg_buf_consume(src->in, (size_t)n);
+                d->validated -= (uint32_t)n;
+                if (d->validated > 0)
+                    return 0;
+            }
+        }
+        if (d->stop && tg_buf_len(src->in) > 0 && d->validated == 0)
+            tg_buf_consume(src->in, tg_buf_len(src->in)); /* after a proxy close: frames past the boundary drop */
+        if (d->inject_pending && d->stop && d->validated == 0 && !d->injected && dst->fd >= 0 && !dst->io_error) {
+            uint8_t frame[140];
+            uint8_t mask[4];
+            uint32_t r = tg_worker_random(w);
+            memcpy(mask, &r, sizeof mask);
+            /* frames toward the backend are client-to-server frames and must be masked (RFC 6455 §5.3) */
+            size_t n = tg_ws_build_close(frame, d->inject_code, d->inject_reason, from_client ? mask : NULL);
+            if (!dst->out && !(dst->out = tg_buf_get(&w->bufs)))
+                return 0;
+            tg_buf_append(dst->out, frame, n);
+            d->injected = 1;
+            d->inject_pending = 0;
+            continue;
+        }
+        if (tg_buf_len(src->in) > d->validated && !d->stop) {
+            size_t before = d->validated;
+            if (validate_input(t, d, src, from_client) < 0)
+                return t->state == TG_TUNNEL_DONE ? -1 : 0;
+            if (d->validated > before)
+                continue;
+        }
+        if (src->in && tg_buf_len(src->in) == 0) {
+            tg_buf_put(&w->bufs, src->in);
+            src->in = NULL;
+        }
+        if (d->eof || src->fd < 0 || !src->readable || reads >= TUNNEL_READS_PER_WAKEUP)
+            return 0;
+        if (!src->in && !(src->in = tg_buf_get(&w->bufs)))
+            return 0;
+        if (tg_buf_room(src->in) < 16)
+            tg_buf_compact(src->in);
+        ssize_t n = tg_conn_read(src, tg_buf_end(src->in), tg_buf_room(src->in));
+        reads++;
+        if (n > 0) {
+            src->in->tail += (uint32_t)n;
+            t->last_activity_ms = tg_now_ms();
+            continue;
+        }
+        if (n == TG_IO_AGAIN)
+            continue; /* releases an empty buffer on the way out */
+        d->eof = 1;   /* EOF or error */
+    }
+}
+
+/* Decides what the end of one side's input means for the session. */
+static void on_side_ended(struct tg_tunnel *t, int client_side)
+{
+    struct tg_ws_direction *d = client_side ? &t->c2b : &t->b2c;
+    if (t->state == TG_TUNNEL_OPEN) {
+        if (d->close_seen) {
+            /* the side said goodbye properly; finish once the other side has its bytes */
+            t->state = TG_TUNNEL_FINISHING;
+            t->closing_deadline_ms = tg_now_ms() + TUNNEL_CLOSE_LINGER_MS;
+            refresh_timer(t);
+        } else if (client_side) {
+            /* the client vanished without a close frame: the backend hears "going away" */
+            t->closed_by = TG_CLOSED_BY_CLIENT;
+            tg_tunnel_close(t, 0, NULL, TG_WS_CLOSE_GOING_AWAY, "client went away", TG_CLOSED_BY_CLIENT);
+            t->close_code = 1006;
+        } else {
+            /* backend connection lost: the client hears 1014 (DESIGN.md) */
+            tg_tunnel_close(t, TG_WS_CLOSE_BAD_GATEWAY, "backend connection lost", 0, NULL, TG_CLOSED_BY_BACKEND);
+        }
+    }
+}
+
+static int all_flushed(const struct tg_tunnel *t)
+{
+    return !t->client.out && !t->backend.out && t->c2b.validated == 0 && t->b2c.validated == 0 &&
+           !t->c2b.inject_pending && !t->b2c.inject_pending;
+}
+
+static void set_interest(struct tg_tunnel *t)
+{
+    struct ev_loop *loop = t->w->loop;
+    /* a side is read while what it sent before has been taken by the other side (backpressure) */
+    int client_ev = 0, backend_ev = 0;
+    if (!t->c2b.eof && t->c2b.validated == 0 && !t->backend.out)
+        client_ev |= EV_READ;
+    if (!t->b2c.eof && t->b2c.validated == 0 && !t->client.out)
+        backend_ev |= EV_READ;
+    if (t->client.out || t->b2c.validated > 0)
+        client_ev |= EV_WRITE;
+    if (t->backend.out || t->c2b.validated > 0)
+        backend_ev |= EV_WRITE;
+    tg_conn_want(loop, &t->client, client_ev);
+    tg_conn_want(loop, &t->backend, backend_ev);
+}
+
+static void tunnel_pump(struct tg_tunnel *t)
+{
+    for (int round = 0; round < 4 && t->state != TG_TUNNEL_DONE; round++) {
+        if (pump_direction(t, &t->c2b, &t->client, &t->backend, 1) < 0)
+            return;
+        if (pump_direction(t, &t->b2c, &t->backend, &t->client, 0) < 0)
+            return;
+        if (t->state == TG_TUNNEL_DONE)
+            return;
+        int ended = 0;
+        if (t->c2b.eof && t->c2b.validated == 0 && t->state == TG_TUNNEL_OPEN) {
+            on_side_ended(t, 1);
+            ended = 1;
+        }
+        if (t->b2c.eof && t->b2c.validated == 0 && t->state == TG_TUNNEL_OPEN) {
+            on_side_ended(t, 0);
+            ended = 1;
+        }
+        if (!ended)
+            break;
+    }
+    if (t->state == TG_TUNNEL_DONE)
+        return;
+    if (t->state != TG_TUNNEL_OPEN && all_flushed(t)) {
+        /* both close handshakes relayed or injected and flushed: end each side once its input ended,
+         * shutting our write side first so peers see the FIN after the close frame */
+        if (t->state == TG_TUNNEL_CLOSING || t->state == TG_TUNNEL_FINISHING) {
+            if (!t->client.write_shut && t->client.fd >= 0) {
+                t->client.tp->shutdown_write(&t->client);
+                t->client.write_shut = 1;
+            }
+            if (!t->backend.write_shut && t->backend.fd >= 0) {
+                t->backend.tp->shutdown_write(&t->backend);
+                t->backend.write_shut = 1;
+            }
+        }
+        if ((t->c2b.eof || t->client.fd < 0) && (t->b2c.eof || t->backend.fd < 0)) {
+            destroy_tunnel(t);
+            return;
+        }
+    }
+    set_interest(t);
+}
+
+static void on_client_io(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct tg_tunnel *t = io->data;
+    tg_conn_note_events(&t->client, revents);
+    tunnel_pump(t);
+}
+
+static void on_backend_io(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct tg_tunnel *t = io->data;
+    tg_conn_note_events(&t->backend, revents);
+    tunnel_pump(t);
+}
+
+static void close_revoked(struct tg_tunnel *t)
+{
+    tg_tunnel_close(t, TG_WS_CLOSE_POLICY, "token revoked", TG_WS_CLOSE_GOING_AWAY, "token revoked",
+                    TG_CLOSED_BY_PROXY);
+}
+
+static void on_recheck_done(void *arg, int revoked)
+{
+    struct tg_tunnel *t = arg;
+    t->recheck_pending = 0;
+    if (t->state == TG_TUNNEL_DONE) { /* ended while the recheck was in flight */
+        tg_snapshot_unref(t->snap);
+        t->snap = NULL;
+        tg_worker_defer_free(t->w, &t->deferred);
+        return;
+    }
+    if (revoked) {
+        close_revoked(t);
+        return;
+    }
+    t->next_recheck_ms = tg_now_ms() + t->cred->recheck_interval_ms;
+    refresh_timer(t);
+}
+
+/* Asks the policy that admitted the session whether its credential is still good (introspection). */
+static void start_recheck(struct tg_tunnel *t)
+{
+    const struct tg_compiled_policy *p =
+        t->cred->policy_index < t->proxy->num_policies ? &t->proxy->policies[t->cred->policy_index] : NULL;
+    if (!p || !p->type->recheck) {
+        t->next_recheck_ms = 0;
+        return;
+    }
+    t->recheck_pending = 1;
+    p->type->recheck(p->state, t->w, t->cred, on_recheck_done, t);
+}
+
+void tg_tunnels_check_credentials(struct tg_worker *w, const struct tg_snapshot *snap)
+{
+    /* One pass under the lock marks the victims; closing happens outside it (closing may unlink sessions).
+     * Linear in the sessions of the worker, however many share the revoked credential. */
+    size_t cap = 0, n = 0;
+    struct tg_tunnel **victims = NULL;
+    pthread_mutex_lock(&w->sessions_lock);
+    for (struct tg_tunnel *t = w->sessions; t; t = t->next) {
+        if (!t->cred || t->state != TG_TUNNEL_OPEN)
+            continue;
+        const struct tg_proxy_cfg *px = tg_snapshot_find_proxy(snap, t->proxy->id);
+        if (!px || t->cred->policy_index >= px->num_policies)
+            continue; /* the proxy left (or changed shape): established sessions are not disturbed */
+        const struct tg_compiled_policy *p = &px->policies[t->cred->policy_index];
+        const struct tg_compiled_policy *old = &t->proxy->policies[t->cred->policy_index];
+        if (p->type != old->type || !p->type->credential_revoked || !p->type->credential_revoked(p->state, t->cred))
+            continue;
+        if (n == cap) {
+            size_t grown_cap = cap ? cap * 2 : 64;
+            struct tg_tunnel **grown = realloc(victims, grown_cap * sizeof *grown);
+            if (!grown)
+                break; /* out of memory: the rest are found at the next swap */
+            victims = grown;
+            cap = grown_cap;
+        }
+        victims[n++] = t;
+    }
+    pthread_mutex_unlock(&w->sessions_lock);
+    for (size_t i = 0; i < n; i++)
+        close_revoked(victims[i]); /* closing never frees another session: each victim is still valid */
+    free(victims);
+}
+
+static void on_tunnel_timer(struct tg_timer *timer, uint64_t now_ms)
+{
+    struct tg_tunnel *t = (struct tg_tunnel *)((char *)timer - offsetof(struct tg_tunnel, timer));
+    if (t->state != TG_TUNNEL_OPEN) {
+        if (now_ms >= t->closing_deadline_ms)
+            destroy_tunnel(t); /* a peer that does not finish its side in time is cut */
+        else
+            refresh_timer(t);
+        return;
+    }
+    const struct tg_proxy_cfg *px = t->proxy;
+    if (t->close_started_ms && now_ms >= t->close_started_ms + TUNNEL_CLOSE_HANDSHAKE_MS) {
+        destroy_tunnel(t); /* the close was relayed but never answered: end both connections */
+        return;
+    }
+    if (t->cred_expiry_ms && now_ms >= t->cred_expiry_ms) {
+        tg_tunnel_close(t, TG_WS_CLOSE_POLICY, "token expired", TG_WS_CLOSE_GOING_AWAY, "token expired",
+                        TG_CLOSED_BY_PROXY);
+        return;
+    }
+    if (t->next_recheck_ms && !t->recheck_pending && now_ms >= t->next_recheck_ms) {
+        start_recheck(t);
+        refresh_timer(t);
+        return;
+    }
+    if (px->ws_max_lifetime_ms && now_ms >= t->started_ms + px->ws_max_lifetime_ms) {
+        tg_tunnel_close(t, TG_WS_CLOSE_GOING_AWAY, "max lifetime reached", TG_WS_CLOSE_GOING_AWAY,
+                        "max lifetime reached", TG_CLOSED_BY_PROXY);
+        return;
+    }
+    if (px->ws_idle_timeout_ms && now_ms >= t->last_activity_ms + px->ws_idle_timeout_ms) {
+        tg_tunnel_close(t, TG_WS_CLOSE_GOING_AWAY, "idle timeout", TG_WS_CLOSE_GOING_AWAY, "idle timeout",
+                        TG_CLOSED_BY_PROXY);
+        return;
+    }
+    refresh_timer(t); /* activity moved the deadline: the wheel entry follows lazily */
+}
+
+void tg_tunnels_drain(struct tg_worker *w)
+{
+    /* collect first: closing may destroy a tunnel (and unlink it) */
+    for (;;) {
+        struct tg_tunnel *victim = NULL;
+        pthread_mutex_lock(&w->sessions_lock);
+        for (struct tg_tunnel *t = w->sessions; t; t = t->next)
+            if (t->state == TG_TUNNEL_OPEN) {
+                victim = t;
+                break;
+            }
+        pthread_mutex_unlock(&w->sessions_lock);
+        if (!victim)
+            return;
+        tg_tunnel_close(victim, TG_WS_CLOSE_GOING_AWAY, "server shutting down", TG_WS_CLOSE_GOING_AWAY,
+                        "server shutting down", TG_CLOSED_BY_PROXY);
+    }
+}
+
+size_t tg_tunnels_count(struct tg_worker *w)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&w->sessions_lock);
+    for (struct tg_tunnel *t = w->sessions; t; t = t->next)
+        n++;
+    pthread_mutex_unlock(&w->sessions_lock);
+    return n;
+}
