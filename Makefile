@@ -122,9 +122,10 @@ $(BUILD)/fuzz/fuzz_ctl_%: tests/fuzz/fuzz_ctl_%.c $(COMMON_SRC) $(CTL_SRC)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CTL_INC) -o $@ $< $(COMMON_SRC) $(filter-out %/process/main.c,$(CTL_SRC)) $(LDLIBS)
 
+# (a target over one pure data-plane file, e.g. fuzz_jwt, includes that .c by its path under dataplane/src)
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(COMMON_SRC)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) -o $@ $< $(COMMON_SRC) $(LDLIBS)
+	$(FUZZ_CC) $(DP_INC) -o $@ $< $(COMMON_SRC) $(LDLIBS)
 
 lint:
 	@./scripts/lint.sh

@@ -28,14 +28,6 @@ unsigned tg_jws_alg_from_name(const char *name)
     return 0;
 }
 
-const char *tg_jws_alg_name(unsigned alg)
-{
-    for (size_t i = 0; i < sizeof alg_names / sizeof alg_names[0]; i++)
-        if (alg_names[i].alg == alg)
-            return alg_names[i].name;
-    return "?";
-}
-
 
 /* ---- one key ------------------------------------------------------------------------------------------ */
 

@@ -39,7 +39,6 @@ enum tg_jws_alg {
 
 /* "RS256" → TG_JWS_RS256 (exact, case-sensitive per RFC 7515 §4.1.1); 0 for anything else ("none", "HS256"). */
 unsigned tg_jws_alg_from_name(const char *name);
-const char *tg_jws_alg_name(unsigned alg);
 
 enum tg_jwk_kty { TG_JWK_RSA = 1, TG_JWK_EC, TG_JWK_OKP };
 
