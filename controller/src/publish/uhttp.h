@@ -25,7 +25,5 @@ void tg_uhttp_free(struct tg_uhttp *c);
 int tg_uhttp_request(struct tg_uhttp *c, const char *method, const char *path, const char *body, size_t len,
                      double timeout_s, tg_uhttp_cb cb, void *arg);
 int tg_uhttp_busy(const struct tg_uhttp *c);
-/* Abandons the request in flight, if any, without calling its callback. */
-void tg_uhttp_cancel(struct tg_uhttp *c);
 
 #endif

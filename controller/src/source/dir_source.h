@@ -37,7 +37,5 @@ void tg_dir_source_free(struct tg_dir_source *s);
 int tg_dir_source_reload(struct tg_dir_source *s);
 /* Problems found by the last reload (files that failed, duplicates, skipped kinds). */
 const struct tg_diags *tg_dir_source_diags(const struct tg_dir_source *s);
-/* Reloads done so far (metrics, tests). */
-unsigned long tg_dir_source_reloads(const struct tg_dir_source *s);
 
 #endif

@@ -39,11 +39,6 @@ void tg_kube_lease_start(struct tg_kube_lease *l);
 void tg_kube_lease_release(struct tg_kube_lease *l, uint32_t timeout_ms);
 void tg_kube_lease_free(struct tg_kube_lease *l);
 
-int tg_kube_lease_leading(const struct tg_kube_lease *l);
-/* The holder last observed ("" when none). */
-const char *tg_kube_lease_holder(const struct tg_kube_lease *l);
-uint64_t tg_kube_lease_transitions(const struct tg_kube_lease *l);
-
 /* metav1.MicroTime text: RFC 3339 with exactly six fraction digits, UTC. out ≥ 32 bytes. */
 void tg_kube_micro_time(uint64_t wall_us, char *out, unsigned long outlen);
 

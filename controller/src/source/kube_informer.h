@@ -1,4 +1,4 @@
-/* kube_watch.h — an informer: the list+watch loop that mirrors one Kubernetes resource into the controller.
+/* kube_informer.h — an informer: the list+watch loop that mirrors one Kubernetes resource into the controller.
  *
  * Owns, for one resource (optionally one namespace, selectors or a single name): the paginated list
  * (limit/continue; all pages are gathered before anything is reported, so a relist replaces the informer's
@@ -17,8 +17,8 @@
  *
  * Errors are logged once per change of the error (and "recovered" once), never per retry.
  */
-#ifndef TG_KUBE_WATCH_H
-#define TG_KUBE_WATCH_H
+#ifndef TG_KUBE_INFORMER_H
+#define TG_KUBE_INFORMER_H
 
 #include "kube/kube_client.h"
 
