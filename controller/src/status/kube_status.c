@@ -278,6 +278,10 @@ void tg_kube_status_recheck(struct tg_kube_status *w, enum tg_kind kind, const c
      * status write would cost as much as the translations this path exists to avoid. */
     if (!d || !w->enabled || d->inflight || ev_is_active(&w->coalesce) || w->inflight >= MAX_INFLIGHT)
         return;
+    /* The watch has shown this object's status since our last write: the settle window (which waits for a write
+     * to show up) no longer applies. If this event was still older than our write, one redundant write follows. */
+    free(d->last_patch);
+    d->last_patch = NULL;
     check(w, d);
 }
 
