@@ -1,4 +1,4 @@
-/* controller.h — the controller process: builds the pipeline's pieces on one libev loop and wires them, one way —
+/* controller.h — the controller process: builds the pipeline's pieces on one libev loop and wires them one way —
  * source (dir or kube) → store → pipeline (translate, hash) → publisher (push.h) → status (status_writer.h, kube
  * only, fed from the pipeline and the publisher's acknowledgements) — plus the health endpoint, signals, and the
  * one-shot modes (--once, --print) with their exit codes. With --source kube it also owns the API client (one

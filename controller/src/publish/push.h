@@ -4,9 +4,9 @@
  * version numbers (each push gets max(last version used, applied) + 1, so a restarted controller never goes
  * backwards), the decision to push (the content hash differs from what was acknowledged, or the data plane
  * restarted or lost it: other bootId or other applied version), PUT /snapshot with retries under jittered
- * exponential backoff (100 ms → 5 s, common/backoff.h), and the last good snapshot: a content the data plane rejected (400) is not
- * retried until it changes or the data plane restarts, and a restarted data plane gets the last acknowledged
- * content back in the meantime.
+ * exponential backoff (100 ms → 5 s, common/backoff.h), and the last good snapshot: a content the data plane
+ * rejected (400) is not retried until it changes or the data plane restarts, and a restarted data plane gets the
+ * last acknowledged content back in the meantime.
  *
  * Runs on the controller's libev loop; one request in flight at a time (uhttp.h). Timers: two ev_timers owned by
  * the pusher (the repeating poll, the retry after a failure); the controller's rule is one ev_timer per long-lived

@@ -1,7 +1,7 @@
 /* uhttp.h — a minimal libev HTTP/1.1 client for one request at a time over a Unix stream socket (the data
  * plane's control socket). Each request opens a connection, sends "Connection: close", reads the response
  * with the project's strict parser (common/http1_parser.h) and closes. Responses are bounded
- * (TG_UHTTP_MAX_RESPONSE) and every request has a deadline. */
+ * (TG_UHTTP_MAX_RESPONSE) and every request has a deadline (one ev_timer owned by the client, beside its ev_io). */
 #ifndef TG_UHTTP_H
 #define TG_UHTTP_H
 

@@ -15,7 +15,8 @@
  *   WATCHING a watch is in flight from `rv`; events are reported as they arrive;
  *   WAITING  a backoff (or immediate) timer runs; then LISTING when need_relist, else WATCHING.
  *
- * Errors are logged once per change of the error (and "recovered" once), never per retry.
+ * Errors are logged once per change of the error (and "recovered" once), never per retry. Retries wait
+ * common/backoff.h delays (0.5 s → 30 s). Timers: one ev_timer per informer (WAITING), on the controller's loop.
  */
 #ifndef TG_KUBE_INFORMER_H
 #define TG_KUBE_INFORMER_H

@@ -9,6 +9,7 @@
  *
  * States: FOLLOWING (someone else holds a live lease, or we do not know yet) and LEADING (our last renew is
  * younger than the renew deadline). Every change is reported through the callback, immediately.
+ * Timers: two ev_timers owned by the Lease (the retry tick, the renew deadline) on the controller's loop.
  */
 #ifndef TG_KUBE_LEASE_H
 #define TG_KUBE_LEASE_H

@@ -9,8 +9,8 @@
  * only when they differ from what the object already shows, a bounded number of writes at a time; and, on
  * each change to a user-fixable error, one Kubernetes Event (kube_events.h).
  *
- * Input is the translation's own status shape (translate/translation.h, struct tg_object_status), kept as a copy
- * per object with the snapshot version it first shipped in; nothing else describes an object's status.
+ * Input is the translation's own status shape (translate/translation.h, struct tg_object_status), kept as a
+ * copy per object with the snapshot version it first shipped in; nothing else describes an object's status.
  * Writing is switched on and off by leadership: off cancels in-flight writes and drops the queue at once.
  * Timers: two ev_timers (retry, coalesce) on the controller's one loop, owned by the writer.
  */
@@ -50,9 +50,9 @@ void tg_kube_status_recheck(struct tg_kube_status *w, enum tg_kind kind, const c
 const struct tg_kube_status_stats *tg_kube_status_stats(const struct tg_kube_status *w);
 
 /* Builds the status object for one object's translated status (pure; exposed for tests): conditions with
- * observedGeneration, lastTransitionTime taken from `current` (the object's present status, may be NULL) when a condition's
- * status is unchanged, else now_rfc3339; programmed: 1 True, 0 Pending, -1 Invalid. Returns a new reference,
- * and sets *changed to 1 when it differs from current in anything but lastTransitionTime. */
+ * observedGeneration, lastTransitionTime taken from `current` (the object's present status, may be NULL) when a
+ * condition's status is unchanged, else now_rfc3339; programmed: 1 True, 0 Pending, -1 Invalid. Returns a new
+ * reference, and sets *changed to 1 when it differs from current in anything but lastTransitionTime. */
 json_t *tg_kube_status_build(const struct tg_object_status *st, int programmed, const json_t *current,
                              const char *now_rfc3339, int *changed);
 

@@ -3,9 +3,9 @@
  *
  * tg_translate reads only the store (never the clock, the network or the file system) and never stops at
  * the first problem: an invalid object is left out and reported, everything else is still emitted, so one
- * bad manifest cannot take the whole configuration down. The output is the snapshot of
- * docs/control-protocol.md without "version" and "generatedAt" (snapshot.h adds those), in a deterministic
- * order (groups and proxies by namespace/name, endpoints sorted), so equal inputs hash equally.
+ * bad manifest cannot take the whole configuration down. The output (translation.h) is the snapshot of
+ * docs/control-protocol.md without "version" and "generatedAt" (publish/snapshot_document.h adds those), in a
+ * deterministic order (groups and proxies by namespace/name, endpoints sorted), so equal inputs hash equally.
  *
  * Rules (DESIGN.md, docs/controller.md): CRD defaults are applied; hostnames are lower-cased; a hostname in
  * two groups stays with the older group (creationTimestamp, then namespace/name; objects without a timestamp
