@@ -8,7 +8,7 @@ import json
 import subprocess
 import time
 
-from conftest import (conditions, endpoint_slice, group, make_cert, proxy, service, tls_secret, wait_until)
+from kube_bed import (conditions, endpoint_slice, group, make_cert, proxy, service, tls_secret, wait_until)
 
 T = 15  # seconds: generous bound for "reaches the data plane" (the controller debounces 100 ms)
 
