@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from conftest import conditions, group, proxy, wait_until
+from kube_bed import conditions, group, proxy, wait_until
 
 LEASE = ["--leader-elect", "--lease-duration", "4s", "--renew-deadline", "3s", "--retry-period", "500ms",
          "--lease-name", "tollgate-test"]

@@ -5,7 +5,7 @@ exactly that proxy and kept the others (no state lost, none duplicated). Then RB
 
 from __future__ import annotations
 
-from conftest import b64, etcd, group, proxy, restart_apiserver, wait_until
+from kube_bed import b64, etcd, group, proxy, restart_apiserver, wait_until
 
 T = 30
 

@@ -8,7 +8,7 @@ import json
 import subprocess
 import time
 
-from conftest import (conditions, endpoint_slice, group, make_cert, proxy, service, tls_secret, wait_until)
+from kube_bed import (conditions, endpoint_slice, group, make_cert, proxy, service, tls_secret, wait_until)
 
 T = 15  # seconds: generous bound for "reaches the data plane" (the controller debounces 100 ms)
 
@@ -202,3 +202,32 @@ def test_status_written_only_on_change(bed, ns, dataplane, controller):
     time.sleep(1.0)
     assert bed.kubectl_json("get", "apiproxy", "quiet", "-n", ns)["metadata"]["resourceVersion"] == rv
     assert ctl.metric("tollgate_controller_status_writes_total") == writes
+
+
+def test_status_write_does_not_retranslate(bed, ns, dataplane, controller):
+    """A status PATCH comes back as a MODIFIED watch event; it must not cost a translation (only what translation
+    reads moves the store), and someone else's status edit is overwritten from the last translation."""
+    dp = dataplane()
+    ctl = controller(ns, dp)
+    bed.apply([group(ns, "public", [f"{ns}.example.com"], ["prod"]),
+               proxy(ns, "steady", "/steady", url="http://127.0.0.1:9")])
+    wait_until(lambda: conditions(bed, ns, "apiproxy", "steady")[0].get("Programmed", {}).get("status") == "True",
+               T, what="Programmed=True")
+    time.sleep(1.5)  # our own status writes have come back through the watch
+    translations = ctl.metric("tollgate_controller_translations_total")
+    writes = ctl.metric("tollgate_controller_status_writes_total")
+    endpoints = bed.kubectl_json("get", "apiproxy", "steady", "-n", ns)["status"]["endpoints"]
+    assert translations >= 1 and endpoints != 99
+    # Someone else writes the status subresource: the controller sees the event, writes its status back, and the
+    # echo of that write comes back too — none of it is a translation.
+    bed.kubectl("patch", "apiproxy", "steady", "-n", ns, "--subresource=status", "--type=merge",
+                "-p", json.dumps({"status": {"endpoints": 99}}))
+    wait_until(lambda: bed.kubectl_json("get", "apiproxy", "steady", "-n", ns)["status"].get("endpoints") == endpoints,
+               T, what="the controller restores its status")
+    wait_until(lambda: ctl.metric("tollgate_controller_status_writes_total") > writes, T, what="a status write")
+    time.sleep(1.5)  # beyond the source's debounce (at most 1 s)
+    assert ctl.metric("tollgate_controller_translations_total") == translations
+    # A spec change still translates.
+    bed.apply(proxy(ns, "steady", "/steady2", url="http://127.0.0.1:9"))
+    wait_until(lambda: ctl.metric("tollgate_controller_translations_total") > translations, T,
+               what="a spec change translates")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import websockets
 
-from conftest import group, proxy, wait_until
+from kube_bed import group, proxy, wait_until
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 import auth_helpers as ah  # noqa: E402

@@ -72,8 +72,8 @@ static void test_build_and_change_detection(void)
     CHECK_EQ_INT(changed, 0);
 
     /* Not accepted: Programmed Invalid; a bad reason is replaced by a valid one. */
-    st.accepted = (struct tg_condition_input){0, "Conflicted", "basePath /chat is claimed by apis/older"};
-    st.resolved_refs = (struct tg_condition_input){1, "bad reason!", ""};
+    st.accepted = (struct tg_condition){0, "Conflicted", "basePath /chat is claimed by apis/older"};
+    st.resolved_refs = (struct tg_condition){1, "bad reason!", ""};
     json_t *s8 = tg_kube_status_build(&st, -1, s7, "2026-01-01T00:10:00Z", &changed);
     CHECK_EQ_INT(changed, 1);
     CHECK_EQ_STR(cond_field(s8, "Accepted", "reason"), "Conflicted");

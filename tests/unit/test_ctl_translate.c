@@ -190,21 +190,23 @@ static void test_status(void)
     struct tg_translation t;
     CHECK_EQ_INT(tg_translate(s, &t), 0);
     CHECK_EQ_INT(t.nstatuses, 3);
-    const struct tg_translate_status *g = tg_translation_status(&t, TG_KIND_ENVIRONMENT_GROUP, "default", "g");
-    CHECK(g && g->accepted && g->resolved_refs && g->in_snapshot && g->generation == 7);
-    const struct tg_translate_status *p = tg_translation_status(&t, TG_KIND_API_PROXY, "default", "p");
-    CHECK(p && p->accepted && !p->resolved_refs && p->in_snapshot && p->endpoints == 0);
+    const struct tg_object_status *g = tg_translation_status(&t, TG_KIND_ENVIRONMENT_GROUP, "default", "g");
+    CHECK(g && g->accepted.status && g->resolved_refs.status && g->in_snapshot && g->generation == 7);
+    const struct tg_object_status *p = tg_translation_status(&t, TG_KIND_API_PROXY, "default", "p");
+    CHECK(p && p->accepted.status && !p->resolved_refs.status && p->in_snapshot && p->endpoints == 0);
+    CHECK(g && g->endpoints == -1 && g->hostnames == NULL); /* a group has neither status.endpoints nor hostnames */
     if (p) {
-        CHECK_EQ_STR(p->resolved_reason, TG_REASON_BACKEND_NOT_FOUND);
-        CHECK(strstr(p->resolved_message, "Service default/s not found") != NULL);
+        CHECK_EQ_STR(p->resolved_refs.reason, TG_REASON_BACKEND_NOT_FOUND);
+        CHECK(strstr(p->resolved_refs.message, "Service default/s not found") != NULL);
         CHECK(json_array_size(p->hostnames) == 1 &&
               strcmp(json_string_value(json_array_get(p->hostnames, 0)), "a.example.com") == 0);
     }
-    const struct tg_translate_status *q = tg_translation_status(&t, TG_KIND_API_PROXY, "default", "q");
-    CHECK(q && !q->accepted && !q->in_snapshot);
+    const struct tg_object_status *q = tg_translation_status(&t, TG_KIND_API_PROXY, "default", "q");
+    CHECK(q && !q->accepted.status && !q->in_snapshot);
+    CHECK(q && q->hostnames && json_array_size(q->hostnames) == 0); /* [] so a merge patch clears an old list */
     if (q) {
-        CHECK_EQ_STR(q->accepted_reason, TG_REASON_INVALID);
-        CHECK_EQ_STR(q->accepted_message, "spec.basePath: must start with \"/\"");
+        CHECK_EQ_STR(q->accepted.reason, TG_REASON_INVALID);
+        CHECK_EQ_STR(q->accepted.message, "spec.basePath: must start with \"/\"");
     }
     CHECK_EQ_INT(tg_diags_count(&t.diags, TG_DIAG_ERROR), 1);
     CHECK_EQ_INT(tg_diags_count(&t.diags, TG_DIAG_WARNING), 1);

@@ -67,21 +67,21 @@ static void test_invalid_policy_reason(void)
     struct tg_store *s = store_of(yaml);
     struct tg_translation t = {0};
     CHECK_EQ_INT(tg_translate(s, &t), 0);
-    const struct tg_translate_status *st = tg_translation_status(&t, TG_KIND_API_PROXY, "apis", "bad");
-    CHECK(st && !st->accepted);
-    CHECK(st && strcmp(st->accepted_reason, TG_REASON_INVALID_POLICY) == 0);
-    CHECK(st && strstr(st->accepted_message, "jwksUrl") != NULL);
+    const struct tg_object_status *st = tg_translation_status(&t, TG_KIND_API_PROXY, "apis", "bad");
+    CHECK(st && !st->accepted.status);
+    CHECK(st && strcmp(st->accepted.reason, TG_REASON_INVALID_POLICY) == 0);
+    CHECK(st && strstr(st->accepted.message, "jwksUrl") != NULL);
     CHECK(st && !st->in_snapshot);
     CHECK(policy_of(&t, "apis/bad") == NULL);
     /* the other proxy is served; its selector selects nothing: a warning, ResolvedRefs False, SecretNotFound */
     st = tg_translation_status(&t, TG_KIND_API_PROXY, "apis", "good");
-    CHECK(st && st->accepted && !st->resolved_refs);
-    CHECK(st && strcmp(st->resolved_reason, TG_REASON_SECRET_NOT_FOUND) == 0);
+    CHECK(st && st->accepted.status && !st->resolved_refs.status);
+    CHECK(st && strcmp(st->resolved_refs.reason, TG_REASON_SECRET_NOT_FOUND) == 0);
     CHECK(policy_of(&t, "apis/good") != NULL);
     /* a policy name nobody translates: refused here, so the data plane never refuses the whole snapshot */
     st = tg_translation_status(&t, TG_KIND_API_PROXY, "apis", "unknown");
-    CHECK(st && !st->accepted && strcmp(st->accepted_reason, TG_REASON_INVALID_POLICY) == 0);
-    CHECK(st && strstr(st->accepted_message, "unknown policy") != NULL);
+    CHECK(st && !st->accepted.status && strcmp(st->accepted.reason, TG_REASON_INVALID_POLICY) == 0);
+    CHECK(st && strstr(st->accepted.message, "unknown policy") != NULL);
     tg_translation_free(&t);
     tg_store_free(s);
 }
@@ -95,9 +95,9 @@ static void test_missing_refs_keep_the_proxy(void)
     struct tg_store *s = store_of(yaml);
     struct tg_translation t = {0};
     CHECK_EQ_INT(tg_translate(s, &t), 0);
-    const struct tg_translate_status *st = tg_translation_status(&t, TG_KIND_API_PROXY, "apis", "refs");
-    CHECK(st && st->accepted && !st->resolved_refs && st->in_snapshot);
-    CHECK(st && strcmp(st->resolved_reason, TG_REASON_SECRET_NOT_FOUND) == 0);
+    const struct tg_object_status *st = tg_translation_status(&t, TG_KIND_API_PROXY, "apis", "refs");
+    CHECK(st && st->accepted.status && !st->resolved_refs.status && st->in_snapshot);
+    CHECK(st && strcmp(st->resolved_refs.reason, TG_REASON_SECRET_NOT_FOUND) == 0);
     const json_t *p = policy_of(&t, "apis/refs");
     CHECK(p != NULL);
     /* fail closed: no key, no credentials */

@@ -355,11 +355,6 @@ void tg_kube_request_cancel(struct tg_kube_request *r)
     drop_req(c, r);
 }
 
-const struct tg_kube_config *tg_kube_client_config(const struct tg_kube_client *c)
-{
-    return c->cfg;
-}
-
 const struct tg_kube_client_stats *tg_kube_client_stats(const struct tg_kube_client *c)
 {
     return &c->stats;

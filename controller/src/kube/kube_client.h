@@ -65,7 +65,6 @@ void tg_kube_client_free(struct tg_kube_client *c);
 struct tg_kube_request *tg_kube_request_start(struct tg_kube_client *c, const struct tg_kube_request_opts *o);
 void tg_kube_request_cancel(struct tg_kube_request *r);
 
-const struct tg_kube_config *tg_kube_client_config(const struct tg_kube_client *c);
 const struct tg_kube_client_stats *tg_kube_client_stats(const struct tg_kube_client *c);
 struct ev_loop *tg_kube_client_loop(const struct tg_kube_client *c);
 

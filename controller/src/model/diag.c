@@ -50,12 +50,6 @@ void tg_diags_add(struct tg_diags *d, enum tg_diag_severity sev, const char *fmt
     push(d, sev, strdup(buf));
 }
 
-void tg_diags_append(struct tg_diags *d, const struct tg_diags *src)
-{
-    for (size_t i = 0; i < src->count; i++)
-        push(d, src->items[i].severity, strdup(src->items[i].text));
-}
-
 size_t tg_diags_count(const struct tg_diags *d, enum tg_diag_severity sev)
 {
     size_t n = 0;

@@ -24,8 +24,6 @@ void tg_diags_free(struct tg_diags *d);
 /* Appends one entry (the text is truncated at 1 KiB). Allocation failures drop the entry silently. */
 void tg_diags_add(struct tg_diags *d, enum tg_diag_severity sev, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Appends copies of every entry of src. */
-void tg_diags_append(struct tg_diags *d, const struct tg_diags *src);
 size_t tg_diags_count(const struct tg_diags *d, enum tg_diag_severity sev);
 /* "error" / "warning". */
 const char *tg_diag_severity_name(enum tg_diag_severity sev);

@@ -116,6 +116,47 @@ static int bind_names(json_t *obj, const char **ns, const char **name)
     return 0;
 }
 
+/* Keys translation never reads: a change confined to them leaves the revision alone. */
+static int volatile_key(const char *key)
+{
+    return strcmp(key, "resourceVersion") == 0 || strcmp(key, "managedFields") == 0;
+}
+
+/* 1 when a and b hold the same keys with equal values, keys for which skip() holds aside. */
+static int equal_except(const json_t *a, const json_t *b, int (*skip)(const char *key))
+{
+    const char *key;
+    json_t *va;
+    size_t na = 0, nb = 0;
+    json_object_foreach((json_t *)a, key, va) {
+        if (skip(key))
+            continue;
+        na++;
+        if (!json_equal(va, json_object_get(b, key)))
+            return 0;
+    }
+    json_t *vb;
+    json_object_foreach((json_t *)b, key, vb)
+        nb += !skip(key);
+    return na == nb;
+}
+
+static int is_status(const char *key)
+{
+    return strcmp(key, "status") == 0 || strcmp(key, "metadata") == 0; /* metadata is compared on its own */
+}
+
+/* 1 when a and b differ only in what no translation reads: top-level status (ApiProxy and EnvironmentGroup
+ * status is ours; a Service's status.loadBalancer is not translated either), metadata.resourceVersion and
+ * metadata.managedFields. metadata.generation, labels, annotations, spec, data and everything else count. */
+static int same_translated_view(const json_t *a, const json_t *b)
+{
+    if (!equal_except(a, b, is_status))
+        return 0;
+    const json_t *ma = json_object_get(a, "metadata"), *mb = json_object_get(b, "metadata");
+    return json_is_object(ma) && json_is_object(mb) && equal_except(ma, mb, volatile_key);
+}
+
 int tg_store_put(struct tg_store *s, enum tg_kind kind, json_t *obj, const struct tg_object_origin *origin)
 {
     const char *ns, *name;
@@ -131,14 +172,17 @@ int tg_store_put(struct tg_store *s, enum tg_kind kind, json_t *obj, const struc
             o->origin = *origin;
         if (json_equal(o->obj, obj)) {
             json_decref(obj);
-            return 0;
+            return TG_STORE_UNCHANGED;
         }
+        int refreshed = same_translated_view(o->obj, obj);
         json_decref(o->obj);
         o->obj = obj;
         o->namespace_ = ns;
         o->name = name;
+        if (refreshed)
+            return TG_STORE_REFRESHED;
         s->revision++;
-        return 1;
+        return TG_STORE_CHANGED;
     }
     if (t->count == t->cap) {
         size_t ncap = t->cap ? t->cap * 2 : 16;

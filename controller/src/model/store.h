@@ -48,9 +48,18 @@ struct tg_store;
 struct tg_store *tg_store_new(void);
 void tg_store_free(struct tg_store *s);
 
-/* Inserts or replaces (kind, ns, name). Takes ownership of obj (one reference). Returns 1 when the stored
- * object changed (a different JSON value), 0 when identical (no revision bump), -1 when obj lacks
- * metadata.name (obj is then released: the call consumes the reference on every path). */
+/* What tg_store_put did. */
+enum tg_store_put_result {
+    TG_STORE_INVALID = -1,    /* obj lacks metadata.name (or is not an object); released */
+    TG_STORE_UNCHANGED = 0,   /* an identical object was already stored */
+    TG_STORE_CHANGED = 1,     /* new, or changed in what translation reads: the revision moved */
+    TG_STORE_REFRESHED = 2,   /* replaced, but only in what translation ignores (status, metadata.resourceVersion,
+                               * metadata.managedFields): the revision did not move. A status PATCH comes back
+                               * from the watch like this, so writing status never costs a translation. */
+};
+
+/* Inserts or replaces (kind, ns, name). Takes ownership of obj (one reference) on every path; the stored copy is
+ * always the latest (readers of status see the new one), only the revision tells whether to translate again. */
 int tg_store_put(struct tg_store *s, enum tg_kind kind, json_t *obj, const struct tg_object_origin *origin);
 /* Removes (kind, ns, name); returns 1 when something was removed. */
 int tg_store_delete(struct tg_store *s, enum tg_kind kind, const char *ns, const char *name);
@@ -66,7 +75,8 @@ const struct tg_store_object *const *tg_store_list(struct tg_store *s, enum tg_k
 /* Number of objects of one kind (metrics). */
 size_t tg_store_count(const struct tg_store *s, enum tg_kind kind);
 
-/* Incremented on every change; the controller compares it to decide whether to translate again. */
+/* Incremented on every change to what translation reads (TG_STORE_CHANGED, deletions); the controller compares
+ * it to decide whether to translate again. */
 uint64_t tg_store_revision(const struct tg_store *s);
 
 #endif

@@ -1,11 +1,15 @@
-/* controller.c — see controller.h. The loop's callbacks only set state and call step(); step() decides
- * what to do next (translate when the store moved, hand the result to the pusher or print it, report to the
- * source, finish a one-shot run). */
+/* controller.c — see controller.h. The loop's callbacks only set state and schedule step(); step() asks the
+ * pipeline to translate when the store moved, prints the snapshot (--print) or lets the publisher push it, and
+ * finishes a one-shot run once the data plane acknowledged it. */
 #include "process/controller.h"
 
 #include "clock.h"
-#include "process/health.h"
+#include "kube/kube_client.h"
+#include "kube/kube_config.h"
 #include "log.h"
+#include "process/controller_metrics.h"
+#include "process/health.h"
+#include "process/pipeline.h"
 #include "publish/push.h"
 #include "publish/snapshot_document.h"
 
@@ -18,23 +22,17 @@ struct ctl {
     const struct tg_controller_opts *opts;
     struct ev_loop *loop;
     struct tg_store *store;
+    struct tg_pipeline pipe;
     void *source;
+    struct tg_kube_config kube_cfg;     /* kube only */
+    int kube_cfg_loaded;
+    struct tg_kube_client *kube;        /* kube only: shared by the source and the status writer */
+    struct tg_status_writer *status;    /* kube only, unless --once/--print */
     struct tg_pusher *pusher;
     struct tg_health *health;
     ev_idle step_idle;      /* runs step() once the current callbacks are done */
     ev_timer deadline;      /* one-shot modes */
     ev_signal sigint, sigterm;
-
-    int translated;         /* at least one translation done */
-    uint64_t translated_revision;
-    struct tg_translation current;
-    char current_hash[TG_SNAPSHOT_HASH_HEX];
-    size_t current_errors;  /* source + translation errors of the current translation */
-    uint64_t translations;
-
-    int ready;              /* a snapshot was acknowledged */
-    uint64_t acked_version;
-    char acked_hash[TG_SNAPSHOT_HASH_HEX];
     int exit_code;
     int done;
 };
@@ -46,70 +44,29 @@ static void finish(struct ctl *c, int code)
     ev_break(c->loop, EVBREAK_ALL);
 }
 
-static size_t source_errors(const struct ctl *c)
+/* Source + translation errors of the current translation (the exit code of one-shot runs). */
+static size_t current_errors(const struct ctl *c)
 {
     const struct tg_diags *d = c->opts->source->diags ? c->opts->source->diags(c->source) : NULL;
-    return d ? tg_diags_count(d, TG_DIAG_ERROR) : 0;
+    return (d ? tg_diags_count(d, TG_DIAG_ERROR) : 0) + tg_diags_count(&c->pipe.current.diags, TG_DIAG_ERROR);
 }
 
 /* One-shot modes print translation problems to stderr, one per line (the source logged its own already). */
 static void print_problems(const struct ctl *c)
 {
-    const struct tg_diags *list = &c->current.diags;
+    const struct tg_diags *list = &c->pipe.current.diags;
     for (size_t i = 0; i < list->count; i++)
         fprintf(stderr, "%s: %s\n", tg_diag_severity_name(list->items[i].severity), list->items[i].text);
 }
 
-static int same_diags(const struct tg_diags *a, const struct tg_diags *b)
-{
-    if (a->count != b->count)
-        return 0;
-    for (size_t i = 0; i < a->count; i++)
-        if (a->items[i].severity != b->items[i].severity || strcmp(a->items[i].text, b->items[i].text) != 0)
-            return 0;
-    return 1;
-}
-
-static void translate_now(struct ctl *c)
-{
-    struct tg_translation t;
-    if (tg_translate(c->store, &t) < 0) {
-        tg_error("translation ran out of memory; keeping the previous snapshot");
-        return;
-    }
-    char hash[TG_SNAPSHOT_HASH_HEX];
-    if (tg_snapshot_hash(t.snapshot, hash) < 0) {
-        tg_translation_free(&t);
-        tg_error("cannot hash the snapshot; keeping the previous one");
-        return;
-    }
-    if (!c->opts->once && !c->opts->print && !same_diags(&c->current.diags, &t.diags))
-        tg_diags_log(&t.diags); /* only when they changed: a watch event elsewhere must not repeat them all */
-    tg_translation_free(&c->current);
-    c->current = t;
-    memcpy(c->current_hash, hash, sizeof hash);
-    c->translated = 1;
-    c->translated_revision = tg_store_revision(c->store);
-    c->translations++;
-    c->current_errors = source_errors(c) + tg_diags_count(&t.diags, TG_DIAG_ERROR);
-    size_t ng = json_array_size(json_object_get(t.snapshot, "groups"));
-    size_t np = json_array_size(json_object_get(t.snapshot, "proxies"));
-    tg_info("translated store revision %llu: %zu group(s), %zu proxy(ies), %zu error(s), %zu warning(s); hash %.12s",
-            (unsigned long long)c->translated_revision, ng, np, tg_diags_count(&t.diags, TG_DIAG_ERROR),
-            tg_diags_count(&t.diags, TG_DIAG_WARNING), hash);
-}
-
 static void step(struct ctl *c)
 {
-    if (c->done)
+    if (c->done || !c->opts->source->synced(c->source))
         return;
-    if (!c->opts->source->synced(c->source))
+    if (tg_pipeline_step(&c->pipe) <= 0)
         return;
-    if (c->translated && tg_store_revision(c->store) == c->translated_revision)
-        return;
-    translate_now(c);
     if (c->opts->print) {
-        json_t *doc = tg_snapshot_finalize(c->current.snapshot, 1, (int64_t)tg_wall_ms());
+        json_t *doc = tg_snapshot_finalize(c->pipe.current.snapshot, 1, (int64_t)tg_wall_ms());
         char *text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
         if (text)
             printf("%s\n", text);
@@ -117,15 +74,12 @@ static void step(struct ctl *c)
         free(text);
         json_decref(doc);
         print_problems(c);
-        finish(c, c->current_errors ? 1 : 0);
+        finish(c, current_errors(c) ? 1 : 0);
         return;
     }
-    if (c->ready && strcmp(c->acked_hash, c->current_hash) == 0 && c->opts->source->report)
-        c->opts->source->report(c->source, c->acked_version, &c->current); /* same content: already served */
-    tg_pusher_set(c->pusher, c->current.snapshot, c->current_hash);
-    if (c->opts->once && c->ready && strcmp(c->acked_hash, c->current_hash) == 0) {
+    if (c->opts->once && tg_pipeline_served(&c->pipe)) {
         print_problems(c);
-        finish(c, c->current_errors ? 1 : 0);
+        finish(c, current_errors(c) ? 1 : 0);
     }
 }
 
@@ -135,35 +89,51 @@ static void on_step_idle(struct ev_loop *loop, ev_idle *w, int revents)
     step(w->data);
 }
 
-static void schedule_step(struct ctl *c)
+static void on_source_changed(void *arg)
 {
+    struct ctl *c = arg;
     ev_idle_start(c->loop, &c->step_idle);
 }
 
-static void on_source_changed(void *arg)
+static void on_status_seen(void *arg, enum tg_kind kind, const char *ns, const char *name)
 {
-    schedule_step(arg);
+    struct ctl *c = arg;
+    if (c->status)
+        tg_status_writer_recheck(c->status, kind, ns, name);
 }
+
+/* ---- status sink: the pipeline's reports go to the status writer ---- */
+
+static void on_status_report(void *arg, uint64_t version, const struct tg_translation *t)
+{
+    struct ctl *c = arg;
+    if (c->status)
+        tg_status_writer_report(c->status, version, t);
+}
+
+static void on_status_acknowledged(void *arg, uint64_t version)
+{
+    struct ctl *c = arg;
+    if (c->status)
+        tg_status_writer_acknowledged(c->status, version);
+}
+
+/* ---- publisher events ---- */
 
 static void on_pushing(void *arg, uint64_t version, const char *hash)
 {
     struct ctl *c = arg;
-    if (c->translated && strcmp(hash, c->current_hash) == 0 && c->opts->source->report)
-        c->opts->source->report(c->source, version, &c->current);
+    tg_pipeline_pushing(&c->pipe, version, hash);
 }
 
 static void on_acked(void *arg, uint64_t version, const char *hash)
 {
     struct ctl *c = arg;
-    c->ready = 1;
-    c->acked_version = version;
-    snprintf(c->acked_hash, sizeof c->acked_hash, "%s", hash);
-    if (c->opts->source->acknowledged)
-        c->opts->source->acknowledged(c->source, version);
-    if (c->opts->once && c->translated && strcmp(hash, c->current_hash) == 0) {
+    tg_pipeline_acked(&c->pipe, version, hash);
+    if (c->opts->once && tg_pipeline_served(&c->pipe)) {
         print_problems(c);
         printf("applied snapshot version %llu\n", (unsigned long long)version);
-        finish(c, c->current_errors ? 1 : 0);
+        finish(c, current_errors(c) ? 1 : 0);
     }
 }
 
@@ -180,10 +150,11 @@ static void on_push_failed(void *arg, int rejected, const char *error)
 static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct ctl *c = w->data;
-    if (c->translated)
+    if (c->pipe.translated)
         print_problems(c);
     fprintf(stderr, "error: %s within %.0f s\n",
-            !c->translated ? "the source did not finish loading" : "the data plane did not acknowledge the snapshot",
+            !c->pipe.translated ? "the source did not finish loading"
+                                : "the data plane did not acknowledge the snapshot",
             c->opts->once_timeout_s > 0 ? c->opts->once_timeout_s : 30.0);
     finish(c, 3);
 }
@@ -199,68 +170,41 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
 static int health_ready(void *arg)
 {
-    return ((struct ctl *)arg)->ready;
+    return ((struct ctl *)arg)->pipe.ready;
 }
 
 static int health_metrics(void *arg, char **out, size_t *len)
 {
     struct ctl *c = arg;
-    size_t cap = 64 * 1024, off = 0;
-    char *buf = malloc(cap);
-    if (!buf)
+    /* c->source is NULL while shutting down (the Lease release runs the loop, and a scrape may come in) */
+    struct tg_controller_metrics m = {&c->pipe, c->pusher, c->store, c->source ? c->opts->source : NULL, c->source,
+                                      c->status};
+    return tg_controller_metrics_render(&m, out, len);
+}
+
+/* ---- set-up ---- */
+
+/* --source kube: the API client, and the status writer unless this is a one-shot run. */
+static int kube_setup(struct ctl *c, char *err, size_t errlen)
+{
+    const struct tg_controller_opts *o = c->opts;
+    if (tg_kube_config_load_default(&c->kube_cfg, o->kubeconfig, err, errlen) != 0)
         return -1;
-    const struct tg_push_stats *ps = tg_pusher_stats(c->pusher);
-#define EMIT(...)                                                                                                  \
-    do {                                                                                                           \
-        int n_ = snprintf(buf + off, cap - off, __VA_ARGS__);                                                      \
-        if (n_ > 0 && (size_t)n_ < cap - off)                                                                      \
-            off += (size_t)n_;                                                                                     \
-    } while (0)
-    EMIT("# HELP tollgate_controller_pushes_total Snapshot pushes attempted.\n"
-         "# TYPE tollgate_controller_pushes_total counter\ntollgate_controller_pushes_total %llu\n",
-         (unsigned long long)ps->pushes);
-    EMIT("# HELP tollgate_controller_push_failures_total Snapshot pushes that were not acknowledged.\n"
-         "# TYPE tollgate_controller_push_failures_total counter\ntollgate_controller_push_failures_total %llu\n",
-         (unsigned long long)ps->failures);
-    EMIT("# HELP tollgate_controller_push_rejections_total Snapshots the data plane refused as invalid.\n"
-         "# TYPE tollgate_controller_push_rejections_total counter\n"
-         "tollgate_controller_push_rejections_total %llu\n",
-         (unsigned long long)ps->rejected);
-    EMIT("# HELP tollgate_controller_push_duration_seconds Time from sending a snapshot to the answer.\n"
-         "# TYPE tollgate_controller_push_duration_seconds histogram\n");
-    for (int i = 0; i < TG_PUSH_LATENCY_BUCKETS; i++)
-        EMIT("tollgate_controller_push_duration_seconds_bucket{le=\"%g\"} %llu\n", tg_push_latency_bounds[i],
-             (unsigned long long)ps->latency_buckets[i]);
-    EMIT("tollgate_controller_push_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
-         "tollgate_controller_push_duration_seconds_sum %.6f\n"
-         "tollgate_controller_push_duration_seconds_count %llu\n",
-         (unsigned long long)ps->latency_count, ps->latency_sum_s, (unsigned long long)ps->latency_count);
-    EMIT("# HELP tollgate_controller_last_applied_version Snapshot version the data plane last acknowledged.\n"
-         "# TYPE tollgate_controller_last_applied_version gauge\ntollgate_controller_last_applied_version %llu\n",
-         (unsigned long long)ps->acked_version);
-    EMIT("# HELP tollgate_controller_dataplane_reachable 1 when the last request reached the data plane.\n"
-         "# TYPE tollgate_controller_dataplane_reachable gauge\ntollgate_controller_dataplane_reachable %d\n",
-         ps->dataplane_reachable);
-    EMIT("# HELP tollgate_controller_objects Objects in the controller's store, by kind.\n"
-         "# TYPE tollgate_controller_objects gauge\n");
-    for (int k = 0; k < TG_KIND_COUNT; k++)
-        EMIT("tollgate_controller_objects{kind=\"%s\"} %zu\n", tg_kind_name((enum tg_kind)k),
-             tg_store_count(c->store, (enum tg_kind)k));
-    EMIT("# HELP tollgate_controller_translations_total Translations of the store into a snapshot.\n"
-         "# TYPE tollgate_controller_translations_total counter\ntollgate_controller_translations_total %llu\n",
-         (unsigned long long)c->translations);
-    EMIT("# HELP tollgate_controller_translation_errors Errors in the current translation (objects left out).\n"
-         "# TYPE tollgate_controller_translation_errors gauge\ntollgate_controller_translation_errors %zu\n",
-         tg_diags_count(&c->current.diags, TG_DIAG_ERROR));
-    EMIT("# HELP tollgate_controller_translation_warnings Warnings in the current translation.\n"
-         "# TYPE tollgate_controller_translation_warnings gauge\ntollgate_controller_translation_warnings %zu\n",
-         tg_diags_count(&c->current.diags, TG_DIAG_WARNING));
-#undef EMIT
-    if (c->opts->source->metrics && off < cap)
-        off += c->opts->source->metrics(c->source, buf + off, cap - off);
-    *out = buf;
-    *len = off;
-    return 0;
+    c->kube_cfg_loaded = 1;
+    c->kube = tg_kube_client_new(c->loop, &c->kube_cfg);
+    if (!c->kube) {
+        snprintf(err, errlen, "cannot initialise libcurl");
+        return -1;
+    }
+    tg_info("kube: API server %s (context %s), watching %s%s", c->kube_cfg.server, c->kube_cfg.context,
+            o->namespace_ && o->namespace_[0] ? "namespace " : "all namespaces", o->namespace_ ? o->namespace_ : "");
+    if (!o->write_status)
+        return 0;
+    struct tg_status_writer_opts so = o->status;
+    if (!so.default_namespace || !so.default_namespace[0])
+        so.default_namespace = o->namespace_ && o->namespace_[0] ? o->namespace_ : c->kube_cfg.namespace_;
+    c->status = tg_status_writer_new(c->kube, c->store, &so, err, errlen);
+    return c->status ? 0 : -1;
 }
 
 int tg_controller_run(const struct tg_controller_opts *opts)
@@ -277,6 +221,8 @@ int tg_controller_run(const struct tg_controller_opts *opts)
         tg_store_free(c.store);
         return 3;
     }
+    struct tg_status_sink sink = {on_status_report, on_status_acknowledged, &c};
+    tg_pipeline_init(&c.pipe, c.store, NULL, &sink, !opts->once && !opts->print);
     ev_idle_init(&c.step_idle, on_step_idle);
     c.step_idle.data = &c;
     ev_signal_init(&c.sigint, on_signal, SIGINT);
@@ -296,6 +242,7 @@ int tg_controller_run(const struct tg_controller_opts *opts)
             fprintf(stderr, "error: --dataplane-socket %s: path too long\n", opts->dataplane_socket);
             goto out;
         }
+        c.pipe.pusher = c.pusher;
     }
     if (opts->health_addr && !opts->once && !opts->print) {
         struct tg_health_handlers hh = {health_ready, health_metrics, &c};
@@ -305,7 +252,13 @@ int tg_controller_run(const struct tg_controller_opts *opts)
             goto out;
         }
     }
-    c.source = opts->source->create(c.loop, c.store, &opts->source_cfg, on_source_changed, &c, err, sizeof err);
+    if (opts->source == &tg_kube_source_ops && kube_setup(&c, err, sizeof err) != 0) {
+        fprintf(stderr, "error: --source %s: %s\n", opts->source->name, err);
+        goto out;
+    }
+    struct tg_source_config scfg = {.dir = opts->source_dir, .client = c.kube, .namespace_ = opts->namespace_};
+    struct tg_source_events sev = {on_source_changed, on_status_seen, &c};
+    c.source = opts->source->create(c.loop, c.store, &scfg, &sev, err, sizeof err);
     if (!c.source) {
         fprintf(stderr, "error: --source %s: %s\n", opts->source->name, err);
         goto out;
@@ -317,6 +270,8 @@ int tg_controller_run(const struct tg_controller_opts *opts)
     }
     if (c.pusher)
         tg_pusher_start(c.pusher);
+    if (c.status)
+        tg_status_writer_start(c.status);
     if (opts->source->start(c.source, err, sizeof err) < 0) {
         fprintf(stderr, "error: %s\n", err);
         goto out;
@@ -332,11 +287,19 @@ out:
     ev_signal_stop(c.loop, &c.sigterm);
     ev_idle_stop(c.loop, &c.step_idle);
     ev_timer_stop(c.loop, &c.deadline);
+    c.done = 1; /* nothing scheduled from here on steps again */
     if (c.source)
         opts->source->destroy(c.source);
+    c.source = NULL;
+    struct tg_status_writer *sw = c.status;
+    c.status = NULL; /* releasing the Lease runs the loop: late acknowledgements must not reach a freed writer */
+    tg_status_writer_free(sw);
+    tg_kube_client_free(c.kube);
+    if (c.kube_cfg_loaded)
+        tg_kube_config_free(&c.kube_cfg);
     tg_health_free(c.health);
     tg_pusher_free(c.pusher);
-    tg_translation_free(&c.current);
+    tg_pipeline_fini(&c.pipe);
     tg_store_free(c.store);
-    return c.done ? c.exit_code : 3;
+    return c.exit_code;
 }

@@ -1,5 +1,5 @@
 /* main.c — tollgate-controller's command line (DESIGN.md "Binaries and their command lines"): parses flags,
- * picks the source by --source and hands over to the pipeline (controller.c). */
+ * picks the source by --source and hands over to the process (controller.c). */
 #include "process/controller.h"
 #include "duration.h"
 #include "log.h"
@@ -32,6 +32,20 @@ static void usage(FILE *f)
             "  --help\n");
 }
 
+/* Maps a --source value ("kube", "dir:PATH") to its ops; *dir receives what follows "dir:" (or NULL). NULL when
+ * the value names no source. */
+static const struct tg_source_ops *source_lookup(const char *spec, const char **dir)
+{
+    *dir = NULL;
+    if (strcmp(spec, "kube") == 0)
+        return &tg_kube_source_ops;
+    if (strncmp(spec, "dir:", 4) == 0 && spec[4] != '\0') {
+        *dir = spec + 4;
+        return &tg_dir_source_ops;
+    }
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     enum { OPT_SOURCE = 1, OPT_KUBECONFIG, OPT_NAMESPACE, OPT_LEADER, OPT_SOCKET, OPT_HEALTH, OPT_ONCE, OPT_PRINT,
@@ -61,7 +75,7 @@ int main(int argc, char **argv)
     struct tg_controller_opts opts = {0};
     opts.dataplane_socket = "/run/tollgate/control.sock";
     opts.health_addr = "127.0.0.1:9902";
-    opts.source_cfg.write_status = 1;
+    opts.write_status = 1;
     tg_log_set_component("controller");
     int ch;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -70,13 +84,13 @@ int main(int argc, char **argv)
             source_spec = optarg;
             break;
         case OPT_KUBECONFIG:
-            opts.source_cfg.kubeconfig = optarg;
+            opts.kubeconfig = optarg;
             break;
         case OPT_NAMESPACE:
-            opts.source_cfg.namespace_ = optarg;
+            opts.namespace_ = optarg;
             break;
         case OPT_LEADER:
-            opts.source_cfg.leader_elect = 1;
+            opts.status.leader_elect = 1;
             break;
         case OPT_SOCKET:
             opts.dataplane_socket = optarg;
@@ -125,18 +139,18 @@ int main(int argc, char **argv)
                 return 3;
             }
             if (ch == OPT_LEASE_DURATION)
-                opts.source_cfg.lease_duration_ms = (uint32_t)ms;
+                opts.status.lease_duration_ms = (uint32_t)ms;
             else if (ch == OPT_RENEW_DEADLINE)
-                opts.source_cfg.renew_deadline_ms = (uint32_t)ms;
+                opts.status.renew_deadline_ms = (uint32_t)ms;
             else
-                opts.source_cfg.retry_period_ms = (uint32_t)ms;
+                opts.status.retry_period_ms = (uint32_t)ms;
             break;
         }
         case OPT_LEASE_NAME:
-            opts.source_cfg.lease_name = optarg;
+            opts.status.lease_name = optarg;
             break;
         case OPT_LEASE_NAMESPACE:
-            opts.source_cfg.lease_namespace = optarg;
+            opts.status.lease_namespace = optarg;
             break;
         default:
             usage(stderr);
@@ -152,13 +166,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "error: --once and --print exclude each other\n");
         return 3;
     }
-    opts.source = tg_source_lookup(source_spec, &opts.source_cfg.arg);
+    opts.source = source_lookup(source_spec, &opts.source_dir);
     if (!opts.source) {
         fprintf(stderr, "error: --source %s: expected kube or dir:PATH\n", source_spec);
         return 3;
     }
     if (opts.once || opts.print)
-        opts.source_cfg.write_status = 0;
+        opts.write_status = 0;
     if (opts.print && tg_log_get_level() < TG_LOG_WARN)
         tg_log_set_level(TG_LOG_WARN); /* stdout carries the JSON; keep stderr for problems */
     return tg_controller_run(&opts);

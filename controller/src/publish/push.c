@@ -3,12 +3,15 @@
  * compares them after every event and starts at most one request. */
 #include "publish/push.h"
 
+#include "backoff.h"
 #include "clock.h"
 #include "log.h"
 #include "publish/snapshot_document.h"
 #include "publish/uhttp.h"
 
+#include <stdint.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 const double tg_push_latency_bounds[TG_PUSH_LATENCY_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1,
@@ -41,7 +44,7 @@ struct tg_pusher {
     char acked_boot[128];
 
     uint64_t last_version;     /* highest version used */
-    uint32_t backoff_ms;       /* next retry delay; 0 = none pending */
+    struct tg_backoff backoff; /* retry delays of failed pushes (common/backoff.h); reset by success or new content */
     int conflicts_in_row;
 
     /* the request in flight */
@@ -64,22 +67,14 @@ static void content_set(struct content *c, json_t *json, const char *hash)
     snprintf(c->hash, sizeof c->hash, "%s", hash ? hash : "");
 }
 
-/* Jittered exponential backoff: the delay doubles from min to max; each wait is uniformly drawn from
- * [delay/2, delay] so replicas restarting together do not retry in lockstep. */
-static double next_backoff(struct tg_pusher *p)
-{
-    if (p->backoff_ms == 0)
-        p->backoff_ms = p->opts.backoff_min_ms;
-    else if (p->backoff_ms < p->opts.backoff_max_ms)
-        p->backoff_ms = p->backoff_ms * 2 > p->opts.backoff_max_ms ? p->opts.backoff_max_ms : p->backoff_ms * 2;
-    double half = p->backoff_ms / 2.0;
-    return (half + half * ((double)random() / (double)RAND_MAX)) / 1000.0;
-}
-
+/* The retry after a failed push waits the next jittered exponential delay (backoff.h: min → max, each drawn
+ * from [d/2, d]), so replicas restarting together do not retry in lockstep. */
 static void schedule_retry(struct tg_pusher *p)
 {
+    uint32_t ms = tg_backoff_next(&p->backoff);
+    p->stats.last_retry_delay_ms = ms;
     ev_timer_stop(p->loop, &p->retry_timer);
-    ev_timer_set(&p->retry_timer, next_backoff(p), 0.);
+    ev_timer_set(&p->retry_timer, ms / 1000.0, 0.);
     ev_timer_start(p->loop, &p->retry_timer);
 }
 
@@ -191,7 +186,7 @@ static void on_pushed(void *arg, int status, const char *body, size_t len, const
         snprintf(p->acked_boot, sizeof p->acked_boot, "%s", p->dp_boot);
         if (strcmp(p->desired.hash, p->inflight_hash) == 0)
             content_set(&p->last_good, p->desired.json, p->desired.hash);
-        p->backoff_ms = 0;
+        tg_backoff_reset(&p->backoff);
         p->conflicts_in_row = 0;
         tg_info("data plane applied snapshot version %llu (%s)", (unsigned long long)v, p->acked_hash);
         if (p->ev.acked)
@@ -320,6 +315,9 @@ struct tg_pusher *tg_pusher_new(struct ev_loop *loop, const struct tg_pusher_opt
         p->opts.backoff_max_ms = 5000;
     if (events)
         p->ev = *events;
+    tg_backoff_init(&p->backoff, p->opts.backoff_min_ms, p->opts.backoff_max_ms,
+                    p->opts.backoff_seed ? p->opts.backoff_seed
+                                         : tg_now_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)p);
     p->http = tg_uhttp_new(loop, opts->socket_path);
     if (!p->http) {
         free(p);
@@ -356,14 +354,8 @@ void tg_pusher_set(struct tg_pusher *p, json_t *content, const char *hash)
     content_set(&p->desired, content, hash);
     /* new content: retry at once even if a backoff for the old content is pending */
     ev_timer_stop(p->loop, &p->retry_timer);
-    p->backoff_ms = 0;
+    tg_backoff_reset(&p->backoff);
     decide(p);
-}
-
-int tg_pusher_in_sync(const struct tg_pusher *p, const char *hash)
-{
-    return p->dp_known && p->acked_version != 0 && strcmp(hash, p->acked_hash) == 0 &&
-           strcmp(p->dp_boot, p->acked_boot) == 0 && p->dp_applied == p->acked_version;
 }
 
 const struct tg_push_stats *tg_pusher_stats(const struct tg_pusher *p)

@@ -4,11 +4,13 @@
  * version numbers (each push gets max(last version used, applied) + 1, so a restarted controller never goes
  * backwards), the decision to push (the content hash differs from what was acknowledged, or the data plane
  * restarted or lost it: other bootId or other applied version), PUT /snapshot with retries under jittered
- * exponential backoff (100 ms → 5 s), and the last good snapshot: a content the data plane rejected (400) is not
- * retried until it changes or the data plane restarts, and a restarted data plane gets the last acknowledged
- * content back in the meantime.
+ * exponential backoff (100 ms → 5 s, common/backoff.h), and the last good snapshot: a content the data plane
+ * rejected (400) is not retried until it changes or the data plane restarts, and a restarted data plane gets the
+ * last acknowledged content back in the meantime.
  *
- * Runs on the controller's libev loop; one request in flight at a time.
+ * Runs on the controller's libev loop; one request in flight at a time (uhttp.h). Timers: two ev_timers owned by
+ * the pusher (the repeating poll, the retry after a failure); the controller's rule is one ev_timer per long-lived
+ * owner on its single loop (see process/controller.h).
  */
 #ifndef TG_PUSH_H
 #define TG_PUSH_H
@@ -24,6 +26,7 @@ struct tg_pusher_opts {
     double request_timeout_s;    /* 0 = 10 s */
     uint32_t backoff_min_ms;     /* 0 = 100 */
     uint32_t backoff_max_ms;     /* 0 = 5000 */
+    uint64_t backoff_seed;       /* jitter generator seed; 0 = from the clock, the pid and the address */
 };
 
 #define TG_PUSH_LATENCY_BUCKETS 10
@@ -36,6 +39,7 @@ struct tg_push_stats {
     uint64_t acked_version;     /* last version the data plane acknowledged to us; 0 = none */
     uint64_t applied_version;   /* applied version last reported by the data plane */
     int dataplane_reachable;    /* the last request reached the data plane */
+    uint32_t last_retry_delay_ms; /* the backoff delay of the last retry scheduled (tests, debugging) */
     uint64_t latency_count;
     double latency_sum_s;
     uint64_t latency_buckets[TG_PUSH_LATENCY_BUCKETS]; /* cumulative counts per bound */
@@ -63,8 +67,6 @@ void tg_pusher_free(struct tg_pusher *p);
  * (tg_snapshot_hash). A push follows when the data plane does not have it. */
 void tg_pusher_set(struct tg_pusher *p, json_t *content, const char *hash);
 
-/* 1 when the data plane has acknowledged `hash` as its current content (no push pending for it). */
-int tg_pusher_in_sync(const struct tg_pusher *p, const char *hash);
 const struct tg_push_stats *tg_pusher_stats(const struct tg_pusher *p);
 
 #endif

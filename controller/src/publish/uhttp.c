@@ -63,11 +63,6 @@ static void reset(struct tg_uhttp *c)
     c->state = ST_IDLE;
 }
 
-void tg_uhttp_cancel(struct tg_uhttp *c)
-{
-    reset(c);
-}
-
 void tg_uhttp_free(struct tg_uhttp *c)
 {
     if (!c)

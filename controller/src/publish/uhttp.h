@@ -1,7 +1,7 @@
 /* uhttp.h — a minimal libev HTTP/1.1 client for one request at a time over a Unix stream socket (the data
  * plane's control socket). Each request opens a connection, sends "Connection: close", reads the response
  * with the project's strict parser (common/http1_parser.h) and closes. Responses are bounded
- * (TG_UHTTP_MAX_RESPONSE) and every request has a deadline. */
+ * (TG_UHTTP_MAX_RESPONSE) and every request has a deadline (one ev_timer owned by the client, beside its ev_io). */
 #ifndef TG_UHTTP_H
 #define TG_UHTTP_H
 
@@ -25,7 +25,5 @@ void tg_uhttp_free(struct tg_uhttp *c);
 int tg_uhttp_request(struct tg_uhttp *c, const char *method, const char *path, const char *body, size_t len,
                      double timeout_s, tg_uhttp_cb cb, void *arg);
 int tg_uhttp_busy(const struct tg_uhttp *c);
-/* Abandons the request in flight, if any, without calling its callback. */
-void tg_uhttp_cancel(struct tg_uhttp *c);
 
 #endif

@@ -482,17 +482,12 @@ const struct tg_diags *tg_dir_source_diags(const struct tg_dir_source *s)
     return &s->diags;
 }
 
-unsigned long tg_dir_source_reloads(const struct tg_dir_source *s)
-{
-    return s->reloads;
-}
-
 /* ---- source ops ---- */
 
 static void *dir_create(struct ev_loop *loop, struct tg_store *store, const struct tg_source_config *cfg,
-                        tg_source_changed_cb changed, void *arg, char *err, size_t errlen)
+                        const struct tg_source_events *events, char *err, size_t errlen)
 {
-    return tg_dir_source_new(loop, store, cfg->arg, changed, arg, err, errlen);
+    return tg_dir_source_new(loop, store, cfg->dir, events->changed, events->arg, err, errlen);
 }
 
 static int dir_start(void *self, char *err, size_t errlen)
@@ -536,7 +531,5 @@ const struct tg_source_ops tg_dir_source_ops = {
     .destroy = dir_destroy,
     .synced = dir_synced,
     .diags = dir_diags,
-    .report = NULL,
-    .acknowledged = NULL,
     .metrics = dir_metrics,
 };

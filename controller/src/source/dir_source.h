@@ -7,7 +7,10 @@
  * twice keeps its first definition (files in name order). Changes are picked up within a second: inotify on
  * the directory with a 100 ms debounce (never delaying a reload more than 900 ms after the first event), plus
  * a rescan every second that compares names, sizes, mtimes and inodes (inotify can miss events on some file
- * systems and mounts).
+ * systems and mounts). It fills the store and calls `changed`; nothing else (source.h).
+ *
+ * Timers: two ev_timers (the debounce, the rescan) and one ev_io (inotify) on the controller's loop, owned by the
+ * source.
  */
 #ifndef TG_DIR_SOURCE_H
 #define TG_DIR_SOURCE_H
@@ -37,7 +40,5 @@ void tg_dir_source_free(struct tg_dir_source *s);
 int tg_dir_source_reload(struct tg_dir_source *s);
 /* Problems found by the last reload (files that failed, duplicates, skipped kinds). */
 const struct tg_diags *tg_dir_source_diags(const struct tg_dir_source *s);
-/* Reloads done so far (metrics, tests). */
-unsigned long tg_dir_source_reloads(const struct tg_dir_source *s);
 
 #endif

@@ -1,24 +1,35 @@
-/* kube_source.c — the Kubernetes source: informers → store, debounce, references, leadership; see
- * kube_source.h. */
-#include "source/kube_source.h"
+/* kube_source.c — `--source kube` (tg_kube_source_ops, source.h): mirrors the cluster's objects into the store and
+ * tells its owner when to translate again. It only reads: status, Events and the Lease are the status layer's
+ * (status/status_writer.h), wired by the process layer; the API client is the caller's.
+ *
+ * Owns: one informer (kube_informer.h) per watched resource — EnvironmentGroup and ApiProxy
+ * (tollgate.dev/v1alpha1), Service, EndpointSlice (discovery.k8s.io/v1), Secrets of the two types Tollgate reads
+ * (kubernetes.io/tls and tollgate.dev/api-key, by field selector on `type`), and the Secrets and ConfigMaps that
+ * ApiProxies name (spec keys ending in "SecretName" / "ConfigMapName": one informer per referenced name, started
+ * and stopped as references come and go); which informer put which object into the store (so a relist replaces
+ * exactly its own objects); and the debounce that turns a burst of watch events into one `changed` event:
+ * DEBOUNCE_MS after the last change, but never later than MAX_WAIT_MS after the first, and not before every base
+ * informer finished its first list. A watch event that changes only what translation ignores (the store says
+ * TG_STORE_REFRESHED: our own status write coming back) is not a change: it is passed on as `status_seen`.
+ *
+ * Timers: one ev_timer (the debounce) on the controller's loop, owned by the source.
+ */
+#include "source/source.h"
 
 #include "clock.h"
 #include "kube/kube_client.h"
-#include "kube/kube_config.h"
-#include "status/kube_events.h"
-#include "status/kube_lease.h"
-#include "status/kube_status.h"
-#include "source/kube_watch.h"
 #include "log.h"
 #include "model/validate.h"
+#include "source/kube_informer.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define MAX_REFERENCES 10000
+#define DEBOUNCE_MS 100
+#define MAX_WAIT_MS 1000
 #define REF_SYNC_WAIT_MS 2000   /* a push waits this long at most for newly referenced objects to list */
 #define NAMED_SECRET_SELECTOR "type!=kubernetes.io/tls,type!=tollgate.dev/api-key"
 
@@ -38,12 +49,8 @@ enum { BASE_GROUPS = 0, BASE_PROXIES, BASE_SERVICES, BASE_SLICES, BASE_TLS_SECRE
 struct tg_kube_source {
     struct ev_loop *loop;
     struct tg_store *store;
-    struct tg_kube_source_opts opts;
     char namespace_[256];
-    char lease_ns[256], lease_name[256], identity[256];
-    tg_kube_source_changed_cb cb;
-    void *arg;
-    struct tg_kube_config cfg;
+    struct tg_source_events ev;
     struct tg_kube_client *client;
     struct feed base[BASE_COUNT];
     struct feed **named;
@@ -53,10 +60,6 @@ struct tg_kube_source {
     uint64_t first_dirty_ms, last_dirty_ms;
     ev_timer debounce;
     int synced;
-    struct tg_kube_events *events;
-    struct tg_kube_status *status;
-    struct tg_kube_lease *lease;
-    int leading;
 };
 
 /* ---- store feeding ---------------------------------------------------------------------------------- */
@@ -81,8 +84,15 @@ static void feed_put(struct feed *f, json_t *obj)
     if (rc < 0)
         return;
     json_object_set_new(f->owned, key, json_true());
-    if (rc == 1)
+    if (rc == TG_STORE_CHANGED) {
         mark_dirty(f->s);
+    } else if (rc == TG_STORE_REFRESHED && f->s->ev.status_seen &&
+               (f->kind == TG_KIND_API_PROXY || f->kind == TG_KIND_ENVIRONMENT_GROUP)) {
+        const char *slash = strchr(key, '/');
+        char ns[300];
+        snprintf(ns, sizeof ns, "%.*s", slash ? (int)(slash - key) : 0, key);
+        f->s->ev.status_seen(f->s->ev.arg, f->kind, ns, slash ? slash + 1 : key);
+    }
 }
 
 static void feed_delete_key(struct feed *f, const char *key)
@@ -293,7 +303,7 @@ static void mark_dirty(struct tg_kube_source *s)
         s->first_dirty_ms = now;
     }
     s->last_dirty_ms = now;
-    uint64_t quiet = s->last_dirty_ms + s->opts.debounce_ms, bound = s->first_dirty_ms + s->opts.max_wait_ms;
+    uint64_t quiet = s->last_dirty_ms + DEBOUNCE_MS, bound = s->first_dirty_ms + MAX_WAIT_MS;
     arm(s, quiet < bound ? quiet : bound);
 }
 
@@ -330,40 +340,20 @@ static void on_debounce(struct ev_loop *loop, ev_timer *t, int revents)
     }
     s->synced = 1;
     s->dirty = 0;
-    s->cb(s->arg);
+    s->ev.changed(s->ev.arg);
 }
 
-/* ---- leadership --------------------------------------------------------------------------------------- */
+/* ---- the ops table ------------------------------------------------------------------------------------ */
 
-static void on_leading(void *arg, int leading)
+static void kube_destroy(void *self);
+
+static void *kube_create(struct ev_loop *loop, struct tg_store *store, const struct tg_source_config *cfg,
+                         const struct tg_source_events *events, char *err, size_t errlen)
 {
-    struct tg_kube_source *s = arg;
-    s->leading = leading;
-    if (s->status)
-        tg_kube_status_set_enabled(s->status, leading);
-}
-
-/* ---- public ------------------------------------------------------------------------------------------- */
-
-static void make_identity(char *out, size_t outlen)
-{
-    char host[128] = "tollgate";
-    gethostname(host, sizeof host);
-    host[sizeof host - 1] = '\0';
-    unsigned char rnd[4] = {0};
-    FILE *f = fopen("/dev/urandom", "rb");
-    if (f) {
-        if (fread(rnd, 1, sizeof rnd, f) != sizeof rnd)
-            memset(rnd, 0, sizeof rnd);
-        fclose(f);
+    if (!cfg->client) {
+        snprintf(err, errlen, "no Kubernetes API client");
+        return NULL;
     }
-    snprintf(out, outlen, "%s_%02x%02x%02x%02x_%d", host, rnd[0], rnd[1], rnd[2], rnd[3], (int)getpid());
-}
-
-struct tg_kube_source *tg_kube_source_new(struct ev_loop *loop, struct tg_store *store,
-                                          const struct tg_kube_source_opts *opts, tg_kube_source_changed_cb cb,
-                                          void *arg, char *err, size_t errlen)
-{
     struct tg_kube_source *s = calloc(1, sizeof *s);
     if (!s) {
         snprintf(err, errlen, "out of memory");
@@ -371,31 +361,17 @@ struct tg_kube_source *tg_kube_source_new(struct ev_loop *loop, struct tg_store 
     }
     s->loop = loop;
     s->store = store;
-    s->opts = *opts;
-    s->cb = cb;
-    s->arg = arg;
-    if (!s->opts.debounce_ms)
-        s->opts.debounce_ms = 100;
-    if (!s->opts.max_wait_ms)
-        s->opts.max_wait_ms = 1000;
-    if (s->opts.max_wait_ms < s->opts.debounce_ms)
-        s->opts.max_wait_ms = s->opts.debounce_ms;
-    if (tg_kube_config_load_default(&s->cfg, opts->kubeconfig, err, errlen) != 0) {
-        free(s);
-        return NULL;
-    }
-    if (opts->namespace_ && opts->namespace_[0]) {
-        if (tg_check_dns_label(opts->namespace_)) {
-            snprintf(err, errlen, "--namespace \"%s\": %s", opts->namespace_, tg_check_dns_label(opts->namespace_));
+    s->ev = *events;
+    s->client = cfg->client;
+    if (cfg->namespace_ && cfg->namespace_[0]) {
+        if (tg_check_dns_label(cfg->namespace_)) {
+            snprintf(err, errlen, "--namespace \"%s\": %s", cfg->namespace_, tg_check_dns_label(cfg->namespace_));
             goto fail;
         }
-        snprintf(s->namespace_, sizeof s->namespace_, "%s", opts->namespace_);
+        snprintf(s->namespace_, sizeof s->namespace_, "%s", cfg->namespace_);
     }
-    s->client = tg_kube_client_new(loop, &s->cfg);
-    if (!s->client) {
-        snprintf(err, errlen, "cannot initialise libcurl");
-        goto fail;
-    }
+    ev_init(&s->debounce, on_debounce);
+    s->debounce.data = s;
     const char *ns = s->namespace_[0] ? s->namespace_ : NULL;
     const struct {
         enum tg_kind kind;
@@ -418,136 +394,40 @@ struct tg_kube_source *tg_kube_source_new(struct ev_loop *loop, struct tg_store 
             snprintf(err, errlen, "cannot set up the %s informer", bases[i].spec.resource);
             goto fail;
         }
-    ev_init(&s->debounce, on_debounce);
-    s->debounce.data = s;
-
-    if (opts->identity && opts->identity[0])
-        snprintf(s->identity, sizeof s->identity, "%s", opts->identity);
-    else
-        make_identity(s->identity, sizeof s->identity);
-    if (opts->write_status) {
-        s->events = tg_kube_events_new(s->client, "tollgate-controller", s->identity);
-        s->status = tg_kube_status_new(s->client, store, s->events);
-        if (!s->events || !s->status) {
-            snprintf(err, errlen, "out of memory");
-            goto fail;
-        }
-    }
-    if (opts->leader_elect) {
-        snprintf(s->lease_name, sizeof s->lease_name, "%s",
-                 opts->lease_name && opts->lease_name[0] ? opts->lease_name : "tollgate-controller");
-        const char *lns = opts->lease_namespace && opts->lease_namespace[0] ? opts->lease_namespace
-                          : s->namespace_[0]                                 ? s->namespace_
-                          : s->cfg.namespace_[0]                             ? s->cfg.namespace_
-                                                                             : "default";
-        snprintf(s->lease_ns, sizeof s->lease_ns, "%s", lns);
-        struct tg_kube_lease_opts lo = {
-            .namespace_ = s->lease_ns, .name = s->lease_name, .identity = s->identity,
-            .lease_duration_ms = opts->lease_duration_ms ? opts->lease_duration_ms : 15000,
-            .renew_deadline_ms = opts->renew_deadline_ms ? opts->renew_deadline_ms : 10000,
-            .retry_period_ms = opts->retry_period_ms ? opts->retry_period_ms : 2000};
-        s->lease = tg_kube_lease_new(s->client, &lo, on_leading, s);
-        if (!s->lease) {
-            snprintf(err, errlen, "invalid leader election settings: need retry-period < renew-deadline < "
-                     "lease-duration and a valid lease name/namespace (%s/%s)", s->lease_ns, s->lease_name);
-            goto fail;
-        }
-    }
-    tg_info("kube: API server %s (context %s), watching %s%s", s->cfg.server, s->cfg.context,
-            s->namespace_[0] ? "namespace " : "all namespaces", s->namespace_);
     return s;
 fail:
-    tg_kube_source_free(s);
+    kube_destroy(s);
     return NULL;
 }
 
-void tg_kube_source_start(struct tg_kube_source *s)
+static int kube_start(void *self, char *err, size_t errlen)
 {
+    struct tg_kube_source *s = self;
     for (int i = 0; i < BASE_COUNT; i++)
         tg_informer_start(s->base[i].inf);
-    if (s->lease)
-        tg_kube_lease_start(s->lease);
-    else
-        on_leading(s, 1);
+    return 0;
 }
 
-void tg_kube_source_free(struct tg_kube_source *s)
+static void kube_destroy(void *self)
 {
+    struct tg_kube_source *s = self;
     if (!s)
         return;
-    /* Quiet everything first: releasing the Lease runs the loop briefly, and nothing else may fire then. */
-    if (s->loop)
-        ev_timer_stop(s->loop, &s->debounce);
+    ev_timer_stop(s->loop, &s->debounce);
     s->dirty = 0;
     for (size_t i = 0; i < s->nnamed; i++) {
         feed_fini(s->named[i], 0);
         free(s->named[i]);
     }
     free(s->named);
-    s->named = NULL;
-    s->nnamed = 0;
     for (int i = 0; i < BASE_COUNT; i++)
         feed_fini(&s->base[i], 0);
-    tg_kube_status_free(s->status);
-    s->status = NULL;
-    tg_kube_events_free(s->events);
-    s->events = NULL;
-    if (s->lease) {
-        tg_kube_lease_release(s->lease, 1000);
-        tg_kube_lease_free(s->lease);
-    }
-    tg_kube_client_free(s->client);
-    tg_kube_config_free(&s->cfg);
     free(s);
 }
 
-int tg_kube_source_synced(const struct tg_kube_source *s)
+static int kube_synced(const void *self)
 {
-    return s->synced;
-}
-
-int tg_kube_source_is_leader(const struct tg_kube_source *s)
-{
-    return s->leading;
-}
-
-void tg_kube_source_report(struct tg_kube_source *s, uint64_t version, const struct tg_object_status *statuses,
-                           size_t n)
-{
-    if (s->status)
-        tg_kube_status_report(s->status, version, statuses, n);
-}
-
-void tg_kube_source_report_translation(struct tg_kube_source *s, uint64_t version, const struct tg_translation *t)
-{
-    if (!s->status)
-        return;
-    struct tg_object_status *st = calloc(t->nstatuses ? t->nstatuses : 1, sizeof *st);
-    json_t *none = json_array(); /* a proxy no group routes to shows hostnames: [] (merge patch keeps absent keys) */
-    if (!st || !none) {
-        free(st);
-        json_decref(none);
-        return;
-    }
-    for (size_t i = 0; i < t->nstatuses; i++) {
-        const struct tg_translate_status *x = &t->statuses[i];
-        st[i] = (struct tg_object_status){
-            .kind = x->kind, .namespace_ = x->namespace_, .name = x->name, .generation = x->generation,
-            .in_snapshot = x->in_snapshot,
-            .accepted = {x->accepted ? 1 : 0, x->accepted_reason, x->accepted_message},
-            .resolved_refs = {x->resolved_refs ? 1 : 0, x->resolved_reason, x->resolved_message},
-            .endpoints = x->kind == TG_KIND_API_PROXY ? x->endpoints : -1,
-            .hostnames = x->kind != TG_KIND_API_PROXY ? NULL : x->hostnames ? x->hostnames : none};
-    }
-    tg_kube_status_report(s->status, version, st, t->nstatuses);
-    json_decref(none);
-    free(st);
-}
-
-void tg_kube_source_acknowledged(struct tg_kube_source *s, uint64_t version)
-{
-    if (s->status)
-        tg_kube_status_acknowledged(s->status, version);
+    return ((const struct tg_kube_source *)self)->synced;
 }
 
 /* Appends one formatted line; keeps *off at a line boundary when out of room. */
@@ -568,8 +448,9 @@ static void emit(char *out, size_t outlen, size_t *off, const char *fmt, ...)
     *off += (size_t)n;
 }
 
-size_t tg_kube_source_metrics(const struct tg_kube_source *s, char *out, size_t outlen)
+static size_t kube_metrics(const void *self, char *out, size_t outlen)
 {
+    const struct tg_kube_source *s = self;
     size_t off = 0;
     if (!outlen)
         return 0;
@@ -609,25 +490,21 @@ size_t tg_kube_source_metrics(const struct tg_kube_source *s, char *out, size_t 
     emit(out, outlen, &off, "# HELP tollgate_controller_kube_synced 1 once every cache finished its first list.\n"
                             "# TYPE tollgate_controller_kube_synced gauge\ntollgate_controller_kube_synced %d\n",
          s->synced);
-    emit(out, outlen, &off, "# HELP tollgate_controller_leader 1 while this replica writes status (holds the "
-                            "Lease, or leader election is off).\n# TYPE tollgate_controller_leader gauge\n"
-                            "tollgate_controller_leader %d\n", s->leading);
     const struct tg_kube_client_stats *cs = tg_kube_client_stats(s->client);
     emit(out, outlen, &off, "# TYPE tollgate_controller_kube_requests_total counter\n"
                             "tollgate_controller_kube_requests_total %llu\n"
                             "# TYPE tollgate_controller_kube_request_failures_total counter\n"
                             "tollgate_controller_kube_request_failures_total %llu\n",
          (unsigned long long)cs->requests, (unsigned long long)cs->failures);
-    if (s->status) {
-        const struct tg_kube_status_stats *ss = tg_kube_status_stats(s->status);
-        emit(out, outlen, &off, "# TYPE tollgate_controller_status_writes_total counter\n"
-                                "tollgate_controller_status_writes_total %llu\n"
-                                "# TYPE tollgate_controller_status_write_failures_total counter\n"
-                                "tollgate_controller_status_write_failures_total %llu\n"
-                                "# TYPE tollgate_controller_events_total counter\n"
-                                "tollgate_controller_events_total %llu\n",
-             (unsigned long long)ss->writes, (unsigned long long)ss->write_failures,
-             (unsigned long long)tg_kube_events_sent(s->events));
-    }
     return off >= outlen ? strlen(out) : off;
 }
+
+const struct tg_source_ops tg_kube_source_ops = {
+    .name = "kube",
+    .create = kube_create,
+    .start = kube_start,
+    .destroy = kube_destroy,
+    .synced = kube_synced,
+    .diags = NULL,
+    .metrics = kube_metrics,
+};

@@ -349,17 +349,3 @@ void tg_kube_lease_free(struct tg_kube_lease *l)
     free(l);
 }
 
-int tg_kube_lease_leading(const struct tg_kube_lease *l)
-{
-    return l && l->leading;
-}
-
-const char *tg_kube_lease_holder(const struct tg_kube_lease *l)
-{
-    return l ? l->holder : "";
-}
-
-uint64_t tg_kube_lease_transitions(const struct tg_kube_lease *l)
-{
-    return l ? l->transitions : 0;
-}

@@ -9,6 +9,7 @@
  *
  * States: FOLLOWING (someone else holds a live lease, or we do not know yet) and LEADING (our last renew is
  * younger than the renew deadline). Every change is reported through the callback, immediately.
+ * Timers: two ev_timers owned by the Lease (the retry tick, the renew deadline) on the controller's loop.
  */
 #ifndef TG_KUBE_LEASE_H
 #define TG_KUBE_LEASE_H
@@ -38,11 +39,6 @@ void tg_kube_lease_start(struct tg_kube_lease *l);
  * timeout_ms). Reports leading=0 first. */
 void tg_kube_lease_release(struct tg_kube_lease *l, uint32_t timeout_ms);
 void tg_kube_lease_free(struct tg_kube_lease *l);
-
-int tg_kube_lease_leading(const struct tg_kube_lease *l);
-/* The holder last observed ("" when none). */
-const char *tg_kube_lease_holder(const struct tg_kube_lease *l);
-uint64_t tg_kube_lease_transitions(const struct tg_kube_lease *l);
 
 /* metav1.MicroTime text: RFC 3339 with exactly six fraction digits, UTC. out ≥ 32 bytes. */
 void tg_kube_micro_time(uint64_t wall_us, char *out, unsigned long outlen);

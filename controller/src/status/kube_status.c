@@ -26,15 +26,10 @@
 #define COALESCE_MS 250   /* a report is usually followed by the data plane's ack within milliseconds: wait for
                            * it, so a new object goes straight to Programmed=True instead of Pending, then True */
 
+/* One object's translated status (a copy) and the bookkeeping of writing it. */
 struct desired {
-    enum tg_kind kind;
-    char *ns, *name, *key;
-    int64_t generation;
-    int in_snapshot;
-    int acc_status, rr_status;
-    char *acc_reason, *acc_msg, *rr_reason, *rr_msg;
-    int endpoints;
-    json_t *hostnames;
+    struct tg_object_status st;
+    char key[600];             /* "kind/ns/name" */
     uint64_t version;          /* the snapshot version since which this desired state holds */
     char *last_patch;          /* the last body written for it */
     uint64_t last_patch_ms;
@@ -181,25 +176,18 @@ json_t *tg_kube_status_build(const struct tg_object_status *st, int programmed, 
 
 /* ---- the desired set ---------------------------------------------------------------------------------- */
 
-static char *dup_or_empty(const char *s)
-{
-    return strdup(s ? s : "");
-}
-
 static void free_desired(struct desired *d)
 {
     if (!d)
         return;
-    free(d->ns);
-    free(d->name);
-    free(d->key);
-    free(d->acc_reason);
-    free(d->acc_msg);
-    free(d->rr_reason);
-    free(d->rr_msg);
+    tg_object_status_clear(&d->st);
     free(d->last_patch);
-    json_decref(d->hostnames);
     free(d);
+}
+
+static void make_key(char *out, size_t outlen, enum tg_kind kind, const char *ns, const char *name)
+{
+    snprintf(out, outlen, "%d/%.253s/%.253s", (int)kind, ns && ns[0] ? ns : "default", name ? name : "");
 }
 
 static struct desired *lookup(struct tg_kube_status *w, const char *key)
@@ -208,15 +196,16 @@ static struct desired *lookup(struct tg_kube_status *w, const char *key)
     return i ? w->items[json_integer_value(i)] : NULL;
 }
 
-static int same_state(const struct desired *d, const struct tg_object_status *st)
+static int same_state(const struct tg_object_status *a, const struct tg_object_status *b)
 {
-    return d->generation == st->generation && d->in_snapshot == st->in_snapshot &&
-           d->acc_status == st->accepted.status;
+    return a->generation == b->generation && a->in_snapshot == b->in_snapshot &&
+           a->accepted.status == b->accepted.status;
 }
 
-void tg_kube_status_report(struct tg_kube_status *w, uint64_t version, const struct tg_object_status *statuses,
-                           size_t n)
+void tg_kube_status_report(struct tg_kube_status *w, uint64_t version, const struct tg_translation *t)
 {
+    const struct tg_object_status *statuses = t->statuses;
+    size_t n = t->nstatuses;
     struct desired **items = calloc(n ? n : 1, sizeof *items);
     json_t *index = json_object();
     if (!items || !index) {
@@ -232,27 +221,18 @@ void tg_kube_status_report(struct tg_kube_status *w, uint64_t version, const str
         struct desired *d = calloc(1, sizeof *d);
         if (!d)
             break;
-        const char *ns = st->namespace_ && st->namespace_[0] ? st->namespace_ : "default";
-        char key[600];
-        snprintf(key, sizeof key, "%d/%.253s/%.253s", (int)st->kind, ns, st->name ? st->name : "");
-        d->kind = st->kind;
-        d->ns = strdup(ns);
-        d->name = dup_or_empty(st->name);
-        d->key = strdup(key);
-        d->generation = st->generation;
-        d->in_snapshot = st->in_snapshot;
-        d->acc_status = st->accepted.status;
-        d->acc_reason = dup_or_empty(st->accepted.reason);
-        d->acc_msg = dup_or_empty(st->accepted.message);
-        d->rr_status = st->resolved_refs.status;
-        d->rr_reason = dup_or_empty(st->resolved_refs.reason);
-        d->rr_msg = dup_or_empty(st->resolved_refs.message);
-        d->endpoints = st->endpoints;
-        d->hostnames = st->hostnames ? json_deep_copy(st->hostnames) : NULL;
+        if (tg_object_status_copy(&d->st, st) < 0) {
+            free(d);
+            break;
+        }
+        if (!d->st.namespace_[0])
+            snprintf(d->st.namespace_, sizeof d->st.namespace_, "default");
+        make_key(d->key, sizeof d->key, st->kind, d->st.namespace_, st->name);
+        const char *key = d->key;
         d->version = version;
         struct desired *old = lookup(w, key);
         if (old) {
-            if (same_state(old, st))
+            if (same_state(&old->st, st))
                 d->version = old->version; /* Programmed keeps counting from when this state first shipped */
             d->last_patch = old->last_patch;
             old->last_patch = NULL;
@@ -285,9 +265,24 @@ void tg_kube_status_acknowledged(struct tg_kube_status *w, uint64_t version)
     recheck_soon(w);
 }
 
-void tg_kube_status_recheck(struct tg_kube_status *w)
+static int check(struct tg_kube_status *w, struct desired *d);
+
+void tg_kube_status_recheck(struct tg_kube_status *w, enum tg_kind kind, const char *ns, const char *name)
 {
-    recheck_soon(w);
+    char key[600];
+    make_key(key, sizeof key, kind, ns, name);
+    struct desired *d = lookup(w, key);
+    /* Skipped: writing off; a write for it in flight (this is usually its own echo, and its completion is followed
+     * by the echo anyway); a full pass pending (it starts from the first object); the write window full (the next
+     * report or acknowledgement re-checks everything). Never a full pass from here: at 5,000 objects, one per
+     * status write would cost as much as the translations this path exists to avoid. */
+    if (!d || !w->enabled || d->inflight || ev_is_active(&w->coalesce) || w->inflight >= MAX_INFLIGHT)
+        return;
+    /* The watch has shown this object's status since our last write: the settle window (which waits for a write
+     * to show up) no longer applies. If this event was still older than our write, one redundant write follows. */
+    free(d->last_patch);
+    d->last_patch = NULL;
+    check(w, d);
 }
 
 /* ---- writing ------------------------------------------------------------------------------------------ */
@@ -330,7 +325,7 @@ static void on_written(void *arg, const struct tg_kube_response *resp)
     } else {
         w->stats.write_failures++;
         char msg[1024];
-        tg_kube_describe_error(resp, "patch", d && d->kind == TG_KIND_ENVIRONMENT_GROUP
+        tg_kube_describe_error(resp, "patch", d && d->st.kind == TG_KIND_ENVIRONMENT_GROUP
                                                   ? "environmentgroups/status" : "apiproxies/status", msg, sizeof msg);
         if (strcmp(w->last_error, msg) != 0) {
             tg_warn("kube: status: %s; retrying", msg);
@@ -358,9 +353,10 @@ static void on_retry(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 static void maybe_event(struct tg_kube_status *w, const json_t *obj, const json_t *current, const char *type,
-                        int status, const char *reason, const char *message)
+                        const struct tg_condition *c)
 {
-    if (status != 0 || !w->events)
+    const char *reason = c->reason ? c->reason : "", *message = c->message ? c->message : "";
+    if (c->status != 0 || !w->events)
         return;
     const json_t *cur = find_condition(current, type);
     if (cur && str_eq(json_object_get(cur, "status"), "False") && str_eq(json_object_get(cur, "reason"), reason) &&
@@ -372,35 +368,30 @@ static void maybe_event(struct tg_kube_status *w, const json_t *obj, const json_
 /* Checks one object; starts a write when its status differs. Returns 1 when a write was started. */
 static int check(struct tg_kube_status *w, struct desired *d)
 {
-    const struct tg_store_object *so = tg_store_get(w->store, d->kind, d->ns, d->name);
+    const struct tg_store_object *so = tg_store_get(w->store, d->st.kind, d->st.namespace_, d->st.name);
     if (!so)
         return 0;
     if (d->inflight) {
         d->recheck = 1;
         return 0;
     }
-    int programmed = (!d->in_snapshot || d->acc_status <= 0) ? -1 : (w->acked >= d->version ? 1 : 0);
+    int programmed = (!d->st.in_snapshot || d->st.accepted.status <= 0) ? -1 : (w->acked >= d->version ? 1 : 0);
     const json_t *current = json_object_get(so->obj, "status");
     if (programmed == 0) {
         /* Already Programmed for this very generation (by us before a restart, or by another leader): the data
          * plane has served it; do not flap to Pending while our own first push is on its way. */
         const json_t *pc = find_condition(current, "Programmed");
         if (pc && str_eq(json_object_get(pc, "status"), "True") &&
-            json_integer_value(json_object_get(pc, "observedGeneration")) == d->generation)
+            json_integer_value(json_object_get(pc, "observedGeneration")) == d->st.generation)
             programmed = 1;
     }
-    struct tg_object_status st = {
-        .kind = d->kind, .namespace_ = d->ns, .name = d->name, .generation = d->generation,
-        .in_snapshot = d->in_snapshot, .accepted = {d->acc_status, d->acc_reason, d->acc_msg},
-        .resolved_refs = {d->rr_status, d->rr_reason, d->rr_msg}, .endpoints = d->endpoints,
-        .hostnames = d->hostnames};
     char now[40];
     tg_format_rfc3339(tg_wall_ms(), now, sizeof now);
     char *dot = strchr(now, '.');
     if (dot)
         memcpy(dot, "Z", 2);
     int changed = 0;
-    json_t *status = tg_kube_status_build(&st, programmed, current, now, &changed);
+    json_t *status = tg_kube_status_build(&d->st, programmed, current, now, &changed);
     if (!changed) {
         json_decref(status);
         w->stats.skipped_unchanged++;
@@ -417,8 +408,8 @@ static int check(struct tg_kube_status *w, struct desired *d)
         return 0;
     }
     char path[1024];
-    snprintf(path, sizeof path, "/apis/tollgate.dev/v1alpha1/namespaces/%s/%s/%s/status", d->ns,
-             d->kind == TG_KIND_API_PROXY ? "apiproxies" : "environmentgroups", d->name);
+    snprintf(path, sizeof path, "/apis/tollgate.dev/v1alpha1/namespaces/%s/%s/%s/status", d->st.namespace_,
+             d->st.kind == TG_KIND_API_PROXY ? "apiproxies" : "environmentgroups", d->st.name);
     struct write_ctx *x = calloc(1, sizeof *x);
     if (!x) {
         free(body);
@@ -446,8 +437,8 @@ static int check(struct tg_kube_status *w, struct desired *d)
     free(d->last_patch);
     d->last_patch = body;
     d->last_patch_ms = t;
-    maybe_event(w, so->obj, current, "Accepted", d->acc_status, d->acc_reason, d->acc_msg);
-    maybe_event(w, so->obj, current, "ResolvedRefs", d->rr_status, d->rr_reason, d->rr_msg);
+    maybe_event(w, so->obj, current, "Accepted", &d->st.accepted);
+    maybe_event(w, so->obj, current, "ResolvedRefs", &d->st.resolved_refs);
     return 1;
 }
 

@@ -9,12 +9,16 @@
  * only when they differ from what the object already shows, a bounded number of writes at a time; and, on
  * each change to a user-fixable error, one Kubernetes Event (kube_events.h).
  *
+ * Input is the translation's own status shape (translate/translation.h, struct tg_object_status), kept as a
+ * copy per object with the snapshot version it first shipped in; nothing else describes an object's status.
  * Writing is switched on and off by leadership: off cancels in-flight writes and drops the queue at once.
+ * Timers: two ev_timers (retry, coalesce) on the controller's one loop, owned by the writer.
  */
 #ifndef TG_KUBE_STATUS_H
 #define TG_KUBE_STATUS_H
 
 #include "model/store.h"
+#include "translate/translation.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -22,25 +26,6 @@
 
 struct tg_kube_client;
 struct tg_kube_events;
-
-/* One condition as translation sees it. reason: CamelCase ([A-Za-z][A-Za-z0-9_,:]*); message: free text. */
-struct tg_condition_input {
-    int status;            /* 1 = True, 0 = False, -1 = Unknown */
-    const char *reason;
-    const char *message;
-};
-
-/* What translation made of one ApiProxy or EnvironmentGroup. Strings and JSON are borrowed for the call. */
-struct tg_object_status {
-    enum tg_kind kind;                 /* TG_KIND_API_PROXY or TG_KIND_ENVIRONMENT_GROUP */
-    const char *namespace_, *name;
-    int64_t generation;                /* metadata.generation of the object translated */
-    int in_snapshot;                   /* 1 when the snapshot serves it (Programmed follows its ack) */
-    struct tg_condition_input accepted;
-    struct tg_condition_input resolved_refs;
-    int endpoints;                     /* ApiProxy: ready endpoints; < 0 = leave status.endpoints out */
-    json_t *hostnames;                 /* ApiProxy: array of strings routing to it, or NULL */
-};
 
 struct tg_kube_status_stats {
     uint64_t writes, write_failures, skipped_unchanged;
@@ -52,21 +37,22 @@ struct tg_kube_status *tg_kube_status_new(struct tg_kube_client *c, struct tg_st
                                           struct tg_kube_events *events);
 void tg_kube_status_free(struct tg_kube_status *w);
 
-/* Replaces the desired state with statuses[0..n) translated into snapshot `version` (copied). */
-void tg_kube_status_report(struct tg_kube_status *w, uint64_t version, const struct tg_object_status *statuses,
-                           size_t n);
+/* Replaces the desired state with the statuses of translation t, which became snapshot `version` (copied: t may
+ * be freed after the call). An object whose status did not change keeps the version it first shipped in. */
+void tg_kube_status_report(struct tg_kube_status *w, uint64_t version, const struct tg_translation *t);
 /* The data plane applied `version`. */
 void tg_kube_status_acknowledged(struct tg_kube_status *w, uint64_t version);
 /* Leadership: 1 = write (and re-check everything), 0 = stop writing now. */
 void tg_kube_status_set_enabled(struct tg_kube_status *w, int enabled);
-/* Re-checks every object against the store (after the store changed). */
-void tg_kube_status_recheck(struct tg_kube_status *w);
+/* Re-checks one object against the store soon: the source saw its status change (our own write coming back, or
+ * someone else's edit, which is then overwritten). Nothing when the object is not reported or writing is off. */
+void tg_kube_status_recheck(struct tg_kube_status *w, enum tg_kind kind, const char *ns, const char *name);
 const struct tg_kube_status_stats *tg_kube_status_stats(const struct tg_kube_status *w);
 
-/* Builds the status object for one report (pure; exposed for tests): conditions with observedGeneration,
- * lastTransitionTime taken from `current` (the object's present status, may be NULL) when a condition's
- * status is unchanged, else now_rfc3339; programmed: 1 True, 0 Pending, -1 Invalid. Returns a new reference,
- * and sets *changed to 1 when it differs from current in anything but lastTransitionTime. */
+/* Builds the status object for one object's translated status (pure; exposed for tests): conditions with
+ * observedGeneration, lastTransitionTime taken from `current` (the object's present status, may be NULL) when a
+ * condition's status is unchanged, else now_rfc3339; programmed: 1 True, 0 Pending, -1 Invalid. Returns a new
+ * reference, and sets *changed to 1 when it differs from current in anything but lastTransitionTime. */
 json_t *tg_kube_status_build(const struct tg_object_status *st, int programmed, const json_t *current,
                              const char *now_rfc3339, int *changed);
 

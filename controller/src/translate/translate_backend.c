@@ -2,7 +2,9 @@
  * its EndpointSlices (Kubernetes' own rules: port by number or name → the slice port of the same name,
  * conditions.ready unset counts as ready), Secret values (stringData over base64 data), and PEM checks with
  * OpenSSL so a broken certificate is reported here instead of making the data plane refuse the snapshot. */
-#include "translate/translate_int.h"
+#include "translate/translate_backend.h"
+
+#include "translate/translate_fields.h"
 
 #include "base64.h"
 

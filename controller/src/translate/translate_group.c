@@ -1,7 +1,10 @@
 /* translate_group.c — EnvironmentGroup → snapshot "groups[]" entry: hostnames (lower-cased, exact or one
  * leading "*." label), environments, TLS certificates from kubernetes.io/tls Secrets; and the hostname
  * conflict pass (a hostname stays with the oldest group that claims it). */
-#include "translate/translate_int.h"
+#include "translate/translate_group.h"
+
+#include "translate/translate_backend.h"
+#include "translate/translate_fields.h"
 
 #include "json_util.h"
 #include "strmap.h"

@@ -29,14 +29,14 @@ void tg__policy_invalid(struct tg__tr *tr, struct tg__item *it, const char *path
     vsnprintf(reason, sizeof reason, fmt, ap);
     va_end(ap);
     tg__invalid(tr, it, path, "%s", reason);
-    it->st->accepted_reason = TG_REASON_INVALID_POLICY;
+    it->st->accepted.reason = TG_REASON_INVALID_POLICY;
 }
 
 int tg__policy_fields(struct tg__tr *tr, struct tg__item *it, const json_t *obj, const char *path,
                       const char *const *allowed)
 {
     if (tg__no_unknown_fields(tr, it, obj, path, allowed) < 0) {
-        it->st->accepted_reason = TG_REASON_INVALID_POLICY;
+        it->st->accepted.reason = TG_REASON_INVALID_POLICY;
         return -1;
     }
     return 0;

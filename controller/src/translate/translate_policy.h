@@ -16,13 +16,10 @@
 #ifndef TG_TRANSLATE_POLICY_H
 #define TG_TRANSLATE_POLICY_H
 
-#include "translate/translate_int.h"
+#include "translate/translate_fields.h"
 
 #include <jansson.h>
 
-/* Status reasons used by policy translation (ApiProxy conditions; see crds/tollgate.dev_apiproxies.yaml). */
-#define TG_REASON_INVALID_POLICY "InvalidPolicy"
-#define TG_REASON_SECRET_NOT_FOUND "SecretNotFound"
 
 typedef json_t *(*tg__policy_translate_fn)(struct tg__tr *tr, struct tg__item *it, const json_t *settings,
                                            const char *path);

@@ -10,6 +10,9 @@
  * Missing Secrets/ConfigMaps are reported (ResolvedRefs=False, SecretNotFound) and the policy fails closed. */
 #include "translate/translate_policy.h"
 
+#include "translate/translate_backend.h"
+#include "translate/translate_fields.h"
+
 #include "hex.h"
 #include "json_util.h"
 #include "jwk.h"
@@ -271,7 +274,7 @@ json_t *tg__translate_verify_api_key(struct tg__tr *tr, struct tg__item *it, con
         return NULL;
     }
     if (check_selector(tr, it, sel, p) < 0) {
-        it->st->accepted_reason = TG_REASON_INVALID_POLICY;
+        it->st->accepted.reason = TG_REASON_INVALID_POLICY;
         json_decref(from);
         return NULL;
     }
@@ -526,7 +529,7 @@ static json_t *oauth_introspection(struct tg__tr *tr, struct tg__item *it, const
     uint64_t recheck = 0;
     snprintf(p, sizeof p, "%s.recheckInterval", path);
     if (tg__duration_field(tr, it, in, "recheckInterval", p, 30000, 1, &recheck) < 0) {
-        it->st->accepted_reason = TG_REASON_INVALID_POLICY;
+        it->st->accepted.reason = TG_REASON_INVALID_POLICY;
         return NULL;
     }
     /* client credentials: clientId/clientSecret (CRD), or client_id/client_secret (RFC 6749 spelling) */

@@ -10,6 +10,9 @@
  * without a password (Redis then refuses the counts, and failOpen decides). */
 #include "translate/translate_policy.h"
 
+#include "translate/translate_backend.h"
+#include "translate/translate_fields.h"
+
 #include "cors_origin.h"
 #include "duration.h"
 #include "header_rules.h"
@@ -49,7 +52,7 @@ static json_t *opt_list(struct tg__tr *tr, struct tg__item *it, const json_t *ob
 {
     json_t *list = tg__string_list(tr, it, obj, key, path, max_len);
     if (!list) {
-        it->st->accepted_reason = TG_REASON_INVALID_POLICY;
+        it->st->accepted.reason = TG_REASON_INVALID_POLICY;
         return NULL;
     }
     if (json_array_size(list) > max_items) {
@@ -203,7 +206,7 @@ json_t *tg__translate_quota(struct tg__tr *tr, struct tg__item *it, const json_t
     uint64_t interval = 0;
     snprintf(p, sizeof p, "%s.interval", path);
     if (tg__duration_field(tr, it, settings, "interval", p, 0, 1, &interval) < 0) {
-        it->st->accepted_reason = TG_REASON_INVALID_POLICY;
+        it->st->accepted.reason = TG_REASON_INVALID_POLICY;
         return NULL;
     }
     if (interval == 0) {

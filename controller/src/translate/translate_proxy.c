@@ -2,7 +2,10 @@
  * target (a Service resolved to endpoints, or an http:// URL with an IP literal), target TLS, WebSocket
  * limits and the ordered policy list (each item translated by translate_policy.c); and the base-path
  * conflict pass (within one group a base path belongs to the oldest proxy claiming it). */
-#include "translate/translate_int.h"
+#include "translate/translate_proxy.h"
+
+#include "translate/translate_backend.h"
+#include "translate/translate_fields.h"
 #include "translate/translate_policy.h"
 
 #include "json_util.h"
@@ -260,19 +263,6 @@ out:
     json_decref(pols);
     json_decref(endpoints);
     json_decref(tls);
-}
-
-int tg__shares_environment(const json_t *a, const json_t *b)
-{
-    size_t i, j;
-    json_t *x, *y;
-    json_array_foreach(a, i, x) {
-        json_array_foreach(b, j, y) {
-            if (json_equal(x, y))
-                return 1;
-        }
-    }
-    return 0;
 }
 
 void tg__resolve_base_paths(struct tg__tr *tr, struct tg__item *proxies, size_t n, const struct tg__item *groups,

@@ -1,11 +1,15 @@
-/* translate_int.h — what the translate_*.c files share (internal to translation; tg__ prefix).
- * translate.c drives the passes; translate_group.c, translate_proxy.c and translate_backend.c each own
- * one kind of object or reference, Kong-style (translator/translate_<kind>.go). */
-#ifndef TG_TRANSLATE_INT_H
-#define TG_TRANSLATE_INT_H
+/* translate_fields.h — the helpers every translate_*.c file shares (internal to translation; tg__ prefix): the
+ * translation context and the item being translated, problem reporting (a diag line plus the item's status),
+ * the strict field readers (durations, string lists, unknown fields, spec, environments) and the age order
+ * that settles conflicts. Only types from translation.h below it: translate.c (the driver) and the per-kind
+ * files (translate_group/proxy/backend/policy*.c) all sit above this file and never call each other upward.
+ */
+#ifndef TG_TRANSLATE_FIELDS_H
+#define TG_TRANSLATE_FIELDS_H
 
-#include "translate/translate.h"
+#include "translate/translation.h"
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,7 +26,7 @@ struct tg__tr {
 /* One EnvironmentGroup or ApiProxy being translated. */
 struct tg__item {
     const struct tg_store_object *src;
-    struct tg_translate_status *st;
+    struct tg_object_status *st;
     int has_ts;          /* metadata.creationTimestamp present and valid */
     int64_t ts_sec;
     int32_t ts_nsec;
@@ -30,9 +34,6 @@ struct tg__item {
     json_t *out;         /* the group/proxy JSON being built (owned) */
     json_t *st_envs;     /* environments of an emitted item, kept after out is released */
 };
-
-/* 1 when the two JSON string arrays have an element in common. */
-int tg__shares_environment(const json_t *a, const json_t *b);
 
 /* Problem reporting: each adds a diag line and updates the item's status. path may be "" (no field).
  * invalid: Accepted=False/Invalid, the item is excluded (valid = 0); error.
@@ -70,24 +71,7 @@ json_t *tg__environments(struct tg__tr *tr, struct tg__item *it, const json_t *s
  * pointers (free it). */
 struct tg__item **tg__emitted_oldest_first(struct tg__item *items, size_t n, size_t *m);
 
-/* translate_group.c */
-void tg__translate_group(struct tg__tr *tr, struct tg__item *it);
-void tg__resolve_hostnames(struct tg__tr *tr, struct tg__item *groups, size_t n);
-
-/* translate_proxy.c */
-void tg__translate_proxy(struct tg__tr *tr, struct tg__item *it);
-void tg__resolve_base_paths(struct tg__tr *tr, struct tg__item *proxies, size_t n, const struct tg__item *groups,
-                            size_t ngroups);
-
-/* translate_backend.c */
-/* Fills endpoints (a JSON array) for target.service of the proxy; reports missing refs. */
-void tg__service_endpoints(struct tg__tr *tr, struct tg__item *it, const json_t *service, json_t *endpoints);
-/* Looks up Secret ns/name key (stringData wins over base64 data). Returns a malloc'ed NUL-terminated copy
- * (*len bytes), or NULL with *why set to a static reason. */
-char *tg__secret_value(struct tg__tr *tr, const char *ns, const char *name, const char *key, size_t *len,
-                       const char **why);
-/* Checks PEM text: a certificate chain (and, when key != NULL, a private key matching the first cert).
- * Returns NULL or a static reason. */
-const char *tg__check_pem(const char *cert, const char *key);
+/* 1 when the two JSON string arrays have an element in common. */
+int tg__shares_environment(const json_t *a, const json_t *b);
 
 #endif

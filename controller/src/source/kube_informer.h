@@ -1,4 +1,4 @@
-/* kube_watch.h — an informer: the list+watch loop that mirrors one Kubernetes resource into the controller.
+/* kube_informer.h — an informer: the list+watch loop that mirrors one Kubernetes resource into the controller.
  *
  * Owns, for one resource (optionally one namespace, selectors or a single name): the paginated list
  * (limit/continue; all pages are gathered before anything is reported, so a relist replaces the informer's
@@ -15,10 +15,11 @@
  *   WATCHING a watch is in flight from `rv`; events are reported as they arrive;
  *   WAITING  a backoff (or immediate) timer runs; then LISTING when need_relist, else WATCHING.
  *
- * Errors are logged once per change of the error (and "recovered" once), never per retry.
+ * Errors are logged once per change of the error (and "recovered" once), never per retry. Retries wait
+ * common/backoff.h delays (0.5 s → 30 s). Timers: one ev_timer per informer (WAITING), on the controller's loop.
  */
-#ifndef TG_KUBE_WATCH_H
-#define TG_KUBE_WATCH_H
+#ifndef TG_KUBE_INFORMER_H
+#define TG_KUBE_INFORMER_H
 
 #include "kube/kube_client.h"
 

@@ -1,4 +1,4 @@
-/* kube_watch.c — informer list+watch state machine; see kube_watch.h.
+/* kube_informer.c — the informer list+watch state machine; see kube_informer.h.
  *
  * Kubernetes API conventions this follows ("API Concepts" in the Kubernetes docs):
  * - a list returns metadata.resourceVersion; a watch from it delivers every change after it, in order;
@@ -8,7 +8,7 @@
  * - BOOKMARK events carry only a newer resourceVersion (allowWatchBookmarks=true), keeping re-watches cheap;
  * - paginated lists (limit/continue) are consistent snapshots; an expired continue token answers 410.
  */
-#include "source/kube_watch.h"
+#include "source/kube_informer.h"
 
 #include "backoff.h"
 #include "kube/kube_lines.h"

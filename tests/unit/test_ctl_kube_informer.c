@@ -1,9 +1,9 @@
-/* test_ctl_kube_watch.c — the informer against a real HTTP server on 127.0.0.1 (a scripted peer in a thread
+/* test_ctl_kube_informer.c — the informer against a real HTTP server on 127.0.0.1 (a scripted peer in a thread
  * speaking HTTP/1.1 over real sockets): paginated list (limit/continue), watch from the list's
  * resourceVersion with bookmarks, events split across TCP writes, resourceVersion bookkeeping across a
  * normal watch end, ERROR 410 in the stream and HTTP 410 on the watch both leading to an atomic relist,
  * selectors escaped into the query, list items completed with apiVersion/kind and stripped. */
-#include "source/kube_watch.h"
+#include "source/kube_informer.h"
 #include "tg_test.h"
 
 #include <arpa/inet.h>
