@@ -1,10 +1,13 @@
 /* policy_pipeline.c — runs a proxy's ordered policies for one request (policy.h): synchronous policies in a
  * loop (no recursion however long the list), asynchronous ones resumed when they deliver their verdict, the
- * three verdict calls (continue, reject, answer), cancellation, and the per-policy trace of debug sessions.
+ * three verdict calls (continue, reject, answer), cancellation, the per-policy trace of debug sessions, and
+ * the debug log line of a refused request (redacted).
  * What a policy writes into its context besides the verdict is in policy_ctx.c and policy_claims.c. */
 #include "policy/policy.h"
 
 #include "config/snapshot.h"
+#include "log.h"
+#include "policy/auth/auth_redact.h"
 
 #include <stdio.h>
 #include <time.h>
@@ -39,11 +42,26 @@ static void record_trace(struct tg_policy_ctx *ctx)
     ctx->num_trace++;
 }
 
+/* At debug level, a refused or self-answered request is logged with the policy that decided it and the
+ * request head redacted (auth_redact.h): no key, token, cookie or Authorization value reaches the line. */
+static void log_verdict(const struct tg_policy_ctx *ctx)
+{
+    if (tg_log_get_level() > TG_LOG_DEBUG || ctx->verdict == TG_POLICY_OUTCOME_CONTINUE || !ctx->request)
+        return;
+    char head[1536];
+    tg_redact_request(ctx->proxy, ctx->request, head, sizeof head);
+    const struct tg_compiled_policy *p = &ctx->proxy->policies[ctx->running_index];
+    tg_debug("policy %s of %s: %s %d %s for %s: %s", p->type->name, ctx->proxy->id ? ctx->proxy->id : "",
+             outcome_name(ctx->verdict), ctx->status, ctx->verdict == TG_POLICY_OUTCOME_REJECT ? ctx->code : "",
+             ctx->client_ip ? ctx->client_ip : "", head);
+}
+
 static void finish(struct tg_policy_ctx *ctx)
 {
     if (ctx->finished)
         return;
     ctx->finished = 1;
+    log_verdict(ctx);
     ctx->on_finish(ctx, ctx->on_finish_arg);
 }
 

@@ -1,0 +1,189 @@
+"""Redaction (issue 10, docs/policy-auth.md "Credentials and secrets in memory and logs"): a full scenario of the
+authentication policies — verifyApiKey with a query key and a key in a custom header, oauthV2 with JWTs from the
+Authorization header, the query and the Sec-WebSocket-Protocol bearer convention, RFC 7662 introspection with a
+client secret, a quota counting by a credential header; successes and failures, over WebSocket and plain HTTP —
+against a data plane running at --log-level debug. Then the data plane's whole log, its /metrics and every error
+answer the gateway gave are searched for each test key, token, cookie and secret: none may be there.
+
+Each secret is unique to this module (random suffix), so a hit can only be a leak."""
+
+from __future__ import annotations
+
+import secrets as _secrets
+
+import pytest
+
+import auth_helpers as ah
+import tollgate_it as it
+
+TAG = _secrets.token_hex(6)
+QUERY_KEY = f"kq-{TAG}-query-key"
+HEADER_KEY = f"kh-{TAG}-header-key"
+WRONG_KEY = f"kw-{TAG}-wrong-key"
+COOKIE = f"ck-{TAG}-cookie"
+BASIC = ah.b64u(f"user:pw-{TAG}-basic".encode())
+OPAQUE_ACTIVE = f"op-{TAG}-active-token"
+OPAQUE_INACTIVE = f"op-{TAG}-inactive-token"
+CLIENT_SECRET = f"cs-{TAG}-client-secret"
+KEY_HEADER = "X-Client-Key"  # a custom keyFrom header: only the policy layer knows it carries a key
+
+SIGNER = ah.Key("RSA", kid="redact-1")
+STRANGER = ah.Key("RSA", kid="redact-1")  # same kid, other key: bad signature
+GOOD_JWT = ah.make_jwt(SIGNER, alg="RS256")
+EXPIRED_JWT = ah.make_jwt(SIGNER, alg="RS256", exp_in=-60)
+BAD_SIG_JWT = ah.make_jwt(STRANGER, alg="RS256")
+SUBPROTO_JWT = ah.make_jwt(SIGNER, alg="RS256")
+
+SECRETS = {
+    "query API key": QUERY_KEY,
+    "header API key": HEADER_KEY,
+    "wrong API key": WRONG_KEY,
+    "cookie": COOKIE,
+    "basic credentials": BASIC,
+    "active opaque token": OPAQUE_ACTIVE,
+    "inactive opaque token": OPAQUE_INACTIVE,
+    "introspection client secret": CLIENT_SECRET,
+}
+for _name, _tok in (("valid JWT", GOOD_JWT), ("expired JWT", EXPIRED_JWT), ("bad-signature JWT", BAD_SIG_JWT),
+                    ("subprotocol JWT", SUBPROTO_JWT)):
+    SECRETS[_name] = _tok
+    SECRETS[_name + " signature"] = _tok.rsplit(".", 1)[1]  # the part that makes it a credential
+
+# Leaks in layers this test cannot fix are listed here as "secret name" -> "file:line"; their asserts are
+# strict xfails, so the day the line is fixed the suite says so.
+KNOWN_LEAKS: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module")
+def intro():
+    server = ah.IntrospectionServer(secret=CLIENT_SECRET).start()
+    server.set(OPAQUE_ACTIVE, {"active": True, "scope": "chat", "sub": "bob"})
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def scenario(run_dir, backends, intro):
+    """Runs the whole scenario once; returns (data plane log, /metrics text, error answers as text)."""
+    doc = ah.jwks(SIGNER)
+    keys = [ah.api_key_entry(QUERY_KEY, "apis/q", "app-q"), ah.api_key_entry(HEADER_KEY, "apis/h", "app-h")]
+    e1, py = backends.b1.endpoint(), backends.pyws.endpoint()
+    quota = {"type": "quota", "limit": 2, "intervalMs": 3600000, "identifier": f"header:{KEY_HEADER.lower()}"}
+    proxies = [
+        ah.with_policies(it.proxy("rd/key", "/key", [e1]),
+                         ah.verify_api_key_policy(keys, key_from=("query:apikey", f"header:{KEY_HEADER.lower()}"))),
+        ah.with_policies(it.proxy("rd/key-py", "/py-key", [py], strip=False),
+                         ah.verify_api_key_policy(keys, key_from=("query:apikey", f"header:{KEY_HEADER.lower()}"))),
+        ah.with_policies(it.proxy("rd/jwt", "/jwt", [e1]),
+                         ah.oauth_policy(jwks_doc=doc, token_from=["header:authorization", "query:access_token",
+                                                                   "subprotocol:bearer"])),
+        ah.with_policies(it.proxy("rd/intro", "/intro", [e1]),
+                         ah.oauth_policy(introspection=ah.introspection_cfg(intro.url("/introspect"),
+                                                                            secret=CLIENT_SECRET, recheck_ms=0))),
+        ah.with_policies(it.proxy("rd/quota", "/quota", [e1]),
+                         ah.verify_api_key_policy(keys, key_from=(f"header:{KEY_HEADER.lower()}",)), quota),
+        it.proxy("rd/open", "/open", [e1]),
+    ]
+    dp = it.Dataplane(run_dir, "dataplane-redact", workers=2, args=["--log-level", "debug"]).start(
+        ah.auth_snapshot(1, proxies))
+    errors: list[str] = []
+
+    def note(resp):
+        if resp.status >= 400:
+            errors.append(f"{resp.status} {resp.headers!r} {resp.body!r}")
+        return resp
+
+    def get(path, headers=()):
+        with it.RawHttp(dp.port) as c:
+            c.send(it.request_bytes("GET", path, headers=list(headers)))
+            return note(c.read_response())
+
+    def upgrade(path, headers=()):
+        with it.RawHttp(dp.port) as c:
+            c.send(it.ws_handshake_bytes(path, extra=list(headers)))
+            return note(c.read_response())
+
+    # ---- plain HTTP: successes and failures of every kind
+    assert get(f"/key/a?apikey={QUERY_KEY}&room=1").status == 200
+    assert get("/key/b", [(KEY_HEADER, HEADER_KEY)]).status == 200
+    assert get(f"/key/c?apikey={WRONG_KEY}").status == 401
+    assert get("/key/d", [(KEY_HEADER, WRONG_KEY), ("Cookie", f"sid={COOKIE}")]).status == 401
+    assert get("/jwt/a", [("Authorization", f"Bearer {GOOD_JWT}")]).status == 200
+    assert get(f"/jwt/b?access_token={GOOD_JWT}").status == 200
+    assert get("/jwt/c", [("Authorization", f"Bearer {EXPIRED_JWT}")]).status == 401
+    assert get("/jwt/d", [("Authorization", f"Bearer {BAD_SIG_JWT}")]).status == 401
+    assert get(f"/jwt/e?access_token={BAD_SIG_JWT}", [("Cookie", f"s={COOKIE}")]).status == 401
+    assert get("/jwt/f", [("Authorization", f"Basic {BASIC}")]).status == 401
+    assert get("/intro/a", [("Authorization", f"Bearer {OPAQUE_ACTIVE}")]).status == 200
+    assert get("/intro/b", [("Authorization", f"Bearer {OPAQUE_INACTIVE}")]).status == 401
+    for i in range(3):  # the third is over the quota
+        assert get(f"/quota/{i}", [(KEY_HEADER, HEADER_KEY)]).status == (429 if i == 2 else 200)
+    assert get(f"/open/x?apikey={WRONG_KEY}", [("Cookie", f"s={COOKIE}"),
+                                              ("Authorization", f"Basic {BASIC}")]).status == 200
+    assert get(f"/nowhere?apikey={WRONG_KEY}&access_token={BAD_SIG_JWT}").status == 404
+
+    # ---- WebSocket handshakes refused
+    assert upgrade(f"/py-key/r1?apikey={WRONG_KEY}").status == 401
+    assert upgrade("/py-key/r2", [(KEY_HEADER, WRONG_KEY)]).status == 401
+    assert upgrade("/jwt/r3", [("Sec-WebSocket-Protocol", f"bearer, {BAD_SIG_JWT}, chat")]).status == 401
+    assert upgrade("/jwt/r4", [("Authorization", f"Bearer {EXPIRED_JWT}")]).status == 401
+    assert upgrade("/intro/r5", [("Authorization", f"Bearer {OPAQUE_INACTIVE}")]).status == 401
+
+    # ---- WebSocket sessions admitted, relayed and closed
+    async def sessions():
+        async with it.ws_connect(dp, f"/py-key/ws1?apikey={QUERY_KEY}") as ws:
+            await ah.echo(ws, "query key")
+        async with it.ws_connect(dp, "/py-key/ws2", extra_headers={KEY_HEADER: HEADER_KEY, "Cookie": f"s={COOKIE}"}) as ws:
+            await ah.echo(ws, "header key")
+        async with it.ws_connect(dp, "/jwt/ws3", extra_headers={"Authorization": f"Bearer {GOOD_JWT}"}) as ws:
+            await ah.echo(ws, "jwt")
+        async with it.ws_connect(dp, "/jwt/ws4", subprotocols=["bearer", SUBPROTO_JWT]) as ws:
+            await ah.echo(ws, "jwt subprotocol")
+        async with it.ws_connect(dp, "/intro/ws5", extra_headers={"Authorization": f"Bearer {OPAQUE_ACTIVE}"}) as ws:
+            await ah.echo(ws, "introspected")
+
+    it.run(sessions())
+    assert intro.count(OPAQUE_ACTIVE) >= 1 and intro.count(OPAQUE_INACTIVE) >= 1
+    status, _, metrics = dp.admin("/metrics")
+    assert status == 200
+    dp.check_clean_exit()
+    log = dp.proc.log()
+    assert "debug dataplane:" in log, "the data plane did not log at debug level"
+    return log, metrics.decode(errors="replace"), "\n".join(errors)
+
+
+def _hits(text: str, secret: str) -> list[str]:
+    return [line for line in text.splitlines() if secret in line]
+
+
+def _leak_param(name):
+    if name in KNOWN_LEAKS:
+        return pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=f"leaks at {KNOWN_LEAKS[name]}"))
+    return name
+
+
+@pytest.mark.parametrize("name", [_leak_param(n) for n in SECRETS])
+def test_log_has_no_credential(scenario, name):
+    log, _, _ = scenario
+    hits = _hits(log, SECRETS[name])
+    assert not hits, f"the {name} is in the data plane's log:\n" + "\n".join(hits[:5])
+
+
+@pytest.mark.parametrize("name", list(SECRETS))
+def test_metrics_and_error_answers_have_no_credential(scenario, name):
+    _, metrics, errors = scenario
+    assert not _hits(metrics, SECRETS[name]), f"the {name} is in /metrics"
+    assert not _hits(errors, SECRETS[name]), f"the {name} is in an error answer"
+
+
+def test_refusals_are_logged_redacted(scenario):
+    """The debug lines of refused requests are there, with the credential's place marked."""
+    log, _, _ = scenario
+    refused = [line for line in log.splitlines() if "policy verifyApiKey of rd/key" in line]
+    assert any("apikey=[redacted]" in line for line in refused), "\n".join(refused[:5])
+    assert any(f"{KEY_HEADER}: [redacted]" in line for line in refused), "\n".join(refused[:5])
+    jwt_lines = [line for line in log.splitlines() if "policy oauthV2 of rd/jwt" in line]
+    assert any("Authorization: Bearer [redacted]" in line for line in jwt_lines), "\n".join(jwt_lines[:5])
+    assert any("Sec-WebSocket-Protocol: bearer, [redacted], chat" in line for line in jwt_lines), \
+        "\n".join(jwt_lines[:5])
+    assert any("Cookie: [redacted]" in line for line in jwt_lines), "\n".join(jwt_lines[:5])
