@@ -5,10 +5,15 @@ client secret, a quota counting by a credential header; successes and failures, 
 against a data plane running at --log-level debug. Then the data plane's whole log, its /metrics and every error
 answer the gateway gave are searched for each test key, token, cookie and secret: none may be there.
 
+A second scenario goes through the controller in dir mode (both at --log-level debug): API keys and the
+introspection client secret arrive as Secrets, a Secret that cannot be used is reported, and both processes'
+logs are searched the same way.
+
 Each secret is unique to this module (random suffix), so a hit can only be a leak."""
 
 from __future__ import annotations
 
+import base64
 import secrets as _secrets
 
 import pytest
@@ -187,3 +192,122 @@ def test_refusals_are_logged_redacted(scenario):
     assert any("Sec-WebSocket-Protocol: bearer, [redacted], chat" in line for line in jwt_lines), \
         "\n".join(jwt_lines[:5])
     assert any("Cookie: [redacted]" in line for line in jwt_lines), "\n".join(jwt_lines[:5])
+
+
+# ---------------------------------------------------------------------------------------------- through the controller
+
+CTL_KEY = f"kc-{TAG}-controller-key"
+CTL_BAD_KEY = f"kb-{TAG}-unusable-key"
+CTL_CLIENT_SECRET = f"cc-{TAG}-controller-client-secret"
+CTL_OPAQUE = f"oc-{TAG}-controller-token"
+CTL_SECRETS = {"controller API key": CTL_KEY, "unusable API key": CTL_BAD_KEY,
+               "controller client secret": CTL_CLIENT_SECRET, "controller opaque token": CTL_OPAQUE,
+               "wrong API key": WRONG_KEY}
+
+
+def _ctl_manifests(backend_port: int, intro_url: str) -> dict[str, str]:
+    return {
+        "00-group.yaml": f"""
+apiVersion: tollgate.dev/v1alpha1
+kind: EnvironmentGroup
+metadata: {{name: public, namespace: apis}}
+spec:
+  hostnames: ["{it.MAIN_HOST}"]
+  environments: ["prod"]
+""",
+        "10-keyed.yaml": f"""
+apiVersion: tollgate.dev/v1alpha1
+kind: ApiProxy
+metadata: {{name: keyed, namespace: apis}}
+spec:
+  environments: ["prod"]
+  basePath: /keyed
+  target: {{url: "http://127.0.0.1:{backend_port}"}}
+  policies:
+    - verifyApiKey:
+        keyFrom: ["query:apikey", "header:{KEY_HEADER.lower()}"]
+        secretSelector: {{matchLabels: {{tollgate.dev/app: redact-client}}}}
+""",
+        "11-key.yaml": f"""
+apiVersion: v1
+kind: Secret
+metadata: {{name: redact-key, namespace: apis, labels: {{tollgate.dev/app: redact-client}}}}
+type: tollgate.dev/api-key
+stringData: {{key: "{CTL_KEY}"}}
+""",
+        # unusable (expiresAt is not RFC 3339): reported as InvalidRef, and its key must not be in the report
+        "12-bad-key.yaml": f"""
+apiVersion: v1
+kind: Secret
+metadata: {{name: redact-bad-key, namespace: apis, labels: {{tollgate.dev/app: redact-client}}}}
+type: tollgate.dev/api-key
+stringData: {{key: "{CTL_BAD_KEY}", expiresAt: "not a date {CTL_BAD_KEY}"}}
+""",
+        "20-intro.yaml": f"""
+apiVersion: tollgate.dev/v1alpha1
+kind: ApiProxy
+metadata: {{name: intro, namespace: apis}}
+spec:
+  environments: ["prod"]
+  basePath: /cintro
+  target: {{url: "http://127.0.0.1:{backend_port}"}}
+  policies:
+    - oauthV2:
+        introspection: {{url: "{intro_url}", clientSecretName: redact-client, recheckInterval: 0s}}
+""",
+        "21-client.yaml": f"""
+apiVersion: v1
+kind: Secret
+metadata: {{name: redact-client, namespace: apis}}
+data: {{clientId: "{base64.b64encode(b'gateway').decode()}", clientSecret: "{base64.b64encode(CTL_CLIENT_SECRET.encode()).decode()}"}}
+""",
+    }
+
+
+@pytest.fixture(scope="module")
+def ctl_scenario(run_dir, backends, tmp_path_factory):
+    """The controller scenario; returns (data plane log, controller log)."""
+    server = ah.IntrospectionServer(secret=CTL_CLIENT_SECRET).start()
+    server.set(CTL_OPAQUE, {"active": True, "sub": "carol"})
+    dp = it.Dataplane(run_dir, "dataplane-redact-ctl", workers=2, args=["--log-level", "debug"]).start(None)
+    mdir = tmp_path_factory.mktemp("redact-manifests")
+    for name, text in _ctl_manifests(backends.b1.port, server.url("/introspect")).items():
+        ah.write_manifest(mdir, name, text)
+    ctl = it.Proc("controller-redact", [it.binary("tollgate-controller"), "--source", f"dir:{mdir}",
+                                        "--dataplane-socket", dp.control_socket, "--health", "off",
+                                        "--log-level", "debug"], run_dir)
+    try:
+        it.wait_until(lambda: dp.applied_version() > 0, 10 * it.SLOW, what="the controller's first push")
+
+        def status(path, headers=()):
+            with it.RawHttp(dp.port) as c:
+                c.send(it.request_bytes("GET", path, headers=list(headers)))
+                return c.read_response().status
+
+        it.wait_until(lambda: status(f"/keyed/a?apikey={CTL_KEY}") == 200, 5 * it.SLOW, what="the key works")
+        assert status("/keyed/b", [(KEY_HEADER, CTL_KEY)]) == 200
+        assert status(f"/keyed/c?apikey={CTL_BAD_KEY}") == 401  # its Secret is unusable: left out
+        assert status(f"/keyed/d?apikey={WRONG_KEY}") == 401
+        assert status("/cintro/a", [("Authorization", f"Bearer {CTL_OPAQUE}")]) == 200
+        assert status("/cintro/b", [("Authorization", f"Bearer {WRONG_KEY}")]) == 401
+
+        async def session():
+            async with it.ws_connect(dp, f"/keyed/ws?apikey={CTL_KEY}") as ws:
+                await ah.echo(ws, "through the controller")
+
+        it.run(session())
+        assert server.count(CTL_OPAQUE) >= 1
+    finally:
+        rc = ctl.stop()
+        server.stop()
+    assert rc == 0, ctl.log_tail()
+    dp.check_clean_exit()
+    return dp.proc.log(), ctl.log()
+
+
+@pytest.mark.parametrize("name", list(CTL_SECRETS))
+def test_controller_run_logs_have_no_credential(ctl_scenario, name):
+    dp_log, ctl_log = ctl_scenario
+    for who, text in (("data plane", dp_log), ("controller", ctl_log)):
+        hits = _hits(text, CTL_SECRETS[name])
+        assert not hits, f"the {name} is in the {who}'s log:\n" + "\n".join(hits[:5])
