@@ -1,7 +1,8 @@
 """Redaction (issue 10, docs/policy-auth.md "Credentials and secrets in memory and logs"): a full scenario of the
 authentication policies — verifyApiKey with a query key and a key in a custom header, oauthV2 with JWTs from the
 Authorization header, the query and the Sec-WebSocket-Protocol bearer convention, RFC 7662 introspection with a
-client secret, a quota counting by a credential header; successes and failures, over WebSocket and plain HTTP —
+client secret, quotas counting by a credential header (local, and in a password-protected Redis, once with a
+wrong password); successes and failures, over WebSocket and plain HTTP —
 against a data plane running at --log-level debug. Then the data plane's whole log, its /metrics and every error
 answer the gateway gave are searched for each test key, token, cookie and secret: none may be there.
 
@@ -20,6 +21,7 @@ import pytest
 
 import auth_helpers as ah
 import tollgate_it as it
+from test_policy_traffic_redis import Redis
 
 TAG = _secrets.token_hex(6)
 QUERY_KEY = f"kq-{TAG}-query-key"
@@ -30,6 +32,8 @@ BASIC = ah.b64u(f"user:pw-{TAG}-basic".encode())
 OPAQUE_ACTIVE = f"op-{TAG}-active-token"
 OPAQUE_INACTIVE = f"op-{TAG}-inactive-token"
 CLIENT_SECRET = f"cs-{TAG}-client-secret"
+REDIS_PW = f"rp-{TAG}-redis-password"
+WRONG_REDIS_PW = f"rw-{TAG}-wrong-redis-password"
 KEY_HEADER = "X-Client-Key"  # a custom keyFrom header: only the policy layer knows it carries a key
 
 SIGNER = ah.Key("RSA", kid="redact-1")
@@ -48,6 +52,8 @@ SECRETS = {
     "active opaque token": OPAQUE_ACTIVE,
     "inactive opaque token": OPAQUE_INACTIVE,
     "introspection client secret": CLIENT_SECRET,
+    "Redis password": REDIS_PW,
+    "wrong Redis password": WRONG_REDIS_PW,
 }
 for _name, _tok in (("valid JWT", GOOD_JWT), ("expired JWT", EXPIRED_JWT), ("bad-signature JWT", BAD_SIG_JWT),
                     ("subprotocol JWT", SUBPROTO_JWT)):
@@ -68,7 +74,19 @@ def intro():
 
 
 @pytest.fixture(scope="module")
-def scenario(run_dir, backends, intro):
+def redis(run_dir):
+    r = Redis(run_dir, password=REDIS_PW).start()
+    yield r
+    r.stop()
+
+
+def _redis_quota(address: str, password: str) -> dict:
+    return {"type": "quota", "limit": 100, "intervalMs": 3600000, "identifier": f"header:{KEY_HEADER.lower()}",
+            "distributed": {"redisAddress": address, "failOpen": True, "password": password, "keyPrefix": "rd:"}}
+
+
+@pytest.fixture(scope="module")
+def scenario(run_dir, backends, intro, redis):
     """Runs the whole scenario once; returns (data plane log, /metrics text, error answers as text)."""
     doc = ah.jwks(SIGNER)
     keys = [ah.api_key_entry(QUERY_KEY, "apis/q", "app-q"), ah.api_key_entry(HEADER_KEY, "apis/h", "app-h")]
@@ -88,6 +106,8 @@ def scenario(run_dir, backends, intro):
         ah.with_policies(it.proxy("rd/quota", "/quota", [e1]),
                          ah.verify_api_key_policy(keys, key_from=(f"header:{KEY_HEADER.lower()}",)), quota),
         it.proxy("rd/open", "/open", [e1]),
+        ah.with_policies(it.proxy("rd/rquota", "/rquota", [e1]), _redis_quota(redis.address, REDIS_PW)),
+        ah.with_policies(it.proxy("rd/rbad", "/rbad", [e1]), _redis_quota(redis.address, WRONG_REDIS_PW)),
     ]
     dp = it.Dataplane(run_dir, "dataplane-redact", workers=2, args=["--log-level", "debug"]).start(
         ah.auth_snapshot(1, proxies))
@@ -126,6 +146,12 @@ def scenario(run_dir, backends, intro):
     assert get(f"/open/x?apikey={WRONG_KEY}", [("Cookie", f"s={COOKIE}"),
                                               ("Authorization", f"Basic {BASIC}")]).status == 200
     assert get(f"/nowhere?apikey={WRONG_KEY}&access_token={BAD_SIG_JWT}").status == 404
+    # Redis: counted under a digest of the header (never the key itself); a wrong password fails open, logged
+    assert get("/rquota/a", [(KEY_HEADER, HEADER_KEY)]).status == 200
+    assert get("/rquota/b", [(KEY_HEADER, HEADER_KEY)]).status == 200
+    assert get("/rbad/a", [(KEY_HEADER, HEADER_KEY)]).status == 200
+    redis_keys = redis.cli("KEYS", "rd:*")
+    assert redis_keys and HEADER_KEY not in redis_keys, redis_keys
 
     # ---- WebSocket handshakes refused
     assert upgrade(f"/py-key/r1?apikey={WRONG_KEY}").status == 401
@@ -154,6 +180,7 @@ def scenario(run_dir, backends, intro):
     dp.check_clean_exit()
     log = dp.proc.log()
     assert "debug dataplane:" in log, "the data plane did not log at debug level"
+    assert "AUTH refused" in log, "the wrong Redis password was not reported"
     return log, metrics.decode(errors="replace"), "\n".join(errors)
 
 
