@@ -1,7 +1,8 @@
 /* fuzz_jwt.c — libFuzzer target for the JOSE parsing of the authentication policies: common/jwk.c (strict
- * base64url, JWK and JWK Set parsing into OpenSSL keys) and dataplane/src/jwt.c (compact JWS decoding,
- * signature verification, claims), the latter included here (h2o's habit: the target reaches the file under
- * test directly) so the target links with common/ only.
+ * base64url, JWK and JWK Set parsing into OpenSSL keys) and dataplane/src/policy/auth/jwt.c (compact JWS
+ * decoding, signature verification, claims), the latter included here (h2o's habit: the target reaches the file
+ * under test directly) so the target links with common/ only. It is included by its path under dataplane/src
+ * (the data plane's include root), so the target is compiled with -Idataplane/src.
  *
  * The first byte picks what the rest of the input is:
  *   0  base64url text: a decode that succeeds must re-encode to exactly the input (canonical form only);
@@ -12,7 +13,7 @@
  *   3  header JSON NUL claims JSON: signed here with an Ed25519 key the set knows, so the header and claims
  *      checks run on attacker-chosen JSON behind a valid signature; the result must be consistent with
  *      what the header says (an EdDSA header always verifies; another alg never admits the token). */
-#include "jwt.c"
+#include "policy/auth/jwt.c"
 
 #include <openssl/evp.h>
 #include <stdint.h>

@@ -1,7 +1,10 @@
 /* curl_loop.c — see curl_loop.h. The libcurl/libev glue is curl_ev.h; this file owns the requests (headers,
  * timeouts, bounded body, outcome) and the list of those in flight, so that tg_curl_loop_free can end them.
  * Completed transfers are out of the multi handle before their callback runs, so a callback may start or cancel
- * other requests freely. */
+ * other requests freely.
+ * Timers: the one raw ev_timer on this path is libcurl's own (CURLMOPT_TIMERFUNCTION), inside common/curl_ev.c,
+ * which the controller shares and which knows no worker wheel; curl re-arms it on every socket action, so it
+ * is one watcher per tg_curl_loop, not one per request. Everything else in policy/ runs on the worker's wheel. */
 #include "policy/curl_loop.h"
 
 #include "curl_ev.h"

@@ -146,7 +146,8 @@ void tg_policy_reject(struct tg_policy_ctx *ctx, int status, const char *code, c
 void tg_policy_answer(struct tg_policy_ctx *ctx, int status, const char *extra_headers);
 
 /* Request edits toward the target (set replaces every field of that name) and response edits toward the client
- * (set replaces what the backend sent). Return -1 when the edit list is full. */
+ * (set replaces what the backend sent). Return -1 when the edit list is full. (policy_ctx.c, with
+ * tg_policy_set_credential) */
 int tg_policy_set_request_header(struct tg_policy_ctx *ctx, const char *name, const char *value);
 int tg_policy_remove_request_header(struct tg_policy_ctx *ctx, const char *name);
 int tg_policy_set_response_header(struct tg_policy_ctx *ctx, const char *name, const char *value);
@@ -161,18 +162,11 @@ void tg_policy_set_claims(struct tg_policy_ctx *ctx, const json_t *claims);
  * subject and "jti" to its id. */
 long tg_policy_claim(const struct tg_policy_ctx *ctx, const char *name, char *out, size_t out_size);
 
-/* Pipeline: runs the proxy's policies from the first; calls on_finish (possibly synchronously) with the ctx
+/* Pipeline (policy_pipeline.c): runs the proxy's policies from the first; calls on_finish (possibly synchronously) with the ctx
  * whose verdict is tg_policy_outcome(ctx). */
 void tg_policy_pipeline_start(struct tg_policy_ctx *ctx, void (*on_finish)(struct tg_policy_ctx *, void *), void *arg);
 /* Abandons a run waiting for an asynchronous policy (the client went away). */
 void tg_policy_pipeline_cancel(struct tg_policy_ctx *ctx);
 enum tg_policy_outcome tg_policy_outcome(const struct tg_policy_ctx *ctx);
-
-/* Helpers for policies: a request field (first match), a query parameter of the request target (decoded
- * percent-escapes, into out), and "header:NAME" / "query:NAME" credential locations. */
-int tg_policy_query_param(const struct tg_http_head *req, const char *name, char *out, size_t out_size);
-/* Reads the value at a location spec ("header:x-api-key", "query:apikey"); returns its length or -1. For
- * "header:authorization" a "Bearer " prefix is removed. */
-long tg_policy_read_location(const struct tg_http_head *req, const char *location, char *out, size_t out_size);
 
 #endif

@@ -1,15 +1,15 @@
 /* policy_pipeline.c — runs a proxy's ordered policies for one request (policy.h): synchronous policies in a
- * loop (no recursion however long the list), asynchronous ones resumed when they deliver their verdict; the
- * verdict helpers, request/response header edits, and the credential-location helpers policies share. */
+ * loop (no recursion however long the list), asynchronous ones resumed when they deliver their verdict, the
+ * three verdict calls (continue, reject, answer), cancellation, the per-policy trace of debug sessions, and
+ * the debug log line of a refused request (redacted).
+ * What a policy writes into its context besides the verdict is in policy_ctx.c and policy_claims.c. */
 #include "policy/policy.h"
 
-#include "hex.h"
 #include "config/snapshot.h"
+#include "log.h"
+#include "policy/auth/auth_redact.h"
 
-#include <ctype.h>
-#include <strings.h>
 #include <stdio.h>
-#include <string.h>
 #include <time.h>
 
 #define VERDICT_PENDING (-1)
@@ -42,11 +42,26 @@ static void record_trace(struct tg_policy_ctx *ctx)
     ctx->num_trace++;
 }
 
+/* At debug level, a refused or self-answered request is logged with the policy that decided it and the
+ * request head redacted (auth_redact.h): no key, token, cookie or Authorization value reaches the line. */
+static void log_verdict(const struct tg_policy_ctx *ctx)
+{
+    if (tg_log_get_level() > TG_LOG_DEBUG || ctx->verdict == TG_POLICY_OUTCOME_CONTINUE || !ctx->request)
+        return;
+    char head[1536];
+    tg_redact_request(ctx->proxy, ctx->request, head, sizeof head);
+    const struct tg_compiled_policy *p = &ctx->proxy->policies[ctx->running_index];
+    tg_debug("policy %s of %s: %s %d %s for %s: %s", p->type->name, ctx->proxy->id ? ctx->proxy->id : "",
+             outcome_name(ctx->verdict), ctx->status, ctx->verdict == TG_POLICY_OUTCOME_REJECT ? ctx->code : "",
+             ctx->client_ip ? ctx->client_ip : "", head);
+}
+
 static void finish(struct tg_policy_ctx *ctx)
 {
     if (ctx->finished)
         return;
     ctx->finished = 1;
+    log_verdict(ctx);
     ctx->on_finish(ctx, ctx->on_finish_arg);
 }
 
@@ -128,121 +143,4 @@ void tg_policy_answer(struct tg_policy_ctx *ctx, int status, const char *extra_h
     ctx->status = status;
     snprintf(ctx->extra_headers, sizeof ctx->extra_headers, "%s", extra_headers ? extra_headers : "");
     deliver(ctx, TG_POLICY_OUTCOME_ANSWER);
-}
-
-static int add_edit(struct tg_header_edit *list, size_t *count, const char *name, const char *value, int remove)
-{
-    /* a later edit of the same field replaces an earlier one */
-    for (size_t i = 0; i < *count; i++) {
-        if (strcasecmp(list[i].name, name) == 0) {
-            snprintf(list[i].value, sizeof list[i].value, "%s", value ? value : "");
-            list[i].remove = (unsigned char)remove;
-            return 0;
-        }
-    }
-    if (*count >= TG_POLICY_MAX_EDITS)
-        return -1;
-    struct tg_header_edit *e = &list[(*count)++];
-    snprintf(e->name, sizeof e->name, "%s", name);
-    snprintf(e->value, sizeof e->value, "%s", value ? value : "");
-    e->remove = (unsigned char)remove;
-    return 0;
-}
-
-int tg_policy_set_request_header(struct tg_policy_ctx *ctx, const char *name, const char *value)
-{
-    return add_edit(ctx->request_edits, &ctx->num_request_edits, name, value, 0);
-}
-int tg_policy_remove_request_header(struct tg_policy_ctx *ctx, const char *name)
-{
-    return add_edit(ctx->request_edits, &ctx->num_request_edits, name, NULL, 1);
-}
-int tg_policy_set_response_header(struct tg_policy_ctx *ctx, const char *name, const char *value)
-{
-    return add_edit(ctx->response_edits, &ctx->num_response_edits, name, value, 0);
-}
-int tg_policy_remove_response_header(struct tg_policy_ctx *ctx, const char *name)
-{
-    return add_edit(ctx->response_edits, &ctx->num_response_edits, name, NULL, 1);
-}
-
-void tg_policy_set_credential(struct tg_policy_ctx *ctx, const struct tg_credential *cred)
-{
-    ctx->credential = *cred;
-    ctx->credential.policy_index = (uint16_t)ctx->running_index;
-    if (!ctx->app[0] && cred->subject[0])
-        snprintf(ctx->app, sizeof ctx->app, "%s", cred->subject);
-}
-
-/* application/x-www-form-urlencoded decoding of one query value ("+" is a space). -1 on bad escapes. */
-static long decode_component(const char *p, size_t len, char *out, size_t out_size)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        char ch = p[i];
-        if (ch == '%') {
-            if (i + 2 >= len)
-                return -1;
-            int hi = tg_hex_digit((unsigned char)p[i + 1]), lo = tg_hex_digit((unsigned char)p[i + 2]);
-            if (hi < 0 || lo < 0)
-                return -1;
-            ch = (char)(hi * 16 + lo);
-            i += 2;
-        } else if (ch == '+') {
-            ch = ' ';
-        }
-        if (o + 1 >= out_size)
-            return -1;
-        out[o++] = ch;
-    }
-    out[o] = '\0';
-    return (long)o;
-}
-
-int tg_policy_query_param(const struct tg_http_head *req, const char *name, char *out, size_t out_size)
-{
-    const char *q = memchr(req->target.ptr, '?', req->target.len);
-    if (!q)
-        return -1;
-    const char *end = req->target.ptr + req->target.len;
-    size_t name_len = strlen(name);
-    for (const char *p = q + 1; p < end;) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *pair_end = amp ? amp : end;
-        const char *eq = memchr(p, '=', (size_t)(pair_end - p));
-        const char *key_end = eq ? eq : pair_end;
-        if ((size_t)(key_end - p) == name_len && memcmp(p, name, name_len) == 0) {
-            const char *v = eq ? eq + 1 : pair_end;
-            return (int)decode_component(v, (size_t)(pair_end - v), out, out_size);
-        }
-        p = pair_end + 1;
-    }
-    return -1;
-}
-
-long tg_policy_read_location(const struct tg_http_head *req, const char *location, char *out, size_t out_size)
-{
-    if (strncmp(location, "query:", 6) == 0)
-        return tg_policy_query_param(req, location + 6, out, out_size);
-    if (strncmp(location, "header:", 7) != 0)
-        return -1;
-    const struct tg_http_header *f = tg_http_find_header(req, location + 7);
-    if (!f)
-        return -1;
-    struct tg_slice v = f->value;
-    if (strcasecmp(location + 7, "authorization") == 0) {
-        if (v.len < 7 || strncasecmp(v.ptr, "Bearer ", 7) != 0)
-            return -1;
-        v.ptr += 7;
-        v.len -= 7;
-        while (v.len && v.ptr[0] == ' ') {
-            v.ptr++;
-            v.len--;
-        }
-    }
-    if (v.len == 0 || v.len + 1 > out_size)
-        return -1;
-    memcpy(out, v.ptr, v.len);
-    out[v.len] = '\0';
-    return (long)v.len;
 }

@@ -1,9 +1,10 @@
-/* auth_location.c — see auth_location.h. Header and query locations use the pipeline's helper
- * (tg_policy_read_location: "Bearer " removed from Authorization, percent-decoding of query values); the
- * subprotocol convention is parsed here from every Sec-WebSocket-Protocol field. */
+/* auth_location.c — where the authentication policies find a credential (auth_location.h): parsing the
+ * "header:" / "query:" / "subprotocol:" location specs, and reading each kind from a request — a header's value
+ * ("Bearer " removed from Authorization), a query parameter decoded by request_query.h, and the subprotocol
+ * convention parsed here from every Sec-WebSocket-Protocol field. */
 #include "policy/auth/auth_location.h"
 
-#include "policy/policy.h"
+#include "policy/request_query.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -155,22 +156,29 @@ static long read_subprotocol(const struct tg_http_head *req, const char *prefix,
     return found;
 }
 
-/* 1 when the request target has a query parameter named name (with or without a value). */
-static int has_query_param(const struct tg_http_head *req, const char *name)
+/* A header location: the whole value, or for Authorization the token after "Bearer " (other schemes hold no
+ * bearer token: 0). */
+static long read_header(const struct tg_http_head *req, const char *name, char *out, size_t out_size)
 {
-    const char *q = memchr(req->target.ptr, '?', req->target.len);
-    if (!q)
+    const struct tg_http_header *f = tg_http_find_header(req, name);
+    if (!f || f->value.len == 0)
         return 0;
-    size_t nlen = strlen(name);
-    const char *end = req->target.ptr + req->target.len;
-    for (const char *p = q + 1; p < end;) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *pe = amp ? amp : end;
-        if ((size_t)(pe - p) >= nlen && memcmp(p, name, nlen) == 0 && (p + nlen == pe || p[nlen] == '='))
-            return 1;
-        p = pe + 1;
+    struct tg_slice v = f->value;
+    if (strcasecmp(name, "authorization") == 0) {
+        if (v.len < 7 || strncasecmp(v.ptr, "Bearer ", 7) != 0)
+            return 0; /* another scheme (Basic, ...) carries no bearer token */
+        v.ptr += 7;
+        v.len -= 7;
+        while (v.len && v.ptr[0] == ' ') {
+            v.ptr++;
+            v.len--;
+        }
     }
-    return 0;
+    if (v.len == 0 || v.len + 1 > out_size)
+        return -1;
+    memcpy(out, v.ptr, v.len);
+    out[v.len] = '\0';
+    return (long)v.len;
 }
 
 long tg_cred_location_read(const struct tg_http_head *req, const struct tg_cred_location *loc, char *out,
@@ -180,21 +188,14 @@ long tg_cred_location_read(const struct tg_http_head *req, const struct tg_cred_
     case TG_LOC_SUBPROTOCOL:
         return read_subprotocol(req, loc->name, out, out_size, rest, rest_size);
     case TG_LOC_QUERY: {
-        if (!has_query_param(req, loc->name))
+        struct tg_query_pair pair;
+        if (!tg_query_find(req->target, loc->name, &pair))
             return 0;
-        int n = tg_policy_query_param(req, loc->name, out, out_size);
+        long n = tg_query_decode(pair.value, out, out_size);
         return n < 0 ? -1 : n; /* "?apikey=" (empty) counts as absent */
     }
     case TG_LOC_HEADER:
-    default: {
-        const struct tg_http_header *f = tg_http_find_header(req, loc->name);
-        if (!f || f->value.len == 0)
-            return 0;
-        if (strcasecmp(loc->name, "authorization") == 0 &&
-            (f->value.len < 7 || strncasecmp(f->value.ptr, "Bearer ", 7) != 0))
-            return 0; /* another scheme (Basic, ...) carries no bearer token */
-        long n = tg_policy_read_location(req, loc->spec, out, out_size);
-        return n < 0 ? -1 : n;
-    }
+    default:
+        return read_header(req, loc->name, out, out_size);
     }
 }

@@ -24,7 +24,7 @@ enum tg_cred_loc_kind { TG_LOC_HEADER = 0, TG_LOC_QUERY, TG_LOC_SUBPROTOCOL };
 
 struct tg_cred_location {
     enum tg_cred_loc_kind kind;
-    char spec[272]; /* the whole "kind:NAME", as given (for tg_policy_read_location) */
+    char spec[272]; /* the whole "kind:NAME", as given */
     const char *name; /* points into spec, after the colon */
 };
 

@@ -1,6 +1,7 @@
 /* introspection.c — see introspection.h. Per worker: a chained hash table of entries (keyed by a SHA-256, so
- * the first 8 bytes index it), an LRU list, a libcurl multi on the worker's loop and a sweep timer that drops
- * stale entries and wipes the tokens whose pin ran out. Nothing here is shared between workers. */
+ * the first 8 bytes index it), an LRU list, a libcurl multi on the worker's loop and a sweep (a timer on the
+ * worker's timer wheel, every 5 s) that drops stale entries and wipes the tokens whose pin ran out. Nothing
+ * here is shared between workers. */
 #include "policy/auth/introspection.h"
 
 #include "clock.h"
@@ -13,11 +14,12 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SWEEP_INTERVAL_S 5.0
+#define SWEEP_INTERVAL_MS 5000
 #define SOFT_MAX_ENTRIES 16384   /* beyond this the sweep evicts unpinned entries even when still valid */
 #define INACTIVE_TTL_MS 30000
 #define DEFAULT_TTL_MS 30000
@@ -64,7 +66,7 @@ struct intro {
     size_t nbuckets; /* power of two */
     size_t count;
     struct entry *lru_head, *lru_tail;
-    ev_timer sweep;
+    struct tg_timer sweep; /* on w->wheel */
 };
 
 /* ---- endpoint configuration ------------------------------------------------------------------------- */
@@ -301,10 +303,10 @@ static struct entry *insert(struct intro *in, const uint8_t key[32])
     return e;
 }
 
-static void on_sweep(struct ev_loop *loop, ev_timer *t, int revents)
+static void on_sweep(struct tg_timer *t, uint64_t now)
 {
-    struct intro *in = t->data;
-    uint64_t now = tg_now_ms();
+    struct intro *in = (struct intro *)((char *)t - offsetof(struct intro, sweep));
+    tg_timer_schedule(&in->w->wheel, &in->sweep, now + SWEEP_INTERVAL_MS);
     size_t over = in->count > SOFT_MAX_ENTRIES ? in->count - SOFT_MAX_ENTRIES : 0;
     for (struct entry *e = in->lru_tail, *prev; e; e = prev) {
         prev = e->lru_prev;
@@ -323,7 +325,7 @@ static void on_sweep(struct ev_loop *loop, ev_timer *t, int revents)
 static void intro_free(struct tg_worker *w, void *p)
 {
     struct intro *in = p;
-    ev_timer_stop(w->loop, &in->sweep);
+    tg_timer_cancel(&w->wheel, &in->sweep);
     tg_curl_loop_free(in->curl); /* pending questions end as UNAVAILABLE: their waiters hear it */
     in->curl = NULL;
     while (in->lru_head) {
@@ -362,18 +364,11 @@ static struct intro *intro_of(struct tg_worker *w)
         free(in);
         return NULL;
     }
-    ev_timer_init(&in->sweep, on_sweep, SWEEP_INTERVAL_S, SWEEP_INTERVAL_S);
-    in->sweep.data = in;
-    ev_timer_start(w->loop, &in->sweep);
+    tg_timer_init(&in->sweep, on_sweep);
+    tg_timer_schedule(&w->wheel, &in->sweep, tg_now_ms() + SWEEP_INTERVAL_MS);
     w->slots[TG_WORKER_SLOT_INTROSPECTION] = in;
     w->slot_free[TG_WORKER_SLOT_INTROSPECTION] = intro_free;
     return in;
-}
-
-size_t tg_introspect_cached(struct tg_worker *w)
-{
-    struct intro *in = w->slots[TG_WORKER_SLOT_INTROSPECTION];
-    return in ? in->count : 0;
 }
 
 /* ---- answers ---------------------------------------------------------------------------------------- */

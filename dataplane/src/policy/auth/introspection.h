@@ -67,7 +67,4 @@ int tg_introspect_recheck(struct tg_worker *w, const struct tg_introspection_cfg
                           struct tg_introspect_wait **wait);
 void tg_introspect_cancel(struct tg_introspect_wait *wait);
 
-/* Entries cached by this worker (tests, metrics). */
-size_t tg_introspect_cached(struct tg_worker *w);
-
 #endif

@@ -4,6 +4,7 @@
 #include "policy/auth/jwks_fetch.h"
 
 #include "clock.h"
+#include "policy/auth/auth_redact.h"
 #include "policy/curl_loop.h"
 #include "log.h"
 #include "loop/worker.h"
@@ -105,7 +106,7 @@ static struct fetcher *fetcher_of(struct tg_worker *w)
 }
 
 struct skip_ctx {
-    const char *url;
+    char url[512]; /* loggable: tg_redact_url */
 };
 
 static void on_skip(void *arg, size_t index, const char *why)
@@ -120,7 +121,8 @@ static void on_fetched(void *arg, const struct tg_curl_response *r)
     s->req = NULL;
     struct tg_jwks fresh;
     char err[200] = "";
-    struct skip_ctx sc = {s->url};
+    struct skip_ctx sc;
+    tg_redact_url(s->url, sc.url, sizeof sc.url);
     int ok = r->outcome == TG_CURL_OK && r->status == 200 &&
              tg_jwks_parse_text(r->body, r->body_len, &fresh, NULL, s->f->w->id == 0 ? on_skip : NULL, &sc, err,
                                 sizeof err) == 0;
@@ -132,7 +134,7 @@ static void on_fetched(void *arg, const struct tg_curl_response *r)
         s->retry_after_ms = 0;
     } else {
         if (r->outcome != TG_CURL_ABORTED && s->f->w->id == 0)
-            tg_warn("jwks %s: fetch failed (%s)", s->url,
+            tg_warn("jwks %s: fetch failed (%s)", sc.url,
                     r->outcome != TG_CURL_OK ? r->error : r->status != 200 ? "HTTP status not 200" : err);
         if (!s->have_keys)
             s->retry_after_ms = tg_now_ms() + TG_JWKS_RETRY_MS;

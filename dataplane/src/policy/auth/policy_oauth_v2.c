@@ -34,9 +34,9 @@
 #include "strmap.h"
 #include "loop/worker.h"
 
-#include <ev.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -643,13 +643,13 @@ struct recheck {
     void (*done)(void *arg, int revoked);
     void *arg;
     int revoked;
-    ev_timer later; /* a verdict known at once is still delivered from the loop, never inside recheck() */
-    struct ev_loop *loop;
+    struct tg_timer later; /* on the worker's wheel: a verdict known at once is still delivered from the loop
+                            * (next tick), never inside recheck() */
 };
 
-static void on_recheck_later(struct ev_loop *loop, ev_timer *t, int revents)
+static void on_recheck_later(struct tg_timer *t, uint64_t now_ms)
 {
-    struct recheck *rc = t->data;
+    struct recheck *rc = (struct recheck *)((char *)t - offsetof(struct recheck, later));
     void (*done)(void *, int) = rc->done;
     void *arg = rc->arg;
     int revoked = rc->revoked;
@@ -692,10 +692,8 @@ static void oauth_recheck(void *state, struct tg_worker *w, const struct tg_cred
         return;
     /* not an introspected token, or its token is no longer kept: it cannot be re-checked — fail closed */
     rc->revoked = cred->kind == TG_CRED_OPAQUE_TOKEN;
-    rc->loop = w->loop;
-    ev_timer_init(&rc->later, on_recheck_later, 0., 0.);
-    rc->later.data = rc;
-    ev_timer_start(w->loop, &rc->later);
+    tg_timer_init(&rc->later, on_recheck_later);
+    tg_timer_schedule(&w->wheel, &rc->later, tg_now_ms());
 }
 
 int tg_oauth_v2_reads(const void *state, int kind, const char *name, size_t len)

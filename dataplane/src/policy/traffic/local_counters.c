@@ -211,4 +211,3 @@ static size_t entries(struct map *m, void (*init)(void))
 }
 
 size_t tg_local_quota_entries(void) { return entries(&quota_map, init_quota); }
-size_t tg_local_spike_entries(void) { return entries(&spike_map, init_spike); }

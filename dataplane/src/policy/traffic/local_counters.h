@@ -25,8 +25,7 @@ uint64_t tg_local_quota_incr(const uint8_t key[TG_COUNTER_KEY_LEN], uint64_t win
 int tg_local_spike_admit(const uint8_t key[TG_COUNTER_KEY_LEN], uint64_t now_us, uint64_t interval_us,
                          uint64_t *wait_us);
 
-/* Entries currently held (live or expired-not-yet-swept), for tests and metrics. */
+/* Quota entries currently held (live or expired-not-yet-swept), for tests. */
 size_t tg_local_quota_entries(void);
-size_t tg_local_spike_entries(void);
 
 #endif

@@ -6,8 +6,11 @@
  *   CONNECTING hiredis context created (non-blocking connect); counts are written into its output buffer
  *   READY      connected (and AUTH sent when there is a password)
  *   BACKOFF    the last attempt failed or the connection was lost; counts fail at once until the timer ends
- * One ev_timer serves as connect deadline (RESOLVING, CONNECTING), answer deadline of the oldest count
- * (CONNECTING, READY) and backoff (BACKOFF).
+ * One timer on the worker's timer wheel serves as connect deadline (RESOLVING, CONNECTING), answer deadline of
+ * the oldest count (CONNECTING, READY) and end of the backoff (BACKOFF); the backoff delays come from
+ * common/backoff.h (100 ms doubling to 5 s, equal jitter, reset by the first count answered). The only libev
+ * watcher of its own is the ev_async by which the resolver thread wakes the loop (a cross-thread wakeup, not a
+ * timer).
  *
  * Who frees what: a count (struct tg_redis_request) that was written to hiredis is freed by its EXEC callback,
  * which hiredis runs exactly once — with the reply, or with NULL when the context is freed; a count still
@@ -17,6 +20,7 @@
  * connection has let go of it. */
 #include "policy/traffic/redis_counter.h"
 
+#include "backoff.h"
 #include "clock.h"
 #include "log.h"
 #include "loop/worker.h"
@@ -29,6 +33,7 @@
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +41,8 @@
 #define MAX_CONNS 16
 #define CONNECT_TIMEOUT_MS 500
 #define ANSWER_TIMEOUT_MS 500
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
+#define BACKOFF_MIN_MS 100u
+#define BACKOFF_MAX_MS 5000u
 
 static _Atomic uint64_t failures;
 
@@ -80,11 +85,12 @@ struct redis_conn {
     char *password;          /* "" when none */
     enum conn_state state;
     redisAsyncContext *ac;
-    ev_timer timer;
+    struct tg_timer timer;   /* on the worker's wheel: the one deadline of the current state */
     ev_async resolved;
     struct resolve_job *job;
     uint64_t state_since_ms;
-    unsigned attempts;       /* consecutive failures, for the backoff */
+    struct tg_backoff backoff; /* consecutive failures (backoff.failures) and the next delay */
+    uint64_t backoff_until_ms; /* BACKOFF ends then */
     struct tg_redis_request *head, *tail;
     size_t outstanding;
     uint64_t last_used_ms;
@@ -163,8 +169,7 @@ static struct tg_redis_request *detach_all(struct redis_conn *c)
 
 static void arm_timer(struct redis_conn *c)
 {
-    struct ev_loop *loop = c->pool->w->loop;
-    uint64_t now = tg_now_ms(), deadline = 0;
+    uint64_t deadline = 0;
     switch (c->state) {
     case CONN_RESOLVING:
     case CONN_CONNECTING:
@@ -174,24 +179,17 @@ static void arm_timer(struct redis_conn *c)
         if (c->head)
             deadline = c->head->started_ms + ANSWER_TIMEOUT_MS;
         break;
-    case CONN_BACKOFF: {
-        unsigned shift = c->attempts > 6 ? 6 : c->attempts; /* 100 ms · 2^6 > 5 s */
-        uint64_t delay = (uint64_t)BACKOFF_MIN_MS << shift;
-        if (delay > BACKOFF_MAX_MS)
-            delay = BACKOFF_MAX_MS;
-        delay = delay / 2 + tg_worker_random(c->pool->w) % (delay / 2 + 1); /* jitter: [delay/2, delay] */
-        deadline = c->state_since_ms + delay;
+    case CONN_BACKOFF:
+        deadline = c->backoff_until_ms;
         break;
-    }
     case CONN_IDLE:
         break;
     }
-    ev_timer_stop(loop, &c->timer);
-    if (deadline) {
-        double after = deadline > now ? (double)(deadline - now) / 1000.0 : 0.0;
-        ev_timer_set(&c->timer, after, 0.);
-        ev_timer_start(loop, &c->timer);
-    }
+    struct tg_timer_wheel *wheel = &c->pool->w->wheel;
+    if (!deadline)
+        tg_timer_cancel(wheel, &c->timer);
+    else if (!tg_timer_is_scheduled(&c->timer) || c->timer.deadline_ms != deadline)
+        tg_timer_schedule(wheel, &c->timer, deadline);
 }
 
 static void set_state(struct redis_conn *c, enum conn_state s)
@@ -218,9 +216,9 @@ static void complete(struct tg_redis_request *r, int ok, long long count)
  * that asks for another count sees BACKOFF and gets NULL. */
 static void conn_fail(struct redis_conn *c, const char *why)
 {
-    if (c->attempts == 0 || c->state == CONN_READY)
+    if (c->backoff.failures == 0 || c->state == CONN_READY)
         tg_warn("redis %s:%u: %s; quota counts fail until it is back", c->host, (unsigned)c->port, why);
-    c->attempts++;
+    c->backoff_until_ms = tg_now_ms() + tg_backoff_next(&c->backoff);
     redisAsyncContext *ac = c->ac;
     c->ac = NULL;
     if (c->job) {
@@ -262,7 +260,7 @@ static void on_exec(redisAsyncContext *ac, void *reply_ptr, void *privdata)
         ok = 1;
         count = reply->element[0]->integer;
         if (c && c->ac == ac)
-            c->attempts = 0;
+            tg_backoff_reset(&c->backoff);
     } else if (reply && reply->type == REDIS_REPLY_ERROR) {
         tg_warn("redis: quota count refused: %.200s", reply->str);
     }
@@ -310,7 +308,7 @@ static void on_connect(const redisAsyncContext *cac, int status)
         conn_fail(c, ac->errstr ? ac->errstr : "cannot connect");
         return;
     }
-    set_state(c, CONN_READY); /* attempts is reset by the first count answered: a Redis that accepts
+    set_state(c, CONN_READY); /* the backoff is reset by the first count answered: a Redis that accepts
                                * connections but refuses AUTH or never answers still backs off */
 }
 
@@ -446,10 +444,9 @@ static void start_connect(struct redis_conn *c)
     }
 }
 
-static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
+static void on_timer(struct tg_timer *t, uint64_t now)
 {
-    struct redis_conn *c = t->data;
-    uint64_t now = tg_now_ms();
+    struct redis_conn *c = (struct redis_conn *)((char *)t - offsetof(struct redis_conn, timer));
     switch (c->state) {
     case CONN_BACKOFF:
         c->state = CONN_IDLE;
@@ -477,7 +474,7 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
 static void conn_destroy(struct redis_conn *c)
 {
     struct ev_loop *loop = c->pool->w->loop;
-    ev_timer_stop(loop, &c->timer);
+    tg_timer_cancel(&c->pool->w->wheel, &c->timer);
     ev_async_stop(loop, &c->resolved);
     if (c->job) {
         pthread_mutex_lock(&c->job->lock);
@@ -557,8 +554,9 @@ static struct redis_conn *conn_for(struct redis_pool *p, const char *host, uint1
     c->pool = p;
     snprintf(c->host, sizeof c->host, "%s", host);
     c->port = port;
-    ev_timer_init(&c->timer, on_timer, 0., 0.);
-    c->timer.data = c;
+    tg_timer_init(&c->timer, on_timer);
+    uint64_t seed = (uint64_t)tg_worker_random(p->w) << 32 | tg_worker_random(p->w);
+    tg_backoff_init(&c->backoff, BACKOFF_MIN_MS, BACKOFF_MAX_MS, seed);
     ev_async_init(&c->resolved, on_resolved);
     c->resolved.data = c;
     ev_async_start(p->w->loop, &c->resolved);
