@@ -2,6 +2,7 @@
  * hands it to every worker and answers once every worker has switched; GET /snapshot/version tells a controller
  * what is applied and which process (bootId) applied it. */
 #include "process/dataplane.h"
+#include "process/policy_compiler.h"
 
 #include "clock.h"
 #include "log.h"
@@ -18,7 +19,7 @@ uint64_t tg_dataplane_apply(struct tg_dataplane *dp, json_t *doc, json_t *errors
     struct timespec c0, c1;
     clock_gettime(CLOCK_MONOTONIC, &c0);
     *conflict = 0;
-    struct tg_snapshot *snap = tg_snapshot_build(doc, errors);
+    struct tg_snapshot *snap = tg_snapshot_build(doc, &tg_registered_policies, errors);
     if (!snap)
         return 0;
     if (snap->version < dp->applied_version) {

@@ -12,7 +12,7 @@
 #include "policy/policy.h"
 #include "http1_parser.h"
 #include "http_status.h"
-#include "config/snapshot.h"
+#include "config/router.h"
 #include "timer_wheel.h"
 #include "loop/worker.h"
 

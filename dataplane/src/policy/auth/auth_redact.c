@@ -2,6 +2,7 @@
 #include "policy/auth/auth_redact.h"
 
 #include "policy/auth/auth_location.h"
+#include "policy/policy.h"
 
 #include <string.h>
 #include <strings.h>
