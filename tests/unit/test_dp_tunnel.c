@@ -145,7 +145,7 @@ static void view(void *arg, const struct tg_session *s)
     view_count++;
     view_messages_c2b = atomic_load(&s->messages[TG_SESSION_C2B]);
     view_bytes_b2c = atomic_load(&s->bytes[TG_SESSION_B2C]);
-    CHECK_EQ_STR(s->proxy_id, "ns/chat");
+    CHECK_EQ_STR(s->proxy->id, "ns/chat");
     CHECK_EQ_STR(s->environment, "prod");
     CHECK_EQ_STR(s->client_ip, "192.0.2.7");
 }

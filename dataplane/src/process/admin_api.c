@@ -89,8 +89,8 @@ static void add_session(void *arg, const struct tg_session *s)
                               "backendToClient",
                               (json_int_t)atomic_load_explicit(&s->bytes[TG_SESSION_B2C], memory_order_relaxed));
     json_array_append_new(v->list, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:i}", "id", id, "environment",
-                                             s->environment, "proxy", s->proxy_id, "client", s->client_ip,
-                                             "endpoint", s->endpoint, "startedAt", started, "messages", messages,
+                                             s->environment, "proxy", s->proxy->id, "client", s->client_ip,
+                                             "endpoint", s->ep->name, "startedAt", started, "messages", messages,
                                              "bytes", bytes, "worker", v->worker));
 }
 

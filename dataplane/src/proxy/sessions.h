@@ -6,6 +6,8 @@
 #ifndef TG_SESSIONS_H
 #define TG_SESSIONS_H
 
+#include "config/snapshot.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -17,9 +19,9 @@ struct tg_session {
     struct tg_session *next, *prev; /* under the list's lock */
     uint64_t id;
     uint64_t started_wall_ms;
-    const char *proxy_id;           /* strings of the snapshot the session holds */
-    const char *environment;
-    const char *endpoint;           /* "10.0.0.5:8080" */
+    const struct tg_proxy_cfg *proxy; /* in the snapshot the session holds a reference to */
+    const char *environment;        /* the environment the proxy was reached under */
+    struct tg_endpoint *ep;         /* the backend endpoint (the session holds one ep->active) */
     char client_ip[46];
     _Atomic uint64_t messages[2];   /* complete data messages relayed, by direction */
     _Atomic uint64_t bytes[2];      /* frame bytes relayed, headers included, by direction */

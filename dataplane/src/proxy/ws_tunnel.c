@@ -50,10 +50,10 @@ static void refresh_timer(struct tg_tunnel *t)
 {
     uint64_t deadline = UINT64_MAX;
     if (t->state == TG_TUNNEL_OPEN) {
-        if (t->proxy->ws_idle_timeout_ms)
-            deadline = t->last_activity_ms + t->proxy->ws_idle_timeout_ms;
-        if (t->proxy->ws_max_lifetime_ms && t->started_ms + t->proxy->ws_max_lifetime_ms < deadline)
-            deadline = t->started_ms + t->proxy->ws_max_lifetime_ms;
+        if (t->session.proxy->ws_idle_timeout_ms)
+            deadline = t->last_activity_ms + t->session.proxy->ws_idle_timeout_ms;
+        if (t->session.proxy->ws_max_lifetime_ms && t->started_ms + t->session.proxy->ws_max_lifetime_ms < deadline)
+            deadline = t->started_ms + t->session.proxy->ws_max_lifetime_ms;
         if (t->cred_expiry_ms && t->cred_expiry_ms < deadline)
             deadline = t->cred_expiry_ms;
         if (t->next_recheck_ms && !t->recheck_pending && t->next_recheck_ms < deadline)
@@ -81,15 +81,13 @@ struct tg_tunnel *tg_tunnel_start(const struct tg_tunnel_env *env, const struct 
     tg_conn_move(w->loop, &t->client, setup->client, on_client_io, t);
     tg_conn_move(w->loop, &t->backend, setup->backend, on_backend_io, t);
     t->snap = setup->snap; /* the session keeps the snapshot its proxy config lives in */
-    t->proxy = setup->route->proxy;
-    t->ep = setup->ep;
+    t->session.proxy = setup->route->proxy;
+    t->session.ep = setup->ep;
     if (!setup->ep_counted) /* the session counts as an active connection of its endpoint */
-        atomic_fetch_add_explicit(&t->ep->active, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&setup->ep->active, 1, memory_order_relaxed);
     t->session.id = atomic_fetch_add_explicit(&next_session_id, 1, memory_order_relaxed);
     t->session.started_wall_ms = tg_wall_ms();
-    t->session.proxy_id = t->proxy->id;
     t->session.environment = setup->route->environment;
-    t->session.endpoint = t->ep->name;
     snprintf(t->session.client_ip, sizeof t->session.client_ip, "%s", setup->client_ip);
     t->started_ms = t->last_activity_ms = tg_now_ms();
     t->close_code = 1005; /* "no status" until a close frame says otherwise */
@@ -128,7 +126,7 @@ static void destroy_tunnel(struct tg_tunnel *t)
     tg_timer_cancel(&w->wheel, &t->timer);
     tg_conn_close(w->loop, &t->client, &w->bufs);
     tg_conn_close(w->loop, &t->backend, &w->bufs);
-    atomic_fetch_sub_explicit(&t->ep->active, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&t->session.ep->active, 1, memory_order_relaxed);
     tg_session_list_remove(t->env->sessions, &t->session);
     tg_counter_sub(&t->env->counters->ws_sessions_active, 1);
     tg_counter_sub(&t->env->counters->connections_active, 1);
@@ -204,7 +202,7 @@ static int validate_input(struct tg_tunnel *t, struct tg_ws_direction *d, struct
         if (ev.frame_started) {
             const struct tg_ws_frame_header *h = &ev.header;
             int data_frame = h->opcode == TG_WS_TEXT || h->opcode == TG_WS_BINARY || h->opcode == TG_WS_CONT;
-            if (data_frame && t->proxy->ws_max_message_bytes && ev.message_bytes > t->proxy->ws_max_message_bytes) {
+            if (data_frame && t->session.proxy->ws_max_message_bytes && ev.message_bytes > t->session.proxy->ws_max_message_bytes) {
                 /* refuse before forwarding this frame: the destination stays at a frame boundary */
                 d->validated += (uint32_t)(ev.consumed - h->header_len);
                 d->stop = 1;
@@ -456,7 +454,7 @@ static void on_recheck_done(void *arg, int revoked)
 static void start_recheck(struct tg_tunnel *t)
 {
     const struct tg_compiled_policy *p =
-        t->cred->policy_index < t->proxy->num_policies ? &t->proxy->policies[t->cred->policy_index] : NULL;
+        t->cred->policy_index < t->session.proxy->num_policies ? &t->session.proxy->policies[t->cred->policy_index] : NULL;
     if (!p || !p->type->recheck) {
         t->next_recheck_ms = 0;
         return;
@@ -481,11 +479,11 @@ void tg_tunnels_check_credentials(const struct tg_tunnel_env *env, const struct 
         struct tg_tunnel *t = tunnel_of(s);
         if (!t->cred || t->state != TG_TUNNEL_OPEN)
             continue;
-        const struct tg_proxy_cfg *px = tg_snapshot_find_proxy(snap, t->proxy->id);
+        const struct tg_proxy_cfg *px = tg_snapshot_find_proxy(snap, t->session.proxy->id);
         if (!px || t->cred->policy_index >= px->num_policies)
             continue; /* the proxy left (or changed shape): established sessions are not disturbed */
         const struct tg_compiled_policy *p = &px->policies[t->cred->policy_index];
-        const struct tg_compiled_policy *old = &t->proxy->policies[t->cred->policy_index];
+        const struct tg_compiled_policy *old = &t->session.proxy->policies[t->cred->policy_index];
         if (p->type != old->type || !p->type->credential_revoked || !p->type->credential_revoked(p->state, t->cred))
             continue;
         if (n == cap) {
@@ -514,7 +512,7 @@ static void on_tunnel_timer(struct tg_timer *timer, uint64_t now_ms)
             refresh_timer(t);
         return;
     }
-    const struct tg_proxy_cfg *px = t->proxy;
+    const struct tg_proxy_cfg *px = t->session.proxy;
     if (t->close_started_ms && now_ms >= t->close_started_ms + TUNNEL_CLOSE_HANDSHAKE_MS) {
         destroy_tunnel(t); /* the close was relayed but never answered: end both connections */
         return;

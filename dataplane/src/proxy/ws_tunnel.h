@@ -59,9 +59,7 @@ struct tg_tunnel {
     struct tg_conn backend;
     struct tg_ws_direction c2b, b2c;
     struct tg_timer timer;
-    struct tg_snapshot *snap;
-    const struct tg_proxy_cfg *proxy;
-    struct tg_endpoint *ep;          /* holds one ep->active */
+    struct tg_snapshot *snap;        /* session.proxy lives in it */
     uint64_t started_ms;
     uint64_t last_activity_ms;
     uint64_t closing_deadline_ms;
