@@ -141,8 +141,6 @@ static void destroy_tunnel(struct tg_tunnel *t)
     tg_worker_defer_free(w, &t->deferred);
 }
 
-void tg_tunnel_destroy_now(struct tg_tunnel *t) { destroy_tunnel(t); }
-
 /* Starts a proxy-initiated close: nothing more is relayed after the frames in flight; close frames go to the
  * client and/or backend (code 0 = that side gets none, e.g. because it is gone). */
 void tg_tunnel_close(struct tg_tunnel *t, uint16_t code_to_client, const char *reason_to_client,

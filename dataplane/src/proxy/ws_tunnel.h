@@ -92,8 +92,6 @@ struct tg_tunnel *tg_tunnel_start(const struct tg_tunnel_env *env, const struct 
 /* Proxy-initiated close of a session: close frames with these codes to each side (0: none), then the end. */
 void tg_tunnel_close(struct tg_tunnel *t, uint16_t code_to_client, const char *reason_to_client,
                      uint16_t code_to_backend, const char *reason_to_backend, enum tg_closed_by closed_by);
-/* Ends a session at once (worker exit after the drain timeout). */
-void tg_tunnel_destroy_now(struct tg_tunnel *t);
 
 /* The sessions of one worker (the env's list): */
 /* After a snapshot swap: closes (1008 "token revoked") every session whose credential the new snapshot no longer
