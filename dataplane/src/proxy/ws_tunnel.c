@@ -86,7 +86,10 @@ struct tg_tunnel *tg_tunnel_start(const struct tg_tunnel_env *env, const struct 
     if (!setup->ep_counted) /* the session counts as an active connection of its endpoint */
         atomic_fetch_add_explicit(&setup->ep->active, 1, memory_order_relaxed);
     t->session.id = atomic_fetch_add_explicit(&next_session_id, 1, memory_order_relaxed);
-    t->session.started_wall_ms = tg_wall_ms();
+    /* the wall clock is read before the monotonic one: a deadline converted from wall time (token expiry) can
+     * then only come late by the gap between the two reads (a preemption), never early */
+    uint64_t now_wall = tg_wall_ms();
+    t->session.started_wall_ms = now_wall;
     t->session.environment = setup->route->environment;
     snprintf(t->session.client_ip, sizeof t->session.client_ip, "%s", setup->client_ip);
     t->started_ms = t->last_activity_ms = tg_now_ms();
@@ -95,7 +98,6 @@ struct tg_tunnel *tg_tunnel_start(const struct tg_tunnel_env *env, const struct 
         t->cred = malloc(sizeof *t->cred);
         if (t->cred) {
             *t->cred = *setup->credential;
-            uint64_t now_wall = tg_wall_ms();
             if (t->cred->expires_wall_ms)
                 t->cred_expiry_ms = t->started_ms + (t->cred->expires_wall_ms > now_wall ? t->cred->expires_wall_ms - now_wall : 0);
             if (t->cred->recheck_interval_ms)
