@@ -14,6 +14,8 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <errno.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -246,11 +248,60 @@ static void test_listener(void)
     ev_loop_destroy(loop);
 }
 
+/* Out of descriptors: the pending connection is accepted with the spare descriptor and closed (the client sees
+ * its end at once instead of hanging), the error is counted, accepting pauses ~100 ms, then resumes. */
+static void test_listener_emfile(void)
+{
+    struct ev_loop *loop = ev_loop_new(0);
+    struct accepts acc;
+    memset(&acc, 0, sizeof acc);
+    struct tg_listener l;
+    CHECK_EQ_INT(tg_listener_open(&l, loop, "127.0.0.1:0", 1, on_accept, &acc), 0);
+    _Atomic uint64_t errors = 0;
+    l.accept_errors = &errors;
+    int port = bound_port(l.fd);
+    tg_listener_start(&l);
+    int c1 = socket(AF_INET, SOCK_STREAM, 0), c2 = socket(AF_INET, SOCK_STREAM, 0);
+    struct rlimit saved;
+    getrlimit(RLIMIT_NOFILE, &saved);
+    struct rlimit low = saved;
+    low.rlim_cur = 256;
+    CHECK_EQ_INT(setrlimit(RLIMIT_NOFILE, &low), 0);
+    int fillers[256], nf = 0;
+    for (int fd; nf < 256 && (fd = dup(0)) >= 0;)
+        fillers[nf++] = fd;
+    CHECK(dup(0) < 0 && errno == EMFILE);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+    CHECK_EQ_INT(connect(c1, (struct sockaddr *)&sin, sizeof sin), 0);
+    run_for(loop, 30);
+    CHECK_EQ_INT(acc.count, 0);
+    CHECK(errors >= 1);
+    char ch;
+    struct timeval tv = {1, 0};
+    setsockopt(c1, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    CHECK(read(c1, &ch, 1) <= 0); /* shed: closed (EOF or reset), not left hanging */
+    /* descriptors again: accepting resumes after the pause */
+    for (int i = 0; i < nf; i++)
+        close(fillers[i]);
+    setrlimit(RLIMIT_NOFILE, &saved);
+    CHECK_EQ_INT(connect(c2, (struct sockaddr *)&sin, sizeof sin), 0);
+    run_for(loop, 200);
+    CHECK_EQ_INT(acc.count, 1);
+    if (acc.count == 1)
+        close(acc.fds[0]);
+    close(c1);
+    close(c2);
+    tg_listener_close(&l);
+    ev_loop_destroy(loop);
+}
+
 int main(void)
 {
     test_hooks();
     test_drain_deadline();
     test_random();
     test_listener();
+    test_listener_emfile();
     TG_TEST_MAIN_END();
 }
