@@ -1,7 +1,8 @@
 /* fuzz_dp_snapshot.c — the data plane's snapshot validation (snapshot.c) on arbitrary JSON: it must either build
  * a snapshot or report errors, never crash, leak or read out of bounds; a built snapshot must route any
  * host/path taken from the input without fault. */
-#include "config/snapshot.h"
+#include "config/router.h"
+#include "process/policy_compiler.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -13,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!doc)
         return 0;
     json_t *errors = json_array();
-    struct tg_snapshot *s = tg_snapshot_build(doc, errors);
+    struct tg_snapshot *s = tg_snapshot_build(doc, &tg_registered_policies, errors);
     if (s) {
         if (json_array_size(errors) != 0)
             __builtin_trap(); /* a snapshot is built only without errors */

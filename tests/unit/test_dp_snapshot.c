@@ -1,6 +1,7 @@
 /* test_dp_snapshot.c — snapshot validation (strict, whole-document errors) and routing: exact beats wildcard,
  * longer wildcard beats shorter, longest base path on a segment boundary, path rewriting. */
-#include "config/snapshot.h"
+#include "config/router.h"
+#include "process/policy_compiler.h"
 #include "tg_test.h"
 
 #include <string.h>
@@ -42,7 +43,7 @@ int main(void)
 {
     json_t *errors = json_array();
     json_t *doc = parse(GOOD);
-    struct tg_snapshot *s = tg_snapshot_build(doc, errors);
+    struct tg_snapshot *s = tg_snapshot_build(doc, &tg_registered_policies, errors);
     CHECK(s != NULL);
     CHECK_EQ_INT(json_array_size(errors), 0);
     if (!s) {
@@ -101,7 +102,7 @@ int main(void)
 
     /* the same endpoint in two snapshots is the same registry entry */
     json_t *errors2 = json_array();
-    struct tg_snapshot *s2 = tg_snapshot_build(doc, errors2);
+    struct tg_snapshot *s2 = tg_snapshot_build(doc, &tg_registered_policies, errors2);
     CHECK(s2 && tg_snapshot_find_proxy(s2, "a/chat")->endpoints[0] == chat->endpoints[0]);
     tg_snapshot_unref(s2);
     json_decref(errors2);
@@ -150,7 +151,7 @@ int main(void)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         json_t *d = parse(bad[i].json);
         json_t *errs = json_array();
-        struct tg_snapshot *b = tg_snapshot_build(d, errs);
+        struct tg_snapshot *b = tg_snapshot_build(d, &tg_registered_policies, errs);
         CHECK(b == NULL);
         int found = 0;
         size_t k;

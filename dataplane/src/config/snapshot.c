@@ -1,5 +1,7 @@
-/* snapshot.c — validation of the snapshot document and construction of the immutable routing structures.
- * Strict: unknown fields, wrong types and out-of-range values are errors (docs/control-protocol.md). */
+/* snapshot.c — validation of the snapshot document and construction of the immutable structures the data plane
+ * runs on: proxies (targets, endpoints, WebSocket limits, compiled policy lists), groups and their host and
+ * base-path maps (read by router.c). Strict: unknown fields, wrong types and out-of-range values are errors
+ * (docs/control-protocol.md); every error is collected, and a snapshot is built whole or not at all. */
 #include "config/snapshot.h"
 
 #include "json_util.h"
@@ -14,6 +16,7 @@
 struct build {
     json_t *errors;
     struct tg_snapshot *snap;
+    const struct tg_policy_compiler *policies;
 };
 
 static void add_error(struct build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -252,42 +255,18 @@ static void build_target(struct build *b, struct tg_proxy_cfg *px, const json_t 
         add_error(b, "%s.loadBalancing: must be roundRobin, leastConnections or random", path);
 }
 
+static void report_policy_error(void *arg, const char *text) { add_error(arg, "%s", text); }
+
 static void build_policies(struct build *b, struct tg_proxy_cfg *px, const json_t *list, const char *path)
 {
     if (!list)
         return;
-    if (!json_is_array(list)) {
-        add_error(b, "%s: must be an array", path);
+    if (!b->policies) {
+        if (!json_is_array(list) || json_array_size(list) > 0)
+            add_error(b, "%s: policies are not supported here", path);
         return;
     }
-    size_t n = json_array_size(list);
-    px->policies = calloc(n ? n : 1, sizeof *px->policies);
-    for (size_t i = 0; px->policies && i < n; i++) {
-        const json_t *item = json_array_get(list, i);
-        const char *type = json_string_value(json_object_get(item, "type"));
-        if (!json_is_object(item) || !type) {
-            add_error(b, "%s[%zu].type: required string", path, i);
-            continue;
-        }
-        const struct tg_policy_type *pt = tg_policy_type_find(type);
-        if (!pt) {
-            add_error(b, "%s[%zu].type: unknown policy \"%.64s\"", path, i, type);
-            continue;
-        }
-        json_t *spec = json_deep_copy(item);
-        json_object_del(spec, "type");
-        char err[256] = "";
-        int failed = 0;
-        void *state = pt->compile(spec, err, sizeof err, &failed);
-        json_decref(spec);
-        if (failed) {
-            add_error(b, "%s[%zu] (%s): %s", path, i, type, err);
-            continue;
-        }
-        px->policies[px->num_policies].type = pt;
-        px->policies[px->num_policies].state = state;
-        px->num_policies++;
-    }
+    px->policies = b->policies->compile(list, path, &px->num_policies, report_policy_error, b);
 }
 
 static void build_proxy(struct build *b, struct tg_proxy_cfg *px, const json_t *obj, size_t index)
@@ -454,10 +433,8 @@ static void free_snapshot(struct tg_snapshot *s)
         struct tg_proxy_cfg *px = &s->proxies[i];
         free(px->environments);
         free(px->endpoints);
-        for (size_t p = 0; p < px->num_policies; p++)
-            if (px->policies[p].type->free_state)
-                px->policies[p].type->free_state(px->policies[p].state);
-        free(px->policies);
+        if (px->policies && s->policies)
+            s->policies->free(px->policies, px->num_policies);
     }
     free(s->groups);
     free(s->proxies);
@@ -474,9 +451,9 @@ void tg_snapshot_unref(struct tg_snapshot *s)
         free_snapshot(s);
 }
 
-struct tg_snapshot *tg_snapshot_build(json_t *doc, json_t *errors)
+struct tg_snapshot *tg_snapshot_build(json_t *doc, const struct tg_policy_compiler *policies, json_t *errors)
 {
-    struct build b = {.errors = errors};
+    struct build b = {.errors = errors, .policies = policies};
     size_t errors_before = json_array_size(errors);
     if (!json_is_object(doc)) {
         add_error(&b, "snapshot: must be a JSON object");
@@ -489,6 +466,7 @@ struct tg_snapshot *tg_snapshot_build(json_t *doc, json_t *errors)
     }
     atomic_init(&s->refs, 1);
     s->doc = json_incref(doc);
+    s->policies = policies;
     tg_strmap_init(&s->proxies_by_id);
     tg_strmap_init(&s->exact_hosts);
     tg_strmap_init(&s->wildcard_hosts);
@@ -531,87 +509,4 @@ struct tg_snapshot *tg_snapshot_build(json_t *doc, json_t *errors)
         return NULL;
     }
     return s;
-}
-
-/* ---- routing ---- */
-
-static const struct tg_group_cfg *find_group(const struct tg_snapshot *s, const char *host, size_t len)
-{
-    char lower[256];
-    /* strip ":port" (and IPv6 brackets are not DNS names, so they never match a group) */
-    const char *colon = memchr(host, ':', len);
-    if (colon && host[0] != '[')
-        len = (size_t)(colon - host);
-    if (len > 0 && host[len - 1] == '.')
-        len--; /* a fully-qualified "api.example.com." is the same host */
-    if (len == 0 || len >= sizeof lower)
-        return NULL;
-    for (size_t i = 0; i < len; i++)
-        lower[i] = (char)tolower((unsigned char)host[i]);
-    const struct tg_group_cfg *g = tg_strmap_get(&s->exact_hosts, lower, len);
-    if (g)
-        return g;
-    /* longest wildcard first: for a.b.example.com try ".b.example.com", ".example.com", ".com" */
-    for (size_t i = 0; i < len; i++) {
-        if (lower[i] != '.')
-            continue;
-        g = tg_strmap_get(&s->wildcard_hosts, lower + i, len - i);
-        if (g)
-            return g;
-    }
-    return NULL;
-}
-
-struct tg_route_match tg_snapshot_route(const struct tg_snapshot *s, const char *host, size_t host_len,
-                                        const char *path, size_t path_len)
-{
-    struct tg_route_match m = {find_group(s, host, host_len), NULL};
-    if (!m.group)
-        return m;
-    const char *q = memchr(path, '?', path_len);
-    size_t len = q ? (size_t)(q - path) : path_len;
-    if (len == 0 || path[0] != '/')
-        return m;
-    /* Try the path itself, then each shorter prefix ending before a '/', then "/". */
-    for (;;) {
-        const struct tg_route *r = tg_strmap_get(&m.group->routes_by_base_path, path, len);
-        if (r) {
-            m.route = r;
-            return m;
-        }
-        if (len <= 1)
-            break;
-        while (len > 1 && path[len - 1] != '/')
-            len--;
-        if (len > 1)
-            len--; /* drop the '/' itself: "/chat/" → "/chat" */
-        else
-            len = 1; /* "/" */
-    }
-    return m;
-}
-
-long tg_route_rewrite_path(const struct tg_proxy_cfg *px, const char *path, size_t path_len, char *out,
-                           size_t out_size)
-{
-    const char *rest = path;
-    size_t rest_len = path_len;
-    if (px->strip_base_path && px->base_path_len > 1 && path_len >= px->base_path_len) {
-        rest = path + px->base_path_len;
-        rest_len = path_len - px->base_path_len;
-    }
-    /* rest now starts with '/' or '?', or is empty. "/chat" → "/"; "/chat?x" → "/?x"; with a target prefix
-     * "/p": "/chat" → "/p", "/chat?x" → "/p?x", "/chat/a" → "/p/a". */
-    int add_slash = px->path_prefix_len == 0 && (rest_len == 0 || rest[0] == '?');
-    size_t total = px->path_prefix_len + (size_t)add_slash + rest_len;
-    if (total + 1 > out_size)
-        return -1;
-    memcpy(out, px->path_prefix, px->path_prefix_len);
-    size_t o = px->path_prefix_len;
-    if (add_slash)
-        out[o++] = '/';
-    memcpy(out + o, rest, rest_len);
-    o += rest_len;
-    out[o] = '\0';
-    return (long)o;
 }

@@ -4,19 +4,25 @@
  * immutable snapshot or a list of every error found — never half of one. A snapshot is reference-counted:
  * each worker holds one reference to its current snapshot, and each request or session holds one for as long
  * as it uses a proxy of it, so a swap never disturbs established connections. Built on the main thread
- * (endpoints are interned there); read-only from every thread afterwards.
+ * (endpoints are interned there); read-only from every thread afterwards. Routing on it is router.h.
+ *
+ * The configuration layer sits below the policies: a proxy's "policies" list is compiled through a table the
+ * builder is given (struct tg_policy_compiler, filled by the process from the policy registry), and the snapshot
+ * holds the result as an array of struct tg_compiled_policy, a type only the policy layer defines (policy.h).
+ * So the snapshot stores and frees compiled policies without knowing what a policy is.
  */
 #ifndef TG_SNAPSHOT_H
 #define TG_SNAPSHOT_H
 
 #include "config/endpoint.h"
-#include "policy/policy.h"
 #include "strmap.h"
 
 #include <jansson.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+
+struct tg_compiled_policy; /* policy/policy.h */
 
 enum tg_lb_policy { TG_LB_ROUND_ROBIN = 0, TG_LB_LEAST_CONNECTIONS, TG_LB_RANDOM };
 
@@ -44,7 +50,7 @@ struct tg_proxy_cfg {
     uint64_t ws_idle_timeout_ms;    /* 0 = none */
     uint64_t ws_max_lifetime_ms;    /* 0 = unlimited */
     uint64_t ws_max_message_bytes;  /* 0 = unlimited */
-    /* policies, in order */
+    /* policies, in order (compiled by the tg_policy_compiler the snapshot was built with) */
     struct tg_compiled_policy *policies;
     size_t num_policies;
 };
@@ -71,6 +77,7 @@ struct tg_snapshot {
     uint64_t version;
     uint64_t applied_wall_ms;       /* set when swapped in */
     json_t *doc;                    /* the validated document (for GET /config); owns every string above */
+    const struct tg_policy_compiler *policies; /* compiled the proxies' policy lists; frees them */
     struct tg_group_cfg *groups;
     size_t num_groups;
     struct tg_proxy_cfg *proxies;
@@ -80,9 +87,21 @@ struct tg_snapshot {
     struct tg_strmap wildcard_hosts; /* ".ws.example.com" (the "*" removed) → group */
 };
 
-/* Validates doc and builds a snapshot (refs = 1, owned by the caller), taking a reference to doc. On any error
+/* How a proxy's "policies" array becomes compiled policies: given to tg_snapshot_build by its owner. */
+struct tg_policy_compiler {
+    /* Compiles list (a JSON value, path names it in errors: "proxies[2].policies") into a new array; *count
+     * is its length. Every problem is reported through report(report_arg, text) — the snapshot is then
+     * refused whole. May return NULL with *count 0 (empty list, or a reported failure). */
+    struct tg_compiled_policy *(*compile)(const json_t *list, const char *path, size_t *count,
+                                         void (*report)(void *report_arg, const char *text), void *report_arg);
+    /* Frees what compile returned (count entries); NULL is fine. */
+    void (*free)(struct tg_compiled_policy *list, size_t count);
+};
+
+/* Validates doc and builds a snapshot (refs = 1, owned by the caller), taking a reference to doc; policies is
+ * how policy lists are compiled (NULL: a proxy with a non-empty "policies" list is an error). On any error
  * returns NULL and appends one string per problem ("proxies[2].basePath: must start with \"/\"") to errors. */
-struct tg_snapshot *tg_snapshot_build(json_t *doc, json_t *errors);
+struct tg_snapshot *tg_snapshot_build(json_t *doc, const struct tg_policy_compiler *policies, json_t *errors);
 
 static inline struct tg_snapshot *tg_snapshot_ref(struct tg_snapshot *s)
 {
@@ -95,21 +114,5 @@ void tg_snapshot_unref(struct tg_snapshot *s);
 
 /* The proxy with this id, or NULL. */
 const struct tg_proxy_cfg *tg_snapshot_find_proxy(const struct tg_snapshot *s, const char *id);
-
-/* The result of routing one request. */
-struct tg_route_match {
-    const struct tg_group_cfg *group;    /* NULL: no group for the host */
-    const struct tg_route *route;        /* NULL: no proxy for the path */
-};
-
-/* Host (as in the Host header: may carry ":port", any case) and path (request-target in origin form, may carry
- * "?query") → group and route. Pure; see docs/control-protocol.md "Routing". */
-struct tg_route_match tg_snapshot_route(const struct tg_snapshot *s, const char *host, size_t host_len,
-                                        const char *path, size_t path_len);
-
-/* Builds the path sent to the target: strip the base path when configured, then prepend the target's path
- * prefix. Writes a NUL-terminated result into out; returns its length or -1 when it does not fit. */
-long tg_route_rewrite_path(const struct tg_proxy_cfg *proxy, const char *path, size_t path_len, char *out,
-                           size_t out_size);
 
 #endif

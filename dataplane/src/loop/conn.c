@@ -115,6 +115,17 @@ int tg_conn_flush_buf(struct tg_conn *c, struct tg_buf *b)
     return 1;
 }
 
+void tg_conn_move(struct ev_loop *loop, struct tg_conn *dst, struct tg_conn *src,
+                  void (*cb)(struct ev_loop *, ev_io *, int), void *owner)
+{
+    ev_io_stop(loop, &src->io);
+    *dst = *src;
+    ev_io_init(&dst->io, cb, dst->fd, 0);
+    dst->io.data = owner;
+    src->fd = -1;
+    src->in = src->out = NULL;
+}
+
 void tg_conn_close(struct ev_loop *loop, struct tg_conn *c, struct tg_buf_pool *pool)
 {
     if (c->fd < 0)

@@ -2,8 +2,10 @@
  *
  * A tg_conn is a socket plus its libev watcher, its lazily-taken buffers and the transport ops it reads and
  * writes through (plain TCP today; TLS plugs in as a second ops table without touching the protocols above).
- * Protocol layers (HTTP/1 exchange, WebSocket tunnel) drive conns through tg_conn_read/tg_conn_write and
- * declare what they wait for with tg_conn_want(); they never call read(2)/write(2) themselves.
+ * Protocol layers (HTTP/1 server connection, forwarder, WebSocket tunnel) drive conns through tg_conn_read /
+ * tg_conn_write and declare what they wait for with tg_conn_want(); they never call read(2)/write(2) themselves.
+ * A conn changes owner by being moved (tg_conn_move): the socket, its buffers and its flags go, the watcher is
+ * re-created in the new place with the new owner's callback.
  */
 #ifndef TG_CONN_H
 #define TG_CONN_H
@@ -61,6 +63,10 @@ ssize_t tg_conn_write(struct tg_conn *c, const void *buf, size_t len);
 /* Writes as much of b as possible, consuming what was written. Returns 1 when b is empty, 0 when bytes
  * remain (wait for EV_WRITE), -1 on error. */
 int tg_conn_flush_buf(struct tg_conn *c, struct tg_buf *b);
+/* Moves src (socket, buffers, readiness flags) into dst, whose watcher calls cb with owner; src is left closed
+ * (fd -1, no buffers) and its watcher stopped. */
+void tg_conn_move(struct ev_loop *loop, struct tg_conn *dst, struct tg_conn *src,
+                  void (*cb)(struct ev_loop *, ev_io *, int), void *owner);
 /* Stops the watcher, returns both buffers to pool, closes the socket. Idempotent. */
 void tg_conn_close(struct ev_loop *loop, struct tg_conn *c, struct tg_buf_pool *pool);
 

@@ -1,27 +1,24 @@
-/* worker.h — one data-plane worker: a thread with its own libev loop, its own SO_REUSEPORT listener, timer
- * wheel, buffer pool, keep-alive pools and session list. Nothing on a request's path is shared with other
- * workers except the (immutable, ref-counted) snapshot and the endpoints' atomic counters.
+/* worker.h — one data-plane worker: a thread with its own libev loop, timer wheel and buffer pool. The worker is
+ * the event loop and nothing else: it knows no clients, upstreams, tunnels, snapshots or metrics. What runs on
+ * it is its owner's (the proxy layer's per-worker object), which it tells what happened through the hooks it was
+ * given (struct tg_worker_hooks): a value posted from another thread arrived, the drain began, is anything left,
+ * the loop ended.
  *
- * Cross-thread messages reach a worker through its mailbox (a mutex-protected slot + ev_async): a new snapshot
- * to switch to, or "drain and stop". Objects are never freed inside their own callback stack: they are queued
- * with tg_worker_defer_free() and freed when the loop is about to sleep (Redis' freeClientAsync habit).
+ * Cross-thread messages reach a worker through its mailbox (a mutex-protected slot + ev_async): the latest
+ * posted value (a newer one replaces one not taken yet, which is dropped through the hooks), or "drain and
+ * stop". Objects are never freed inside their own callback stack: they are queued with tg_worker_defer_free()
+ * and freed when the loop is about to sleep (Redis' freeClientAsync habit). The wheel is re-armed before every
+ * sleep; a drain ends when the owner says it is idle or at its deadline.
  */
 #ifndef TG_WORKER_H
 #define TG_WORKER_H
 
 #include "buf.h"
-#include "http1_parser.h"
-#include "process/metrics.h"
-#include "config/snapshot.h"
 #include "timer_wheel.h"
 
 #include <ev.h>
 #include <pthread.h>
-#include <sys/socket.h>
 #include <stdint.h>
-
-struct tg_upstream;
-struct tg_tunnel;
 
 struct tg_deferred {
     struct tg_deferred *next;
@@ -30,28 +27,29 @@ struct tg_deferred {
 
 enum { TG_WORKER_SLOT_INTROSPECTION = 0, TG_WORKER_SLOT_REDIS, TG_WORKER_SLOT_JWKS, TG_WORKER_SLOTS = 8 };
 
-struct tg_dataplane_config {
-    const char *listen_addr;        /* "0.0.0.0:8080" */
-    int workers;
-    size_t max_head_bytes;          /* 32 KiB */
-    uint64_t request_head_timeout_ms; /* first byte → full head */
-    uint64_t keepalive_timeout_ms;  /* idle client connection between requests */
-    uint64_t upstream_idle_timeout_ms; /* idle pooled upstream connection */
-    size_t upstream_pool_per_endpoint; /* idle keep-alive connections kept per endpoint per worker */
-    uint64_t drain_timeout_ms;
-    size_t max_connections_per_worker;
+struct tg_worker;
+
+/* What the owner of a worker is told (every hook runs on the worker's thread unless said otherwise; NULL hooks
+ * are skipped). */
+struct tg_worker_hooks {
+    void *owner;
+    /* A value given to tg_worker_post arrived; it is the owner's now. */
+    void (*on_post)(void *owner, void *value);
+    /* A posted value was replaced (or the worker ended) before it was taken: release it. Any thread. */
+    void (*drop_post)(void *value);
+    /* The drain began: stop accepting, close what is idle, ask the rest to finish. */
+    void (*on_drain)(void *owner);
+    /* While draining: 1 when nothing is left (the loop then ends). */
+    int (*is_idle)(void *owner);
+    /* The loop ended (drained or out of time): close whatever is left, now. */
+    void (*on_exit)(void *owner);
 };
 
 struct tg_worker {
     int id;
     pthread_t thread;
     struct ev_loop *loop;
-    const struct tg_dataplane_config *config;
-
-    int listen_fd;
-    ev_io accept_io;
-    ev_timer accept_retry;          /* re-enables accept after EMFILE */
-    int reserve_fd;                 /* spare descriptor closed to shed a connection when out of fds */
+    struct tg_worker_hooks hooks;
 
     ev_async wakeup;
     ev_timer wheel_tick;
@@ -59,49 +57,35 @@ struct tg_worker {
     ev_prepare before_sleep;
     struct tg_timer_wheel wheel;
     struct tg_buf_pool bufs;
-    struct tg_metrics_shard *metrics;
-    struct tg_snapshot *snapshot;   /* this worker's reference to the snapshot in force */
     struct tg_deferred *deferred;   /* objects to free at the end of this loop iteration */
-
-    /* keep-alive pools: idle upstream connections by endpoint index */
-    struct tg_upstream **idle_pools;
-    uint32_t *idle_counts;
-    uint32_t pools_len;
-
-    struct tg_http_head scratch_head; /* parse target for request heads (copied out once complete) */
-    size_t num_clients;
-    int draining;                   /* stop accepting; finish in-flight work; exit when nothing is left */
+    int draining;                   /* finish in-flight work; the loop ends when the owner is idle */
     uint64_t drain_deadline_ms;
     uint32_t rng;                   /* xorshift state for random load balancing and masks */
 
     /* mailbox (other threads → this worker) */
     pthread_mutex_t mailbox_lock;
-    struct tg_snapshot *mailbox_snapshot;
+    void *mailbox_value;
     int mailbox_drain;
-    void (*on_snapshot_applied)(struct tg_worker *w, uint64_t version); /* called on the worker thread */
 
     /* per-worker state of policies that need their own connections on this loop (libcurl multi for
      * introspection, hiredis for distributed quotas): created lazily on the worker thread by the policy,
      * destroyed by slot_free when the worker exits */
     void *slots[TG_WORKER_SLOTS];
     void (*slot_free[TG_WORKER_SLOTS])(struct tg_worker *w, void *state);
-
-    /* live WebSocket sessions, for /sessions and the drain (lock: the admin thread reads it) */
-    pthread_mutex_t sessions_lock;
-    struct tg_tunnel *sessions;
-    struct tg_client *clients;      /* all client connections (for the drain) */
 };
 
-/* Creates the worker (listener bound with SO_REUSEPORT); 0 or -1 with a logged error. */
-int tg_worker_init(struct tg_worker *w, int id, const struct tg_dataplane_config *config);
-/* Runs the worker's loop on the calling thread until the drain completes; then closes what is left. */
+/* Creates the worker's loop, wheel and buffer pool; the owner sets w->hooks before tg_worker_run. 0 or -1. */
+int tg_worker_init(struct tg_worker *w, int id);
+/* Runs the worker's loop on the calling thread until the drain completes; then the owner's on_exit, the
+ * deferred frees and the policies' slots. */
 void tg_worker_run(struct tg_worker *w);
-/* Joins w->thread and frees the worker's resources. */
-void tg_worker_join(struct tg_worker *w);
+/* Frees the loop and the buffer pool (after tg_worker_run returned, e.g. joined); drops an untaken post. */
+void tg_worker_destroy(struct tg_worker *w);
 
-/* From any thread: switch to snap (the worker takes its own reference). */
-void tg_worker_post_snapshot(struct tg_worker *w, struct tg_snapshot *snap);
-/* From any thread: stop accepting, close WebSockets with 1001, finish HTTP exchanges, exit the thread. */
+/* From any thread: hand value to the owner's on_post on the worker's thread (a newer post replaces it). */
+void tg_worker_post(struct tg_worker *w, void *value);
+/* From any thread: begin the drain (the owner's on_drain); the loop ends when the owner is idle, or after
+ * drain_timeout_ms. */
 void tg_worker_post_drain(struct tg_worker *w, uint64_t drain_timeout_ms);
 
 void tg_worker_defer_free(struct tg_worker *w, struct tg_deferred *d);

@@ -1,10 +1,12 @@
 /* admin_api.c — the admin listener of DESIGN.md: GET /healthz, /readyz (200 once a snapshot is in force),
  * /metrics (Prometheus text), /config (version and summary of the live snapshot), /sessions (live WebSocket
- * sessions as JSON). Runs on the main thread; reads worker state only through locks and atomics. */
+ * sessions as JSON). Runs on the main thread; reads worker state only through locks and atomics: the sessions
+ * through each worker's read-only session list (proxy/sessions.h). */
 #include "process/dataplane.h"
 
 #include "clock.h"
-#include "proxy/ws_tunnel.h"
+#include "proxy/sessions.h"
+#include "policy/policy.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,32 +67,41 @@ static json_t *config_summary(const struct tg_dataplane *dp)
     return out;
 }
 
+struct sessions_view {
+    json_t *list;
+    int worker;
+};
+
+static void add_session(void *arg, const struct tg_session *s)
+{
+    struct sessions_view *v = arg;
+    if (json_array_size(v->list) >= 100000)
+        return;
+    char id[32], started[40];
+    snprintf(id, sizeof id, "%llu", (unsigned long long)s->id);
+    tg_format_rfc3339(s->started_wall_ms, started, sizeof started);
+    json_t *messages = json_pack(
+        "{s:I,s:I}", "clientToBackend",
+        (json_int_t)atomic_load_explicit(&s->messages[TG_SESSION_C2B], memory_order_relaxed), "backendToClient",
+        (json_int_t)atomic_load_explicit(&s->messages[TG_SESSION_B2C], memory_order_relaxed));
+    json_t *bytes = json_pack("{s:I,s:I}", "clientToBackend",
+                              (json_int_t)atomic_load_explicit(&s->bytes[TG_SESSION_C2B], memory_order_relaxed),
+                              "backendToClient",
+                              (json_int_t)atomic_load_explicit(&s->bytes[TG_SESSION_B2C], memory_order_relaxed));
+    json_array_append_new(v->list, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:i}", "id", id, "environment",
+                                             s->environment, "proxy", s->proxy->id, "client", s->client_ip,
+                                             "endpoint", s->ep->name, "startedAt", started, "messages", messages,
+                                             "bytes", bytes, "worker", v->worker));
+}
+
 static json_t *sessions_list(struct tg_dataplane *dp)
 {
-    json_t *list = json_array();
+    struct sessions_view v = {json_array(), 0};
     for (int i = 0; i < dp->num_workers; i++) {
-        struct tg_worker *w = &dp->workers[i];
-        pthread_mutex_lock(&w->sessions_lock);
-        for (struct tg_tunnel *t = w->sessions; t && json_array_size(list) < 100000; t = t->next) {
-            char id[32], started[40];
-            snprintf(id, sizeof id, "%llu", (unsigned long long)t->id);
-            tg_format_rfc3339(t->started_wall_ms, started, sizeof started);
-            json_t *messages = json_pack(
-                "{s:I,s:I}", "clientToBackend",
-                (json_int_t)atomic_load_explicit(&t->c2b.messages, memory_order_relaxed), "backendToClient",
-                (json_int_t)atomic_load_explicit(&t->b2c.messages, memory_order_relaxed));
-            json_t *bytes = json_pack("{s:I,s:I}", "clientToBackend",
-                                      (json_int_t)atomic_load_explicit(&t->c2b.bytes, memory_order_relaxed),
-                                      "backendToClient",
-                                      (json_int_t)atomic_load_explicit(&t->b2c.bytes, memory_order_relaxed));
-            json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:i}", "id", id, "environment",
-                                                  t->environment, "proxy", t->proxy->id, "client", t->client_ip,
-                                                  "endpoint", t->ep->name, "startedAt", started, "messages", messages,
-                                                  "bytes", bytes, "worker", w->id));
-        }
-        pthread_mutex_unlock(&w->sessions_lock);
+        v.worker = i;
+        tg_session_list_each(tg_proxy_worker_sessions(&dp->proxies[i]), add_session, &v);
     }
-    return json_pack("{s:o}", "sessions", list);
+    return json_pack("{s:o}", "sessions", v.list);
 }
 
 void tg_admin_handle(struct tg_mini_request *req, void *ctx)

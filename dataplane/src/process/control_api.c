@@ -2,6 +2,7 @@
  * hands it to every worker and answers once every worker has switched; GET /snapshot/version tells a controller
  * what is applied and which process (bootId) applied it. */
 #include "process/dataplane.h"
+#include "process/policy_compiler.h"
 
 #include "clock.h"
 #include "log.h"
@@ -10,15 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct tg_dataplane *tg_dp; /* the process (set by main) */
-
 uint64_t tg_dataplane_apply(struct tg_dataplane *dp, json_t *doc, json_t *errors, int *conflict)
 {
     uint64_t t0 = tg_now_ms();
     struct timespec c0, c1;
     clock_gettime(CLOCK_MONOTONIC, &c0);
     *conflict = 0;
-    struct tg_snapshot *snap = tg_snapshot_build(doc, errors);
+    struct tg_snapshot *snap = tg_snapshot_build(doc, &tg_registered_policies, errors);
     if (!snap)
         return 0;
     if (snap->version < dp->applied_version) {
@@ -32,7 +31,7 @@ uint64_t tg_dataplane_apply(struct tg_dataplane *dp, json_t *doc, json_t *errors
     }
     snap->applied_wall_ms = tg_wall_ms();
     for (int i = 0; i < dp->num_workers; i++)
-        tg_worker_post_snapshot(&dp->workers[i], snap);
+        tg_proxy_worker_post_snapshot(&dp->proxies[i], snap);
     tg_snapshot_unref(dp->current);
     dp->current = snap;
     dp->applied_version = snap->version;
@@ -46,10 +45,11 @@ uint64_t tg_dataplane_apply(struct tg_dataplane *dp, json_t *doc, json_t *errors
 }
 
 /* Called on a worker thread when it switched to a snapshot. */
-void tg_control_worker_applied(struct tg_worker *w, uint64_t version)
+void tg_control_worker_applied(void *owner, int worker, uint64_t version)
 {
-    atomic_store(&tg_dp->acked[w->id], version);
-    ev_async_send(tg_dp->loop, &tg_dp->acks);
+    struct tg_dataplane *dp = owner;
+    atomic_store(&dp->acked[worker], version);
+    ev_async_send(dp->loop, &dp->acks);
 }
 
 static int all_workers_at(struct tg_dataplane *dp, uint64_t version)

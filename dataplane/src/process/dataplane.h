@@ -1,12 +1,17 @@
-/* dataplane.h — the process: its configuration, its workers, and the main thread's state (the snapshot in
- * force, the control socket's pending applies, the admin API). The main thread runs libev's default loop for
- * the admin and control servers and signals; workers run their own loops (worker.h). */
+/* dataplane.h — the process: its configuration, its workers (each a loop, loop/worker.h, running the proxying
+ * layer's per-worker object, proxy/proxy_worker.h), and the main thread's state (the snapshot in force, the
+ * control socket's pending applies, the admin API). The main thread runs libev's default loop for the admin and
+ * control servers and signals; workers run their own loops. There is no global: the process state reaches its
+ * callbacks through their context pointers (the mini servers' ctx, the proxy hooks' owner, watchers' data). */
 #ifndef TG_DATAPLANE_H
 #define TG_DATAPLANE_H
 
-#include "mini_http_server.h"
 #include "config/snapshot.h"
 #include "loop/worker.h"
+#include "mini_http_server.h"
+#include "process/metrics.h"
+#include "proxy/proxy_settings.h"
+#include "proxy/proxy_worker.h"
 
 #include <ev.h>
 #include <stdatomic.h>
@@ -18,13 +23,20 @@ struct tg_pending_apply {
     uint64_t version;
 };
 
+struct tg_dataplane_config {
+    struct tg_proxy_settings proxy; /* listener, inbound limits and timeouts, upstream pools */
+    int workers;
+    uint64_t drain_timeout_ms;
+};
+
 struct tg_dataplane {
     struct tg_dataplane_config config;
     const char *admin_addr;
     const char *control_socket;
     const char *snapshot_file;
     struct ev_loop *loop;           /* main thread */
-    struct tg_worker *workers;
+    struct tg_worker *workers;      /* the loops */
+    struct tg_proxy_worker *proxies; /* what each loop runs (proxies[i] on workers[i]) */
     int num_workers;
 
     struct tg_snapshot *current;    /* main thread's reference to the snapshot in force */
@@ -43,15 +55,14 @@ struct tg_dataplane {
     int stopping;
 };
 
-extern struct tg_dataplane *tg_dp;
-
 /* control_api.c */
 /* Validates doc and swaps it in on every worker. Returns the new snapshot's version (>0), or 0 with errors
  * appended to errors (a JSON array); *conflict is set when the version is older than the applied one. */
 uint64_t tg_dataplane_apply(struct tg_dataplane *dp, json_t *doc, json_t *errors, int *conflict);
 void tg_control_handle(struct tg_mini_request *req, void *ctx);
 void tg_control_on_acks(struct ev_loop *loop, ev_async *a, int revents);
-void tg_control_worker_applied(struct tg_worker *w, uint64_t version);
+/* The proxy hook: on a worker thread, that worker switched to version (owner = the dataplane). */
+void tg_control_worker_applied(void *owner, int worker, uint64_t version);
 
 /* admin_api.c */
 void tg_admin_handle(struct tg_mini_request *req, void *ctx);

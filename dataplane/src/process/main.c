@@ -1,5 +1,6 @@
-/* main.c — tollgate-dataplane: command line (DESIGN.md "Binaries"), start-up (listeners, workers, admin and
- * control servers, the optional --snapshot file), signals, and the drain on SIGTERM/SIGINT. */
+/* main.c — tollgate-dataplane: command line (DESIGN.md "Binaries"), start-up (workers and the proxying layer on
+ * each, with its listener; admin and control servers; the optional --snapshot file), signals, the drain on
+ * SIGTERM/SIGINT, and the orderly end (workers joined, then freed). */
 #include "process/dataplane.h"
 
 #include "clock.h"
@@ -114,18 +115,17 @@ int main(int argc, char **argv)
 {
     static struct tg_dataplane dp_storage;
     struct tg_dataplane *dp = &dp_storage;
-    tg_dp = dp;
     tg_log_set_component("dataplane");
-    dp->config.listen_addr = "0.0.0.0:8080";
+    dp->config.proxy.listen_addr = "0.0.0.0:8080";
     dp->admin_addr = "127.0.0.1:9901";
     dp->control_socket = "/run/tollgate/control.sock";
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     dp->config.workers = cpus > 0 ? (int)cpus : 1;
-    dp->config.max_head_bytes = 32768;
-    dp->config.request_head_timeout_ms = 30000;
-    dp->config.keepalive_timeout_ms = 75000;
-    dp->config.upstream_idle_timeout_ms = 60000;
-    dp->config.upstream_pool_per_endpoint = 64;
+    dp->config.proxy.max_head_bytes = 32768;
+    dp->config.proxy.request_head_timeout_ms = 30000;
+    dp->config.proxy.keepalive_timeout_ms = 75000;
+    dp->config.proxy.upstream_idle_timeout_ms = 60000;
+    dp->config.proxy.upstream_pool_per_endpoint = 64;
     dp->config.drain_timeout_ms = 10000;
 
     enum { OPT_LISTEN = 1, OPT_ADMIN, OPT_CONTROL, OPT_SNAPSHOT, OPT_WORKERS, OPT_DRAIN, OPT_MAX_HEADER,
@@ -148,7 +148,7 @@ int main(int argc, char **argv)
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         char *end = NULL;
         switch (opt) {
-        case OPT_LISTEN: dp->config.listen_addr = optarg; break;
+        case OPT_LISTEN: dp->config.proxy.listen_addr = optarg; break;
         case OPT_ADMIN: dp->admin_addr = optarg; break;
         case OPT_CONTROL: dp->control_socket = optarg; break;
         case OPT_SNAPSHOT: dp->snapshot_file = optarg; break;
@@ -164,11 +164,11 @@ int main(int argc, char **argv)
                 return 2;
             break;
         case OPT_KEEPALIVE:
-            if (parse_duration_flag("--keepalive-timeout", optarg, &dp->config.keepalive_timeout_ms) != 0)
+            if (parse_duration_flag("--keepalive-timeout", optarg, &dp->config.proxy.keepalive_timeout_ms) != 0)
                 return 2;
             break;
         case OPT_HEADER_TIMEOUT:
-            if (parse_duration_flag("--header-timeout", optarg, &dp->config.request_head_timeout_ms) != 0)
+            if (parse_duration_flag("--header-timeout", optarg, &dp->config.proxy.request_head_timeout_ms) != 0)
                 return 2;
             break;
         case OPT_MAX_HEADER: {
@@ -177,7 +177,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "tollgate-dataplane: --max-header-bytes: 1024..%d\n", TG_BUF_SIZE);
                 return 2;
             }
-            dp->config.max_head_bytes = (size_t)v;
+            dp->config.proxy.max_head_bytes = (size_t)v;
             break;
         }
         case OPT_LOG_LEVEL: {
@@ -209,10 +209,18 @@ int main(int argc, char **argv)
     dp->num_workers = dp->config.workers;
     tg_metrics_init(dp->num_workers);
     dp->workers = calloc((size_t)dp->num_workers, sizeof *dp->workers);
+    dp->proxies = calloc((size_t)dp->num_workers, sizeof *dp->proxies);
+    if (!dp->workers || !dp->proxies)
+        return 1;
+    const struct tg_proxy_hooks hooks = {
+        .owner = dp,
+        .snapshot_applied = tg_control_worker_applied,
+        .count_request = tg_metrics_count_request,
+    };
     for (int i = 0; i < dp->num_workers; i++) {
-        if (tg_worker_init(&dp->workers[i], i, &dp->config) != 0)
+        if (tg_worker_init(&dp->workers[i], i) != 0 ||
+            tg_proxy_worker_init(&dp->proxies[i], &dp->workers[i], &dp->config.proxy, tg_metrics_shard(i), &hooks) != 0)
             return 1;
-        dp->workers[i].on_snapshot_applied = tg_control_worker_applied;
     }
     ev_async_init(&dp->acks, tg_control_on_acks);
     dp->acks.data = dp;
@@ -248,13 +256,16 @@ int main(int argc, char **argv)
     ev_signal_start(dp->loop, &dp->sigint);
     ev_timer_init(&dp->drain_watch, on_worker_finished_check, 0.02, 0.02);
     dp->drain_watch.data = dp;
-    tg_info("listening on %s (%d workers), admin %s, control %s, boot %s", dp->config.listen_addr, dp->num_workers,
+    tg_info("listening on %s (%d workers), admin %s, control %s, boot %s", dp->config.proxy.listen_addr, dp->num_workers,
             dp->admin_addr, dp->control_socket[0] ? dp->control_socket : "(off)", dp->boot_id);
 
     ev_run(dp->loop, 0);
 
-    for (int i = 0; i < dp->num_workers; i++)
-        tg_worker_join(&dp->workers[i]);
+    for (int i = 0; i < dp->num_workers; i++) {
+        pthread_join(dp->workers[i].thread, NULL);
+        tg_proxy_worker_destroy(&dp->proxies[i]);
+        tg_worker_destroy(&dp->workers[i]);
+    }
     tg_mini_server_close(&dp->admin);
     tg_mini_server_close(&dp->control);
     if (dp->control_socket[0])
@@ -265,6 +276,7 @@ int main(int argc, char **argv)
         free(p);
     }
     tg_snapshot_unref(dp->current);
+    free(dp->proxies);
     free(dp->workers);
     tg_info("stopped");
     return 0;

@@ -1,4 +1,4 @@
-/* metrics.c — see metrics.h. */
+/* metrics.c — see metrics.h. (Includes the policy layer's Redis counter for its failure count.) */
 #include "process/metrics.h"
 
 #include "policy/traffic/redis_counter.h"
@@ -31,7 +31,7 @@ struct request_shard {
     struct request_cache_entry cache[REQUEST_CACHE_SLOTS];
 };
 
-static struct tg_metrics_shard shards[TG_METRICS_MAX_WORKERS];
+static struct tg_counters shards[TG_METRICS_MAX_WORKERS];
 static struct request_shard request_shards[TG_METRICS_MAX_WORKERS];
 static int worker_count;
 static _Atomic uint64_t snapshot_version, snapshot_applied_ms, snapshot_apply_micros;
@@ -45,7 +45,7 @@ void tg_metrics_init(int num_workers)
     }
 }
 
-struct tg_metrics_shard *tg_metrics_shard(int worker) { return &shards[worker % TG_METRICS_MAX_WORKERS]; }
+struct tg_counters *tg_metrics_shard(int worker) { return &shards[worker % TG_METRICS_MAX_WORKERS]; }
 
 void tg_metrics_count_request(int worker, const char *proxy_id, int status)
 {
@@ -144,17 +144,17 @@ char *tg_metrics_render(void)
         size_t offset;
     } plain[] = {
         {"tollgate_connections_accepted_total", "counter", "Client connections accepted.",
-         offsetof(struct tg_metrics_shard, connections_accepted)},
+         offsetof(struct tg_counters, connections_accepted)},
         {"tollgate_connections_active", "gauge", "Client connections open now.",
-         offsetof(struct tg_metrics_shard, connections_active)},
+         offsetof(struct tg_counters, connections_active)},
         {"tollgate_websocket_sessions_total", "counter", "WebSocket sessions established (101 relayed).",
-         offsetof(struct tg_metrics_shard, ws_sessions_total)},
+         offsetof(struct tg_counters, ws_sessions_total)},
         {"tollgate_websocket_sessions_active", "gauge", "WebSocket sessions being relayed now.",
-         offsetof(struct tg_metrics_shard, ws_sessions_active)},
+         offsetof(struct tg_counters, ws_sessions_active)},
         {"tollgate_upstream_connect_failures_total", "counter", "Failed connections to backends.",
-         offsetof(struct tg_metrics_shard, upstream_connect_failures)},
+         offsetof(struct tg_counters, upstream_connect_failures)},
         {"tollgate_accept_errors_total", "counter", "accept(2) failures (EMFILE and others).",
-         offsetof(struct tg_metrics_shard, accept_errors)},
+         offsetof(struct tg_counters, accept_errors)},
     };
     for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
         emit(&t, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", plain[i].name, plain[i].help, plain[i].name, plain[i].type,
@@ -163,14 +163,14 @@ char *tg_metrics_render(void)
              "# TYPE tollgate_websocket_messages_total counter\n"
              "tollgate_websocket_messages_total{direction=\"client_to_backend\"} %llu\n"
              "tollgate_websocket_messages_total{direction=\"backend_to_client\"} %llu\n",
-         (unsigned long long)sum(offsetof(struct tg_metrics_shard, ws_messages_c2b)),
-         (unsigned long long)sum(offsetof(struct tg_metrics_shard, ws_messages_b2c)));
+         (unsigned long long)sum(offsetof(struct tg_counters, ws_messages_c2b)),
+         (unsigned long long)sum(offsetof(struct tg_counters, ws_messages_b2c)));
     emit(&t, "# HELP tollgate_websocket_bytes_total WebSocket bytes relayed (frames incl. headers), by direction.\n"
              "# TYPE tollgate_websocket_bytes_total counter\n"
              "tollgate_websocket_bytes_total{direction=\"client_to_backend\"} %llu\n"
              "tollgate_websocket_bytes_total{direction=\"backend_to_client\"} %llu\n",
-         (unsigned long long)sum(offsetof(struct tg_metrics_shard, ws_bytes_c2b)),
-         (unsigned long long)sum(offsetof(struct tg_metrics_shard, ws_bytes_b2c)));
+         (unsigned long long)sum(offsetof(struct tg_counters, ws_bytes_c2b)),
+         (unsigned long long)sum(offsetof(struct tg_counters, ws_bytes_b2c)));
 
     /* requests by proxy and status, merged across workers */
     struct tg_strmap merged;

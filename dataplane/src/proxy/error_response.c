@@ -1,6 +1,8 @@
 /* error_response.c — the gateway's own HTTP answers: the JSON error body of DESIGN.md
  * ({"error":{"status":401,"code":"auth.missing_api_key","message":"..."}}). */
-#include "proxy/proxy.h"
+#include "proxy/error_response.h"
+
+#include "http_status.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -3,13 +3,15 @@
  * maxMessageBytes (1009) before any byte of it is forwarded, and to find the frame boundaries where the proxy's
  * own close frames can be injected (idle timeout and max lifetime 1001, shutdown 1001, backend lost 1014).
  * Backpressure: a direction reads only when its destination has taken everything before, so one buffer per
- * direction at most is in flight; an idle session holds none. */
+ * direction at most is in flight; an idle session holds none. The credential that admitted the session is
+ * enforced for its whole life: expiry (1008 "token expired"), revocation by a new snapshot or by a recheck of
+ * the admitting policy (1008 "token revoked"). */
 #include "proxy/ws_tunnel.h"
 
 #include "clock.h"
 #include "log.h"
-#include "proxy/proxy.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -44,26 +46,14 @@ static void free_tunnel(struct tg_deferred *d)
     free(t);
 }
 
-/* Moves a socket from its HTTP-phase owner into the tunnel (the watcher must be re-created in its new place). */
-static void adopt_conn(struct ev_loop *loop, struct tg_conn *dst, struct tg_conn *src,
-                       void (*cb)(struct ev_loop *, ev_io *, int), void *owner)
-{
-    ev_io_stop(loop, &src->io);
-    *dst = *src;
-    ev_io_init(&dst->io, cb, dst->fd, 0);
-    dst->io.data = owner;
-    src->fd = -1;
-    src->in = src->out = NULL;
-}
-
 static void refresh_timer(struct tg_tunnel *t)
 {
     uint64_t deadline = UINT64_MAX;
     if (t->state == TG_TUNNEL_OPEN) {
-        if (t->proxy->ws_idle_timeout_ms)
-            deadline = t->last_activity_ms + t->proxy->ws_idle_timeout_ms;
-        if (t->proxy->ws_max_lifetime_ms && t->started_ms + t->proxy->ws_max_lifetime_ms < deadline)
-            deadline = t->started_ms + t->proxy->ws_max_lifetime_ms;
+        if (t->session.proxy->ws_idle_timeout_ms)
+            deadline = t->last_activity_ms + t->session.proxy->ws_idle_timeout_ms;
+        if (t->session.proxy->ws_max_lifetime_ms && t->started_ms + t->session.proxy->ws_max_lifetime_ms < deadline)
+            deadline = t->started_ms + t->session.proxy->ws_max_lifetime_ms;
         if (t->cred_expiry_ms && t->cred_expiry_ms < deadline)
             deadline = t->cred_expiry_ms;
         if (t->next_recheck_ms && !t->recheck_pending && t->next_recheck_ms < deadline)
@@ -79,39 +69,35 @@ static void refresh_timer(struct tg_tunnel *t)
         tg_timer_schedule(&t->w->wheel, &t->timer, deadline);
 }
 
-void tg_tunnel_start(struct tg_client *c)
+struct tg_tunnel *tg_tunnel_start(const struct tg_tunnel_env *env, const struct tg_tunnel_setup *setup)
 {
-    struct tg_worker *w = c->w;
-    struct tg_upstream *up = c->up;
+    struct tg_worker *w = env->w;
     struct tg_tunnel *t = calloc(1, sizeof *t);
-    if (!t) {
-        tg_client_close(c);
-        return;
-    }
+    if (!t)
+        return NULL;
     t->w = w;
+    t->env = env;
     t->deferred.free_fn = free_tunnel;
-    adopt_conn(w->loop, &t->client, &c->conn, on_client_io, t);
-    adopt_conn(w->loop, &t->backend, &up->conn, on_backend_io, t);
-    t->snap = c->snap; /* the session keeps the snapshot its proxy config lives in */
-    c->snap = NULL;
-    t->proxy = c->route->proxy;
-    t->environment = c->route->environment;
-    t->ep = up->ep;
-    if (up->counted_active) { /* the session keeps counting as an active connection of its endpoint */
-        up->counted_active = 0;
-    } else {
-        atomic_fetch_add_explicit(&t->ep->active, 1, memory_order_relaxed);
-    }
-    memcpy(t->client_ip, c->peer_ip, sizeof t->client_ip);
-    t->id = atomic_fetch_add_explicit(&next_session_id, 1, memory_order_relaxed);
-    t->started_wall_ms = tg_wall_ms();
+    tg_conn_move(w->loop, &t->client, setup->client, on_client_io, t);
+    tg_conn_move(w->loop, &t->backend, setup->backend, on_backend_io, t);
+    t->snap = setup->snap; /* the session keeps the snapshot its proxy config lives in */
+    t->session.proxy = setup->route->proxy;
+    t->session.ep = setup->ep;
+    if (!setup->ep_counted) /* the session counts as an active connection of its endpoint */
+        atomic_fetch_add_explicit(&setup->ep->active, 1, memory_order_relaxed);
+    t->session.id = atomic_fetch_add_explicit(&next_session_id, 1, memory_order_relaxed);
+    /* the wall clock is read before the monotonic one: a deadline converted from wall time (token expiry) can
+     * then only come late by the gap between the two reads (a preemption), never early */
+    uint64_t now_wall = tg_wall_ms();
+    t->session.started_wall_ms = now_wall;
+    t->session.environment = setup->route->environment;
+    snprintf(t->session.client_ip, sizeof t->session.client_ip, "%s", setup->client_ip);
     t->started_ms = t->last_activity_ms = tg_now_ms();
     t->close_code = 1005; /* "no status" until a close frame says otherwise */
-    if (c->policy && c->policy->credential.kind != TG_CRED_NONE) {
+    if (setup->credential && setup->credential->kind != TG_CRED_NONE) {
         t->cred = malloc(sizeof *t->cred);
         if (t->cred) {
-            *t->cred = c->policy->credential;
-            uint64_t now_wall = tg_wall_ms();
+            *t->cred = *setup->credential;
             if (t->cred->expires_wall_ms)
                 t->cred_expiry_ms = t->started_ms + (t->cred->expires_wall_ms > now_wall ? t->cred->expires_wall_ms - now_wall : 0);
             if (t->cred->recheck_interval_ms)
@@ -120,25 +106,17 @@ void tg_tunnel_start(struct tg_client *c)
     }
     tg_timer_init(&t->timer, on_tunnel_timer);
 
-    /* the HTTP-phase objects are done; their sockets and buffers live on in the tunnel */
-    tg_exchange_release(c, 0); /* up has no socket any more: it is simply freed */
-    tg_client_detach(c);
-
-    pthread_mutex_lock(&w->sessions_lock);
-    t->next = w->sessions;
-    if (w->sessions)
-        w->sessions->prev = t;
-    w->sessions = t;
-    pthread_mutex_unlock(&w->sessions_lock);
-    tg_counter_add(&w->metrics->ws_sessions_total, 1);
-    tg_counter_add(&w->metrics->ws_sessions_active, 1);
+    tg_session_list_add(env->sessions, &t->session);
+    tg_counter_add(&env->counters->ws_sessions_total, 1);
+    tg_counter_add(&env->counters->ws_sessions_active, 1);
     refresh_timer(t);
-    if (w->draining) {
+    if (setup->draining) {
         tg_tunnel_close(t, TG_WS_CLOSE_GOING_AWAY, "server shutting down", TG_WS_CLOSE_GOING_AWAY,
                         "server shutting down", TG_CLOSED_BY_PROXY);
-        return;
+        return t;
     }
     tunnel_pump(t);
+    return t;
 }
 
 static void destroy_tunnel(struct tg_tunnel *t)
@@ -150,29 +128,20 @@ static void destroy_tunnel(struct tg_tunnel *t)
     tg_timer_cancel(&w->wheel, &t->timer);
     tg_conn_close(w->loop, &t->client, &w->bufs);
     tg_conn_close(w->loop, &t->backend, &w->bufs);
-    atomic_fetch_sub_explicit(&t->ep->active, 1, memory_order_relaxed);
-    pthread_mutex_lock(&w->sessions_lock);
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        w->sessions = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-    pthread_mutex_unlock(&w->sessions_lock);
-    tg_counter_sub(&w->metrics->ws_sessions_active, 1);
-    tg_counter_sub(&w->metrics->connections_active, 1);
-    tg_debug("session %llu closed: code %u by %s, %llu/%llu messages", (unsigned long long)t->id,
+    atomic_fetch_sub_explicit(&t->session.ep->active, 1, memory_order_relaxed);
+    tg_session_list_remove(t->env->sessions, &t->session);
+    tg_counter_sub(&t->env->counters->ws_sessions_active, 1);
+    tg_counter_sub(&t->env->counters->connections_active, 1);
+    tg_debug("session %llu closed: code %u by %s, %llu/%llu messages", (unsigned long long)t->session.id,
              (unsigned)t->close_code, tg_closed_by_str(t->closed_by),
-             (unsigned long long)atomic_load_explicit(&t->c2b.messages, memory_order_relaxed),
-             (unsigned long long)atomic_load_explicit(&t->b2c.messages, memory_order_relaxed));
+             (unsigned long long)atomic_load_explicit(&t->session.messages[TG_SESSION_C2B], memory_order_relaxed),
+             (unsigned long long)atomic_load_explicit(&t->session.messages[TG_SESSION_B2C], memory_order_relaxed));
     if (t->recheck_pending)
         return; /* the recheck's answer frees it (on_recheck_done) */
     tg_snapshot_unref(t->snap);
     t->snap = NULL;
     tg_worker_defer_free(w, &t->deferred);
 }
-
-void tg_tunnel_destroy_now(struct tg_tunnel *t) { destroy_tunnel(t); }
 
 /* Starts a proxy-initiated close: nothing more is relayed after the frames in flight; close frames go to the
  * client and/or backend (code 0 = that side gets none, e.g. because it is gone). */
@@ -233,7 +202,7 @@ static int validate_input(struct tg_tunnel *t, struct tg_ws_direction *d, struct
         if (ev.frame_started) {
             const struct tg_ws_frame_header *h = &ev.header;
             int data_frame = h->opcode == TG_WS_TEXT || h->opcode == TG_WS_BINARY || h->opcode == TG_WS_CONT;
-            if (data_frame && t->proxy->ws_max_message_bytes && ev.message_bytes > t->proxy->ws_max_message_bytes) {
+            if (data_frame && t->session.proxy->ws_max_message_bytes && ev.message_bytes > t->session.proxy->ws_max_message_bytes) {
                 /* refuse before forwarding this frame: the destination stays at a frame boundary */
                 d->validated += (uint32_t)(ev.consumed - h->header_len);
                 d->stop = 1;
@@ -258,11 +227,12 @@ static int validate_input(struct tg_tunnel *t, struct tg_ws_direction *d, struct
         if (ev.consumed == 0 && ev.need_more)
             break;
         d->validated += (uint32_t)ev.consumed;
-        tg_counter_add(&d->bytes, ev.consumed);
-        struct tg_metrics_shard *m = t->w->metrics;
+        int dir = from_client ? TG_SESSION_C2B : TG_SESSION_B2C;
+        tg_counter_add(&t->session.bytes[dir], ev.consumed);
+        struct tg_counters *m = t->env->counters;
         tg_counter_add(from_client ? &m->ws_bytes_c2b : &m->ws_bytes_b2c, ev.consumed);
         if (ev.message_ended) {
-            tg_counter_add(&d->messages, 1);
+            tg_counter_add(&t->session.messages[dir], 1);
             tg_counter_add(from_client ? &m->ws_messages_c2b : &m->ws_messages_b2c, 1);
         }
         if (ev.frame_ended && d->stop_at_boundary) {
@@ -484,7 +454,7 @@ static void on_recheck_done(void *arg, int revoked)
 static void start_recheck(struct tg_tunnel *t)
 {
     const struct tg_compiled_policy *p =
-        t->cred->policy_index < t->proxy->num_policies ? &t->proxy->policies[t->cred->policy_index] : NULL;
+        t->cred->policy_index < t->session.proxy->num_policies ? &t->session.proxy->policies[t->cred->policy_index] : NULL;
     if (!p || !p->type->recheck) {
         t->next_recheck_ms = 0;
         return;
@@ -493,21 +463,27 @@ static void start_recheck(struct tg_tunnel *t)
     p->type->recheck(p->state, t->w, t->cred, on_recheck_done, t);
 }
 
-void tg_tunnels_check_credentials(struct tg_worker *w, const struct tg_snapshot *snap)
+static struct tg_tunnel *tunnel_of(struct tg_session *s)
+{
+    return (struct tg_tunnel *)((char *)s - offsetof(struct tg_tunnel, session));
+}
+
+void tg_tunnels_check_credentials(const struct tg_tunnel_env *env, const struct tg_snapshot *snap)
 {
     /* One pass under the lock marks the victims; closing happens outside it (closing may unlink sessions).
      * Linear in the sessions of the worker, however many share the revoked credential. */
     size_t cap = 0, n = 0;
     struct tg_tunnel **victims = NULL;
-    pthread_mutex_lock(&w->sessions_lock);
-    for (struct tg_tunnel *t = w->sessions; t; t = t->next) {
+    pthread_mutex_lock(&env->sessions->lock);
+    for (struct tg_session *s = env->sessions->head; s; s = s->next) {
+        struct tg_tunnel *t = tunnel_of(s);
         if (!t->cred || t->state != TG_TUNNEL_OPEN)
             continue;
-        const struct tg_proxy_cfg *px = tg_snapshot_find_proxy(snap, t->proxy->id);
+        const struct tg_proxy_cfg *px = tg_snapshot_find_proxy(snap, t->session.proxy->id);
         if (!px || t->cred->policy_index >= px->num_policies)
             continue; /* the proxy left (or changed shape): established sessions are not disturbed */
         const struct tg_compiled_policy *p = &px->policies[t->cred->policy_index];
-        const struct tg_compiled_policy *old = &t->proxy->policies[t->cred->policy_index];
+        const struct tg_compiled_policy *old = &t->session.proxy->policies[t->cred->policy_index];
         if (p->type != old->type || !p->type->credential_revoked || !p->type->credential_revoked(p->state, t->cred))
             continue;
         if (n == cap) {
@@ -520,7 +496,7 @@ void tg_tunnels_check_credentials(struct tg_worker *w, const struct tg_snapshot 
         }
         victims[n++] = t;
     }
-    pthread_mutex_unlock(&w->sessions_lock);
+    pthread_mutex_unlock(&env->sessions->lock);
     for (size_t i = 0; i < n; i++)
         close_revoked(victims[i]); /* closing never frees another session: each victim is still valid */
     free(victims);
@@ -536,7 +512,7 @@ static void on_tunnel_timer(struct tg_timer *timer, uint64_t now_ms)
             refresh_timer(t);
         return;
     }
-    const struct tg_proxy_cfg *px = t->proxy;
+    const struct tg_proxy_cfg *px = t->session.proxy;
     if (t->close_started_ms && now_ms >= t->close_started_ms + TUNNEL_CLOSE_HANDSHAKE_MS) {
         destroy_tunnel(t); /* the close was relayed but never answered: end both connections */
         return;
@@ -564,18 +540,18 @@ static void on_tunnel_timer(struct tg_timer *timer, uint64_t now_ms)
     refresh_timer(t); /* activity moved the deadline: the wheel entry follows lazily */
 }
 
-void tg_tunnels_drain(struct tg_worker *w)
+void tg_tunnels_drain(const struct tg_tunnel_env *env)
 {
-    /* collect first: closing may destroy a tunnel (and unlink it) */
+    /* one at a time: closing may destroy a tunnel (and unlink it) */
     for (;;) {
         struct tg_tunnel *victim = NULL;
-        pthread_mutex_lock(&w->sessions_lock);
-        for (struct tg_tunnel *t = w->sessions; t; t = t->next)
-            if (t->state == TG_TUNNEL_OPEN) {
-                victim = t;
+        pthread_mutex_lock(&env->sessions->lock);
+        for (struct tg_session *s = env->sessions->head; s; s = s->next)
+            if (tunnel_of(s)->state == TG_TUNNEL_OPEN) {
+                victim = tunnel_of(s);
                 break;
             }
-        pthread_mutex_unlock(&w->sessions_lock);
+        pthread_mutex_unlock(&env->sessions->lock);
         if (!victim)
             return;
         tg_tunnel_close(victim, TG_WS_CLOSE_GOING_AWAY, "server shutting down", TG_WS_CLOSE_GOING_AWAY,
@@ -583,12 +559,15 @@ void tg_tunnels_drain(struct tg_worker *w)
     }
 }
 
-size_t tg_tunnels_count(struct tg_worker *w)
+void tg_tunnels_destroy_all(const struct tg_tunnel_env *env)
 {
-    size_t n = 0;
-    pthread_mutex_lock(&w->sessions_lock);
-    for (struct tg_tunnel *t = w->sessions; t; t = t->next)
-        n++;
-    pthread_mutex_unlock(&w->sessions_lock);
-    return n;
+    /* destroying unlinks (under the lock): take the head each time, outside the lock */
+    for (;;) {
+        pthread_mutex_lock(&env->sessions->lock);
+        struct tg_session *s = env->sessions->head;
+        pthread_mutex_unlock(&env->sessions->lock);
+        if (!s)
+            return;
+        destroy_tunnel(tunnel_of(s));
+    }
 }

@@ -1,13 +1,19 @@
-/* ws_tunnel.h — a relayed WebSocket session (the state ws_tunnel.c owns), visible to the admin API's /sessions.
+/* ws_tunnel.h — the WebSocket relay after a 101 (one object: the tunnel relays, and its embedded struct
+ * tg_session is what /sessions sees of it, through sessions.h). A tunnel is created from two moved connections
+ * (the client's and the backend's), the snapshot reference its proxy config lives in, the endpoint's active
+ * count and a copy of the credential that admitted it; from then on it owns them all and ends them itself:
+ * idle timeout, max lifetime, token expiry or revocation, a peer's close, a lost side, the drain.
  * Per idle session the proxy holds this struct and nothing else: no buffers, one timer-wheel entry. */
 #ifndef TG_WS_TUNNEL_H
 #define TG_WS_TUNNEL_H
 
+#include "config/router.h"
 #include "loop/conn.h"
-#include "config/snapshot.h"
-#include "timer_wheel.h"
+#include "loop/counters.h"
 #include "loop/worker.h"
 #include "policy/policy.h"
+#include "proxy/sessions.h"
+#include "timer_wheel.h"
 #include "ws_frame.h"
 
 #include <stdatomic.h>
@@ -16,8 +22,6 @@
 /* One direction of the relay (client→backend or backend→client). */
 struct tg_ws_direction {
     struct tg_ws_tracker tracker;
-    _Atomic uint64_t messages;       /* complete data messages relayed (read by /sessions from another thread) */
-    _Atomic uint64_t bytes;          /* frame bytes relayed, headers included */
     uint32_t validated;              /* bytes at the front of the source's in-buffer checked and ready to write */
     unsigned char close_seen;        /* a close frame from the source was relayed */
     unsigned char eof;               /* the source's read side ended (EOF or error) */
@@ -39,24 +43,27 @@ enum tg_tunnel_state { TG_TUNNEL_OPEN = 0, TG_TUNNEL_CLOSING, TG_TUNNEL_FINISHIN
 enum tg_closed_by { TG_CLOSED_BY_NONE = 0, TG_CLOSED_BY_CLIENT, TG_CLOSED_BY_BACKEND, TG_CLOSED_BY_PROXY };
 const char *tg_closed_by_str(enum tg_closed_by who);
 
+/* What the tunnels of one worker share (the owner's). */
+struct tg_tunnel_env {
+    struct tg_worker *w;
+    struct tg_counters *counters;
+    struct tg_session_list *sessions;
+};
+
 struct tg_tunnel {
     struct tg_deferred deferred;
     struct tg_worker *w;
+    const struct tg_tunnel_env *env;
+    struct tg_session session;       /* in env->sessions while relaying (its counters are the relay's) */
     struct tg_conn client;
     struct tg_conn backend;
     struct tg_ws_direction c2b, b2c;
     struct tg_timer timer;
-    struct tg_snapshot *snap;
-    const struct tg_proxy_cfg *proxy;
-    const char *environment;
-    struct tg_endpoint *ep;
-    uint64_t id;
-    uint64_t started_wall_ms;
+    struct tg_snapshot *snap;        /* session.proxy lives in it */
     uint64_t started_ms;
     uint64_t last_activity_ms;
     uint64_t closing_deadline_ms;
     uint64_t close_started_ms;       /* a peer's close frame was relayed: the handshake must finish in time */
-    struct tg_tunnel *next, *prev;   /* worker's session list (under w->sessions_lock) */
     struct tg_credential *cred;      /* the credential that admitted the session (NULL: none) */
     uint64_t cred_expiry_ms;         /* monotonic deadline of cred's expiry (0: none) */
     uint64_t next_recheck_ms;        /* monotonic time of the next introspection recheck (0: none) */
@@ -64,11 +71,35 @@ struct tg_tunnel {
     enum tg_tunnel_state state;
     enum tg_closed_by closed_by;
     uint16_t close_code;             /* the close code of the session's end, as the client saw it */
-    char client_ip[46];
 };
 
-/* After a snapshot swap: closes (1008 "token revoked") every session of the worker whose credential the new
- * snapshot no longer accepts — a revoked jti, a deleted or expired API key. */
-void tg_tunnels_check_credentials(struct tg_worker *w, const struct tg_snapshot *snap);
+/* What a tunnel is made of. The connections are moved into it; the snapshot reference and the endpoint count
+ * become its own. */
+struct tg_tunnel_setup {
+    struct tg_conn *client;          /* moved: the 101 may still be queued on its out buffer */
+    struct tg_conn *backend;         /* moved */
+    struct tg_snapshot *snap;        /* reference moved to the tunnel */
+    const struct tg_route *route;    /* the proxy config (in snap) and the environment it is served under */
+    struct tg_endpoint *ep;
+    int ep_counted;                  /* the caller holds one ep->active, which moves to the tunnel */
+    const struct tg_credential *credential; /* copied; NULL or kind NONE: no credential to enforce */
+    const char *client_ip;
+    int draining;                    /* the worker is draining: close 1001 at once */
+};
+
+/* Starts relaying. NULL (nothing moved, the caller still owns everything) when out of memory. */
+struct tg_tunnel *tg_tunnel_start(const struct tg_tunnel_env *env, const struct tg_tunnel_setup *setup);
+/* Proxy-initiated close of a session: close frames with these codes to each side (0: none), then the end. */
+void tg_tunnel_close(struct tg_tunnel *t, uint16_t code_to_client, const char *reason_to_client,
+                     uint16_t code_to_backend, const char *reason_to_backend, enum tg_closed_by closed_by);
+
+/* The sessions of one worker (the env's list): */
+/* After a snapshot swap: closes (1008 "token revoked") every session whose credential the new snapshot no longer
+ * accepts — a revoked jti, a deleted or expired API key. */
+void tg_tunnels_check_credentials(const struct tg_tunnel_env *env, const struct tg_snapshot *snap);
+/* Drain: every session gets close 1001 both ways. */
+void tg_tunnels_drain(const struct tg_tunnel_env *env);
+/* Worker exit: every session ends now. */
+void tg_tunnels_destroy_all(const struct tg_tunnel_env *env);
 
 #endif

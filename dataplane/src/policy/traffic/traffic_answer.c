@@ -1,4 +1,4 @@
-/* traffic_answer.c — refusals of the traffic policies with the carried response edits (traffic_answer.h). */
+/* traffic_answer.c — the response edits carried by the gateway's own answers (traffic_answer.h). */
 #include "policy/traffic/traffic_answer.h"
 
 #include "policy/policy.h"
@@ -29,28 +29,29 @@ static int has_field(const char *headers, const char *name)
     return 0;
 }
 
-void tg_traffic_reject(struct tg_policy_ctx *ctx, int status, const char *code, const char *message,
-                       const char *own_headers)
+void tg_answer_carry_edits(const struct tg_policy_ctx *ctx, char *headers, size_t size)
 {
-    char headers[sizeof ctx->extra_headers];
-    size_t len = 0;
-    int n = snprintf(headers, sizeof headers, "%s", own_headers ? own_headers : "");
-    if (n > 0 && (size_t)n < sizeof headers)
-        len = (size_t)n;
-    else
-        headers[0] = '\0';
+    size_t len = strlen(headers);
     for (size_t i = 0; i < ctx->num_response_edits; i++) {
         const struct tg_header_edit *e = &ctx->response_edits[i];
-        if (!carried(e))
-            continue;
-        if (has_field(headers, e->name))
+        if (!carried(e) || has_field(headers, e->name))
             continue; /* the answer's own field wins (e.g. the X-RateLimit-* of the refusing quota) */
-        n = snprintf(headers + len, sizeof headers - len, "%s: %s\r\n", e->name, e->value);
-        if (n < 0 || (size_t)n >= sizeof headers - len) {
+        int n = snprintf(headers + len, size - len, "%s: %s\r\n", e->name, e->value);
+        if (n < 0 || (size_t)n >= size - len) {
             headers[len] = '\0';
             continue;
         }
         len += (size_t)n;
     }
+}
+
+void tg_traffic_reject(struct tg_policy_ctx *ctx, int status, const char *code, const char *message,
+                       const char *own_headers)
+{
+    char headers[sizeof ctx->extra_headers];
+    int n = snprintf(headers, sizeof headers, "%s", own_headers ? own_headers : "");
+    if (n < 0 || (size_t)n >= sizeof headers)
+        headers[0] = '\0';
+    tg_answer_carry_edits(ctx, headers, sizeof headers);
     tg_policy_reject(ctx, status, code, message, headers);
 }

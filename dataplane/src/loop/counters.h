@@ -1,0 +1,32 @@
+/* counters.h — the per-worker counters the hot path increments (connections, sessions, relayed messages and
+ * bytes, failures). One struct per worker, written only by that worker's thread with relaxed atomics (a load and
+ * a store: no locked instruction), read by any thread; summed and rendered by process/metrics.c. Knows nothing
+ * of Prometheus or of who counts what: the layers above take a pointer to their worker's struct. */
+#ifndef TG_COUNTERS_H
+#define TG_COUNTERS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+struct tg_counters {
+    _Atomic uint64_t connections_accepted;
+    _Atomic uint64_t connections_active;
+    _Atomic uint64_t ws_sessions_total;
+    _Atomic uint64_t ws_sessions_active;
+    _Atomic uint64_t ws_messages_c2b, ws_messages_b2c;
+    _Atomic uint64_t ws_bytes_c2b, ws_bytes_b2c;
+    _Atomic uint64_t upstream_connect_failures;
+    _Atomic uint64_t accept_errors;
+};
+
+/* Adds n to a single-writer counter (relaxed load + store: no locked instruction on the hot path). */
+static inline void tg_counter_add(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
+}
+static inline void tg_counter_sub(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) - n, memory_order_relaxed);
+}
+
+#endif

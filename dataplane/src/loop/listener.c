@@ -1,0 +1,99 @@
+/* listener.c — see listener.h. */
+#include "loop/listener.h"
+
+#include "log.h"
+#include "loop/counters.h"
+#include "net_listen.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#define ACCEPTS_PER_WAKEUP 64
+
+static void on_accept_ready(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct tg_listener *l = io->data;
+    for (int i = 0; i < ACCEPTS_PER_WAKEUP && !l->paused; i++) {
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof peer;
+        int fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
+                return;
+            if (l->accept_errors)
+                tg_counter_add(l->accept_errors, 1);
+            if (errno == EMFILE || errno == ENFILE) {
+                /* out of descriptors: accept-and-close one pending connection with the reserve so clients get a
+                 * clean reset instead of hanging, and pause accepting for a moment (libuv's EMFILE trick) */
+                if (l->reserve_fd >= 0) {
+                    close(l->reserve_fd);
+                    int shed = accept(l->fd, NULL, NULL);
+                    if (shed >= 0)
+                        close(shed);
+                    l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                }
+                ev_io_stop(loop, &l->io);
+                ev_timer_start(loop, &l->retry);
+                tg_warn("worker %d: out of file descriptors, accepting paused for 100 ms", l->id);
+            }
+            return;
+        }
+        l->on_accept(l->owner, fd, (struct sockaddr *)&peer);
+    }
+}
+
+static void on_retry(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct tg_listener *l = t->data;
+    if (!l->paused)
+        ev_io_start(loop, &l->io);
+}
+
+int tg_listener_open(struct tg_listener *l, struct ev_loop *loop, const char *spec, int id,
+                     void (*on_accept)(void *owner, int fd, const struct sockaddr *peer), void *owner)
+{
+    char err[300];
+    l->loop = loop;
+    l->id = id;
+    l->paused = 0;
+    l->on_accept = on_accept;
+    l->owner = owner;
+    l->fd = tg_listen_tcp(spec, 4096, 1, err, sizeof err); /* SO_REUSEPORT: one listener per worker */
+    l->reserve_fd = -1;
+    if (l->fd < 0) {
+        tg_error("%s", err);
+        return -1;
+    }
+    l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    ev_io_init(&l->io, on_accept_ready, l->fd, EV_READ);
+    l->io.data = l;
+    ev_timer_init(&l->retry, on_retry, 0.1, 0.);
+    l->retry.data = l;
+    return 0;
+}
+
+void tg_listener_start(struct tg_listener *l)
+{
+    if (l->fd >= 0 && !l->paused)
+        ev_io_start(l->loop, &l->io);
+}
+
+void tg_listener_stop(struct tg_listener *l)
+{
+    l->paused = 1;
+    if (l->fd < 0)
+        return;
+    ev_io_stop(l->loop, &l->io);
+    ev_timer_stop(l->loop, &l->retry);
+}
+
+void tg_listener_close(struct tg_listener *l)
+{
+    tg_listener_stop(l);
+    if (l->fd >= 0)
+        close(l->fd);
+    if (l->reserve_fd >= 0)
+        close(l->reserve_fd);
+    l->fd = l->reserve_fd = -1;
+}

@@ -1,0 +1,684 @@
+/* http_server.c — a worker's inbound HTTP/1.1 connections (http_server.h): reading and parsing request heads
+ * (strict, bounded), keep-alive and pipelining, routing, the WebSocket handshake checks, the policy pipeline, the
+ * gateway's own answers (with the response edits traffic_answer.h says they carry), timeouts, the hand-over of an
+ * admitted request to the forwarder and of an upgraded connection to a tunnel, and the connection's end. */
+#include "proxy/http_server.h"
+
+#include "clock.h"
+#include "http_status.h"
+#include "log.h"
+#include "policy/traffic/traffic_answer.h"
+#include "proxy/error_response.h"
+#include "proxy/ws_handshake.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+static void on_conn_io(struct ev_loop *loop, ev_io *io, int revents);
+static void on_conn_timer(struct tg_timer *t, uint64_t now_ms);
+static void on_upstream_wake(void *arg);
+static void pump(struct tg_server_conn *c);
+static void close_conn(struct tg_server_conn *c);
+
+const char *tg_server_state_str(enum tg_server_state s)
+{
+    static const char *const names[] = {"reading_head", "policies", "connecting", "forwarding", "closing", "done"};
+    return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
+}
+
+static void free_conn(struct tg_deferred *d)
+{
+    struct tg_server_conn *c = (struct tg_server_conn *)d;
+    free(c->policy);
+    free(c->req);
+    free(c->fwd.retry_head);
+    free(c);
+}
+
+static void count_request(struct tg_server_conn *c, int status)
+{
+    struct tg_http_server *s = c->server;
+    if (s->count_request)
+        s->count_request(s->w->id, c->fwd.route ? c->fwd.route->proxy->id : "", status);
+}
+
+void tg_http_server_init(struct tg_http_server *s, struct tg_worker *w, const struct tg_proxy_settings *settings,
+                         struct tg_counters *counters, struct tg_upstream_pool *pool,
+                         const struct tg_tunnel_env *tunnels)
+{
+    memset(s, 0, sizeof *s);
+    s->w = w;
+    s->settings = settings;
+    s->counters = counters;
+    s->tunnels = tunnels;
+    s->forward.w = w;
+    s->forward.pool = pool;
+    s->forward.counters = counters;
+    s->forward.scratch_head = &s->scratch_head;
+    s->forward.max_head_bytes = settings->max_head_bytes;
+}
+
+static void refresh_timer(struct tg_server_conn *c)
+{
+    const struct tg_proxy_settings *cfg = c->server->settings;
+    const struct tg_route *route = c->fwd.route;
+    uint64_t deadline = 0;
+    switch (c->state) {
+    case TG_SERVER_READING_HEAD:
+        if (c->head_started_ms)
+            deadline = c->head_started_ms + cfg->request_head_timeout_ms;
+        else
+            deadline = tg_now_ms() + cfg->keepalive_timeout_ms;
+        break;
+    case TG_SERVER_CONNECTING:
+        deadline = c->fwd.started_ms + (route ? route->proxy->connect_timeout_ms : 5000);
+        break;
+    case TG_SERVER_FORWARDING:
+        if (route && route->proxy->timeout_ms)
+            deadline = tg_now_ms() + route->proxy->timeout_ms;
+        break;
+    case TG_SERVER_CLOSING:
+        deadline = tg_now_ms() + 5000; /* a client that does not read its error answer */
+        break;
+    default:
+        break;
+    }
+    if (deadline)
+        tg_timer_schedule(&c->server->w->wheel, &c->timer, deadline);
+    else
+        tg_timer_cancel(&c->server->w->wheel, &c->timer);
+}
+
+void tg_http_server_accept(struct tg_http_server *s, int fd, const struct sockaddr *peer)
+{
+    if (s->settings->max_connections_per_worker && s->num_conns >= s->settings->max_connections_per_worker) {
+        close(fd);
+        return;
+    }
+    struct tg_server_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->server = s;
+    c->deferred.free_fn = free_conn;
+    tg_conn_init(&c->conn, fd, on_conn_io, c);
+    c->conn.readable = 0; /* wait for the first bytes: an accepted socket rarely has them yet */
+    tg_timer_init(&c->timer, on_conn_timer);
+    tg_forwarder_init(&c->fwd, &s->forward, &c->conn, on_upstream_wake, c);
+    if (peer->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, c->peer_ip, sizeof c->peer_ip);
+    else if (peer->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, c->peer_ip, sizeof c->peer_ip);
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->num_conns++;
+    tg_counter_add(&s->counters->connections_accepted, 1);
+    tg_counter_add(&s->counters->connections_active, 1);
+    c->head_started_ms = tg_now_ms(); /* a new connection must deliver its first head in the head timeout */
+    refresh_timer(c);
+    pump(c);
+}
+
+/* Takes c out of the server and queues it for freeing (its socket is closed or moved). */
+static void unlink_conn(struct tg_server_conn *c)
+{
+    struct tg_http_server *s = c->server;
+    tg_timer_cancel(&s->w->wheel, &c->timer);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->next = c->prev = NULL;
+    s->num_conns--;
+    c->state = TG_SERVER_DONE;
+    tg_worker_defer_free(s->w, &c->deferred);
+}
+
+static void close_conn(struct tg_server_conn *c)
+{
+    if (c->state == TG_SERVER_DONE)
+        return;
+    struct tg_http_server *s = c->server;
+    if (c->policy)
+        tg_policy_pipeline_cancel(c->policy);
+    tg_forwarder_release(&c->fwd, 0);
+    tg_snapshot_unref(c->snap);
+    c->snap = NULL;
+    tg_conn_close(s->w->loop, &c->conn, &s->w->bufs);
+    tg_counter_sub(&s->counters->connections_active, 1);
+    unlink_conn(c);
+}
+
+/* Queues bytes on conn.out (taking a buffer if needed). Returns -1 when they do not fit. */
+static int queue_output(struct tg_server_conn *c, const char *p, size_t len)
+{
+    if (!c->conn.out && !(c->conn.out = tg_buf_get(&c->server->w->bufs)))
+        return -1;
+    return tg_buf_append(c->conn.out, p, len);
+}
+
+/* Drops the parsed head of a request answered by the gateway itself (its bytes leave conn.in too, and a body
+ * it announced makes the connection unusable for another request). */
+static void drop_unforwarded_request(struct tg_server_conn *c)
+{
+    if (!c->req)
+        return;
+    if (c->conn.in && tg_buf_len(c->conn.in) >= c->req->head_len)
+        tg_buf_consume(c->conn.in, c->req->head_len);
+    free(c->req);
+    c->req = NULL;
+}
+
+/* Ends the current request; the connection goes back to READING_HEAD (keep-alive) or closes. */
+static void finish_request(struct tg_server_conn *c)
+{
+    drop_unforwarded_request(c);
+    free(c->policy);
+    c->policy = NULL;
+    tg_snapshot_unref(c->snap);
+    c->snap = NULL;
+    int keep = c->fwd.keep_alive && c->fwd.req_done && !c->server->draining;
+    tg_forwarder_release(&c->fwd, 0); /* nothing left to release after a complete exchange */
+    if (!keep) {
+        c->fwd.route = NULL;
+        c->state = TG_SERVER_CLOSING;
+        refresh_timer(c);
+        return;
+    }
+    /* reset the per-request state; pipelined bytes stay in conn.in */
+    tg_forwarder_begin(&c->fwd);
+    c->state = TG_SERVER_READING_HEAD;
+    c->head_started_ms = tg_buf_len(c->conn.in) ? tg_now_ms() : 0;
+    c->head_scanned = 0;
+    refresh_timer(c);
+}
+
+/* Answers an error with the JSON body of DESIGN.md and closes afterwards unless keep is set. extra_headers is
+ * NULL or "Name: value\r\n" lines. */
+static void answer(struct tg_server_conn *c, int status, const char *code, const char *message,
+                   const char *extra_headers, int keep)
+{
+    char response[2048];
+    if (c->state == TG_SERVER_DONE)
+        return;
+    if (c->fwd.response_started) { /* the backend's response is already on its way: nothing else can be said */
+        close_conn(c);
+        return;
+    }
+    tg_forwarder_release(&c->fwd, 0);
+    keep = keep && c->fwd.keep_alive && c->fwd.req_done && !c->server->draining;
+    size_t n = tg_format_error_response(response, sizeof response, status, code, message, extra_headers, !keep);
+    if (c->fwd.is_head) { /* a HEAD answer has the headers only */
+        char *body = strstr(response, "\r\n\r\n");
+        if (body)
+            n = (size_t)(body + 4 - response);
+    }
+    c->fwd.status = status;
+    count_request(c, status);
+    tg_debug("answer %d %s to %s", status, code, c->peer_ip);
+    if (queue_output(c, response, n) != 0) {
+        close_conn(c);
+        return;
+    }
+    if (keep) {
+        finish_request(c);
+        return;
+    }
+    c->state = TG_SERVER_CLOSING;
+    refresh_timer(c);
+    pump(c);
+}
+
+/* Answers without an error body (a CORS preflight answered by the gateway): status, no body. */
+static void answer_empty(struct tg_server_conn *c, int status, const char *extra_headers)
+{
+    char response[1536];
+    int keep = c->fwd.keep_alive && c->fwd.req_done && !c->server->draining;
+    int n = snprintf(response, sizeof response, "HTTP/1.1 %d %s\r\n%s%s%s\r\n", status, tg_http_reason(status),
+                     status == 204 || status == 304 ? "" : "Content-Length: 0\r\n", keep ? "" : "Connection: close\r\n",
+                     extra_headers ? extra_headers : "");
+    c->fwd.status = status;
+    count_request(c, status);
+    if (n < 0 || (size_t)n >= sizeof response || queue_output(c, response, (size_t)n) != 0) {
+        close_conn(c);
+        return;
+    }
+    if (keep) {
+        finish_request(c);
+        return;
+    }
+    c->state = TG_SERVER_CLOSING;
+    refresh_timer(c);
+}
+
+/* ---- the forwarder's results ---- */
+
+/* After a valid 101: both sockets move into a tunnel, and this connection object is done. */
+static void hand_over_to_tunnel(struct tg_server_conn *c)
+{
+    struct tg_http_server *s = c->server;
+    struct tg_upstream *up = c->fwd.up;
+    struct tg_tunnel_setup setup = {
+        .client = &c->conn,
+        .backend = &up->conn,
+        .snap = c->snap,
+        .route = c->fwd.route,
+        .ep = up->ep,
+        .ep_counted = up->counted_active,
+        .credential = c->policy ? &c->policy->credential : NULL,
+        .client_ip = c->peer_ip,
+        .draining = s->draining,
+    };
+    if (!tg_tunnel_start(s->tunnels, &setup)) {
+        close_conn(c);
+        return;
+    }
+    /* the HTTP-phase objects are done: their sockets and buffers live on in the tunnel, which also took the
+     * snapshot reference and the endpoint's active count */
+    c->snap = NULL;
+    tg_upstream_hand_over(tg_forwarder_take_upstream(&c->fwd));
+    unlink_conn(c);
+}
+
+/* Acts on what the forwarder returned. Returns -1 when the connection is gone (closed or handed over). */
+static int on_forward_result(struct tg_server_conn *c, enum tg_forward_result r)
+{
+    switch (r) {
+    case TG_FORWARD_BUSY:
+        if (c->fwd.up) {
+            enum tg_server_state s = c->fwd.up->connecting ? TG_SERVER_CONNECTING : TG_SERVER_FORWARDING;
+            if (s != c->state || c->fwd.progressed) {
+                c->state = s;
+                c->fwd.progressed = 0;
+                refresh_timer(c);
+            }
+        }
+        return 0;
+    case TG_FORWARD_DONE:
+        count_request(c, c->fwd.status);
+        finish_request(c);
+        return 0;
+    case TG_FORWARD_UPGRADED:
+        count_request(c, 101);
+        hand_over_to_tunnel(c);
+        return -1;
+    case TG_FORWARD_FAILED:
+        answer(c, c->fwd.error.status, c->fwd.error.code, c->fwd.error.message, NULL, 0);
+        return -1;
+    case TG_FORWARD_ABORT:
+    default:
+        close_conn(c);
+        return -1;
+    }
+}
+
+static void start_forwarding(struct tg_server_conn *c)
+{
+    c->fwd.policy = c->policy;
+    on_forward_result(c, tg_forwarder_start(&c->fwd, &c->req));
+}
+
+static void on_upstream_wake(void *arg) { pump(arg); }
+
+/* ---- the request head ---- */
+
+static void answer_parse_error(struct tg_server_conn *c, enum tg_http_status st)
+{
+    switch (st) {
+    case TG_HTTP_HEAD_TOO_LARGE:
+        answer(c, 431, "request.headers_too_large", "the request head is over the limit", NULL, 0);
+        break;
+    case TG_HTTP_TOO_MANY_HEADERS:
+        answer(c, 431, "request.too_many_headers", "the request has too many header fields", NULL, 0);
+        break;
+    case TG_HTTP_BAD_VERSION:
+        answer(c, 505, "request.bad_version", "only HTTP/1.0 and HTTP/1.1 are supported", NULL, 0);
+        break;
+    default:
+        answer(c, 400, "request.malformed", "the request is malformed or ambiguous", NULL, 0);
+        break;
+    }
+}
+
+/* 1 when the path (up to '?') has a "." or ".." segment, also percent-encoded ("%2e", "%2E"). Such paths are
+ * refused rather than normalised: routing and the backend must never see different paths (path confusion across
+ * base paths, RFC 3986 §5.2.4). */
+static int has_dot_segment(struct tg_slice path)
+{
+    size_t end = path.len;
+    const char *q = memchr(path.ptr, '?', path.len);
+    if (q)
+        end = (size_t)(q - path.ptr);
+    size_t i = 0;
+    while (i < end) {
+        if (path.ptr[i] != '/') {
+            i++;
+            continue;
+        }
+        size_t j = i + 1, dots = 0, other = 0;
+        while (j < end && path.ptr[j] != '/') {
+            if (path.ptr[j] == '.') {
+                dots++;
+                j++;
+            } else if (j + 2 < end && path.ptr[j] == '%' && path.ptr[j + 1] == '2' &&
+                       (path.ptr[j + 2] == 'e' || path.ptr[j + 2] == 'E')) {
+                dots++;
+                j += 3;
+            } else {
+                other = 1;
+                j++;
+            }
+        }
+        if (!other && (dots == 1 || dots == 2))
+            return 1;
+        i = j;
+    }
+    return 0;
+}
+
+/* The policies' verdict: go on to the backend, or answer. */
+static void on_policies_done(struct tg_policy_ctx *ctx, void *arg)
+{
+    struct tg_server_conn *c = arg;
+    switch (tg_policy_outcome(ctx)) {
+    case TG_POLICY_OUTCOME_CONTINUE:
+        start_forwarding(c);
+        break;
+    case TG_POLICY_OUTCOME_REJECT:
+        tg_answer_carry_edits(ctx, ctx->extra_headers, sizeof ctx->extra_headers);
+        /* a refused upgrade ends the connection; a refused plain request leaves it usable */
+        answer(c, ctx->status, ctx->code, ctx->message, ctx->extra_headers, !c->fwd.is_upgrade);
+        break;
+    case TG_POLICY_OUTCOME_ANSWER:
+        answer_empty(c, ctx->status, ctx->extra_headers);
+        break;
+    }
+    if (!c->policies_sync && c->state != TG_SERVER_DONE)
+        pump(c); /* an asynchronous verdict: nothing else drives the connection now */
+}
+
+/* A complete head is at the front of conn.in: route it, check it, run the policies. */
+static void process_request(struct tg_server_conn *c, struct tg_http_head *h)
+{
+    struct tg_forwarder *f = &c->fwd;
+    f->started_ms = tg_now_ms();
+    f->peer_ip = c->peer_ip;
+    f->keep_alive = (unsigned char)h->keep_alive;
+    f->req_framing = h->framing;
+    f->req_body_left = h->framing == TG_BODY_LENGTH ? h->content_length : 0;
+    f->req_done = h->framing == TG_BODY_NONE || (h->framing == TG_BODY_LENGTH && h->content_length == 0);
+    snprintf(f->method, sizeof f->method, "%.*s", (int)(h->method.len < 15 ? h->method.len : 15), h->method.ptr);
+    f->is_head = tg_slice_eq_nocase(h->method, "HEAD");
+    f->is_upgrade = (unsigned char)tg_ws_handshake_requested(h);
+
+    /* RFC 9112 §3.2.2: an absolute-form target's authority wins over Host */
+    struct tg_slice host = h->host, path = h->target;
+    if (path.len > 7 && (strncasecmp(path.ptr, "http://", 7) == 0 || strncasecmp(path.ptr, "https://", 8) == 0)) {
+        size_t skip = path.ptr[4] == ':' ? 7 : 8;
+        const char *auth = path.ptr + skip, *end = path.ptr + path.len;
+        const char *slash = auth;
+        while (slash < end && *slash != '/' && *slash != '?')
+            slash++;
+        host.ptr = auth;
+        host.len = (size_t)(slash - auth);
+        path.ptr = slash;
+        path.len = (size_t)(end - slash);
+        if (path.len == 0 || path.ptr[0] != '/') {
+            answer(c, 400, "request.bad_target", "an absolute-form target needs a path", NULL, 0);
+            return;
+        }
+    }
+    if (has_dot_segment(path)) {
+        answer(c, 400, "request.bad_path", "the path has \".\" or \"..\" segments", NULL, 0);
+        return;
+    }
+    f->path = path;
+    struct tg_snapshot *snap = c->server->snapshot;
+    if (!snap) {
+        answer(c, 503, "gateway.not_configured", "the gateway has no configuration yet", NULL, 0);
+        return;
+    }
+    struct tg_route_match m = tg_snapshot_route(snap, host.ptr, host.len, path.ptr, path.len);
+    if (!m.group) {
+        answer(c, 404, "routing.no_group", "no environment group serves this host", NULL, 1);
+        return;
+    }
+    if (!m.route) {
+        answer(c, 404, "routing.no_proxy", "no API proxy serves this path", NULL, 1);
+        return;
+    }
+    c->snap = tg_snapshot_ref(snap);
+    f->route = m.route;
+    const struct tg_proxy_cfg *px = m.route->proxy;
+
+    if (f->is_upgrade) {
+        if (!px->ws_enabled) {
+            answer(c, 403, "websocket.disabled", "WebSockets are disabled for this API proxy", NULL, 0);
+            return;
+        }
+        struct tg_ws_refusal why;
+        if (tg_ws_handshake_check_request(h, f->ws_accept, &why) != 0) {
+            answer(c, why.status, why.code, why.message, why.extra_headers, 0);
+            return;
+        }
+    } else if (tg_ws_handshake_half(h)) {
+        answer(c, 400, "websocket.bad_handshake", "Connection must contain the Upgrade token", NULL, 0);
+        return;
+    }
+    if (px->max_request_body_bytes && h->framing == TG_BODY_LENGTH &&
+        h->content_length > px->max_request_body_bytes) {
+        answer(c, 413, "request.body_too_large", "the request body is over this API proxy's limit", NULL, 0);
+        return;
+    }
+    c->state = TG_SERVER_POLICIES;
+    if (px->num_policies == 0) {
+        start_forwarding(c);
+        return;
+    }
+    struct tg_policy_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) {
+        close_conn(c);
+        return;
+    }
+    ctx->worker = c->server->w;
+    ctx->request = h;
+    ctx->proxy = px;
+    ctx->environment = m.route->environment;
+    ctx->client_ip = c->peer_ip;
+    ctx->is_upgrade = f->is_upgrade;
+    ctx->now_wall_ms = tg_wall_ms();
+    c->policy = ctx;
+    c->policies_sync = 1;
+    tg_policy_pipeline_start(ctx, on_policies_done, c);
+    c->policies_sync = 0;
+}
+
+/* Reads and parses while no request is in progress. Returns -1 when the connection is gone. */
+static int read_request_head(struct tg_server_conn *c)
+{
+    struct tg_http_server *s = c->server;
+    struct tg_buf_pool *bufs = &s->w->bufs;
+    size_t max_head = s->settings->max_head_bytes;
+    for (;;) {
+        size_t have = tg_buf_len(c->conn.in);
+        /* Re-parse only when new bytes can change the answer (a new line end, or the limit): a head trickling
+         * in one byte at a time costs one scan per line, not one per byte. */
+        if (have > 0 && (c->head_scanned == 0 ||
+                         tg_http1_need_reparse(tg_buf_start(c->conn.in), c->head_scanned, have, max_head))) {
+            struct tg_http_head *scratch = &s->scratch_head;
+            enum tg_http_status st = tg_http1_parse_request(tg_buf_start(c->conn.in), have, max_head, scratch);
+            c->head_scanned = (uint32_t)have;
+            if (st == TG_HTTP_OK) {
+                struct tg_http_head *h = malloc(sizeof *h);
+                if (!h) {
+                    close_conn(c);
+                    return -1;
+                }
+                *h = *scratch;
+                c->head_started_ms = 0;
+                c->head_scanned = 0;
+                c->req = h; /* kept (with its bytes in conn.in) until the forwarder has built the upstream head */
+                process_request(c, h);
+                return c->state == TG_SERVER_DONE ? -1 : 0;
+            }
+            if (st != TG_HTTP_INCOMPLETE) {
+                answer_parse_error(c, st);
+                return -1;
+            }
+        }
+        if (!c->conn.readable)
+            return 0;
+        if (!c->conn.in && !(c->conn.in = tg_buf_get(bufs))) {
+            close_conn(c);
+            return -1;
+        }
+        if (tg_buf_room(c->conn.in) == 0)
+            tg_buf_compact(c->conn.in); /* offsets are relative to the head's start: compaction keeps them */
+        if (tg_buf_room(c->conn.in) == 0) {
+            answer_parse_error(c, TG_HTTP_HEAD_TOO_LARGE);
+            return -1;
+        }
+        ssize_t n = tg_conn_read(&c->conn, tg_buf_end(c->conn.in), tg_buf_room(c->conn.in));
+        if (n > 0) {
+            if (!c->head_started_ms) {
+                c->head_started_ms = tg_now_ms();
+                refresh_timer(c);
+            }
+            c->conn.in->tail += (uint32_t)n;
+            continue;
+        }
+        if (n == TG_IO_AGAIN) {
+            if (tg_buf_len(c->conn.in) == 0) { /* idle: hold no buffer */
+                tg_buf_put(bufs, c->conn.in);
+                c->conn.in = NULL;
+            }
+            return 0;
+        }
+        close_conn(c); /* EOF or error between requests (or mid-head): nothing to answer */
+        return -1;
+    }
+}
+
+/* Re-evaluates the connection after any event (reads, parses, writes, timers, state changes). */
+static void pump(struct tg_server_conn *c)
+{
+    struct tg_worker *w = c->server->w;
+    for (int rounds = 0; rounds < 64; rounds++) {
+        enum tg_server_state before = c->state;
+        /* output first: answers and relayed response bytes queued on conn.out */
+        if (c->conn.out) {
+            int r = tg_conn_flush_buf(&c->conn, c->conn.out);
+            if (r < 0) {
+                close_conn(c);
+                return;
+            }
+            if (r == 1) {
+                tg_buf_put(&w->bufs, c->conn.out);
+                c->conn.out = NULL;
+            }
+        }
+        switch (c->state) {
+        case TG_SERVER_READING_HEAD:
+            if (c->conn.out) /* a pipelined answer is still being written: read the next request after it */
+                break;
+            if (read_request_head(c) < 0)
+                return;
+            break;
+        case TG_SERVER_CONNECTING:
+        case TG_SERVER_FORWARDING:
+            if (on_forward_result(c, tg_forwarder_pump(&c->fwd)) < 0)
+                return;
+            break;
+        case TG_SERVER_CLOSING:
+            if (!c->conn.out) {
+                /* lingering close: stop writing, then close (RFC 9112 §9.6) */
+                close_conn(c);
+                return;
+            }
+            break;
+        case TG_SERVER_POLICIES:
+            break;
+        case TG_SERVER_DONE:
+            return;
+        }
+        if (c->state == before)
+            break;
+    }
+    if (c->state == TG_SERVER_DONE)
+        return;
+    /* what to wait for */
+    int events = 0;
+    if (c->conn.out)
+        events |= EV_WRITE;
+    if (c->state == TG_SERVER_READING_HEAD && !c->conn.out)
+        events |= EV_READ;
+    /* While a request is forwarded the client stays watched for reading as long as nothing of it is buffered:
+     * its body, a pipelined request (read ahead, parsed later), or its going away (which aborts the exchange).
+     * Keeping the watcher also spares the epoll_ctl calls of stopping and restarting it per request. */
+    if ((c->state == TG_SERVER_FORWARDING || c->state == TG_SERVER_CONNECTING) && tg_buf_len(c->conn.in) == 0)
+        events |= EV_READ;
+    /* a short write of relayed response bytes: resume when the socket drains */
+    if (c->state == TG_SERVER_FORWARDING && (!c->conn.writable || tg_forwarder_client_events(&c->fwd)))
+        events |= EV_WRITE;
+    tg_conn_want(w->loop, &c->conn, events);
+}
+
+static void on_conn_io(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct tg_server_conn *c = io->data;
+    tg_conn_note_events(&c->conn, revents);
+    pump(c);
+}
+
+static void on_conn_timer(struct tg_timer *t, uint64_t now_ms)
+{
+    struct tg_server_conn *c = (struct tg_server_conn *)((char *)t - offsetof(struct tg_server_conn, timer));
+    switch (c->state) {
+    case TG_SERVER_READING_HEAD:
+        if (c->head_started_ms && tg_buf_len(c->conn.in) > 0) {
+            answer(c, 408, "request.timeout", "the request head did not arrive in time", NULL, 0);
+            return;
+        }
+        close_conn(c); /* idle keep-alive connection */
+        return;
+    case TG_SERVER_CONNECTING:
+    case TG_SERVER_FORWARDING:
+        tg_debug("client %s: timeout while %s", c->peer_ip, tg_server_state_str(c->state));
+        on_forward_result(c, tg_forwarder_timeout(&c->fwd));
+        return;
+    default:
+        close_conn(c);
+        return;
+    }
+}
+
+void tg_http_server_drain(struct tg_http_server *s)
+{
+    s->draining = 1;
+    struct tg_server_conn *c = s->conns;
+    while (c) {
+        struct tg_server_conn *next = c->next;
+        if (c->state == TG_SERVER_READING_HEAD && tg_buf_len(c->conn.in) == 0)
+            close_conn(c);
+        c = next;
+    }
+}
+
+void tg_http_server_close_all(struct tg_http_server *s)
+{
+    while (s->conns)
+        close_conn(s->conns);
+}

@@ -1,0 +1,97 @@
+/* http_server.h — the inbound side of the proxy: a worker's HTTP/1.1 server connections (the clients' TCP
+ * connections to the gateway), from the accepted socket to the point where a request is proxied, and back to the
+ * next request (keep-alive, pipelining) or to the connection's end.
+ *
+ * A server connection reads and parses request heads (strict, bounded), routes them on the worker's snapshot,
+ * checks WebSocket handshakes (ws_handshake.h), runs the policies (policy/policy.h), answers the gateway's own
+ * errors, and hands an admitted request to its embedded forwarder (forwarder.h), acting on what the forwarder
+ * returns; after a valid 101 both sockets move into a tunnel (ws_tunnel.h) and the connection object is freed.
+ * The owner (the proxy's per-worker object) gives it accepted sockets and tells it about swaps and the drain.
+ */
+#ifndef TG_HTTP_SERVER_H
+#define TG_HTTP_SERVER_H
+
+#include "config/router.h"
+#include "http1_parser.h"
+#include "loop/conn.h"
+#include "loop/counters.h"
+#include "loop/worker.h"
+#include "policy/policy.h"
+#include "proxy/forwarder.h"
+#include "proxy/proxy_settings.h"
+#include "proxy/ws_tunnel.h"
+#include "timer_wheel.h"
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* One state per server connection; each value's invariants:
+ *   READING_HEAD — no request in progress; conn.in holds 0..head bytes of the next request; timer = keep-alive
+ *                  idle (no bytes yet) or request-head deadline (some bytes); no upstream.
+ *   POLICIES     — a request head was parsed and routed; policies are running (possibly waiting for an
+ *                  asynchronous answer); nothing has been sent anywhere; reads are paused.
+ *   CONNECTING   — the forwarder's upstream is being connected (fwd.up->connecting); timer = connect deadline.
+ *   FORWARDING   — the request head was queued to the upstream; body bytes and the response are being relayed;
+ *                  timer = response timeout since the last progress.
+ *   CLOSING      — a final answer is being flushed from conn.out; then the connection closes. No upstream.
+ *   DONE         — closed (or handed to a tunnel) and queued for freeing; nothing may touch it but the free. */
+enum tg_server_state {
+    TG_SERVER_READING_HEAD = 0,
+    TG_SERVER_POLICIES,
+    TG_SERVER_CONNECTING,
+    TG_SERVER_FORWARDING,
+    TG_SERVER_CLOSING,
+    TG_SERVER_DONE,
+};
+const char *tg_server_state_str(enum tg_server_state s);
+
+struct tg_http_server;
+
+struct tg_server_conn {
+    struct tg_deferred deferred;    /* first: freed through the worker's deferred list */
+    struct tg_conn conn;
+    struct tg_http_server *server;
+    enum tg_server_state state;
+    struct tg_timer timer;
+    struct tg_server_conn *next, *prev; /* the server's list (for the drain) */
+    char peer_ip[46];
+    uint64_t head_started_ms;       /* first byte of the current request head (0: none yet) */
+    uint32_t head_scanned;          /* bytes of conn.in the head parser has already seen (re-parse gate) */
+
+    /* the request in progress (valid from POLICIES to the end of FORWARDING) */
+    struct tg_http_head *req;       /* parsed head (slices into conn.in) until the forwarder has built its own */
+    struct tg_policy_ctx *policy;   /* the policy run of this request (only for proxies with policies); kept
+                                       until the request ends (response edits), then freed */
+    unsigned char policies_sync;    /* the pipeline is being started (its verdict may arrive synchronously) */
+    struct tg_snapshot *snap;       /* reference held for the request's proxy config */
+    struct tg_forwarder fwd;        /* the request's attributes and its exchange with the upstream */
+};
+
+/* One per worker: what its server connections share. */
+struct tg_http_server {
+    struct tg_worker *w;
+    const struct tg_proxy_settings *settings;
+    struct tg_counters *counters;
+    struct tg_snapshot *snapshot;   /* the snapshot in force on this worker (the owner's reference); NULL: none */
+    struct tg_forward_env forward;
+    const struct tg_tunnel_env *tunnels;
+    struct tg_http_head scratch_head; /* parse target for request heads (copied out once complete) */
+    struct tg_server_conn *conns;
+    size_t num_conns;
+    int draining;
+    /* counts one answered request or handshake (proxy_id "" when unrouted); may be NULL */
+    void (*count_request)(int worker, const char *proxy_id, int status);
+};
+
+void tg_http_server_init(struct tg_http_server *s, struct tg_worker *w, const struct tg_proxy_settings *settings,
+                         struct tg_counters *counters, struct tg_upstream_pool *pool,
+                         const struct tg_tunnel_env *tunnels);
+/* Takes an accepted socket (non-blocking): a new server connection, or the socket closed at the connection
+ * cap. */
+void tg_http_server_accept(struct tg_http_server *s, int fd, const struct sockaddr *peer);
+/* The drain: idle keep-alive connections close now; the rest after their current request. */
+void tg_http_server_drain(struct tg_http_server *s);
+/* Worker exit: every connection closes now. */
+void tg_http_server_close_all(struct tg_http_server *s);
+
+#endif

@@ -1,0 +1,20 @@
+/* proxy_settings.h — the process-wide settings of the proxying layer (from the command line, fixed while the
+ * process runs): where to listen, head limits and timeouts of inbound connections, the upstream keep-alive
+ * pools, the per-worker connection cap. Types only. */
+#ifndef TG_PROXY_SETTINGS_H
+#define TG_PROXY_SETTINGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct tg_proxy_settings {
+    const char *listen_addr;        /* "0.0.0.0:8080" */
+    size_t max_head_bytes;          /* 32 KiB */
+    uint64_t request_head_timeout_ms; /* first byte → full head */
+    uint64_t keepalive_timeout_ms;  /* idle client connection between requests */
+    uint64_t upstream_idle_timeout_ms; /* idle pooled upstream connection */
+    size_t upstream_pool_per_endpoint; /* idle keep-alive connections kept per endpoint per worker */
+    size_t max_connections_per_worker; /* 0 = unlimited */
+};
+
+#endif

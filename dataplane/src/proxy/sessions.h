@@ -1,0 +1,45 @@
+/* sessions.h — a worker's live WebSocket sessions: the list /sessions reads from the admin thread and the drain
+ * walks. Each relayed tunnel (ws_tunnel.c) embeds one struct tg_session — the read-only view of it that other
+ * threads may see: who, where, since when, and the relay's message and byte counts — and is in its worker's list
+ * for as long as it relays. The list is the only thing of a worker another thread touches besides counters; its
+ * lock guards membership, the counts are single-writer relaxed atomics. */
+#ifndef TG_SESSIONS_H
+#define TG_SESSIONS_H
+
+#include "config/snapshot.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum { TG_SESSION_C2B = 0, TG_SESSION_B2C = 1 }; /* client → backend, backend → client */
+
+struct tg_session {
+    struct tg_session *next, *prev; /* under the list's lock */
+    uint64_t id;
+    uint64_t started_wall_ms;
+    const struct tg_proxy_cfg *proxy; /* in the snapshot the session holds a reference to */
+    const char *environment;        /* the environment the proxy was reached under */
+    struct tg_endpoint *ep;         /* the backend endpoint (the session holds one ep->active) */
+    char client_ip[46];
+    _Atomic uint64_t messages[2];   /* complete data messages relayed, by direction */
+    _Atomic uint64_t bytes[2];      /* frame bytes relayed, headers included, by direction */
+};
+
+struct tg_session_list {
+    pthread_mutex_t lock;
+    struct tg_session *head;
+    size_t count;
+};
+
+void tg_session_list_init(struct tg_session_list *l);
+void tg_session_list_destroy(struct tg_session_list *l);
+void tg_session_list_add(struct tg_session_list *l, struct tg_session *s);
+void tg_session_list_remove(struct tg_session_list *l, struct tg_session *s);
+size_t tg_session_list_count(struct tg_session_list *l);
+/* The admin API's read-only accessor: fn(arg, s) for each live session, under the lock (fn must not block or
+ * keep s). Any thread. */
+void tg_session_list_each(struct tg_session_list *l, void (*fn)(void *arg, const struct tg_session *s), void *arg);
+
+#endif

@@ -1,0 +1,233 @@
+/* upstream_pool.c — see upstream_pool.h. */
+#include "proxy/upstream_pool.h"
+
+#include "clock.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void free_upstream(struct tg_deferred *d) { free(d); }
+
+static void drop_active(struct tg_upstream *up)
+{
+    if (up->counted_active) {
+        atomic_fetch_sub_explicit(&up->ep->active, 1, memory_order_relaxed);
+        up->counted_active = 0;
+    }
+}
+
+static void close_upstream(struct tg_upstream *up)
+{
+    struct tg_worker *w = up->pool->w;
+    drop_active(up);
+    tg_timer_cancel(&w->wheel, &up->timer);
+    tg_conn_close(w->loop, &up->conn, &w->bufs);
+    tg_worker_defer_free(w, &up->deferred);
+}
+
+void tg_upstream_pool_init(struct tg_upstream_pool *pool, struct tg_worker *w, uint64_t idle_timeout_ms,
+                           size_t per_endpoint)
+{
+    pool->w = w;
+    pool->idle = NULL;
+    pool->idle_counts = NULL;
+    pool->len = 0;
+    pool->idle_timeout_ms = idle_timeout_ms;
+    pool->per_endpoint = per_endpoint;
+    pool->closed = 0;
+}
+
+static int ensure_slot(struct tg_upstream_pool *pool, uint32_t index)
+{
+    if (index < pool->len)
+        return 0;
+    uint32_t len = tg_endpoint_count();
+    if (len <= index)
+        len = index + 1;
+    struct tg_upstream **idle = realloc(pool->idle, len * sizeof *idle);
+    if (!idle)
+        return -1;
+    pool->idle = idle;
+    uint32_t *counts = realloc(pool->idle_counts, len * sizeof *counts);
+    if (!counts)
+        return -1;
+    pool->idle_counts = counts;
+    for (uint32_t i = pool->len; i < len; i++) {
+        pool->idle[i] = NULL;
+        pool->idle_counts[i] = 0;
+    }
+    pool->len = len;
+    return 0;
+}
+
+static void pool_remove(struct tg_upstream *up)
+{
+    struct tg_upstream_pool *pool = up->pool;
+    struct tg_upstream **pp = &pool->idle[up->ep->index];
+    while (*pp && *pp != up)
+        pp = &(*pp)->pool_next;
+    if (*pp) {
+        *pp = up->pool_next;
+        pool->idle_counts[up->ep->index]--;
+    }
+    up->pool_next = NULL;
+}
+
+static void on_idle_expired(struct tg_timer *t, uint64_t now_ms)
+{
+    struct tg_upstream *up = (struct tg_upstream *)((char *)t - offsetof(struct tg_upstream, timer));
+    pool_remove(up);
+    close_upstream(up);
+}
+
+static void on_upstream_io(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct tg_upstream *up = io->data;
+    if (!up->owner) {
+        /* idle in the pool: any readability means the backend closed it (or misbehaves) */
+        pool_remove(up);
+        close_upstream(up);
+        return;
+    }
+    tg_conn_note_events(&up->conn, revents);
+    up->on_event(up->owner);
+}
+
+static struct tg_upstream *connect_new(struct tg_upstream_pool *pool, struct tg_endpoint *ep)
+{
+    int fd = socket(ep->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return NULL;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int rc = connect(fd, (const struct sockaddr *)&ep->addr, ep->addr_len);
+    if (rc != 0 && errno != EINPROGRESS) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return NULL;
+    }
+    struct tg_upstream *up = calloc(1, sizeof *up);
+    if (!up) {
+        close(fd);
+        return NULL;
+    }
+    up->pool = pool;
+    up->ep = ep;
+    up->deferred.free_fn = free_upstream;
+    tg_conn_init(&up->conn, fd, on_upstream_io, up);
+    up->connecting = rc != 0;
+    up->conn.writable = rc == 0;
+    up->conn.readable = 0; /* nothing to read before the request is sent */
+    tg_timer_init(&up->timer, on_idle_expired);
+    return up;
+}
+
+struct tg_upstream *tg_upstream_acquire(struct tg_upstream_pool *pool, struct tg_endpoint *ep)
+{
+    struct tg_upstream *up = NULL;
+    if (ep->index < pool->len && pool->idle[ep->index]) {
+        up = pool->idle[ep->index];
+        pool->idle[ep->index] = up->pool_next;
+        pool->idle_counts[ep->index]--;
+        up->pool_next = NULL;
+        up->reused = 1;
+        tg_timer_cancel(&pool->w->wheel, &up->timer);
+        /* the watcher stays on EV_READ (no epoll_ctl churn): the response will be waited for with it anyway */
+        up->conn.readable = 0;
+        up->conn.writable = 1;
+    } else {
+        up = connect_new(pool, ep);
+        if (!up)
+            return NULL;
+    }
+    atomic_fetch_add_explicit(&ep->active, 1, memory_order_relaxed);
+    up->counted_active = 1;
+    up->requests++;
+    return up;
+}
+
+int tg_upstream_finish_connect(struct tg_upstream *up)
+{
+    if (!up->connecting)
+        return 0;
+    if (!up->conn.writable)
+        return TG_IO_AGAIN;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(up->conn.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        err = errno;
+    if (err == EINPROGRESS || err == EALREADY) {
+        up->conn.writable = 0;
+        return TG_IO_AGAIN;
+    }
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    up->connecting = 0;
+    return 0;
+}
+
+void tg_upstream_release(struct tg_upstream *up, int reusable)
+{
+    struct tg_upstream_pool *pool = up->pool;
+    struct tg_worker *w = pool->w;
+    drop_active(up);
+    up->owner = NULL;
+    up->on_event = NULL;
+    if (!reusable || pool->closed || up->connecting || tg_buf_len(up->conn.in) || tg_buf_len(up->conn.out) ||
+        up->conn.fd < 0 || ensure_slot(pool, up->ep->index) != 0 ||
+        pool->idle_counts[up->ep->index] >= pool->per_endpoint) {
+        close_upstream(up);
+        return;
+    }
+    tg_buf_put(&w->bufs, up->conn.in);
+    tg_buf_put(&w->bufs, up->conn.out);
+    up->conn.in = up->conn.out = NULL;
+    up->pool_next = pool->idle[up->ep->index];
+    pool->idle[up->ep->index] = up;
+    pool->idle_counts[up->ep->index]++;
+    tg_conn_want(w->loop, &up->conn, EV_READ); /* notice the backend closing it */
+    tg_timer_schedule(&w->wheel, &up->timer, tg_now_ms() + pool->idle_timeout_ms);
+}
+
+int tg_upstream_hand_over(struct tg_upstream *up)
+{
+    int counted = up->counted_active;
+    up->counted_active = 0;
+    up->owner = NULL;
+    close_upstream(up); /* no socket any more: only the object goes */
+    return counted;
+}
+
+void tg_upstream_pool_close_all(struct tg_upstream_pool *pool)
+{
+    for (uint32_t i = 0; i < pool->len; i++) {
+        while (pool->idle[i]) {
+            struct tg_upstream *up = pool->idle[i];
+            pool->idle[i] = up->pool_next;
+            pool->idle_counts[i]--;
+            close_upstream(up);
+        }
+    }
+}
+
+void tg_upstream_pool_drain(struct tg_upstream_pool *pool)
+{
+    pool->closed = 1;
+    tg_upstream_pool_close_all(pool);
+}
+
+void tg_upstream_pool_destroy(struct tg_upstream_pool *pool)
+{
+    free(pool->idle);
+    free(pool->idle_counts);
+    pool->idle = NULL;
+    pool->idle_counts = NULL;
+    pool->len = 0;
+}
