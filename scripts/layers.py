@@ -9,7 +9,8 @@ Reads the layer lists from the ```layers block of docs/architecture.md (bottom l
     and never into the other binary's tree;
   * no include points up the list (a lower layer never includes its owner);
   * no include cycle among modules (a module is foo.c + foo.h; a cycle of any length fails);
-  * no two headers share a file name or an include guard.
+  * no two headers share a file name or an include guard;
+  * every .c file is named in docs/architecture.md (its file table), so the document keeps matching the code.
 
 Prints one line per problem and a summary; exits 1 when any problem is found. Pure reading: no compiler needed.
 """
@@ -23,14 +24,17 @@ INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 GUARD_RE = re.compile(r"^\s*#\s*ifndef\s+(\w+)\s*\n\s*#\s*define\s+\1\b", re.M)
 
 
-def read_layers(problems):
-    """{binary: [layer folder, ...]} from docs/architecture.md's ```layers block, bottom first."""
+def read_architecture(problems):
     path = os.path.join(ROOT, "docs", "architecture.md")
     try:
-        text = open(path, encoding="utf-8").read()
+        return open(path, encoding="utf-8").read()
     except OSError as e:
         problems.append(f"docs/architecture.md: {e.strerror}")
-        return {}
+        return ""
+
+
+def read_layers(text, problems):
+    """{binary: [layer folder, ...]} from docs/architecture.md's ```layers block, bottom first."""
     m = re.search(r"```layers\n(.*?)```", text, re.S)
     if not m:
         problems.append("docs/architecture.md: no ```layers block")
@@ -130,7 +134,8 @@ def find_cycles(graph):
 
 def main():
     problems = []
-    layers = read_layers(problems)
+    architecture = read_architecture(problems)
+    layers = read_layers(architecture, problems)
     files = list(source_files())
     graph = {}
     n_includes = upward = 0
@@ -141,6 +146,10 @@ def main():
         if not mine:
             problems.append(f"{path}: not in any layer folder of docs/architecture.md")
         graph.setdefault(module(path), set())
+        stem = os.path.splitext(os.path.basename(path))[0]
+        if path.endswith(".c") and architecture and not re.search(
+                r"\b" + re.escape(stem) + r"\.[ch]\b", architecture):
+            problems.append(f"{path}: not named in docs/architecture.md")
         if path.endswith(".h"):
             base = os.path.basename(path)
             if base in headers:

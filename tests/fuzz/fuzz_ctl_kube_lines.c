@@ -1,4 +1,4 @@
-/* fuzz_ctl_kube_lines.c — the watch-stream line framer (controller/src/kube_lines.c): the input is fed whole and
+/* fuzz_ctl_kube_lines.c — the watch-stream line framer (controller/src/kube/kube_lines.c): the input is fed whole and
  * in pieces cut where the input itself says; both must hand out the same lines (or fail the same way), and no
  * line is ever longer than the limit. */
 #include "kube/kube_lines.h"

@@ -1,5 +1,5 @@
 /* test_dp_policy_auth.c — the authentication building blocks of the data plane: strict base64url, JWK parsing
- * (common/jwk.c), JWT verification edge cases (dataplane/src/jwt.c: every algorithm, alg confusion, none,
+ * (common/jwk.c), JWT verification edge cases (dataplane/src/policy/auth/jwt.c: every algorithm, alg confusion, none,
  * bad signatures, exp/nbf/iat with skew, aud string/array, iss, kid selection, duplicate members, crit),
  * scopes, the digest set, and credential locations including the Sec-WebSocket-Protocol bearer convention.
  * Keys are generated and tokens signed here with OpenSSL, so every case is built from first principles. */
