@@ -587,6 +587,78 @@ static int check_host(struct tg_slice value)
     return 0;
 }
 
+/* An authority of an absolute- or authority-form target: host [ ":" port ], validated like Host (check_host's
+ * characters) plus: a non-empty host, no userinfo ("@" is not a host character), an IP-literal closed by "]",
+ * a port of 1..5 digits when the ":" is there (required when need_port). */
+static int check_authority(struct tg_slice a, int need_port)
+{
+    if (a.len == 0 || check_host(a) != 0)
+        return -1;
+    size_t host_end = a.len;
+    if (a.ptr[0] == '[') {
+        const char *close = memchr(a.ptr, ']', a.len);
+        if (!close)
+            return -1;
+        host_end = (size_t)(close - a.ptr) + 1;
+        if (host_end < a.len && a.ptr[host_end] != ':')
+            return -1;
+    } else {
+        const char *colon = memchr(a.ptr, ':', a.len);
+        if (colon)
+            host_end = (size_t)(colon - a.ptr);
+        if (memchr(a.ptr, '[', a.len) || memchr(a.ptr, ']', a.len))
+            return -1;
+    }
+    if (host_end == 0)
+        return -1;
+    if (host_end == a.len)
+        return need_port ? -1 : 0;
+    size_t digits = a.len - host_end - 1;
+    if (digits == 0 || digits > 5)
+        return -1;
+    for (size_t i = host_end + 1; i < a.len; i++)
+        if (!is_digit((unsigned char)a.ptr[i]))
+            return -1;
+    return 0;
+}
+
+enum tg_target_form tg_http_parse_target(struct tg_slice method, struct tg_slice target, struct tg_http_target *out)
+{
+    *out = (struct tg_http_target){{NULL, 0}, {NULL, 0}};
+    int is_connect = method.len == 7 && memcmp(method.ptr, "CONNECT", 7) == 0;
+    int is_options = method.len == 7 && memcmp(method.ptr, "OPTIONS", 7) == 0;
+    if (target.len == 0)
+        return TG_TARGET_BAD;
+    if (is_connect) { /* §3.2.3: authority-form only */
+        if (check_authority(target, 1) != 0)
+            return TG_TARGET_BAD;
+        out->authority = target;
+        return TG_TARGET_AUTHORITY;
+    }
+    if (target.len == 1 && target.ptr[0] == '*')
+        return is_options ? TG_TARGET_ASTERISK : TG_TARGET_BAD; /* §3.2.4 */
+    if (target.ptr[0] == '/') {
+        out->path = target;
+        return TG_TARGET_ORIGIN;
+    }
+    size_t skip = 0;
+    if (target.len >= 7 && tg_slice_eq_nocase(make_slice(target.ptr, 7), "http://"))
+        skip = 7;
+    else if (target.len >= 8 && tg_slice_eq_nocase(make_slice(target.ptr, 8), "https://"))
+        skip = 8;
+    if (!skip)
+        return TG_TARGET_BAD;
+    size_t end = skip;
+    while (end < target.len && target.ptr[end] != '/' && target.ptr[end] != '?' && target.ptr[end] != '#')
+        end++;
+    struct tg_slice authority = make_slice(target.ptr + skip, end - skip);
+    if ((end < target.len && target.ptr[end] == '#') || check_authority(authority, 0) != 0)
+        return TG_TARGET_BAD;
+    out->authority = authority;
+    out->path = make_slice(target.ptr + end, target.len - end);
+    return TG_TARGET_ABSOLUTE;
+}
+
 /* Connection = #connection-option (RFC 9110 §7.6.1); options from every Connection field count. */
 static unsigned connection_flags(struct tg_slice value)
 {

@@ -141,6 +141,29 @@ enum tg_http_status tg_http1_parse_response(const char *buf, size_t len, size_t 
  * TOO_MANY_HEADERS / BAD_VERSION) to the next line end. prev_len 0 = nothing parsed yet: always 1. */
 int tg_http1_need_reparse(const char *buf, size_t prev_len, size_t len, size_t max_head_bytes);
 
+/* The four request-target forms (RFC 9112 §3.2). */
+enum tg_target_form {
+    TG_TARGET_BAD = -1,      /* none of the forms, the wrong form for the method, or an absolute-form / authority-form
+                                authority that is not a valid host[:port]: answer 400 */
+    TG_TARGET_ORIGIN = 0,    /* "/path?query" */
+    TG_TARGET_ABSOLUTE = 1,  /* "http://authority/path?query" ("http" or "https", any case) */
+    TG_TARGET_AUTHORITY = 2, /* "host:port", CONNECT only */
+    TG_TARGET_ASTERISK = 3,  /* "*", OPTIONS only */
+};
+
+struct tg_http_target {
+    struct tg_slice authority; /* absolute- and authority-form: host[:port] as received; else empty */
+    struct tg_slice path;      /* origin-form: the whole target; absolute-form: what follows the authority (may be
+                                  empty or start with '?': its origin-form is then "/" + path, §3.2.2); else empty */
+};
+
+/* Classifies a request target and splits an absolute-form one (RFC 9112 §3.2, §3.2.2): the authority of an
+ * absolute-form target replaces Host for routing AND for what is forwarded, and is validated like Host (the
+ * characters of host[:port], a non-empty host, a numeric port of at most 5 digits, no userinfo — RFC 9110
+ * §4.2.4 forbids "user@"); another scheme than http/https → BAD. CONNECT takes authority-form only (with a
+ * port), "*" goes with OPTIONS only, every other method takes origin- or absolute-form. */
+enum tg_target_form tg_http_parse_target(struct tg_slice method, struct tg_slice target, struct tg_http_target *out);
+
 /* Short fixed name of a status for logs ("ok", "incomplete", "bad", ...). */
 const char *tg_http_status_str(enum tg_http_status st);
 

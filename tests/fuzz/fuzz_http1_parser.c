@@ -4,7 +4,8 @@
  * bit 2: a small max_head_bytes so the limit path is hit), bytes 1-2 = split point, the rest = the message.
  * Checks, beyond ASan/UBSan: the restartable contract (a prefix's final answer is the whole input's answer; a
  * complete head parses identically from any longer prefix; shorter prefixes are INCOMPLETE; feeding gated by
- * tg_http1_need_reparse reaches the same answer), invariants of a
+ * tg_http1_need_reparse reaches the same answer), the request rules of issue 11 and the target's form on accepted
+ * requests (tg_http_parse_target), invariants of a
  * parsed head (slices inside the head, framing/keep-alive consistent), and that the chunked scanner gives the
  * same result and consumed count whole, split in two, and byte by byte. Prefixes are parsed from exactly-sized
  * heap copies so any read past len is caught.
@@ -150,6 +151,24 @@ static void check_request_rules(const struct tg_http_head *hd)
         }
     }
     FUZZ_CHECK(cl <= 1 && te <= 1);
+
+    /* the target's form: slices inside the target, an absolute form's authority and path cover its tail */
+    struct tg_http_target t;
+    enum tg_target_form form = tg_http_parse_target(hd->method, hd->target, &t);
+    const char *tend = hd->target.ptr + hd->target.len;
+    if (t.authority.len)
+        FUZZ_CHECK(t.authority.ptr >= hd->target.ptr && t.authority.ptr + t.authority.len <= tend);
+    if (t.path.len)
+        FUZZ_CHECK(t.path.ptr >= hd->target.ptr && t.path.ptr + t.path.len <= tend);
+    if (form == TG_TARGET_ORIGIN)
+        FUZZ_CHECK(t.path.len == hd->target.len && hd->target.ptr[0] == '/');
+    if (form == TG_TARGET_ABSOLUTE) {
+        FUZZ_CHECK(t.authority.len > 0 && memchr(t.authority.ptr, '@', t.authority.len) == NULL);
+        FUZZ_CHECK(t.authority.ptr + t.authority.len + t.path.len == tend);
+        FUZZ_CHECK(t.path.len == 0 || t.path.ptr[0] == '/' || t.path.ptr[0] == '?');
+    }
+    if (form == TG_TARGET_BAD)
+        FUZZ_CHECK(t.authority.len == 0 && t.path.len == 0);
 }
 
 /* Whole, split at k, and byte by byte must agree on result, consumed and body_bytes. */

@@ -450,6 +450,49 @@ static void test_new_rules_bytewise(void)
         CHECK_EQ_INT(tg_http1_parse_request(v, k, MAX_HEAD, &h2), TG_HTTP_INCOMPLETE);
 }
 
+/* RFC 9112 §3.2: target forms, and an absolute-form authority validated like Host */
+static enum tg_target_form target(const char *method, const char *t, struct tg_http_target *out)
+{
+    return tg_http_parse_target(S(method), S(t), out);
+}
+
+static void test_target_forms(void)
+{
+    struct tg_http_target t;
+    CHECK_EQ_INT(target("GET", "/chat/secret?x=1", &t), TG_TARGET_ORIGIN);
+    CHECK(slice_is(t.path, "/chat/secret?x=1") && t.authority.len == 0);
+    CHECK_EQ_INT(target("GET", "http://other.test/chat/secret", &t), TG_TARGET_ABSOLUTE);
+    CHECK(slice_is(t.authority, "other.test") && slice_is(t.path, "/chat/secret"));
+    CHECK_EQ_INT(target("GET", "HTTPS://Other.Test:8443?q", &t), TG_TARGET_ABSOLUTE);
+    CHECK(slice_is(t.authority, "Other.Test:8443") && slice_is(t.path, "?q"));
+    CHECK_EQ_INT(target("GET", "http://a", &t), TG_TARGET_ABSOLUTE);
+    CHECK(slice_is(t.authority, "a") && t.path.len == 0);
+    CHECK_EQ_INT(target("GET", "http://[::1]:8080/x", &t), TG_TARGET_ABSOLUTE);
+    CHECK(slice_is(t.authority, "[::1]:8080"));
+    CHECK_EQ_INT(target("CONNECT", "a.test:443", &t), TG_TARGET_AUTHORITY);
+    CHECK(slice_is(t.authority, "a.test:443"));
+    CHECK_EQ_INT(target("OPTIONS", "*", &t), TG_TARGET_ASTERISK);
+    /* refused */
+    CHECK_EQ_INT(target("GET", "*", &t), TG_TARGET_BAD);
+    CHECK_EQ_INT(target("CONNECT", "a.test", &t), TG_TARGET_BAD);       /* no port */
+    CHECK_EQ_INT(target("CONNECT", "/x", &t), TG_TARGET_BAD);
+    CHECK_EQ_INT(target("GET", "a.test:443", &t), TG_TARGET_BAD);       /* authority-form on GET */
+    CHECK_EQ_INT(target("GET", "http://user@other.test/chat", &t), TG_TARGET_BAD); /* userinfo */
+    CHECK_EQ_INT(target("GET", "http:///chat", &t), TG_TARGET_BAD);    /* empty authority */
+    CHECK_EQ_INT(target("GET", "http://:80/chat", &t), TG_TARGET_BAD); /* empty host */
+    CHECK_EQ_INT(target("GET", "http://a:/chat", &t), TG_TARGET_BAD);
+    CHECK_EQ_INT(target("GET", "http://a:123456/chat", &t), TG_TARGET_BAD);
+    CHECK_EQ_INT(target("GET", "http://a:8x/chat", &t), TG_TARGET_BAD);
+    CHECK_EQ_INT(target("GET", "http://[::1/chat", &t), TG_TARGET_BAD);
+    CHECK_EQ_INT(target("GET", "http://a]/chat", &t), TG_TARGET_BAD);
+    CHECK_EQ_INT(target("GET", "http://a\\b/chat", &t), TG_TARGET_BAD);
+    CHECK_EQ_INT(target("GET", "http://a#f", &t), TG_TARGET_BAD);
+    CHECK_EQ_INT(target("GET", "ftp://a/x", &t), TG_TARGET_BAD);
+    CHECK_EQ_INT(target("GET", "ws://a/x", &t), TG_TARGET_BAD);
+    CHECK_EQ_INT(target("GET", "chat/secret", &t), TG_TARGET_BAD);
+    CHECK_EQ_INT(target("GET", "", &t), TG_TARGET_BAD);
+}
+
 static void test_limits(void)
 {
     const char *g = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
@@ -742,6 +785,7 @@ int main(void)
     test_connection();
     test_connection_nominations();
     test_new_rules_bytewise();
+    test_target_forms();
     test_helpers();
     test_responses();
     test_chunked();
