@@ -139,8 +139,51 @@ const char *tg_http_status_str(enum tg_http_status st)
         return "too_many_headers";
     case TG_HTTP_BAD_VERSION:
         return "bad_version";
+    case TG_HTTP_BAD_CONNECTION:
+        return "bad_connection";
+    case TG_HTTP_UNKNOWN_CODING:
+        return "unknown_coding";
     }
     return "unknown";
+}
+
+int tg_http_status_answer(enum tg_http_status st)
+{
+    switch (st) {
+    case TG_HTTP_OK:
+    case TG_HTTP_INCOMPLETE:
+        return 0;
+    case TG_HTTP_HEAD_TOO_LARGE:
+    case TG_HTTP_TOO_MANY_HEADERS:
+        return 431;
+    case TG_HTTP_BAD_VERSION:
+        return 505;
+    case TG_HTTP_UNKNOWN_CODING:
+        return 501;
+    case TG_HTTP_BAD:
+    case TG_HTTP_BAD_CONNECTION:
+        break;
+    }
+    return 400;
+}
+
+/* The generic text of a final answer whose cause was not named more precisely. */
+static const char *status_error_text(enum tg_http_status st)
+{
+    switch (st) {
+    case TG_HTTP_HEAD_TOO_LARGE:
+        return "head over the limit";
+    case TG_HTTP_TOO_MANY_HEADERS:
+        return "too many header fields";
+    case TG_HTTP_BAD_VERSION:
+        return "unsupported HTTP version";
+    case TG_HTTP_BAD_CONNECTION:
+        return "Connection nominates a framing or handshake field";
+    case TG_HTTP_UNKNOWN_CODING:
+        return "unsupported transfer coding";
+    default:
+        return "malformed head";
+    }
 }
 
 /* ---- comma-separated lists (RFC 9110 §5.6.1) ---- */
@@ -399,19 +442,25 @@ int tg_http1_need_reparse(const char *buf, size_t prev_len, size_t len, size_t m
 struct field_facts {
     int host_count;
     int has_cl;
+    int cl_fields;       /* Content-Length fields seen */
+    int cl_elements;     /* elements of all Content-Length lists */
     uint64_t cl;
     int has_te;
+    int te_codings;      /* codings across every Transfer-Encoding field */
     int te_chunked;      /* "chunked" appeared (at most once, else BAD) */
     int te_chunked_last; /* the final coding of the combined list is chunked */
 };
 
 /* Content-Length = 1*DIGIT (RFC 9110 §8.6). A comma list or repeated fields must all carry the same value
- * ("5, 5" is 5; "5, 6" and "5," are BAD). Values over UINT64_MAX are BAD, not wrapped. */
+ * ("5, 5" is 5; "5, 6" and "5," are BAD); requests refuse lists and repeats altogether (finish_request, from
+ * cl_fields / cl_elements). Values over UINT64_MAX are BAD, not wrapped. */
 static int add_content_length(struct tg_slice value, struct field_facts *f)
 {
     size_t pos = 0;
     struct tg_slice e;
+    f->cl_fields++;
     while (list_next(value, &pos, 0, &e) == 1) {
+        f->cl_elements++;
         if (e.len == 0)
             return -1;
         uint64_t v = 0;
@@ -523,6 +572,7 @@ static int add_transfer_encoding(struct tg_slice value, struct field_facts *f)
             return -1;
         if (chunked && f->te_chunked)
             return -1;
+        f->te_codings++;
         f->te_chunked |= chunked;
         f->te_chunked_last = chunked;
     }
@@ -535,6 +585,78 @@ static int check_host(struct tg_slice value)
         if (!is_host_char((unsigned char)value.ptr[i]))
             return -1;
     return 0;
+}
+
+/* An authority of an absolute- or authority-form target: host [ ":" port ], validated like Host (check_host's
+ * characters) plus: a non-empty host, no userinfo ("@" is not a host character), an IP-literal closed by "]",
+ * a port of 1..5 digits when the ":" is there (required when need_port). */
+static int check_authority(struct tg_slice a, int need_port)
+{
+    if (a.len == 0 || check_host(a) != 0)
+        return -1;
+    size_t host_end = a.len;
+    if (a.ptr[0] == '[') {
+        const char *close = memchr(a.ptr, ']', a.len);
+        if (!close)
+            return -1;
+        host_end = (size_t)(close - a.ptr) + 1;
+        if (host_end < a.len && a.ptr[host_end] != ':')
+            return -1;
+    } else {
+        const char *colon = memchr(a.ptr, ':', a.len);
+        if (colon)
+            host_end = (size_t)(colon - a.ptr);
+        if (memchr(a.ptr, '[', a.len) || memchr(a.ptr, ']', a.len))
+            return -1;
+    }
+    if (host_end == 0)
+        return -1;
+    if (host_end == a.len)
+        return need_port ? -1 : 0;
+    size_t digits = a.len - host_end - 1;
+    if (digits == 0 || digits > 5)
+        return -1;
+    for (size_t i = host_end + 1; i < a.len; i++)
+        if (!is_digit((unsigned char)a.ptr[i]))
+            return -1;
+    return 0;
+}
+
+enum tg_target_form tg_http_parse_target(struct tg_slice method, struct tg_slice target, struct tg_http_target *out)
+{
+    *out = (struct tg_http_target){{NULL, 0}, {NULL, 0}};
+    int is_connect = method.len == 7 && memcmp(method.ptr, "CONNECT", 7) == 0;
+    int is_options = method.len == 7 && memcmp(method.ptr, "OPTIONS", 7) == 0;
+    if (target.len == 0)
+        return TG_TARGET_BAD;
+    if (is_connect) { /* §3.2.3: authority-form only */
+        if (check_authority(target, 1) != 0)
+            return TG_TARGET_BAD;
+        out->authority = target;
+        return TG_TARGET_AUTHORITY;
+    }
+    if (target.len == 1 && target.ptr[0] == '*')
+        return is_options ? TG_TARGET_ASTERISK : TG_TARGET_BAD; /* §3.2.4 */
+    if (target.ptr[0] == '/') {
+        out->path = target;
+        return TG_TARGET_ORIGIN;
+    }
+    size_t skip = 0;
+    if (target.len >= 7 && tg_slice_eq_nocase(make_slice(target.ptr, 7), "http://"))
+        skip = 7;
+    else if (target.len >= 8 && tg_slice_eq_nocase(make_slice(target.ptr, 8), "https://"))
+        skip = 8;
+    if (!skip)
+        return TG_TARGET_BAD;
+    size_t end = skip;
+    while (end < target.len && target.ptr[end] != '/' && target.ptr[end] != '?' && target.ptr[end] != '#')
+        end++;
+    struct tg_slice authority = make_slice(target.ptr + skip, end - skip);
+    if ((end < target.len && target.ptr[end] == '#') || check_authority(authority, 0) != 0)
+        return TG_TARGET_BAD;
+    out->authority = authority;
+    out->path = make_slice(target.ptr + end, target.len - end);
+    return TG_TARGET_ABSOLUTE;
 }
 
 /* Connection = #connection-option (RFC 9110 §7.6.1); options from every Connection field count. */
@@ -555,26 +677,32 @@ static unsigned connection_flags(struct tg_slice value)
 }
 
 /* One pass over the stored fields: fills host/upgrade/connection_flags and *f; -1 on a malformed CL or TE or
- * Host value. */
+ * Host value (head->error says which). */
 static int gather_facts(struct tg_http_head *head, int is_request, struct field_facts *f)
 {
     *f = (struct field_facts){0};
     for (size_t i = 0; i < head->num_headers; i++) {
         const struct tg_http_header *h = &head->headers[i];
         if (tg_slice_eq_nocase(h->name, "content-length")) {
-            if (add_content_length(h->value, f) != 0)
+            if (add_content_length(h->value, f) != 0) {
+                head->error = "invalid Content-Length";
                 return -1;
+            }
         } else if (tg_slice_eq_nocase(h->name, "transfer-encoding")) {
-            if (add_transfer_encoding(h->value, f) != 0)
+            if (add_transfer_encoding(h->value, f) != 0) {
+                head->error = "invalid Transfer-Encoding";
                 return -1;
+            }
         } else if (tg_slice_eq_nocase(h->name, "connection")) {
             head->connection_flags |= connection_flags(h->value);
         } else if (tg_slice_eq_nocase(h->name, "upgrade")) {
             if (head->upgrade.ptr == NULL)
                 head->upgrade = h->value;
         } else if (is_request && tg_slice_eq_nocase(h->name, "host")) {
-            if (check_host(h->value) != 0)
+            if (check_host(h->value) != 0) {
+                head->error = "invalid Host";
                 return -1;
+            }
             if (f->host_count++ == 0)
                 head->host = h->value;
         }
@@ -592,25 +720,80 @@ static int persistent(const struct tg_http_head *head)
     return (head->connection_flags & TG_CONN_KEEP_ALIVE) ? 1 : 0;
 }
 
+/* Fields a Connection option of a request must not nominate: removing them hop by hop would change how the next
+ * hop frames the body (Content-Length, Transfer-Encoding) or which host it serves (Host) — RFC 9110 §7.6.1 lets
+ * a proxy remove what Connection names, so a request that names them asks for a desync. */
+static const char *const framing_fields[] = {"content-length", "transfer-encoding", "host", NULL};
+/* ...and, on a request carrying the "upgrade" token, the WebSocket handshake's own fields (RFC 6455 §4.1). */
+static const char *const handshake_fields[] = {"sec-websocket-key", "sec-websocket-version",
+                                               "sec-websocket-protocol", "sec-websocket-extensions", NULL};
+
+static int names_any(struct tg_slice option, const char *const *names)
+{
+    for (size_t i = 0; names[i]; i++)
+        if (tg_slice_eq_nocase(option, names[i]))
+            return 1;
+    return 0;
+}
+
+/* 1 when a Connection option of the request names a framing field (or a handshake field on an upgrade). */
+static int connection_nominates_protected(const struct tg_http_head *head)
+{
+    int upgrade = (head->connection_flags & TG_CONN_UPGRADE) != 0;
+    for (size_t i = 0; i < head->num_headers; i++) {
+        const struct tg_http_header *h = &head->headers[i];
+        if (!tg_slice_eq_nocase(h->name, "connection"))
+            continue;
+        size_t pos = 0;
+        struct tg_slice e;
+        while (list_next(h->value, &pos, 0, &e) == 1)
+            if (names_any(e, framing_fields) || (upgrade && names_any(e, handshake_fields)))
+                return 1;
+    }
+    return 0;
+}
+
 static enum tg_http_status finish_request(struct tg_http_head *head)
 {
     struct field_facts f;
     if (gather_facts(head, 1, &f) != 0)
         return TG_HTTP_BAD;
     /* RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host, or with more than one. */
-    if (f.host_count > 1 || (head->minor_version == 1 && f.host_count == 0))
+    if (f.host_count > 1 || (head->minor_version == 1 && f.host_count == 0)) {
+        head->error = f.host_count > 1 ? "more than one Host" : "no Host";
         return TG_HTTP_BAD;
+    }
+    /* RFC 9110 §8.6 allows a recipient to reject a repeated or listed Content-Length; a proxy must, since the
+     * next hop may read "5, 5" or two fields differently (issue 11). */
+    if (f.cl_fields > 1 || f.cl_elements > 1) {
+        head->error = f.cl_fields > 1 ? "duplicate Content-Length" : "Content-Length list";
+        return TG_HTTP_BAD;
+    }
     if (f.has_te) {
         /* RFC 9112 §6.1: TE in HTTP/1.0 means faulty framing; CL+TE is a smuggling attempt (§6.3 item 3, §11.2);
          * a request whose final coding is not chunked has no determinable length (§6.3 item 4) → 400. */
-        if (head->minor_version == 0 || f.has_cl || !f.te_chunked_last)
+        if (head->minor_version == 0 || f.has_cl || !f.te_chunked_last) {
+            head->error = head->minor_version == 0 ? "Transfer-Encoding in HTTP/1.0"
+                          : f.has_cl              ? "both Content-Length and Transfer-Encoding"
+                                                  : "chunked is not the final transfer coding";
             return TG_HTTP_BAD;
+        }
         head->framing = TG_BODY_CHUNKED;
     } else if (f.has_cl) {
         head->framing = TG_BODY_LENGTH;
         head->content_length = f.cl;
     } else {
         head->framing = TG_BODY_NONE; /* §6.3 item 7: no CL, no TE → length 0 */
+    }
+    if (connection_nominates_protected(head)) {
+        head->error = "Connection nominates a framing or handshake field";
+        return TG_HTTP_BAD_CONNECTION;
+    }
+    /* RFC 9112 §6.1: a server that receives a transfer coding it does not understand SHOULD answer 501. The
+     * framing is known (chunked is last) but only chunked is implemented (nginx answers 501 too). */
+    if (f.te_codings > 1) {
+        head->error = "unsupported transfer coding";
+        return TG_HTTP_UNKNOWN_CODING;
     }
     head->keep_alive = persistent(head);
     return TG_HTTP_OK;
@@ -651,18 +834,28 @@ static enum tg_http_status finish_response(struct tg_http_head *head, struct tg_
     return TG_HTTP_OK;
 }
 
+/* Every final answer other than OK carries a text in head->error. */
+static enum tg_http_status with_error(struct tg_http_head *head, enum tg_http_status st)
+{
+    if (st == TG_HTTP_OK || st == TG_HTTP_INCOMPLETE)
+        head->error = NULL;
+    else if (!head->error)
+        head->error = status_error_text(st);
+    return st;
+}
+
 enum tg_http_status tg_http1_parse_request(const char *buf, size_t len, size_t max_head_bytes,
                                            struct tg_http_head *head)
 {
     enum tg_http_status st = scan_head(make_slice(buf, len), max_head_bytes, head, 1);
-    return st == TG_HTTP_OK ? finish_request(head) : st;
+    return with_error(head, st == TG_HTTP_OK ? finish_request(head) : st);
 }
 
 enum tg_http_status tg_http1_parse_response(const char *buf, size_t len, size_t max_head_bytes,
                                             struct tg_slice request_method, struct tg_http_head *head)
 {
     enum tg_http_status st = scan_head(make_slice(buf, len), max_head_bytes, head, 0);
-    return st == TG_HTTP_OK ? finish_response(head, request_method) : st;
+    return with_error(head, st == TG_HTTP_OK ? finish_response(head, request_method) : st);
 }
 
 /* ---- chunked body scanner (RFC 9112 §7.1) ---- */
@@ -750,6 +943,35 @@ static int size_line_step(struct tg_chunked_scanner *sc, unsigned char c)
     }
 }
 
+/* Trailer fields refused by the scanner (RFC 9110 §6.5.1: framing, routing and connection management cannot
+ * follow the content; a next hop that merges trailers into the header section would otherwise re-frame or
+ * re-route). Lower case; at most 32 entries (a bit each in trailer_match). */
+static const char *const forbidden_trailers[] = {"content-length", "transfer-encoding", "host", "trailer",
+                                                 "connection", "keep-alive", "proxy-connection", "te", "upgrade",
+                                                 NULL};
+
+/* Keeps in mask the forbidden names whose byte idx is c (case-insensitive). */
+static unsigned trailer_filter(unsigned mask, size_t idx, unsigned char c)
+{
+    for (unsigned i = 0; forbidden_trailers[i]; i++) {
+        if (!(mask & (1u << i)))
+            continue;
+        const char *n = forbidden_trailers[i];
+        if (idx >= strlen(n) || (unsigned char)n[idx] != ascii_lower(c))
+            mask &= ~(1u << i);
+    }
+    return mask;
+}
+
+/* 1 when a forbidden name of exactly len bytes is still in mask (the name ended there). */
+static int trailer_forbidden(unsigned mask, size_t len)
+{
+    for (unsigned i = 0; forbidden_trailers[i]; i++)
+        if ((mask & (1u << i)) && strlen(forbidden_trailers[i]) == len)
+            return 1;
+    return 0;
+}
+
 /* Moves from one trailer-section state on byte c; returns the next state. */
 static int trailer_step(const struct tg_chunked_scanner *sc, unsigned char c)
 {
@@ -812,11 +1034,22 @@ enum tg_chunked_result tg_chunked_scan(struct tg_chunked_scanner *sc, const char
                 next = CS_BAD;
             else
                 next = trailer_step(sc, c);
+            /* the name is matched against the forbidden fields as it goes; line_len - 1 is c's index */
+            if (next == CS_TRAILER_NAME) {
+                unsigned start = sc->state == CS_TRAILER_START ? ~0u : sc->trailer_match;
+                sc->trailer_match = trailer_filter(start, sc->line_len - 1, c);
+            } else if (sc->state == CS_TRAILER_NAME && next == CS_TRAILER_VALUE &&
+                       trailer_forbidden(sc->trailer_match, sc->line_len - 1)) {
+                sc->error = "forbidden trailer field";
+                next = CS_BAD;
+            }
             if (next == CS_TRAILER_START)
                 sc->line_len = 0;
         }
         sc->state = next;
         if (next == CS_BAD) {
+            if (!sc->error)
+                sc->error = "malformed chunked body";
             *consumed = i;
             return TG_CHUNKED_BAD;
         }

@@ -11,7 +11,8 @@
  *
  * Strictness (RFC 9112 §2.2, §3, §5, §6, §7): rejects bare CR, obs-fold, whitespace between field name
  * and colon, invalid token characters in method/field names, control characters in values, requests with
- * both Content-Length and Transfer-Encoding, differing duplicate Content-Length, a Transfer-Encoding whose
+ * both Content-Length and Transfer-Encoding, repeated or listed Content-Length (requests; differing ones in
+ * responses), a Connection field nominating framing fields (requests), a Transfer-Encoding whose
  * final coding is not chunked (requests), bad chunk sizes, HTTP versions other than 1.0/1.1.
  * Line terminators: CRLF only. RFC 9112 §2.2 lets a recipient accept a lone LF; this parser rejects it (and a
  * bare CR) so that no peer behind the proxy can split the same bytes into different messages (smuggling).
@@ -41,7 +42,16 @@ enum tg_http_status {
     TG_HTTP_HEAD_TOO_LARGE = -3, /* head (or a single line) is over the limit: answer 431 */
     TG_HTTP_TOO_MANY_HEADERS = -4, /* more than TG_HTTP_MAX_HEADERS fields: answer 431 */
     TG_HTTP_BAD_VERSION = -5,  /* not HTTP/1.0 or HTTP/1.1: answer 505 */
+    TG_HTTP_BAD_CONNECTION = -6, /* requests: Connection nominates a framing or handshake field (Content-Length,
+                                    Transfer-Encoding, Host; Sec-WebSocket-* on an upgrade): answer 400 and close */
+    TG_HTTP_UNKNOWN_CODING = -7, /* requests: Transfer-Encoding is well-formed and ends in chunked but lists
+                                    another coding too ("gzip, chunked"): answer 501 and close (RFC 9112 §6.1) */
 };
+
+/* Every status other than OK and INCOMPLETE is final: the connection is answered and closed. What to answer:
+ * BAD, BAD_CONNECTION → 400; HEAD_TOO_LARGE, TOO_MANY_HEADERS → 431; BAD_VERSION → 505; UNKNOWN_CODING → 501.
+ * A caller that maps only the first five to their own answers and the rest to 400 stays safe (it refuses),
+ * it merely answers 400 where 501 is due. tg_http_status_answer() gives the status code. */
 
 #define TG_HTTP_MAX_HEADERS 128
 
@@ -89,6 +99,9 @@ struct tg_http_head {
     int keep_alive;               /* 1 when the connection persists after this message (version + tokens) */
     struct tg_slice host;         /* Host field value (requests), empty when absent */
     struct tg_slice upgrade;      /* Upgrade field value, empty when absent */
+    /* set on every final answer other than TG_HTTP_OK: a short fixed text for logs and error bodies
+     * ("duplicate Content-Length", ...); NULL on OK and INCOMPLETE */
+    const char *error;
 };
 
 /* Parses a request head from buf[0..len). On TG_HTTP_OK fills *head (slices point into buf); on any other
@@ -98,7 +111,14 @@ struct tg_http_head {
  * TG_HTTP_HEAD_TOO_LARGE, without waiting for the rest. Requests (RFC 9112 §3.2, §6.1, §6.3): HTTP/1.1 without
  * Host → TG_HTTP_BAD; more than one Host, or a Host value with characters outside RFC 3986 host[:port] → BAD;
  * TE present on HTTP/1.0 → BAD; CL+TE → BAD; TE whose last coding is not "chunked", "chunked" twice, or
- * "chunked" with parameters → BAD; Content-Length not 1*DIGIT (or a list of equal such values) → BAD.
+ * "chunked" with parameters → BAD; Content-Length not exactly one field of 1*DIGIT → BAD (a repeated field or a
+ * comma list is refused even when the values agree: RFC 9110 §8.6 lets a recipient reject it, and a peer that
+ * reads "5, 5" differently must never see it); a Connection field naming Content-Length, Transfer-Encoding or
+ * Host, or (when Connection has the "upgrade" token) Sec-WebSocket-Key/-Version/-Protocol/-Extensions →
+ * BAD_CONNECTION (a hop-by-hop removal of those would change the message's framing, routing or handshake; the
+ * "upgrade" token itself is the handshake and is fine); a well-formed TE ending in chunked that lists any other
+ * coding ("gzip, chunked", two TE fields "gzip" and "chunked") → UNKNOWN_CODING (501: only chunked is
+ * implemented, as nginx does). Precedence when several apply: BAD, then BAD_CONNECTION, then UNKNOWN_CODING.
  * Framing: TE chunked → CHUNKED; CL → LENGTH (also when 0); neither → NONE.
  * keep_alive: HTTP/1.1 unless a "close" token; HTTP/1.0 only with a "keep-alive" token and no "close".
  * The target is only checked to be 1*VCHAR; its form (origin/absolute/authority/asterisk) is the caller's job,
@@ -121,8 +141,34 @@ enum tg_http_status tg_http1_parse_response(const char *buf, size_t len, size_t 
  * TOO_MANY_HEADERS / BAD_VERSION) to the next line end. prev_len 0 = nothing parsed yet: always 1. */
 int tg_http1_need_reparse(const char *buf, size_t prev_len, size_t len, size_t max_head_bytes);
 
+/* The four request-target forms (RFC 9112 §3.2). */
+enum tg_target_form {
+    TG_TARGET_BAD = -1,      /* none of the forms, the wrong form for the method, or an absolute-form / authority-form
+                                authority that is not a valid host[:port]: answer 400 */
+    TG_TARGET_ORIGIN = 0,    /* "/path?query" */
+    TG_TARGET_ABSOLUTE = 1,  /* "http://authority/path?query" ("http" or "https", any case) */
+    TG_TARGET_AUTHORITY = 2, /* "host:port", CONNECT only */
+    TG_TARGET_ASTERISK = 3,  /* "*", OPTIONS only */
+};
+
+struct tg_http_target {
+    struct tg_slice authority; /* absolute- and authority-form: host[:port] as received; else empty */
+    struct tg_slice path;      /* origin-form: the whole target; absolute-form: what follows the authority (may be
+                                  empty or start with '?': its origin-form is then "/" + path, §3.2.2); else empty */
+};
+
+/* Classifies a request target and splits an absolute-form one (RFC 9112 §3.2, §3.2.2): the authority of an
+ * absolute-form target replaces Host for routing AND for what is forwarded, and is validated like Host (the
+ * characters of host[:port], a non-empty host, a numeric port of at most 5 digits, no userinfo — RFC 9110
+ * §4.2.4 forbids "user@"); another scheme than http/https → BAD. CONNECT takes authority-form only (with a
+ * port), "*" goes with OPTIONS only, every other method takes origin- or absolute-form. */
+enum tg_target_form tg_http_parse_target(struct tg_slice method, struct tg_slice target, struct tg_http_target *out);
+
 /* Short fixed name of a status for logs ("ok", "incomplete", "bad", ...). */
 const char *tg_http_status_str(enum tg_http_status st);
+
+/* The HTTP status code a server answers a final parse result with (400, 431, 501, 505); 0 for OK/INCOMPLETE. */
+int tg_http_status_answer(enum tg_http_status st);
 
 /* Case-insensitive field lookup; returns the first match or NULL. */
 const struct tg_http_header *tg_http_find_header(const struct tg_http_head *head, const char *name);
@@ -141,7 +187,11 @@ int tg_slice_eq_nocase(struct tg_slice s, const char *str);
  * counted), the whole trailer section by TG_CHUNK_TRAILER_MAX, and sizes by 2^62 (leading zeros are fine).
  * Grammar enforced: chunk-size = 1*HEXDIG, chunk-ext = *( BWS ";" BWS token [ BWS "=" BWS (token /
  * quoted-string) ] ), CRLF right after each chunk's data, trailer lines are field lines (token ":" value,
- * no obs-fold), and the body ends with an empty line. State is carried across calls, so any split works. */
+ * no obs-fold), and the body ends with an empty line. State is carried across calls, so any split works.
+ * Trailer fields that must never appear after the content (RFC 9110 §6.5.1: framing, routing, connection
+ * management) are refused with TG_CHUNKED_BAD, decided on the ':' that ends the name: Content-Length,
+ * Transfer-Encoding, Host, Trailer, Connection, Keep-Alive, Proxy-Connection, TE, Upgrade (any case). *error
+ * then says "forbidden trailer field"; every BAD sets error (a fixed text). */
 #define TG_CHUNK_LINE_MAX 4096
 #define TG_CHUNK_TRAILER_MAX 32768
 struct tg_chunked_scanner {
@@ -150,6 +200,8 @@ struct tg_chunked_scanner {
     size_t line_len;           /* length of the current size/trailer line so far */
     uint64_t body_bytes;       /* total decoded data bytes so far (for body limits) */
     size_t trailer_bytes;      /* bytes of the trailer section so far (bounded by TG_CHUNK_TRAILER_MAX) */
+    unsigned trailer_match;    /* internal: forbidden trailer names the current trailer name still matches */
+    const char *error;         /* set with TG_CHUNKED_BAD: a short fixed text for logs ("forbidden trailer field") */
 };
 
 enum tg_chunked_result {

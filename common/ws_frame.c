@@ -5,6 +5,7 @@
 #include "ws_frame.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/evp.h>
 
@@ -115,6 +116,19 @@ enum tg_ws_track_result tg_ws_tracker_feed(struct tg_ws_tracker *t, const uint8_
         return TG_WS_TRACK_OK;
     }
 
+    if (t->rules) {
+        /* RFC 6455 §5.1: clients mask every frame, servers none; §5.2: RSV bits only for negotiated extensions;
+         * RFC 7692 §6.1: permessage-deflate's RSV1 only on the first frame of a message. */
+        if (t->mask_rule == TG_WS_MASK_REQUIRED && !h.masked)
+            return TG_WS_TRACK_UNMASKED;
+        if (t->mask_rule == TG_WS_MASK_FORBIDDEN && h.masked)
+            return TG_WS_TRACK_MASKED;
+        if (h.rsv & ~(unsigned)t->rsv_allowed)
+            return TG_WS_TRACK_RSV;
+        if ((h.rsv & TG_WS_RSV1) && (h.opcode == TG_WS_CONT || opcode_is_control(h.opcode)))
+            return TG_WS_TRACK_RSV;
+    }
+
     /* RFC 6455 §5.4: a fragmented message is one TEXT/BINARY frame with FIN=0, then CONT frames, the last with
      * FIN=1; control frames may be injected between fragments and do not belong to the message. */
     if (h.opcode == TG_WS_CONT) {
@@ -149,6 +163,73 @@ enum tg_ws_track_result tg_ws_tracker_feed(struct tg_ws_tracker *t, const uint8_
 int tg_ws_tracker_at_boundary(const struct tg_ws_tracker *t)
 {
     return !t->in_payload;
+}
+
+const char *tg_ws_track_result_str(enum tg_ws_track_result r)
+{
+    switch (r) {
+    case TG_WS_TRACK_OK:
+        return "ok";
+    case TG_WS_TRACK_BAD:
+        return "bad";
+    case TG_WS_TRACK_UNMASKED:
+        return "unmasked";
+    case TG_WS_TRACK_MASKED:
+        return "masked";
+    case TG_WS_TRACK_RSV:
+        return "rsv";
+    }
+    return "unknown";
+}
+
+void tg_ws_tracker_set_rules(struct tg_ws_tracker *t, enum tg_ws_mask_rule mask_rule, unsigned allowed_rsv)
+{
+    t->rules = 1;
+    t->mask_rule = (uint8_t)mask_rule;
+    t->rsv_allowed = (uint8_t)(allowed_rsv & 7);
+}
+
+static int ext_is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static int token_is(const char *p, size_t n, const char *name)
+{
+    return strlen(name) == n && strncasecmp(p, name, n) == 0;
+}
+
+unsigned tg_ws_extensions_rsv(const char *value, size_t len)
+{
+    unsigned rsv = 0;
+    size_t i = 0;
+    while (i < len) {
+        /* one element: OWS extension-token, then params up to a comma outside quotes */
+        while (i < len && (value[i] == ' ' || value[i] == '\t'))
+            i++;
+        size_t start = i;
+        while (i < len && ext_is_tchar((unsigned char)value[i]))
+            i++;
+        size_t n = i - start;
+        int quoted = 0;
+        while (i < len && (quoted || value[i] != ',')) {
+            if (quoted && value[i] == '\\' && i + 1 < len)
+                i++;
+            else if (value[i] == '"')
+                quoted = !quoted;
+            i++;
+        }
+        int empty = n == 0 && i == start;
+        if (n > 0 && (token_is(value + start, n, "permessage-deflate") ||
+                      token_is(value + start, n, "x-webkit-deflate-frame") ||
+                      token_is(value + start, n, "deflate-frame")))
+            rsv |= TG_WS_RSV1;
+        else if (!empty)
+            rsv |= TG_WS_RSV1 | TG_WS_RSV2 | TG_WS_RSV3; /* unknown (or unparsable): allow what it may use */
+        i++; /* past the comma */
+    }
+    return rsv;
 }
 
 void tg_ws_mask_bytes(uint8_t *buf, size_t len, const uint8_t mask[4], uint64_t offset)

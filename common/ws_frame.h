@@ -54,7 +54,18 @@ struct tg_ws_track_event {
     uint64_t message_bytes;   /* payload bytes of the current (or just ended) data message */
 };
 
-/* Per-direction stream state; zero-initialised = at a frame boundary, no message in progress. 24 bytes. */
+/* What a direction's frames must look like (RFC 6455 §5.1, §5.2; issue 11). Set once the 101 is through. */
+enum tg_ws_mask_rule {
+    TG_WS_MASK_ANY = 0,       /* not checked (the zero state: the tracker's behaviour before rules existed) */
+    TG_WS_MASK_REQUIRED = 1,  /* client → server: every frame masked (§5.1: the server closes with 1002) */
+    TG_WS_MASK_FORBIDDEN = 2, /* server → client: no frame masked (§5.1: the client closes) */
+};
+
+/* RSV bits as they appear in tg_ws_frame_header.rsv (0..7). */
+enum { TG_WS_RSV1 = 4, TG_WS_RSV2 = 2, TG_WS_RSV3 = 1 };
+
+/* Per-direction stream state; zero-initialised = at a frame boundary, no message in progress, no rules.
+ * 24 bytes. */
 struct tg_ws_tracker {
     uint64_t payload_left;    /* payload bytes left in the current frame */
     uint64_t message_bytes;   /* payload bytes of the current data message (including the frame in progress,
@@ -64,13 +75,41 @@ struct tg_ws_tracker {
     uint8_t in_payload;       /* inside a frame's payload */
     uint8_t opcode;           /* opcode of the current frame */
     uint8_t fin;              /* FIN of the current frame */
+    uint8_t rules;            /* set by tg_ws_tracker_set_rules: mask_rule and rsv_allowed are enforced */
+    uint8_t mask_rule;        /* enum tg_ws_mask_rule */
+    uint8_t rsv_allowed;      /* RSV bits an extension negotiated in the 101 may set (TG_WS_RSV*) */
 };
 
 enum tg_ws_track_result {
     TG_WS_TRACK_OK = 0,   /* *ev describes a prefix of the input */
     TG_WS_TRACK_BAD = -1, /* protocol error in the stream (invalid header, CONT without an open message, a new
                              TEXT/BINARY while a fragmented message is open): close 1002 */
+    /* with rules set (tg_ws_tracker_set_rules), also protocol errors — close 1002 — told apart for logs: */
+    TG_WS_TRACK_UNMASKED = -2, /* an unmasked frame where TG_WS_MASK_REQUIRED */
+    TG_WS_TRACK_MASKED = -3,   /* a masked frame where TG_WS_MASK_FORBIDDEN */
+    TG_WS_TRACK_RSV = -4,      /* an RSV bit no negotiated extension allows, or RSV1 of permessage-deflate on a
+                                  continuation or control frame (RFC 7692 §6.1) */
 };
+/* Every result other than TG_WS_TRACK_OK means: close with 1002 (a caller testing != TG_WS_TRACK_OK is right). The
+ * frame that failed is never covered by ev->consumed (consumed is 0), so it is never forwarded. */
+
+/* Short fixed name of a result for logs ("ok", "bad", "unmasked", "masked", "rsv"). */
+const char *tg_ws_track_result_str(enum tg_ws_track_result r);
+
+/* Switches on the frame rules for one direction: mask_rule for the mask bit, allowed_rsv (TG_WS_RSV* bits) for
+ * RSV. Call on a zeroed tracker (or at a frame boundary); zeroing the tracker switches them off again. A relay
+ * calls it for both directions when the 101 has been relayed:
+ *   client → backend: tg_ws_tracker_set_rules(&c2b, TG_WS_MASK_REQUIRED, rsv);
+ *   backend → client: tg_ws_tracker_set_rules(&b2c, TG_WS_MASK_FORBIDDEN, rsv);
+ * with rsv = the OR of tg_ws_extensions_rsv() over the 101 response's Sec-WebSocket-Extensions fields (what the
+ * server accepted, not what the client offered). */
+void tg_ws_tracker_set_rules(struct tg_ws_tracker *t, enum tg_ws_mask_rule mask_rule, unsigned allowed_rsv);
+
+/* The RSV bits one Sec-WebSocket-Extensions field value lets frames carry (RFC 6455 §9.1 syntax: a comma list of
+ * extension-token *( ";" extension-param ), params may be quoted): "permessage-deflate" (RFC 7692) and the older
+ * "x-webkit-deflate-frame" / "deflate-frame" → TG_WS_RSV1; any other extension → all three bits (the relay does
+ * not know which bits it uses and must not break it); an empty value or only empty elements → 0. */
+unsigned tg_ws_extensions_rsv(const char *value, size_t len);
 
 /* Advances over buf[0..len) up to the next point the caller must see: the end of a frame header
  * (frame_started), the end of a frame (frame_ended), an incomplete header (need_more), or the end of the

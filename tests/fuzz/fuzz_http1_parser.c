@@ -4,7 +4,8 @@
  * bit 2: a small max_head_bytes so the limit path is hit), bytes 1-2 = split point, the rest = the message.
  * Checks, beyond ASan/UBSan: the restartable contract (a prefix's final answer is the whole input's answer; a
  * complete head parses identically from any longer prefix; shorter prefixes are INCOMPLETE; feeding gated by
- * tg_http1_need_reparse reaches the same answer), invariants of a
+ * tg_http1_need_reparse reaches the same answer), the request rules of issue 11 and the target's form on accepted
+ * requests (tg_http_parse_target), invariants of a
  * parsed head (slices inside the head, framing/keep-alive consistent), and that the chunked scanner gives the
  * same result and consumed count whole, split in two, and byte by byte. Prefixes are parsed from exactly-sized
  * heap copies so any read past len is caught.
@@ -130,6 +131,46 @@ static void check_gated(int mode, const char *buf, size_t len, size_t max, enum 
         FUZZ_CHECK(part_head.head_len == whole_head.head_len);
 }
 
+/* What an accepted request never has (issue 11): more than one Content-Length field or element, a Connection
+ * option naming Content-Length / Transfer-Encoding / Host, or a transfer coding besides chunked. */
+static void check_request_rules(const struct tg_http_head *hd)
+{
+    int cl = 0, te = 0;
+    for (size_t i = 0; i < hd->num_headers; i++) {
+        const struct tg_http_header *f = &hd->headers[i];
+        if (tg_slice_eq_nocase(f->name, "content-length")) {
+            cl++;
+            FUZZ_CHECK(memchr(f->value.ptr, ',', f->value.len) == NULL);
+        } else if (tg_slice_eq_nocase(f->name, "transfer-encoding")) {
+            te++;
+            FUZZ_CHECK(tg_http_list_has_token(f->value, "chunked"));
+        } else if (tg_slice_eq_nocase(f->name, "connection")) {
+            FUZZ_CHECK(!tg_http_list_has_token(f->value, "content-length"));
+            FUZZ_CHECK(!tg_http_list_has_token(f->value, "transfer-encoding"));
+            FUZZ_CHECK(!tg_http_list_has_token(f->value, "host"));
+        }
+    }
+    FUZZ_CHECK(cl <= 1 && te <= 1);
+
+    /* the target's form: slices inside the target, an absolute form's authority and path cover its tail */
+    struct tg_http_target t;
+    enum tg_target_form form = tg_http_parse_target(hd->method, hd->target, &t);
+    const char *tend = hd->target.ptr + hd->target.len;
+    if (t.authority.len)
+        FUZZ_CHECK(t.authority.ptr >= hd->target.ptr && t.authority.ptr + t.authority.len <= tend);
+    if (t.path.len)
+        FUZZ_CHECK(t.path.ptr >= hd->target.ptr && t.path.ptr + t.path.len <= tend);
+    if (form == TG_TARGET_ORIGIN)
+        FUZZ_CHECK(t.path.len == hd->target.len && hd->target.ptr[0] == '/');
+    if (form == TG_TARGET_ABSOLUTE) {
+        FUZZ_CHECK(t.authority.len > 0 && memchr(t.authority.ptr, '@', t.authority.len) == NULL);
+        FUZZ_CHECK(t.authority.ptr + t.authority.len + t.path.len == tend);
+        FUZZ_CHECK(t.path.len == 0 || t.path.ptr[0] == '/' || t.path.ptr[0] == '?');
+    }
+    if (form == TG_TARGET_BAD)
+        FUZZ_CHECK(t.authority.len == 0 && t.path.len == 0);
+}
+
 /* Whole, split at k, and byte by byte must agree on result, consumed and body_bytes. */
 static void check_chunked(const char *buf, size_t len, size_t k)
 {
@@ -141,6 +182,7 @@ static void check_chunked(const char *buf, size_t len, size_t k)
         FUZZ_CHECK(ca >= 5 && buf[ca - 2] == '\r' && buf[ca - 1] == '\n');
     if (ra != TG_CHUNKED_BAD) /* the byte that went over a bound is the one rejected */
         FUZZ_CHECK(a.line_len <= TG_CHUNK_LINE_MAX && a.trailer_bytes <= TG_CHUNK_TRAILER_MAX);
+    FUZZ_CHECK((ra == TG_CHUNKED_BAD) == (a.error != NULL));
 
     if (k > len)
         k = len;
@@ -182,9 +224,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     enum tg_http_status whole = parse(mode, buf, len, max, &whole_head);
-    FUZZ_CHECK(whole <= TG_HTTP_OK && whole >= TG_HTTP_BAD_VERSION);
+    FUZZ_CHECK(whole <= TG_HTTP_OK && whole >= TG_HTTP_UNKNOWN_CODING);
+    /* the request-only verdicts (issue 11) never come from a response parse */
+    if (mode != 0)
+        FUZZ_CHECK(whole != TG_HTTP_BAD_CONNECTION && whole != TG_HTTP_UNKNOWN_CODING);
+    /* a final non-OK answer always says why; OK and INCOMPLETE never do */
+    FUZZ_CHECK((whole == TG_HTTP_OK || whole == TG_HTTP_INCOMPLETE) ? whole_head.error == NULL
+                                                                     : whole_head.error != NULL);
+    FUZZ_CHECK((tg_http_status_answer(whole) == 0) == (whole == TG_HTTP_OK || whole == TG_HTTP_INCOMPLETE));
     if (whole == TG_HTTP_OK)
         check_head(&whole_head, buf, len, max, mode == 0);
+    if (whole == TG_HTTP_OK && mode == 0)
+        check_request_rules(&whole_head);
     check_prefix(mode, buf, k, max, whole);
     check_gated(mode, buf, len, max, whole);
     if (whole == TG_HTTP_OK) {

@@ -3,7 +3,10 @@
  * incomplete header are kept and fed again with the next chunk). Both runs must agree on every frame/message
  * event and its stream offset, on protocol errors and where they occur, and on the bytes left over; each
  * frame_started header must round-trip through tg_ws_build_header; the close builder must stay within its
- * bounds and cut reasons on UTF-8 boundaries. */
+ * bounds and cut reasons on UTF-8 boundaries. The stream is then tracked again with frame rules (mask rule and
+ * allowed RSV bits from the first byte, tg_ws_tracker_set_rules): whole and split must agree again, every
+ * header let through obeys the rules, and the run is the rule-less run cut at its first refusal (rules only
+ * ever refuse, at a header, and change nothing before it). tg_ws_extensions_rsv stays within the RSV bits. */
 #include "ws_frame.h"
 
 #include <stdint.h>
@@ -28,7 +31,12 @@ struct run {
     size_t kept;
 };
 
-static struct run whole_run, split_run;
+static struct run whole_run, split_run, rules_whole, rules_split;
+
+/* Rules drive() switches on when rules_on is set. */
+static int rules_on;
+static enum tg_ws_mask_rule rules_mask;
+static unsigned rules_rsv;
 
 static void check_header_roundtrip(const struct tg_ws_frame_header *h)
 {
@@ -46,6 +54,8 @@ static void drive(const uint8_t *s, size_t len, unsigned pattern, struct run *r)
 {
     struct tg_ws_tracker t;
     memset(&t, 0, sizeof t);
+    if (rules_on)
+        tg_ws_tracker_set_rules(&t, rules_mask, rules_rsv);
     r->n = 0;
     r->bad = 0;
     r->bad_at = 0;
@@ -87,6 +97,11 @@ static void drive(const uint8_t *s, size_t len, unsigned pattern, struct run *r)
                 if (ev.consumed != ev.header.header_len)
                     abort(); /* the event ends exactly after the header */
                 check_header_roundtrip(&ev.header);
+                if (rules_on) { /* what passed obeys the rules */
+                    if ((rules_mask == TG_WS_MASK_REQUIRED && !ev.header.masked) ||
+                        (rules_mask == TG_WS_MASK_FORBIDDEN && ev.header.masked) || (ev.header.rsv & ~rules_rsv))
+                        abort();
+                }
             }
             if (ev.message_ended && !ev.frame_ended)
                 abort();
@@ -186,6 +201,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         drive(s, len, pattern, &split_run);
         compare(&whole_run, &split_run);
     }
+    /* the same stream under frame rules */
+    rules_on = 1;
+    rules_mask = (enum tg_ws_mask_rule)(pattern % 3);
+    rules_rsv = (pattern >> 2) & 7;
+    drive(s, len, 0, &rules_whole);
+    drive(s, len, 1, &rules_split);
+    compare(&rules_whole, &rules_split);
+    rules_on = 0;
+    /* rules only refuse: the run is the rule-less one up to the refusal */
+    if (!rules_whole.bad) {
+        compare(&rules_whole, &whole_run);
+    } else {
+        if (whole_run.bad && whole_run.bad_at < rules_whole.bad_at)
+            abort();
+        if (rules_whole.n > whole_run.n || rules_whole.forwarded > whole_run.forwarded)
+            abort();
+        if (rules_whole.n && memcmp(rules_whole.ev, whole_run.ev, rules_whole.n * sizeof whole_run.ev[0]) != 0)
+            abort();
+    }
+    if (tg_ws_extensions_rsv((const char *)s, len) & ~7u)
+        abort();
     fuzz_close(s, len);
     if (len >= 24) {
         char acc[29];

@@ -18,12 +18,18 @@ struct logged {
 struct run {
     struct logged ev[64];
     size_t n;
-    int bad;            /* 1 when the tracker reported TG_WS_TRACK_BAD */
+    int bad;            /* 1 when the tracker reported an error (TG_WS_TRACK_BAD or one of the rule errors) */
+    int result;         /* the error it reported */
     size_t bad_at;      /* stream offset of the header it refused */
     size_t forwarded;   /* bytes the caller was allowed to forward */
     size_t kept;        /* bytes kept after need_more at the end */
     int max_events_hit;
 };
+
+/* Frame rules drive() switches on (tg_ws_tracker_set_rules) when drive_rules is set. */
+static int drive_rules;
+static enum tg_ws_mask_rule drive_mask_rule;
+static unsigned drive_rsv;
 
 /* Feeds stream[0..len) in chunks of `chunk` bytes (0 = whole) the way a relay does: keeps the bytes of an
  * incomplete header and feeds them again in front of the next chunk. */
@@ -32,6 +38,8 @@ static void drive(const uint8_t *stream, size_t len, size_t chunk, struct run *r
     struct tg_ws_tracker t;
     memset(&t, 0, sizeof t);
     memset(r, 0, sizeof *r);
+    if (drive_rules)
+        tg_ws_tracker_set_rules(&t, drive_mask_rule, drive_rsv);
     uint8_t carry[16 + 4096];
     size_t carry_len = 0, pos = 0;
     if (chunk == 0)
@@ -48,8 +56,10 @@ static void drive(const uint8_t *stream, size_t len, size_t chunk, struct run *r
         carry_len = 0;
         while (off < blen) {
             struct tg_ws_track_event ev;
-            if (tg_ws_tracker_feed(&t, carry + off, blen - off, &ev) != TG_WS_TRACK_OK) {
+            enum tg_ws_track_result res = tg_ws_tracker_feed(&t, carry + off, blen - off, &ev);
+            if (res != TG_WS_TRACK_OK) {
                 r->bad = 1;
+                r->result = res;
                 r->bad_at = base + off;
                 return;
             }
@@ -351,6 +361,117 @@ static void test_tracker_protocol_errors(void)
     CHECK(r.bad && r.bad_at == good);
 }
 
+/* Sets the rules drive() uses (rules = 0: none). */
+static void rules(int on, enum tg_ws_mask_rule m, unsigned rsv)
+{
+    drive_rules = on;
+    drive_mask_rule = m;
+    drive_rsv = rsv;
+}
+
+/* issue 11: unmasked client frames, masked server frames, RSV bits without an extension → 1002 */
+static void test_tracker_rules(void)
+{
+    uint8_t s[256];
+    size_t n, first;
+    struct run r;
+    CHECK(sizeof(struct tg_ws_tracker) <= 24);
+
+    /* client → backend: masked frames pass; an unmasked one is refused before any of its bytes is forwarded,
+     * whole or one byte at a time */
+    rules(1, TG_WS_MASK_REQUIRED, 0);
+    n = tg_ws_build_frame(s, TG_WS_TEXT, 1, (const uint8_t *)"hi", 2, mask_key);
+    first = n;
+    n += tg_ws_build_frame(s + n, TG_WS_TEXT, 1, (const uint8_t *)"yo", 2, NULL);
+    for (size_t chunk = 0; chunk <= 3; chunk++) {
+        drive(s, n, chunk, &r);
+        CHECK(r.bad && r.bad_at == first && r.result == TG_WS_TRACK_UNMASKED);
+        CHECK_EQ_INT(r.forwarded, first);
+    }
+    /* an unmasked control frame too (a ping) */
+    n = tg_ws_build_frame(s, TG_WS_PING, 1, NULL, 0, NULL);
+    drive(s, n, 0, &r);
+    CHECK(r.bad && r.bad_at == 0 && r.result == TG_WS_TRACK_UNMASKED);
+
+    /* backend → client: a masked frame is refused */
+    rules(1, TG_WS_MASK_FORBIDDEN, 0);
+    n = tg_ws_build_frame(s, TG_WS_BINARY, 1, (const uint8_t *)"ok", 2, NULL);
+    first = n;
+    n += tg_ws_build_frame(s + n, TG_WS_BINARY, 1, (const uint8_t *)"no", 2, mask_key);
+    drive(s, n, 1, &r);
+    CHECK(r.bad && r.bad_at == first && r.result == TG_WS_TRACK_MASKED);
+    drive(s, first, 0, &r);
+    CHECK(!r.bad && r.forwarded == first);
+
+    /* RSV1 with no extension negotiated, on either direction */
+    rules(1, TG_WS_MASK_FORBIDDEN, 0);
+    n = tg_ws_build_header(s, TG_WS_TEXT, 1, TG_WS_RSV1, 0, NULL);
+    drive(s, n, 0, &r);
+    CHECK(r.bad && r.result == TG_WS_TRACK_RSV);
+    rules(1, TG_WS_MASK_REQUIRED, 0);
+    n = tg_ws_build_header(s, TG_WS_TEXT, 1, TG_WS_RSV3, 0, mask_key);
+    drive(s, n, 1, &r);
+    CHECK(r.bad && r.result == TG_WS_TRACK_RSV);
+
+    /* permessage-deflate negotiated: RSV1 on a message's first frame passes, RSV2 does not, and RSV1 on a
+     * continuation or a control frame does not (RFC 7692 §6.1) */
+    rules(1, TG_WS_MASK_REQUIRED, TG_WS_RSV1);
+    n = tg_ws_build_header(s, TG_WS_TEXT, 0, TG_WS_RSV1, 1, mask_key);
+    s[n++] = 'a';
+    n += tg_ws_build_header(s + n, TG_WS_CONT, 1, 0, 1, mask_key);
+    s[n++] = 'b';
+    drive(s, n, 1, &r);
+    CHECK(!r.bad && r.forwarded == n && count(&r, 1) == 1);
+    first = n;
+    n += tg_ws_build_header(s + n, TG_WS_BINARY, 1, TG_WS_RSV2, 0, mask_key);
+    drive(s, n, 0, &r);
+    CHECK(r.bad && r.bad_at == first && r.result == TG_WS_TRACK_RSV);
+    n = tg_ws_build_header(s, TG_WS_TEXT, 0, TG_WS_RSV1, 0, mask_key);
+    first = n;
+    n += tg_ws_build_header(s + n, TG_WS_CONT, 1, TG_WS_RSV1, 0, mask_key);
+    drive(s, n, 0, &r);
+    CHECK(r.bad && r.bad_at == first && r.result == TG_WS_TRACK_RSV);
+    n = tg_ws_build_header(s, TG_WS_PING, 1, TG_WS_RSV1, 0, mask_key);
+    drive(s, n, 0, &r);
+    CHECK(r.bad && r.result == TG_WS_TRACK_RSV);
+
+    /* no rules (a zeroed tracker): all of the above passes, as before */
+    rules(0, TG_WS_MASK_ANY, 0);
+    n = tg_ws_build_header(s, TG_WS_TEXT, 1, 7, 0, NULL);
+    n += tg_ws_build_header(s + n, TG_WS_TEXT, 1, 0, 0, mask_key);
+    drive(s, n, 1, &r);
+    CHECK(!r.bad && r.forwarded == n);
+    /* TG_WS_MASK_ANY with rules on checks only RSV */
+    rules(1, TG_WS_MASK_ANY, 0);
+    drive(s, n, 0, &r);
+    CHECK(r.bad && r.bad_at == 0 && r.result == TG_WS_TRACK_RSV);
+    rules(0, TG_WS_MASK_ANY, 0);
+
+    CHECK_EQ_STR(tg_ws_track_result_str(TG_WS_TRACK_UNMASKED), "unmasked");
+    CHECK_EQ_STR(tg_ws_track_result_str(TG_WS_TRACK_MASKED), "masked");
+    CHECK_EQ_STR(tg_ws_track_result_str(TG_WS_TRACK_RSV), "rsv");
+    CHECK_EQ_STR(tg_ws_track_result_str(TG_WS_TRACK_BAD), "bad");
+}
+
+static unsigned ext(const char *v)
+{
+    return tg_ws_extensions_rsv(v, strlen(v));
+}
+
+static void test_extensions_rsv(void)
+{
+    CHECK_EQ_INT(ext(""), 0);
+    CHECK_EQ_INT(ext(" , ,"), 0);
+    CHECK_EQ_INT(ext("permessage-deflate"), TG_WS_RSV1);
+    CHECK_EQ_INT(ext("Permessage-Deflate; client_max_window_bits=15; server_no_context_takeover"), TG_WS_RSV1);
+    CHECK_EQ_INT(ext("permessage-deflate; x=\"a, b\""), TG_WS_RSV1); /* a comma inside quotes */
+    CHECK_EQ_INT(ext("x-webkit-deflate-frame"), TG_WS_RSV1);
+    CHECK_EQ_INT(ext("permessage-deflatex"), 7);
+    CHECK_EQ_INT(ext("permessage-deflate, my-ext"), 7);
+    CHECK_EQ_INT(ext("my-ext; a=1"), 7);
+    CHECK_EQ_INT(ext(";broken"), 7);
+}
+
 static void test_build_close(void)
 {
     uint8_t out[160];
@@ -496,6 +617,8 @@ int main(void)
     test_tracker_stream_and_splits();
     test_tracker_need_more();
     test_tracker_protocol_errors();
+    test_tracker_rules();
+    test_extensions_rsv();
     test_build_close();
     test_build_frame_roundtrip();
     test_large_frame_tracking();
