@@ -42,7 +42,7 @@ DP_LIB_OBJ := $(filter-out %/process/main.o,$(DP_OBJ))
 CTL_LIB_OBJ := $(filter-out %/process/main.o,$(CTL_OBJ))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps run test unit integration asan bench fuzz clean lint format cluster cluster-down images
+.PHONY: all deps run test unit integration asan bench bench-instructions fuzz clean lint format cluster cluster-down images
 all: $(BUILD)/tollgate-dataplane $(BUILD)/tollgate-controller $(if $(DEMO_SRC),$(BUILD)/tollgate-demo-backend) $(if $(BENCH_SRC),$(BUILD)/tollgate-bench)
 
 deps:
@@ -108,6 +108,10 @@ run: deps all
 
 bench: deps all
 	@./bench/run.sh
+
+# CPU cost in instructions (callgrind), comparable between builds on a busy machine: BUILDS="build-before build"
+bench-instructions: deps all
+	@./bench/instructions.sh $(or $(BUILDS),$(BUILD))
 
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 fuzz: $(FUZZ_BIN)

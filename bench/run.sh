@@ -372,6 +372,7 @@ rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
   echo '```'
   echo "make bench                      # builds, then runs bench/run.sh (about $(( (ELAPSED + 59) / 60 )) minutes here) and rewrites this file"
   echo "BENCH_QUICK=1 ./bench/run.sh    # a short smoke run; writes build/bench/benchmarks.md"
+  echo "make bench-instructions BUILDS=\"build-before build\"   # instructions per message / request (callgrind), two builds, load-independent"
   echo "BENCH_PEERS=\"tollgate nginx\" BENCH_SCENARIOS=\"lat1 tput64\" BENCH_ROUNDS=5 ./bench/run.sh"
   echo '```'
   echo
