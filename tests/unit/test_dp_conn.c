@@ -4,6 +4,7 @@
  * conn to a new owner, and close returning the buffers to the pool. */
 #include "loop/conn.h"
 #include "tg_test.h"
+#include "tg_test_net.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +21,6 @@ static void on_io(struct ev_loop *loop, ev_io *io, int revents)
     owner_seen = io->data;
 }
 
-static void nonblocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
 static void test_read_write_flags(void)
 {

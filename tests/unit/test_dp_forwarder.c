@@ -11,6 +11,7 @@
 #include "proxy/forwarder.h"
 #include "proxy/upstream_pool.h"
 #include "tg_test.h"
+#include "tg_test_net.h"
 #include "ws_frame.h"
 
 #include <arpa/inet.h>
@@ -45,19 +46,6 @@ static void on_wake(void *owner)
     enum tg_forward_result res = tg_forwarder_pump(&r->f);
     if (res != TG_FORWARD_BUSY)
         r->last = res;
-}
-
-static int listen_local(int *port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sin = {.sin_family = AF_INET};
-    inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
-    if (bind(fd, (struct sockaddr *)&sin, sizeof sin) != 0 || listen(fd, 16) != 0)
-        return -1;
-    socklen_t len = sizeof sin;
-    getsockname(fd, (struct sockaddr *)&sin, &len);
-    *port = ntohs(sin.sin_port);
-    return fd;
 }
 
 static void rig_up(struct rig *r, const char *base_path, const char *prefix)

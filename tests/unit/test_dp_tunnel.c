@@ -11,6 +11,7 @@
 #include "proxy/sessions.h"
 #include "proxy/ws_tunnel.h"
 #include "tg_test.h"
+#include "tg_test_net.h"
 #include "ws_frame.h"
 
 #include <fcntl.h>
@@ -30,7 +31,6 @@ struct rig {
     struct tg_tunnel *t;
 };
 
-static void nonblocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
 static void run_ms(struct rig *r, int ms)
 {

@@ -10,25 +10,13 @@
 #include "proxy/balancer.h"
 #include "proxy/upstream_pool.h"
 #include "tg_test.h"
+#include "tg_test_net.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-static int listen_local(int *port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sin = {.sin_family = AF_INET};
-    inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
-    if (bind(fd, (struct sockaddr *)&sin, sizeof sin) != 0 || listen(fd, 16) != 0)
-        return -1;
-    socklen_t len = sizeof sin;
-    getsockname(fd, (struct sockaddr *)&sin, &len);
-    *port = ntohs(sin.sin_port);
-    return fd;
-}
 
 /* Runs the worker's loop (timers, deferred frees, watchers) until *flag is set or ms pass. */
 static void run_until(struct tg_worker *w, const int *flag, int ms)
