@@ -127,13 +127,13 @@ def make_jwt(key: Key | None, claims: dict | None = None, *, alg: str = "RS256",
     signing_input = (b64u(json.dumps(hdr, separators=(",", ":")).encode()) + "." +
                      b64u(raw_claims if raw_claims is not None else json.dumps(body, separators=(",", ":")).encode()))
     if alg == "none":
-        return signing_input + "."
+        return it.credential(signing_input + ".")
     if alg.startswith("HS"):
         import hmac
         mac = hmac.new(hmac_secret or b"secret", signing_input.encode(),
                        {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}[alg])
-        return signing_input + "." + b64u(mac.digest())
-    return signing_input + "." + b64u(key.sign(alg, signing_input.encode()))
+        return it.credential(signing_input + "." + b64u(mac.digest()))
+    return it.credential(signing_input + "." + b64u(key.sign(alg, signing_input.encode())))
 
 
 def jwt_claims(token: str) -> dict:
@@ -144,7 +144,7 @@ def jwt_claims(token: str) -> dict:
 # ---------------------------------------------------------------------------------------------- snapshot builders
 
 def api_key_entry(key: str, ident: str = "apis/key-1", app: str = "chat-client", expires_at_ms: int = 0) -> dict:
-    return {"id": ident, "app": app, "sha256": sha256_hex(key), "expiresAtMs": expires_at_ms}
+    return {"id": ident, "app": app, "sha256": sha256_hex(it.credential(key)), "expiresAtMs": expires_at_ms}
 
 
 def verify_api_key_policy(keys: list[dict], key_from=("query:apikey", "header:x-api-key")) -> dict:
@@ -166,7 +166,7 @@ def oauth_policy(*, jwks_doc: dict | None = None, jwks_url: str | None = None, a
 
 
 def introspection_cfg(url: str, client_id: str = "gateway", secret: str = "gw-secret", recheck_ms: int = 30000) -> dict:
-    return {"url": url, "clientId": client_id, "clientSecret": secret, "recheckIntervalMs": recheck_ms}
+    return {"url": url, "clientId": client_id, "clientSecret": it.credential(secret), "recheckIntervalMs": recheck_ms}
 
 
 def auth_snapshot(version: int, proxies: list[dict]) -> dict:

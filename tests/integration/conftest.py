@@ -53,6 +53,26 @@ def pytest_sessionfinish(session, exitstatus):
     it.kill_all_procs()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_credentials_in_logs(run_dir):
+    """After the whole run: no API key, token or client secret a test handed to Tollgate appears in any log of a
+    Tollgate process (data plane or controller, every log level the tests used). Redaction is docs/policy-auth.md;
+    tests/integration/test_redaction.py checks the same per scenario, this checks the full run."""
+    yield
+    it.kill_all_procs()
+    leaks = []
+    for path in it.TOLLGATE_LOGS:
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        for value in it.CREDENTIALS:
+            if value in text:
+                leaks.append(f"{path.name}: {value[:6]}… ({len(value)} bytes)")
+    assert not leaks, f"credentials in Tollgate logs ({len(it.CREDENTIALS)} searched in " \
+                      f"{len(it.TOLLGATE_LOGS)} logs): " + "; ".join(leaks[:20])
+
+
 @pytest.fixture(scope="session")
 def run_dir():
     d = Path(tempfile.mkdtemp(prefix="tg-it-", dir="/tmp"))

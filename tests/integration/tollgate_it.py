@@ -119,6 +119,20 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime
                      "WARNING: ThreadSanitizer", "AddressSanitizer:DEADLYSIGNAL")
 
 
+# Credentials the tests hand to Tollgate (API keys, tokens, client secrets), registered by the helpers that make
+# them (auth_helpers.py); at the end of the session every Tollgate process's log is searched for each of them
+# (conftest.py: no_credentials_in_logs). Short values are left out: they would match by chance.
+CREDENTIALS: set[str] = set()
+TOLLGATE_LOGS: list[Path] = []
+
+
+def credential(value: str) -> str:
+    """Registers value as a credential that must never appear in a Tollgate log; returns it."""
+    if len(value) >= 12:
+        CREDENTIALS.add(value)
+    return value
+
+
 class Proc:
     """A child process with its log in a file. stop() ends it (SIGTERM, then SIGKILL) and returns its status."""
 
@@ -131,6 +145,8 @@ class Proc:
                                       env=env, preexec_fn=_die_with_parent, cwd=REPO)
         self.pid = self.popen.pid
         _all_procs.append(self)
+        if Path(self.argv[0]).name.startswith("tollgate-") and "demo-backend" not in self.argv[0]:
+            TOLLGATE_LOGS.append(self.log_path)
 
     def alive(self) -> bool:
         return self.popen.poll() is None
