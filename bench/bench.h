@@ -44,7 +44,4 @@ int tg_bench_parse_seconds(const char *s, double min, double max, double *out);
 /* Sizes with an optional k/K (1024) or m/M (1024^2) suffix. */
 int tg_bench_parse_size(const char *s, uint64_t max, uint64_t *out);
 
-/* Sets O_NONBLOCK; 0 / -1. */
-int tg_bench_set_nonblock(int fd);
-
 #endif

@@ -175,11 +175,3 @@ int tg_bench_parse_size(const char *s, uint64_t max, uint64_t *out)
     *out = v * mul;
     return 0;
 }
-
-int tg_bench_set_nonblock(int fd)
-{
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-        return -1;
-    return 0;
-}
