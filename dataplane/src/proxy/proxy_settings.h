@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct tg_ip_limit;
+
 struct tg_proxy_settings {
     const char *listen_addr;        /* "0.0.0.0:8080" */
     size_t max_head_bytes;          /* 32 KiB */
@@ -14,7 +16,8 @@ struct tg_proxy_settings {
     uint64_t keepalive_timeout_ms;  /* idle client connection between requests */
     uint64_t upstream_idle_timeout_ms; /* idle pooled upstream connection */
     size_t upstream_pool_per_endpoint; /* idle keep-alive connections kept per endpoint per worker */
-    size_t max_connections_per_worker; /* 0 = unlimited */
+    size_t max_connections_per_worker; /* 0 = unlimited; WebSocket sessions count */
+    struct tg_ip_limit *ip_limit;   /* --max-connections-per-ip (proxy/ip_limit.h), process-wide; NULL: none */
 };
 
 #endif
