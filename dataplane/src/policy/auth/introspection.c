@@ -559,14 +559,16 @@ static int may_ask(struct intro *in, int slot, uint64_t now)
     return 1;
 }
 
-/* Starts the POST for e with token; 0 or -1 (also when the outbound bounds refuse it: the caller answers as for
- * an unreachable endpoint). */
+/* Starts the POST for e with token; 0 or -1 (also when the outbound bounds refuse a bounded question: the
+ * caller answers as for an unreachable endpoint). A session's recheck is not bounded here — its rate is the
+ * sessions' recheck interval, and a refusal would read as "revoked" — but it counts in flight and its failures
+ * feed the endpoint's backoff. */
 static int ask(struct intro *in, struct entry *e, const struct tg_introspection_cfg *cfg, const char *token,
-               size_t len)
+               size_t len, int bounded)
 {
     uint64_t now = tg_now_ms();
     int slot = outage_slot(in, cfg->url, now);
-    if (!may_ask(in, slot, now))
+    if (bounded && !may_ask(in, slot, now))
         return -1;
     e->outage_slot = slot;
     static const char prefix[] = "token=", suffix[] = "&token_type_hint=access_token";
@@ -634,7 +636,7 @@ int tg_introspect(struct tg_worker *w, const struct tg_introspection_cfg *cfg, c
     struct tg_introspect_wait *wt = add_waiter(in, e, cb, arg);
     if (!wt)
         return -1;
-    if (!e->req && ask(in, e, cfg, token, len) < 0) {
+    if (!e->req && ask(in, e, cfg, token, len, 1) < 0) {
         e->waiters = wt->next;
         if (e->waiters)
             e->waiters->prev = NULL;
@@ -662,7 +664,7 @@ int tg_introspect_recheck(struct tg_worker *w, const struct tg_introspection_cfg
     struct tg_introspect_wait *wt = add_waiter(in, e, cb, arg);
     if (!wt)
         return -1;
-    if (!e->req && ask(in, e, cfg, e->token, e->token_len) < 0) {
+    if (!e->req && ask(in, e, cfg, e->token, e->token_len, 0) < 0) {
         e->waiters = wt->next;
         if (e->waiters)
             e->waiters->prev = NULL;
