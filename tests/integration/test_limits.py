@@ -205,3 +205,31 @@ def test_sessions_do_not_pin_old_snapshots(dp_factory, backends):
         assert growth < 8 * 1024, f"RSS grew {growth} KiB over {pushes} pushes with live sessions"
     for s in sessions:
         s.close()
+
+
+def test_trickled_body_cut_at_the_request_body_timeout(dp_factory, backends):
+    """A client that sends its body one byte at a time refreshes the response timeout with every byte, but not
+    --request-body-timeout: 408 when it passes, and the connection closes."""
+    dp = dp_factory(_snap(backends), workers=1, args=["--request-body-timeout", "1s"])
+    s = socket.create_connection(("127.0.0.1", dp.port), timeout=10 * it.SLOW)
+    try:
+        s.sendall(it.request_bytes("POST", "/echo/upload", headers=[("Content-Length", "100")]))
+        t0 = time.monotonic()
+        answer = b""
+        s.setblocking(False)
+        while time.monotonic() - t0 < 8 * it.SLOW and b"\r\n\r\n" not in answer:
+            try:
+                s.send(b"x")
+            except OSError:
+                break
+            time.sleep(0.2)
+            try:
+                answer += s.recv(4096)
+            except BlockingIOError:
+                pass
+        took = time.monotonic() - t0
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert took < 3 * it.SLOW, took
+    finally:
+        s.close()
+    assert _get_ok(dp)

@@ -43,6 +43,7 @@ static void usage(FILE *out)
             "  --max-header-bytes N        request/response head limit (default 32768; 431 above)\n"
             "  --keepalive-timeout DURATION idle client keep-alive connection (default 75s)\n"
             "  --header-timeout DURATION   time to receive a request head (default 30s)\n"
+            "  --request-body-timeout DURATION  a request body must arrive whole within it (default 300s; 0: none)\n"
             "  --max-connections N         inbound connections per worker, WebSocket sessions included\n"
             "                              (default 0: unlimited; over it a new connection is closed at once)\n"
             "  --max-connections-per-ip N  live connections per client address, process-wide (default 0: off)\n"
@@ -147,12 +148,14 @@ int main(int argc, char **argv)
     dp->config.proxy.max_head_bytes = 32768;
     dp->config.proxy.request_head_timeout_ms = 30000;
     dp->config.proxy.keepalive_timeout_ms = 75000;
+    dp->config.proxy.request_body_timeout_ms = 300000;
     dp->config.proxy.upstream_idle_timeout_ms = 60000;
     dp->config.proxy.upstream_pool_per_endpoint = 64;
     dp->config.drain_timeout_ms = 10000;
 
     enum { OPT_LISTEN = 1, OPT_ADMIN, OPT_CONTROL, OPT_SNAPSHOT, OPT_WORKERS, OPT_DRAIN, OPT_MAX_HEADER,
-           OPT_KEEPALIVE, OPT_HEADER_TIMEOUT, OPT_LOG_LEVEL, OPT_HELP, OPT_MAX_CONNS, OPT_MAX_CONNS_IP };
+           OPT_KEEPALIVE, OPT_HEADER_TIMEOUT, OPT_LOG_LEVEL, OPT_HELP, OPT_MAX_CONNS, OPT_MAX_CONNS_IP,
+           OPT_BODY_TIMEOUT };
     static const struct option options[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"admin", required_argument, NULL, OPT_ADMIN},
@@ -164,6 +167,7 @@ int main(int argc, char **argv)
         {"keepalive-timeout", required_argument, NULL, OPT_KEEPALIVE},
         {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"request-body-timeout", required_argument, NULL, OPT_BODY_TIMEOUT},
         {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
         {"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNS_IP},
         {"help", no_argument, NULL, OPT_HELP},
@@ -214,6 +218,10 @@ int main(int argc, char **argv)
             tg_log_set_level((enum tg_log_level)level);
             break;
         }
+        case OPT_BODY_TIMEOUT:
+            if (parse_duration_flag("--request-body-timeout", optarg, &dp->config.proxy.request_body_timeout_ms) != 0)
+                return 2;
+            break;
         case OPT_MAX_CONNS:
         case OPT_MAX_CONNS_IP:
             if (parse_count_flag(opt == OPT_MAX_CONNS ? "--max-connections" : "--max-connections-per-ip", optarg,

@@ -65,6 +65,18 @@ void tg_http_server_init(struct tg_http_server *s, struct tg_worker *w, const st
     s->forward.max_head_bytes = settings->max_head_bytes;
 }
 
+/* The total deadline of a request body (--request-body-timeout): progress never moves it, so a client that
+ * trickles a body cannot hold the exchange and its upstream connection forever. Returns the earlier of it and
+ * deadline (0: none). */
+static uint64_t body_deadline(const struct tg_server_conn *c, uint64_t deadline)
+{
+    uint64_t limit = c->server->settings->request_body_timeout_ms;
+    if (!limit || c->fwd.req_done || !c->fwd.started_ms)
+        return deadline;
+    uint64_t d = c->fwd.started_ms + limit;
+    return deadline && deadline < d ? deadline : d;
+}
+
 static void refresh_timer(struct tg_server_conn *c)
 {
     const struct tg_proxy_settings *cfg = c->server->settings;
@@ -83,6 +95,7 @@ static void refresh_timer(struct tg_server_conn *c)
     case TG_SERVER_FORWARDING:
         if (route && route->proxy->timeout_ms)
             deadline = tg_now_ms() + route->proxy->timeout_ms;
+        deadline = body_deadline(c, deadline);
         break;
     case TG_SERVER_CLOSING:
         deadline = tg_now_ms() + 5000; /* a client that does not read its error answer */
@@ -707,6 +720,10 @@ static void on_conn_timer(struct tg_timer *t, uint64_t now_ms)
     case TG_SERVER_CONNECTING:
     case TG_SERVER_FORWARDING:
         tg_debug("client %s: timeout while %s", c->peer_ip, tg_server_state_str(c->state));
+        if (c->state == TG_SERVER_FORWARDING && !c->fwd.req_done && body_deadline(c, 0) && now_ms >= body_deadline(c, 0)) {
+            on_forward_result(c, tg_forwarder_client_timeout(&c->fwd));
+            return;
+        }
         on_forward_result(c, tg_forwarder_timeout(&c->fwd));
         return;
     default:
