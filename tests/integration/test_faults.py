@@ -65,7 +65,8 @@ class _Stack:
         self.ctl: it.Proc | None = None
 
     def start_dataplane(self) -> None:
-        argv = [it.binary("tollgate-dataplane"), "--listen", f"127.0.0.1:{self.dp.port}", "--admin",
+        vg = it.VALGRIND + [f"--log-file={self.run_dir}/faults-{self.dp.port}-%p.valgrind"] if it.UNDER_VALGRIND else []
+        argv = [*vg, it.binary("tollgate-dataplane"), "--listen", f"127.0.0.1:{self.dp.port}", "--admin",
                 f"127.0.0.1:{self.dp.admin_port}", "--control-socket", self.dp.control_socket, "--workers", "2"]
         self.dp.proc = it.Proc("dataplane-faults", argv, self.run_dir)
         it.wait_until(lambda: self.dp._admin_ok("/healthz"), 10 * it.SLOW, what="data plane /healthz")
@@ -81,8 +82,8 @@ class _Stack:
     def stop(self) -> None:
         if self.ctl:
             self.ctl.stop()
-        if self.dp.proc:
-            self.dp.proc.stop()
+        if self.dp.proc and self.dp.proc.alive():
+            self.dp.check_clean_exit()  # exit 0, no sanitizer report (and under valgrind: no memcheck error)
 
 
 def _get(dp, path: str = "/echo/x") -> int:
