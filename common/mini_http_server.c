@@ -29,6 +29,7 @@ struct mini_conn {
     char *out;
     size_t out_len, out_off;
     int answered;
+    int handed;               /* the handler has the request (it answers now or later) */
     struct tg_mini_request req;
 };
 
@@ -188,6 +189,7 @@ static void on_conn_io(struct ev_loop *loop, ev_io *io, int revents)
     }
     if (r == 1) {
         ev_io_stop(loop, &c->io); /* no more reading; the handler answers now or later */
+        c->handed = 1;
         c->server->handler(&c->req, c->server->ctx);
     }
 }
@@ -195,9 +197,15 @@ static void on_conn_io(struct ev_loop *loop, ev_io *io, int revents)
 static void on_conn_timeout(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct mini_conn *c = t->data;
-    if (!c->answered)
+    if (!c->answered) {
+        /* a handler still holding the request (a PUT /snapshot waiting for the workers) lets go of it first: the
+         * connection is freed once the 408 is written, and a later answer must not reach it */
+        if (c->handed && c->server->on_abandon)
+            c->server->on_abandon(&c->req, c->server->ctx);
         tg_mini_respond_json(c, 408, "{\"errors\":[\"request timeout\"]}");
-    else
+        ev_timer_set(&c->timeout, 5., 0.); /* a client that does not read the 408 */
+        ev_timer_start(loop, &c->timeout);
+    } else
         conn_free(c);
 }
 
@@ -223,7 +231,7 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
         ev_io_init(&c->io, on_conn_io, fd, EV_READ);
         c->io.data = c;
         ev_io_start(loop, &c->io);
-        ev_timer_init(&c->timeout, on_conn_timeout, 30., 0.);
+        ev_timer_init(&c->timeout, on_conn_timeout, s->timeout_ms ? s->timeout_ms / 1000. : 30., 0.);
         c->timeout.data = c;
         ev_timer_start(loop, &c->timeout);
     }

@@ -7,6 +7,7 @@
 
 #include <ev.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct tg_mini_request {
     char method[16];
@@ -28,6 +29,10 @@ struct tg_mini_server {
     size_t max_body;
     size_t max_conns;         /* 0 = unlimited; connections over it are closed at once */
     size_t num_conns;
+    uint32_t timeout_ms;      /* a connection's whole life, request and answer (0: 30 s); set after listen */
+    /* Optional: a request handed to the handler and not answered yet is being abandoned (its connection timed
+     * out and gets 408): the handler must forget req->conn now, it is freed after that answer. */
+    void (*on_abandon)(struct tg_mini_request *req, void *ctx);
 };
 
 /* Listens on "ADDR:PORT" (TCP), or on a Unix socket: "unix:PATH", or any string with a "/" or without a ":"

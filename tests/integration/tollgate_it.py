@@ -44,9 +44,16 @@ HERE = Path(__file__).resolve().parent
 BUILD = Path(os.environ.get("TOLLGATE_BUILD", "build"))
 if not BUILD.is_absolute():
     BUILD = REPO / BUILD
-UNDER_ASAN = "asan" in BUILD.name
-# everything is slower under ASan: scale the waits (never the asserted protocol timeouts themselves)
-SLOW = 3.0 if UNDER_ASAN else 1.0
+# TOLLGATE_VALGRIND=1 (`make valgrind`): the data plane runs under valgrind memcheck; any error or definite leak
+# makes it exit 99, which Dataplane.check_clean_exit reports. Its memory figures mean nothing there either, so the
+# RSS assertions that skip under ASan skip under valgrind too.
+UNDER_VALGRIND = os.environ.get("TOLLGATE_VALGRIND") == "1"
+UNDER_ASAN = "asan" in BUILD.name or UNDER_VALGRIND
+# everything is slower under ASan (and much slower under valgrind): scale the waits (never the asserted protocol
+# timeouts themselves)
+SLOW = 10.0 if UNDER_VALGRIND else 3.0 if UNDER_ASAN else 1.0
+VALGRIND = ["valgrind", "--tool=memcheck", "--leak-check=full", "--errors-for-leak-kinds=definite",
+            "--error-exitcode=99", "--track-origins=no", "--num-callers=30"]
 MAIN_HOST = "main.test"
 
 
@@ -458,7 +465,9 @@ class Dataplane:
             self.control_socket = str(self.run_dir / f"{self.name}-{self.port}.sock")
             host = f"[{self.listen_host}]" if ":" in self.listen_host else self.listen_host
             listen = f"{host}:{self.port}"
-            argv = [binary("tollgate-dataplane"), "--listen", listen,
+            argv = [*(VALGRIND + [f"--log-file={self.run_dir}/{self.name}-{self.port}.valgrind"]
+                      if UNDER_VALGRIND else []),
+                    binary("tollgate-dataplane"), "--listen", listen,
                     "--admin", f"127.0.0.1:{self.admin_port}", "--control-socket", self.control_socket,
                     "--workers", str(self.workers), *self.args]
             if snap is not None:

@@ -83,6 +83,22 @@ void tg_control_on_acks(struct ev_loop *loop, ev_async *a, int revents)
     }
 }
 
+void tg_control_on_abandon(struct tg_mini_request *req, void *ctx)
+{
+    struct tg_dataplane *dp = ctx;
+    for (struct tg_pending_apply **pp = &dp->pending; *pp;) {
+        struct tg_pending_apply *p = *pp;
+        if (p->conn == req->conn) { /* the snapshot stays applied; only the answer is given up */
+            tg_warn("control: the answer for snapshot %llu was given up (the connection timed out before every "
+                    "worker switched)", (unsigned long long)p->version);
+            *pp = p->next;
+            free(p);
+        } else {
+            pp = &p->next;
+        }
+    }
+}
+
 static void respond_errors(void *conn, int status, json_t *errors, uint64_t applied)
 {
     json_t *body = json_pack("{s:O}", "errors", errors);

@@ -61,6 +61,8 @@ struct tg_dataplane {
 uint64_t tg_dataplane_apply(struct tg_dataplane *dp, json_t *doc, json_t *errors, int *conflict);
 void tg_control_handle(struct tg_mini_request *req, void *ctx);
 void tg_control_on_acks(struct ev_loop *loop, ev_async *a, int revents);
+/* The control server's on_abandon: a PUT /snapshot whose connection timed out is no longer answered. */
+void tg_control_on_abandon(struct tg_mini_request *req, void *ctx);
 /* The proxy hook: on a worker thread, that worker switched to version (owner = the dataplane). */
 void tg_control_worker_applied(void *owner, int worker, uint64_t version);
 

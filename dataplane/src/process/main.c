@@ -2,6 +2,7 @@
  * each, with its listener; admin and control servers; the optional --snapshot file), signals, the drain on
  * SIGTERM/SIGINT, and the orderly end (workers joined, then freed). */
 #include "process/dataplane.h"
+#include "proxy/ip_limit.h"
 
 #include "clock.h"
 #include "duration.h"
@@ -21,6 +22,11 @@
 
 
 
+/* the side channels' own caps (docs/security.md): a flood of admin or control connections is shed there and
+ * never reaches the workers; each request has its whole life bounded (10 s admin, 30 s control) */
+#define TG_ADMIN_MAX_CONNS 256
+#define TG_CONTROL_MAX_CONNS 16
+
 static _Atomic int workers_finished;
 
 static void usage(FILE *out)
@@ -37,6 +43,10 @@ static void usage(FILE *out)
             "  --max-header-bytes N        request/response head limit (default 32768; 431 above)\n"
             "  --keepalive-timeout DURATION idle client keep-alive connection (default 75s)\n"
             "  --header-timeout DURATION   time to receive a request head (default 30s)\n"
+            "  --request-body-timeout DURATION  a request body must arrive whole within it (default 300s; 0: none)\n"
+            "  --max-connections N         inbound connections per worker, WebSocket sessions included\n"
+            "                              (default 0: unlimited; over it a new connection is closed at once)\n"
+            "  --max-connections-per-ip N  live connections per client address, process-wide (default 0: off)\n"
             "  --log-level LEVEL           debug|info|warn|error (default info)\n"
             "  --help\n");
 }
@@ -111,8 +121,22 @@ static int parse_duration_flag(const char *name, const char *value, uint64_t *ou
     return 0;
 }
 
+static int parse_count_flag(const char *name, const char *value, size_t *out)
+{
+    char *end = NULL;
+    long long v = strtoll(value, &end, 10);
+    if (!*value || *end || v < 0 || v > 100000000) {
+        fprintf(stderr, "tollgate-dataplane: %s: 0..100000000 (0: unlimited)\n", name);
+        return -1;
+    }
+    *out = (size_t)v;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    static struct tg_ip_limit ip_limit;
+    size_t max_per_ip = 0;
     static struct tg_dataplane dp_storage;
     struct tg_dataplane *dp = &dp_storage;
     tg_log_set_component("dataplane");
@@ -124,12 +148,14 @@ int main(int argc, char **argv)
     dp->config.proxy.max_head_bytes = 32768;
     dp->config.proxy.request_head_timeout_ms = 30000;
     dp->config.proxy.keepalive_timeout_ms = 75000;
+    dp->config.proxy.request_body_timeout_ms = 300000;
     dp->config.proxy.upstream_idle_timeout_ms = 60000;
     dp->config.proxy.upstream_pool_per_endpoint = 64;
     dp->config.drain_timeout_ms = 10000;
 
     enum { OPT_LISTEN = 1, OPT_ADMIN, OPT_CONTROL, OPT_SNAPSHOT, OPT_WORKERS, OPT_DRAIN, OPT_MAX_HEADER,
-           OPT_KEEPALIVE, OPT_HEADER_TIMEOUT, OPT_LOG_LEVEL, OPT_HELP };
+           OPT_KEEPALIVE, OPT_HEADER_TIMEOUT, OPT_LOG_LEVEL, OPT_HELP, OPT_MAX_CONNS, OPT_MAX_CONNS_IP,
+           OPT_BODY_TIMEOUT };
     static const struct option options[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"admin", required_argument, NULL, OPT_ADMIN},
@@ -141,6 +167,9 @@ int main(int argc, char **argv)
         {"keepalive-timeout", required_argument, NULL, OPT_KEEPALIVE},
         {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"request-body-timeout", required_argument, NULL, OPT_BODY_TIMEOUT},
+        {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
+        {"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNS_IP},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -189,6 +218,16 @@ int main(int argc, char **argv)
             tg_log_set_level((enum tg_log_level)level);
             break;
         }
+        case OPT_BODY_TIMEOUT:
+            if (parse_duration_flag("--request-body-timeout", optarg, &dp->config.proxy.request_body_timeout_ms) != 0)
+                return 2;
+            break;
+        case OPT_MAX_CONNS:
+        case OPT_MAX_CONNS_IP:
+            if (parse_count_flag(opt == OPT_MAX_CONNS ? "--max-connections" : "--max-connections-per-ip", optarg,
+                                 opt == OPT_MAX_CONNS ? &dp->config.proxy.max_connections_per_worker : &max_per_ip) != 0)
+                return 2;
+            break;
         case OPT_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -196,6 +235,10 @@ int main(int argc, char **argv)
     if (optind < argc) {
         usage(stderr);
         return 2;
+    }
+    if (max_per_ip) {
+        tg_ip_limit_init(&ip_limit, max_per_ip);
+        dp->config.proxy.ip_limit = &ip_limit;
     }
     signal(SIGPIPE, SIG_IGN);
     /* as many descriptors as the hard limit allows: each relayed session holds two */
@@ -230,12 +273,16 @@ int main(int argc, char **argv)
         return 1;
     if (tg_mini_server_listen(&dp->admin, dp->loop, dp->admin_addr, 4096, tg_admin_handle, dp) != 0)
         return 1;
+    dp->admin.max_conns = TG_ADMIN_MAX_CONNS;
+    dp->admin.timeout_ms = 10000;
     if (dp->control_socket[0]) {
         char dir[1024];
         snprintf(dir, sizeof dir, "%s", dp->control_socket);
         mkdir(dirname(dir), 0750); /* /run/tollgate may not exist yet */
         if (tg_mini_server_listen(&dp->control, dp->loop, dp->control_socket, 64u << 20, tg_control_handle, dp) != 0)
             return 1;
+        dp->control.max_conns = TG_CONTROL_MAX_CONNS;
+        dp->control.on_abandon = tg_control_on_abandon;
     } else {
         dp->control.fd = -1;
     }

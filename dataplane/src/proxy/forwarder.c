@@ -305,6 +305,13 @@ enum tg_forward_result tg_forwarder_timeout(struct tg_forwarder *f)
     return TG_FORWARD_ABORT;
 }
 
+enum tg_forward_result tg_forwarder_client_timeout(struct tg_forwarder *f)
+{
+    if (!f->response_started)
+        return fail(f, 408, "request.timeout", "the request body did not arrive in time");
+    return TG_FORWARD_ABORT;
+}
+
 /* ---- request body: client → upstream ---- */
 
 /* After `written` of the `scanned` bytes at p were written: the scanner state for exactly those bytes (the

@@ -96,6 +96,9 @@ enum tg_forward_result tg_forwarder_start(struct tg_forwarder *f, struct tg_http
 enum tg_forward_result tg_forwarder_pump(struct tg_forwarder *f);
 /* The owner's deadline passed (connect or response timeout). */
 enum tg_forward_result tg_forwarder_timeout(struct tg_forwarder *f);
+/* The client did not deliver the request body within --request-body-timeout: FAILED with 408 while nothing of
+ * the response reached the client, else ABORT. */
+enum tg_forward_result tg_forwarder_client_timeout(struct tg_forwarder *f);
 /* Ends the forwarder's use of the upstream (back to the pool when reusable); frees the retry copy. */
 void tg_forwarder_release(struct tg_forwarder *f, int reusable);
 /* After TG_FORWARD_UPGRADED: the upstream, for its connection to be moved into a tunnel. f forgets it. */

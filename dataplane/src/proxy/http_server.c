@@ -9,6 +9,7 @@
 #include "log.h"
 #include "policy/traffic/traffic_answer.h"
 #include "proxy/error_response.h"
+#include "proxy/ip_limit.h"
 #include "proxy/ws_handshake.h"
 
 #include <arpa/inet.h>
@@ -64,6 +65,18 @@ void tg_http_server_init(struct tg_http_server *s, struct tg_worker *w, const st
     s->forward.max_head_bytes = settings->max_head_bytes;
 }
 
+/* The total deadline of a request body (--request-body-timeout): progress never moves it, so a client that
+ * trickles a body cannot hold the exchange and its upstream connection forever. Returns the earlier of it and
+ * deadline (0: none). */
+static uint64_t body_deadline(const struct tg_server_conn *c, uint64_t deadline)
+{
+    uint64_t limit = c->server->settings->request_body_timeout_ms;
+    if (!limit || c->fwd.req_done || !c->fwd.started_ms)
+        return deadline;
+    uint64_t d = c->fwd.started_ms + limit;
+    return deadline && deadline < d ? deadline : d;
+}
+
 static void refresh_timer(struct tg_server_conn *c)
 {
     const struct tg_proxy_settings *cfg = c->server->settings;
@@ -82,6 +95,7 @@ static void refresh_timer(struct tg_server_conn *c)
     case TG_SERVER_FORWARDING:
         if (route && route->proxy->timeout_ms)
             deadline = tg_now_ms() + route->proxy->timeout_ms;
+        deadline = body_deadline(c, deadline);
         break;
     case TG_SERVER_CLOSING:
         deadline = tg_now_ms() + 5000; /* a client that does not read its error answer */
@@ -95,14 +109,56 @@ static void refresh_timer(struct tg_server_conn *c)
         tg_timer_cancel(&c->server->w->wheel, &c->timer);
 }
 
+static void peer_ip_text(const struct sockaddr *peer, char *out, size_t size)
+{
+    out[0] = '\0';
+    if (peer->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, out, (socklen_t)size);
+    else if (peer->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, out, (socklen_t)size);
+}
+
+static void release_ip_slot(struct tg_http_server *s, const struct sockaddr *peer)
+{
+    char ip[46];
+    if (!s->settings->ip_limit)
+        return;
+    peer_ip_text(peer, ip, sizeof ip);
+    tg_ip_limit_release(s->settings->ip_limit, ip);
+}
+
+/* The connection caps at accept (DESIGN.md --max-connections, --max-connections-per-ip): the worker's live
+ * connections, relayed WebSocket sessions included, and the peer address's slots across the process. Over a cap
+ * the socket is closed before anything is read from it. Returns 1 when fd was shed; otherwise the connection
+ * holds an address slot (when the per-IP cap is on). */
+static int over_connection_caps(struct tg_http_server *s, int fd, const struct sockaddr *peer)
+{
+    size_t cap = s->settings->max_connections_per_worker;
+    if (cap) {
+        size_t live = s->num_conns + (s->tunnels ? tg_session_list_count(s->tunnels->sessions) : 0);
+        if (live >= cap) {
+            close(fd);
+            return 1;
+        }
+    }
+    if (s->settings->ip_limit) {
+        char ip[46];
+        peer_ip_text(peer, ip, sizeof ip);
+        if (!tg_ip_limit_acquire(s->settings->ip_limit, ip)) {
+            close(fd);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 void tg_http_server_accept(struct tg_http_server *s, int fd, const struct sockaddr *peer)
 {
-    if (s->settings->max_connections_per_worker && s->num_conns >= s->settings->max_connections_per_worker) {
-        close(fd);
+    if (over_connection_caps(s, fd, peer))
         return;
-    }
     struct tg_server_conn *c = calloc(1, sizeof *c);
     if (!c) {
+        release_ip_slot(s, peer);
         close(fd);
         return;
     }
@@ -118,6 +174,7 @@ void tg_http_server_accept(struct tg_http_server *s, int fd, const struct sockad
         inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, c->peer_ip, sizeof c->peer_ip);
     else if (peer->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, c->peer_ip, sizeof c->peer_ip);
+    c->ip_counted = s->settings->ip_limit != NULL;
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
@@ -157,6 +214,10 @@ static void close_conn(struct tg_server_conn *c)
     tg_forwarder_release(&c->fwd, 0);
     tg_snapshot_unref(c->snap);
     c->snap = NULL;
+    if (c->ip_counted) {
+        tg_ip_limit_release(s->settings->ip_limit, c->peer_ip);
+        c->ip_counted = 0;
+    }
     tg_conn_close(s->w->loop, &c->conn, &s->w->bufs);
     tg_counter_sub(&s->counters->connections_active, 1);
     unlink_conn(c);
@@ -280,6 +341,7 @@ static void hand_over_to_tunnel(struct tg_server_conn *c)
         .ep_counted = up->counted_active,
         .credential = c->policy ? &c->policy->credential : NULL,
         .client_ip = c->peer_ip,
+        .ip_limit = c->ip_counted ? s->settings->ip_limit : NULL,
         .draining = s->draining,
     };
     if (!tg_tunnel_start(s->tunnels, &setup)) {
@@ -289,6 +351,7 @@ static void hand_over_to_tunnel(struct tg_server_conn *c)
     /* the HTTP-phase objects are done: their sockets and buffers live on in the tunnel, which also took the
      * snapshot reference and the endpoint's active count */
     c->snap = NULL;
+    c->ip_counted = 0; /* the session holds the address's slot now */
     tg_upstream_hand_over(tg_forwarder_take_upstream(&c->fwd));
     unlink_conn(c);
 }
@@ -657,6 +720,10 @@ static void on_conn_timer(struct tg_timer *t, uint64_t now_ms)
     case TG_SERVER_CONNECTING:
     case TG_SERVER_FORWARDING:
         tg_debug("client %s: timeout while %s", c->peer_ip, tg_server_state_str(c->state));
+        if (c->state == TG_SERVER_FORWARDING && !c->fwd.req_done && body_deadline(c, 0) && now_ms >= body_deadline(c, 0)) {
+            on_forward_result(c, tg_forwarder_client_timeout(&c->fwd));
+            return;
+        }
         on_forward_result(c, tg_forwarder_timeout(&c->fwd));
         return;
     default:

@@ -55,6 +55,7 @@ struct tg_server_conn {
     struct tg_timer timer;
     struct tg_server_conn *next, *prev; /* the server's list (for the drain) */
     char peer_ip[46];
+    unsigned char ip_counted;       /* holds a slot of settings->ip_limit (released at close or by the tunnel) */
     uint64_t head_started_ms;       /* first byte of the current request head (0: none yet) */
     uint32_t head_scanned;          /* bytes of conn.in the head parser has already seen (re-parse gate) */
 

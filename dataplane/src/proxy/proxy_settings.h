@@ -7,14 +7,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct tg_ip_limit;
+
 struct tg_proxy_settings {
     const char *listen_addr;        /* "0.0.0.0:8080" */
     size_t max_head_bytes;          /* 32 KiB */
     uint64_t request_head_timeout_ms; /* first byte → full head */
     uint64_t keepalive_timeout_ms;  /* idle client connection between requests */
+    uint64_t request_body_timeout_ms; /* head parsed → whole body received, however it trickles (0 = none) */
     uint64_t upstream_idle_timeout_ms; /* idle pooled upstream connection */
     size_t upstream_pool_per_endpoint; /* idle keep-alive connections kept per endpoint per worker */
-    size_t max_connections_per_worker; /* 0 = unlimited */
+    size_t max_connections_per_worker; /* 0 = unlimited; WebSocket sessions count */
+    struct tg_ip_limit *ip_limit;   /* --max-connections-per-ip (proxy/ip_limit.h), process-wide; NULL: none */
 };
 
 #endif

@@ -15,6 +15,7 @@ static void on_snapshot(void *owner, void *value)
     pw->server.snapshot = snap; /* the post's reference becomes the worker's */
     tg_snapshot_unref(old);
     tg_tunnels_check_credentials(&pw->tunnels, snap);
+    tg_tunnels_follow(&pw->tunnels, snap); /* sessions drop their old snapshot's reference */
     if (pw->hooks.snapshot_applied)
         pw->hooks.snapshot_applied(pw->hooks.owner, pw->w->id, snap->version);
 }

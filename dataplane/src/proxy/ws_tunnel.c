@@ -10,6 +10,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "proxy/ip_limit.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +93,7 @@ struct tg_tunnel *tg_tunnel_start(const struct tg_tunnel_env *env, const struct 
     t->session.started_wall_ms = now_wall;
     t->session.environment = setup->route->environment;
     snprintf(t->session.client_ip, sizeof t->session.client_ip, "%s", setup->client_ip);
+    t->ip_limit = setup->ip_limit;
     t->started_ms = t->last_activity_ms = tg_now_ms();
     t->close_code = 1005; /* "no status" until a close frame says otherwise */
     if (setup->credential && setup->credential->kind != TG_CRED_NONE) {
@@ -130,6 +132,10 @@ static void destroy_tunnel(struct tg_tunnel *t)
     tg_conn_close(w->loop, &t->backend, &w->bufs);
     atomic_fetch_sub_explicit(&t->session.ep->active, 1, memory_order_relaxed);
     tg_session_list_remove(t->env->sessions, &t->session);
+    if (t->ip_limit) {
+        tg_ip_limit_release(t->ip_limit, t->session.client_ip);
+        t->ip_limit = NULL;
+    }
     tg_counter_sub(&t->env->counters->ws_sessions_active, 1);
     tg_counter_sub(&t->env->counters->connections_active, 1);
     tg_debug("session %llu closed: code %u by %s, %llu/%llu messages", (unsigned long long)t->session.id,
@@ -500,6 +506,57 @@ void tg_tunnels_check_credentials(const struct tg_tunnel_env *env, const struct 
     for (size_t i = 0; i < n; i++)
         close_revoked(victims[i]); /* closing never frees another session: each victim is still valid */
     free(victims);
+}
+
+/* The environment name in px equal to env (the session keeps pointing into the snapshot it holds). */
+static const char *same_environment(const struct tg_proxy_cfg *px, const char *env)
+{
+    for (size_t i = 0; i < px->num_environments; i++)
+        if (env && strcmp(px->environments[i], env) == 0)
+            return px->environments[i];
+    return NULL;
+}
+
+void tg_tunnels_follow(const struct tg_tunnel_env *env, struct tg_snapshot *snap)
+{
+    /* Under the list's lock, because /sessions reads session.proxy and session.environment from the admin
+     * thread; the old references are dropped after it (the last one frees a snapshot). */
+    size_t cap = 0, n = 0;
+    struct tg_snapshot **old = NULL;
+    pthread_mutex_lock(&env->sessions->lock);
+    for (struct tg_session *s = env->sessions->head; s; s = s->next) {
+        struct tg_tunnel *t = tunnel_of(s);
+        if (t->snap == snap || t->state == TG_TUNNEL_DONE || t->recheck_pending)
+            continue; /* a recheck in flight runs on the old proxy's policy state: follow at the next swap */
+        const struct tg_proxy_cfg *px = tg_snapshot_find_proxy(snap, t->session.proxy->id);
+        const char *environment = px ? same_environment(px, t->session.environment) : NULL;
+        if (!environment)
+            continue;
+        if (t->cred && (t->cred->policy_index >= px->num_policies ||
+                        px->policies[t->cred->policy_index].type !=
+                            t->session.proxy->policies[t->cred->policy_index].type))
+            continue;
+        if (n == cap) {
+            size_t grown_cap = cap ? cap * 2 : 64;
+            struct tg_snapshot **grown = realloc(old, grown_cap * sizeof *grown);
+            if (!grown)
+                break; /* out of memory: the rest follow at the next swap */
+            old = grown;
+            cap = grown_cap;
+        }
+        old[n++] = t->snap;
+        t->snap = tg_snapshot_ref(snap);
+        t->session.proxy = px;
+        t->session.environment = environment;
+    }
+    pthread_mutex_unlock(&env->sessions->lock);
+    for (size_t i = 0; i < n; i++)
+        tg_snapshot_unref(old[i]);
+    free(old);
+    /* deadlines follow the new settings */
+    for (struct tg_session *s = env->sessions->head; s; s = s->next)
+        if (tunnel_of(s)->state == TG_TUNNEL_OPEN)
+            refresh_timer(tunnel_of(s));
 }
 
 static void on_tunnel_timer(struct tg_timer *timer, uint64_t now_ms)

@@ -44,6 +44,8 @@ enum tg_closed_by { TG_CLOSED_BY_NONE = 0, TG_CLOSED_BY_CLIENT, TG_CLOSED_BY_BAC
 const char *tg_closed_by_str(enum tg_closed_by who);
 
 /* What the tunnels of one worker share (the owner's). */
+struct tg_ip_limit;
+
 struct tg_tunnel_env {
     struct tg_worker *w;
     struct tg_counters *counters;
@@ -59,7 +61,8 @@ struct tg_tunnel {
     struct tg_conn backend;
     struct tg_ws_direction c2b, b2c;
     struct tg_timer timer;
-    struct tg_snapshot *snap;        /* session.proxy lives in it */
+    struct tg_snapshot *snap;        /* session.proxy lives in it (follows the worker's, tg_tunnels_follow) */
+    struct tg_ip_limit *ip_limit;    /* holds a slot of session.client_ip in it (NULL: none) */
     uint64_t started_ms;
     uint64_t last_activity_ms;
     uint64_t closing_deadline_ms;
@@ -84,6 +87,7 @@ struct tg_tunnel_setup {
     int ep_counted;                  /* the caller holds one ep->active, which moves to the tunnel */
     const struct tg_credential *credential; /* copied; NULL or kind NONE: no credential to enforce */
     const char *client_ip;
+    struct tg_ip_limit *ip_limit;    /* the client address's slot moves to the tunnel (NULL: none held) */
     int draining;                    /* the worker is draining: close 1001 at once */
 };
 
@@ -97,6 +101,12 @@ void tg_tunnel_close(struct tg_tunnel *t, uint16_t code_to_client, const char *r
 /* After a snapshot swap: closes (1008 "token revoked") every session whose credential the new snapshot no longer
  * accepts — a revoked jti, a deleted or expired API key. */
 void tg_tunnels_check_credentials(const struct tg_tunnel_env *env, const struct tg_snapshot *snap);
+/* After a snapshot swap (and tg_tunnels_check_credentials): every session whose proxy is still in snap, under
+ * the same environment and with the admitting policy of the same type at the same place, moves its reference to
+ * snap and follows that proxy's settings from now on (idle timeout, lifetime, message limit, rechecks). So a
+ * long session never keeps an old snapshot alive; only a session whose proxy left or changed shape keeps the
+ * snapshot it was admitted under. */
+void tg_tunnels_follow(const struct tg_tunnel_env *env, struct tg_snapshot *snap);
 /* Drain: every session gets close 1001 both ways. */
 void tg_tunnels_drain(const struct tg_tunnel_env *env);
 /* Worker exit: every session ends now. */

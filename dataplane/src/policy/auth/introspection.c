@@ -4,6 +4,7 @@
  * here is shared between workers. */
 #include "policy/auth/introspection.h"
 
+#include "backoff.h"
 #include "clock.h"
 #include "policy/curl_loop.h"
 #include "policy/auth/digest_set.h"
@@ -26,6 +27,15 @@
 #define PIN_GRACE_MS 10000
 #define MAX_ANSWER_BYTES 65536
 #define MAX_TOKEN_BYTES 8192
+/* Outbound bounds (docs/security.md "Limits"), per worker: questions in flight at once, questions started per
+ * second (a token bucket), and per endpoint a backoff after failures during which a question fails at once
+ * (the policy answers as for an unreachable server) instead of being asked again for every request. Answers
+ * "inactive" are cached INACTIVE_TTL_MS (the negative cache). */
+#define MAX_IN_FLIGHT 64
+#define MAX_ASKS_PER_SEC 200
+#define OUTAGE_SLOTS 16
+#define OUTAGE_INITIAL_MS 500
+#define OUTAGE_MAX_MS 30000
 
 struct intro;
 
@@ -38,6 +48,7 @@ struct entry {
     size_t token_len;
     uint64_t pinned_until_ms;          /* monotonic; 0 = not pinned */
     uint64_t ttl_ms;                   /* cache time of an active answer (the endpoint's recheck interval) */
+    int outage_slot;                   /* the endpoint's slot in in->outages while a question is in flight */
     int have_result;
     int active;
     uint64_t exp_wall_ms;
@@ -59,7 +70,18 @@ struct tg_introspect_wait {
     struct tg_introspect_wait *next, *prev;
 };
 
+struct outage {
+    uint64_t url_hash;                 /* 0: free slot */
+    uint64_t down_until_ms;            /* monotonic; questions to this endpoint fail at once until then */
+    uint64_t used_ms;
+    struct tg_backoff backoff;
+};
+
 struct intro {
+    struct outage outages[OUTAGE_SLOTS];
+    size_t in_flight;
+    double tokens;                     /* the per-second bucket of questions */
+    uint64_t tokens_ms;
     struct tg_worker *w;
     struct tg_curl_loop *curl;
     struct entry **buckets;
@@ -436,7 +458,17 @@ static void on_answer(void *arg, const struct tg_curl_response *r)
     struct intro *in = e->in;
     e->req = NULL;
     wipe_post(e);
+    in->in_flight--;
+    struct outage *o = &in->outages[e->outage_slot];
     struct tg_introspection_result res = {.state = TG_INTROSPECT_UNAVAILABLE, .scope = "", .subject = "", .jti = ""};
+    if (r->outcome == TG_CURL_ABORTED) {
+        /* the worker is ending: not the endpoint's fault */
+    } else if (r->outcome != TG_CURL_OK || r->status >= 500 || r->status == 429) {
+        o->down_until_ms = tg_now_ms() + tg_backoff_next(&o->backoff);
+    } else {
+        tg_backoff_reset(&o->backoff);
+        o->down_until_ms = 0;
+    }
     if (parse_answer(e, r) == 0) {
         fill_result(e, &res);
         if (!e->active)
@@ -480,10 +512,65 @@ static struct tg_introspect_wait *add_waiter(struct intro *in, struct entry *e,
     return wt;
 }
 
-/* Starts the POST for e with token; 0 or -1. */
-static int ask(struct intro *in, struct entry *e, const struct tg_introspection_cfg *cfg, const char *token,
-               size_t len)
+static uint64_t url_hash(const char *url)
 {
+    uint64_t h = 14695981039346656037ull; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    return h ? h : 1;
+}
+
+/* The outage slot of url (the least recently used one is taken over for a new endpoint). */
+static int outage_slot(struct intro *in, const char *url, uint64_t now)
+{
+    uint64_t h = url_hash(url);
+    int victim = 0;
+    for (int i = 0; i < OUTAGE_SLOTS; i++) {
+        if (in->outages[i].url_hash == h) {
+            in->outages[i].used_ms = now;
+            return i;
+        }
+        if (in->outages[i].used_ms < in->outages[victim].used_ms)
+            victim = i;
+    }
+    struct outage *o = &in->outages[victim];
+    memset(o, 0, sizeof *o);
+    o->url_hash = h;
+    o->used_ms = now;
+    tg_backoff_init(&o->backoff, OUTAGE_INITIAL_MS, OUTAGE_MAX_MS, h ^ (uint64_t)tg_worker_random(in->w) << 1);
+    return victim;
+}
+
+/* Whether one more question may leave now: the endpoint is not backing off, fewer than MAX_IN_FLIGHT are in
+ * flight and the second's bucket has a token. Takes the token. */
+static int may_ask(struct intro *in, int slot, uint64_t now)
+{
+    if (now < in->outages[slot].down_until_ms || in->in_flight >= MAX_IN_FLIGHT)
+        return 0;
+    if (in->tokens_ms == 0 || now > in->tokens_ms) {
+        in->tokens += (double)(now - in->tokens_ms) * MAX_ASKS_PER_SEC / 1000.0;
+        if (in->tokens_ms == 0 || in->tokens > MAX_ASKS_PER_SEC)
+            in->tokens = MAX_ASKS_PER_SEC;
+        in->tokens_ms = now;
+    }
+    if (in->tokens < 1.0)
+        return 0;
+    in->tokens -= 1.0;
+    return 1;
+}
+
+/* Starts the POST for e with token; 0 or -1 (also when the outbound bounds refuse a bounded question: the
+ * caller answers as for an unreachable endpoint). A session's recheck is not bounded here — its rate is the
+ * sessions' recheck interval, and a refusal would read as "revoked" — but it counts in flight and its failures
+ * feed the endpoint's backoff. */
+static int ask(struct intro *in, struct entry *e, const struct tg_introspection_cfg *cfg, const char *token,
+               size_t len, int bounded)
+{
+    uint64_t now = tg_now_ms();
+    int slot = outage_slot(in, cfg->url, now);
+    if (bounded && !may_ask(in, slot, now))
+        return -1;
+    e->outage_slot = slot;
     static const char prefix[] = "token=", suffix[] = "&token_type_hint=access_token";
     e->post_body = malloc(sizeof prefix + 3 * len + sizeof suffix);
     if (!e->post_body)
@@ -504,6 +591,7 @@ static int ask(struct intro *in, struct entry *e, const struct tg_introspection_
         wipe_post(e);
         return -1;
     }
+    in->in_flight++;
     return 0;
 }
 
@@ -548,7 +636,7 @@ int tg_introspect(struct tg_worker *w, const struct tg_introspection_cfg *cfg, c
     struct tg_introspect_wait *wt = add_waiter(in, e, cb, arg);
     if (!wt)
         return -1;
-    if (!e->req && ask(in, e, cfg, token, len) < 0) {
+    if (!e->req && ask(in, e, cfg, token, len, 1) < 0) {
         e->waiters = wt->next;
         if (e->waiters)
             e->waiters->prev = NULL;
@@ -576,7 +664,7 @@ int tg_introspect_recheck(struct tg_worker *w, const struct tg_introspection_cfg
     struct tg_introspect_wait *wt = add_waiter(in, e, cb, arg);
     if (!wt)
         return -1;
-    if (!e->req && ask(in, e, cfg, e->token, e->token_len) < 0) {
+    if (!e->req && ask(in, e, cfg, e->token, e->token_len, 0) < 0) {
         e->waiters = wt->next;
         if (e->waiters)
             e->waiters->prev = NULL;

@@ -3,6 +3,7 @@
  * waiting for it. */
 #include "policy/auth/jwks_fetch.h"
 
+#include "backoff.h"
 #include "clock.h"
 #include "policy/auth/auth_redact.h"
 #include "policy/curl_loop.h"
@@ -32,7 +33,8 @@ struct source {
     uint64_t fetched_ms;      /* monotonic time of the last successful fetch */
     uint64_t attempt_ms;      /* monotonic time the last fetch started */
     uint64_t miss_ms;         /* monotonic time of the last refresh asked for by an unknown kid (0: none) */
-    uint64_t retry_after_ms;  /* after a failure with no keys: unavailable until then */
+    uint64_t retry_after_ms;  /* after a failure: no new fetch until then (backoff), whether keys serve or not */
+    struct tg_backoff backoff; /* TG_JWKS_RETRY_MS doubling up to TG_JWKS_REFRESH_MS; reset by a success */
     uint64_t used_ms;
     struct tg_curl_req *req;
     struct tg_jwks_wait *waiters;
@@ -132,12 +134,13 @@ static void on_fetched(void *arg, const struct tg_curl_response *r)
         s->have_keys = 1;
         s->fetched_ms = tg_now_ms();
         s->retry_after_ms = 0;
+        tg_backoff_reset(&s->backoff);
     } else {
         if (r->outcome != TG_CURL_ABORTED && s->f->w->id == 0)
             tg_warn("jwks %s: fetch failed (%s)", sc.url,
                     r->outcome != TG_CURL_OK ? r->error : r->status != 200 ? "HTTP status not 200" : err);
-        if (!s->have_keys)
-            s->retry_after_ms = tg_now_ms() + TG_JWKS_RETRY_MS;
+        if (r->outcome != TG_CURL_ABORTED) /* never a fetch per request against a failing server */
+            s->retry_after_ms = tg_now_ms() + tg_backoff_next(&s->backoff);
     }
     deliver(s, s->have_keys ? &s->keys : NULL);
 }
@@ -176,6 +179,7 @@ static struct source *find_or_add(struct fetcher *f, const char *url)
         return NULL;
     }
     s->f = f;
+    tg_backoff_init(&s->backoff, TG_JWKS_RETRY_MS, TG_JWKS_REFRESH_MS, (uint64_t)tg_worker_random(f->w) | 1);
     s->next = f->sources;
     f->sources = s;
     f->count++;
@@ -191,17 +195,19 @@ int tg_jwks_fetch_get(struct tg_worker *w, const char *url, int refresh, const s
         return -1;
     uint64_t now = tg_now_ms();
     s->used_ms = now;
-    int kid_refresh = refresh && (!s->miss_ms || now - s->miss_ms >= TG_JWKS_KID_MISS_MS);
+    int backing_off = now < s->retry_after_ms;
+    int kid_refresh = refresh && !(backing_off && s->have_keys) &&
+                      (!s->miss_ms || now - s->miss_ms >= TG_JWKS_KID_MISS_MS);
     if (kid_refresh)
         s->miss_ms = now;
     int must_wait = !s->have_keys || kid_refresh || (refresh && s->req);
     if (!must_wait) {
-        if (now - s->fetched_ms >= TG_JWKS_REFRESH_MS)
+        if (now - s->fetched_ms >= TG_JWKS_REFRESH_MS && !backing_off)
             start_fetch(f, s); /* background refresh; the known keys serve meanwhile */
         *keys = &s->keys;
         return 1;
     }
-    if (!s->have_keys && !s->req && now < s->retry_after_ms)
+    if (!s->have_keys && !s->req && backing_off)
         return -1;
     if (start_fetch(f, s) < 0)
         return s->have_keys ? (*keys = &s->keys, 1) : -1;

@@ -5,8 +5,9 @@
  *   - keys older than TG_JWKS_REFRESH_MS are refreshed in the background while the old ones keep serving;
  *   - a token whose kid no known key has triggers a refresh (waited for), at most once per TG_JWKS_KID_MISS_MS
  *     per URL and worker;
- *   - a failed fetch keeps the keys known before; with no keys at all the URL is "unavailable" (503) and
- *     retried after TG_JWKS_RETRY_MS;
+ *   - a failed fetch keeps the keys known before; with no keys at all the URL is "unavailable" (503); either
+ *     way the next fetch waits a jittered backoff (common/backoff.h) from TG_JWKS_RETRY_MS doubling up to
+ *     TG_JWKS_REFRESH_MS, reset by a success — never a fetch per request against a failing server;
  *   - bodies over 1 MiB, non-200 answers and documents that are not a JWK Set are failures; keys that cannot
  *     be used are skipped (common/jwk.h rules) and logged once per fetch. */
 #ifndef TG_JWKS_FETCH_H

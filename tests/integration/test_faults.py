@@ -1,0 +1,287 @@
+"""Fault injection (issue 11 item 10; docs/testing.md "Fault injection, soak, valgrind"): the data plane killed
+with SIGKILL under load comes back and the controller re-pushes to it; the controller killed with SIGKILL leaves
+the data plane serving (sessions and new requests) until it returns; a backend that resets its connection in the
+middle of a message gives the client 1014; a backend that accepts but never answers the upgrade gives 504.
+(Redis gone — quota fails open or closed as configured — is test_policy_traffic_redis.py::
+test_redis_down_fail_open_and_closed_then_back; etcd and API-server restarts are tests/kube/test_kube_faults.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import signal
+import socket
+import struct
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import websockets
+
+import tollgate_it as it
+
+GROUP = """apiVersion: tollgate.dev/v1alpha1
+kind: EnvironmentGroup
+metadata: {{name: g, namespace: faults}}
+spec:
+  hostnames: ["{host}"]
+  environments: ["prod"]
+"""
+
+PROXY = """apiVersion: tollgate.dev/v1alpha1
+kind: ApiProxy
+metadata: {{name: {name}, namespace: faults}}
+spec:
+  environments: ["prod"]
+  basePath: /{name}
+  target:
+    url: http://127.0.0.1:{port}
+    connectTimeout: 2s
+  websocket: {{enabled: true}}
+"""
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.rename(path)
+
+
+class _Stack:
+    """A data plane started with fixed ports and control socket (so it can be restarted as the same endpoint) and
+    a controller in dir mode pushing to it."""
+
+    def __init__(self, run_dir: Path, backend_port: int):
+        self.run_dir = run_dir
+        self.manifests = run_dir / f"faults-{time.monotonic_ns()}"
+        self.manifests.mkdir()
+        _write(self.manifests / "group.yaml", GROUP.format(host=it.MAIN_HOST))
+        _write(self.manifests / "echo.yaml", PROXY.format(name="echo", port=backend_port))
+        self.dp = it.Dataplane(run_dir, "dataplane-faults", workers=2)
+        self.dp.port, self.dp.admin_port = it.free_port(), it.free_port()
+        self.dp.control_socket = str(run_dir / f"faults-{self.dp.port}.sock")
+        self.ctl: it.Proc | None = None
+
+    def start_dataplane(self) -> None:
+        vg = it.VALGRIND + [f"--log-file={self.run_dir}/faults-{self.dp.port}-%p.valgrind"] if it.UNDER_VALGRIND else []
+        argv = [*vg, it.binary("tollgate-dataplane"), "--listen", f"127.0.0.1:{self.dp.port}", "--admin",
+                f"127.0.0.1:{self.dp.admin_port}", "--control-socket", self.dp.control_socket, "--workers", "2"]
+        self.dp.proc = it.Proc("dataplane-faults", argv, self.run_dir)
+        it.wait_until(lambda: self.dp._admin_ok("/healthz"), 10 * it.SLOW, what="data plane /healthz")
+
+    def start_controller(self) -> None:
+        self.ctl = it.Proc("controller-faults", [it.binary("tollgate-controller"), "--source", f"dir:{self.manifests}",
+                                                 "--dataplane-socket", self.dp.control_socket, "--health", "off"],
+                           self.run_dir)
+
+    def ready(self, timeout: float = 15.0) -> None:
+        it.wait_until(lambda: self.dp._admin_ok("/readyz"), timeout * it.SLOW, what="a snapshot from the controller")
+
+    def stop(self) -> None:
+        if self.ctl:
+            self.ctl.stop()
+        if self.dp.proc and self.dp.proc.alive():
+            self.dp.check_clean_exit()  # exit 0, no sanitizer report (and under valgrind: no memcheck error)
+
+
+def _get(dp, path: str = "/echo/x") -> int:
+    try:
+        with it.RawHttp(dp.port, timeout=5 * it.SLOW) as c:
+            c.send(it.request_bytes("GET", path))
+            return c.read_response().status
+    except OSError:
+        return 0
+
+
+async def _stream(dp, sid: int, seconds: float) -> tuple[int, int]:
+    """Streams numbered messages for `seconds`; returns (sent, echoed in order)."""
+    async with it.ws_connect(dp, f"/echo/s{sid}") as ws:
+        sent = got = 0
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            await ws.send(f"{sid}:{sent}")
+            sent += 1
+            assert await asyncio.wait_for(ws.recv(), 5 * it.SLOW) == f"{sid}:{got}"
+            got += 1
+            await asyncio.sleep(0.02)
+        return sent, got
+
+
+@pytest.fixture
+def stack(run_dir, backends):
+    try:
+        it.binary("tollgate-controller")
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+    s = _Stack(Path(run_dir), backends.b1.port)
+    yield s
+    s.stop()
+
+
+def test_dataplane_sigkill_under_load_controller_repushes(stack):
+    stack.start_dataplane()
+    stack.start_controller()
+    stack.ready()
+    v_before = stack.dp.applied_version()
+    results: list[int] = []
+    stop = threading.Event()
+
+    def load():
+        while not stop.is_set():
+            results.append(_get(stack.dp))
+
+    t = threading.Thread(target=load, daemon=True)
+    t.start()
+    time.sleep(0.5)
+    stack.dp.proc.signal(signal.SIGKILL)
+    stack.dp.proc.wait(10)
+    stack.start_dataplane()  # the same ports and control socket, no snapshot: only the controller can fill it
+    stack.ready()  # the controller saw the new bootId (or the refused connection) and pushed again
+    assert stack.dp.applied_version() >= 1
+    time.sleep(0.5)
+    stop.set()
+    t.join(10)
+    assert _get(stack.dp) == 200
+    assert 200 in results and results[-1] == 200, results[-20:]
+    sent, got = it.run(_stream(stack.dp, 1, 0.5))
+    assert sent == got
+    print(f"data plane killed under load: {len(results)} requests, {results.count(200)} answered 200, "
+          f"version {v_before} -> {stack.dp.applied_version()}")
+    assert stack.ctl.alive()
+
+
+def test_controller_sigkill_leaves_the_dataplane_serving(stack):
+    stack.start_dataplane()
+    stack.start_controller()
+    stack.ready()
+
+    async def scenario():
+        streams = [asyncio.ensure_future(_stream(stack.dp, i, 3.0)) for i in range(20)]
+        await asyncio.sleep(0.5)
+        stack.ctl.signal(signal.SIGKILL)
+        await asyncio.sleep(0.5)
+        statuses = [await asyncio.to_thread(_get, stack.dp) for _ in range(20)]
+        return await asyncio.gather(*streams), statuses
+
+    streams, statuses = it.run(scenario())
+    assert all(sent == got and sent > 0 for sent, got in streams), streams
+    assert set(statuses) == {200}, statuses
+    assert stack.dp._admin_ok("/readyz")
+    # the controller comes back: it pushes again and a change made meanwhile applies
+    _write(stack.manifests / "more.yaml", PROXY.format(name="more", port=_backend_port(stack)))
+    stack.start_controller()
+    it.wait_until(lambda: _get(stack.dp, "/more/x") == 200, 15 * it.SLOW, what="the change made while it was down")
+
+
+def _backend_port(stack) -> int:
+    text = (stack.manifests / "echo.yaml").read_text()
+    return int(text.split("127.0.0.1:")[1].split()[0])
+
+
+# ---- misbehaving backends
+
+def _accept_key(key: bytes) -> bytes:
+    return base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+
+
+class _FaultyBackend:
+    """mode "reset": answers the upgrade, sends the first fragment of a message (FIN clear), then resets
+    (SO_LINGER 0); mode "reset-mid-frame": the same after half of a frame; mode "silent": reads the upgrade
+    request and never answers."""
+
+    def __init__(self, mode: str):
+        self.mode = mode
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            head = b""
+            while b"\r\n\r\n" not in head:
+                data = c.recv(4096)
+                if not data:
+                    break
+                head += data
+            if self.mode == "silent":
+                self.held.append(c)
+                continue
+            key = [line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"sec-websocket-key:")][0]
+            c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      b"Sec-WebSocket-Accept: " + _accept_key(key) + b"\r\n\r\n")
+            time.sleep(0.2)
+            if self.mode == "reset":
+                c.sendall(bytes([0x01, 5]) + b"hello")  # a message's first fragment: the message is unfinished
+            else:
+                c.sendall(bytes([0x82, 100]) + b"x" * 50)  # half a frame
+            time.sleep(0.2)
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            c.close()  # RST
+
+    def close(self):
+        self.sock.close()
+        for c in self.held:
+            c.close()
+
+
+def test_backend_reset_mid_message_gives_1014(dp_factory):
+    b = _FaultyBackend("reset")
+    try:
+        dp = dp_factory(it.snapshot(1, [it.group("it/g", [it.MAIN_HOST])],
+                                    [it.proxy("it/reset", "/reset", [it.endpoint(b.port)])]))
+
+        async def body():
+            async with it.ws_connect(dp, "/reset/x") as ws:
+                with pytest.raises(websockets.ConnectionClosed) as e:
+                    await asyncio.wait_for(ws.recv(), 5 * it.SLOW)
+                return e.value.rcvd.code if e.value.rcvd else None
+
+        assert it.run(body()) == 1014
+    finally:
+        b.close()
+
+
+def test_backend_reset_mid_frame_drops_the_client(dp_factory):
+    """In the middle of a frame no close frame can be sent without corrupting the stream (RFC 6455 §5.4 allows
+    control frames between fragments, never inside a frame): the client's connection is closed (1006)."""
+    b = _FaultyBackend("reset-mid-frame")
+    try:
+        dp = dp_factory(it.snapshot(1, [it.group("it/g", [it.MAIN_HOST])],
+                                    [it.proxy("it/reset", "/reset", [it.endpoint(b.port)])]))
+
+        async def body():
+            async with it.ws_connect(dp, "/reset/x") as ws:
+                with pytest.raises(websockets.ConnectionClosed) as e:
+                    await asyncio.wait_for(ws.recv(), 5 * it.SLOW)
+                return e.value.rcvd, len(dp.sessions())
+
+        rcvd, _ = it.run(body())
+        assert rcvd is None  # dropped, not a forged close
+        it.wait_until(lambda: len(dp.sessions()) == 0, 5 * it.SLOW, what="the session ended")
+    finally:
+        b.close()
+
+
+def test_backend_never_answering_the_upgrade_gives_504(dp_factory):
+    b = _FaultyBackend("silent")
+    try:
+        dp = dp_factory(it.snapshot(1, [it.group("it/g", [it.MAIN_HOST])],
+                                    [it.proxy("it/silent", "/silent", [it.endpoint(b.port)], timeout_ms=500)]))
+        t0 = time.monotonic()
+        with it.RawHttp(dp.port, timeout=10 * it.SLOW) as c:
+            c.send(it.ws_handshake_bytes("/silent/x"))
+            r = c.read_response()
+        assert r.status == 504, (r.status, r.body)
+        assert time.monotonic() - t0 < 3 * it.SLOW
+    finally:
+        b.close()
