@@ -9,6 +9,7 @@
 #include "config/snapshot.h"
 #include "loop/worker.h"
 #include "mini_http_server.h"
+#include "process/debug_store.h"
 #include "process/metrics.h"
 #include "proxy/proxy_settings.h"
 #include "proxy/proxy_worker.h"
@@ -48,6 +49,7 @@ struct tg_dataplane {
     ev_async acks;                  /* workers → main: a worker switched */
     struct tg_pending_apply *pending;
 
+    struct tg_debug_store debug;    /* debug sessions: outside every snapshot, reached by the workers' hooks */
     struct tg_mini_server admin;
     struct tg_mini_server control;
     ev_signal sigterm, sigint;
@@ -66,5 +68,7 @@ void tg_control_worker_applied(void *owner, int worker, uint64_t version);
 
 /* admin_api.c */
 void tg_admin_handle(struct tg_mini_request *req, void *ctx);
+/* debug_api.c: /debug/sessions[/{id}] */
+void tg_debug_api_handle(struct tg_debug_store *st, struct tg_mini_request *req);
 
 #endif

@@ -212,10 +212,12 @@ int main(int argc, char **argv)
     dp->proxies = calloc((size_t)dp->num_workers, sizeof *dp->proxies);
     if (!dp->workers || !dp->proxies)
         return 1;
+    tg_debug_store_init(&dp->debug);
     const struct tg_proxy_hooks hooks = {
         .owner = dp,
         .snapshot_applied = tg_control_worker_applied,
         .count_request = tg_metrics_count_request,
+        .debug = tg_debug_store_hooks(&dp->debug),
     };
     for (int i = 0; i < dp->num_workers; i++) {
         if (tg_worker_init(&dp->workers[i], i) != 0 ||
@@ -276,6 +278,7 @@ int main(int argc, char **argv)
         free(p);
     }
     tg_snapshot_unref(dp->current);
+    tg_debug_store_destroy(&dp->debug);
     free(dp->proxies);
     free(dp->workers);
     tg_info("stopped");

@@ -8,6 +8,7 @@
 #include "http_status.h"
 #include "log.h"
 #include "policy/traffic/traffic_answer.h"
+#include "proxy/debug_capture.h"
 #include "proxy/error_response.h"
 #include "proxy/ws_handshake.h"
 
@@ -38,6 +39,7 @@ static void free_conn(struct tg_deferred *d)
     free(c->policy);
     free(c->req);
     free(c->fwd.retry_head);
+    tg_debug_capture_free(c->debug);
     free(c);
 }
 
@@ -46,6 +48,10 @@ static void count_request(struct tg_server_conn *c, int status)
     struct tg_http_server *s = c->server;
     if (s->count_request)
         s->count_request(s->w->id, c->fwd.route ? c->fwd.route->proxy->id : "", status);
+    if (c->debug) {
+        c->debug_handle = tg_debug_capture_end(c->debug, status, c->policy, &c->fwd);
+        c->debug = NULL;
+    }
 }
 
 void tg_http_server_init(struct tg_http_server *s, struct tg_worker *w, const struct tg_proxy_settings *settings,
@@ -281,6 +287,7 @@ static void hand_over_to_tunnel(struct tg_server_conn *c)
         .credential = c->policy ? &c->policy->credential : NULL,
         .client_ip = c->peer_ip,
         .draining = s->draining,
+        .debug_handle = c->debug_handle,
     };
     if (!tg_tunnel_start(s->tunnels, &setup)) {
         close_conn(c);
@@ -462,6 +469,7 @@ static void process_request(struct tg_server_conn *c, struct tg_http_head *h)
     }
     c->snap = tg_snapshot_ref(snap);
     f->route = m.route;
+    c->debug = tg_debug_capture_begin(c->server->debug, m.route, path, h, c->peer_ip, f);
     const struct tg_proxy_cfg *px = m.route->proxy;
 
     if (f->is_upgrade) {

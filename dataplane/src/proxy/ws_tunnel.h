@@ -12,6 +12,7 @@
 #include "loop/counters.h"
 #include "loop/worker.h"
 #include "policy/policy.h"
+#include "proxy/debug_hooks.h"
 #include "proxy/sessions.h"
 #include "timer_wheel.h"
 #include "ws_frame.h"
@@ -48,6 +49,7 @@ struct tg_tunnel_env {
     struct tg_worker *w;
     struct tg_counters *counters;
     struct tg_session_list *sessions;
+    const struct tg_debug_hooks *debug; /* debug sessions' store: a recorded 101 is completed at the end */
 };
 
 struct tg_tunnel {
@@ -71,6 +73,7 @@ struct tg_tunnel {
     enum tg_tunnel_state state;
     enum tg_closed_by closed_by;
     uint16_t close_code;             /* the close code of the session's end, as the client saw it */
+    uint64_t debug_handle;           /* its 101's debug-session record (0: none) */
 };
 
 /* What a tunnel is made of. The connections are moved into it; the snapshot reference and the endpoint count
@@ -85,6 +88,7 @@ struct tg_tunnel_setup {
     const struct tg_credential *credential; /* copied; NULL or kind NONE: no credential to enforce */
     const char *client_ip;
     int draining;                    /* the worker is draining: close 1001 at once */
+    uint64_t debug_handle;           /* the debug-session record of its 101 (0: none) */
 };
 
 /* Starts relaying. NULL (nothing moved, the caller still owns everything) when out of memory. */
