@@ -125,6 +125,7 @@ void tg_admin_handle(struct tg_mini_request *req, void *ctx)
                             dp->stopping ? 9 : 16);
     } else if (strcmp(req->path, "/metrics") == 0) {
         char *text = tg_metrics_render();
+        text = tg_metrics_append_process(dp, text);
         tg_mini_respond(req->conn, 200, "text/plain; version=0.0.4", text ? text : "", text ? strlen(text) : 0);
         free(text);
     } else if (strcmp(req->path, "/config") == 0) {

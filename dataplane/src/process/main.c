@@ -38,6 +38,8 @@ static void usage(FILE *out)
             "  --keepalive-timeout DURATION idle client keep-alive connection (default 75s)\n"
             "  --header-timeout DURATION   time to receive a request head (default 30s)\n"
             "  --log-level LEVEL           debug|info|warn|error (default info)\n"
+            "  --analytics-log PATH|-      one JSON line per request and per WebSocket session (SIGHUP reopens)\n"
+            "  --analytics-queue N         analytics lines queued before drops are counted (default 65536)\n"
             "  --help\n");
 }
 
@@ -101,6 +103,13 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *s, int revents)
     ev_timer_start(loop, &dp->drain_watch);
 }
 
+/* logrotate: the analytics log is reopened by its writer before its next line */
+static void on_hup_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct tg_dataplane *dp = w->data;
+    tg_analytics_log_reopen(&dp->analytics);
+}
+
 static int parse_duration_flag(const char *name, const char *value, uint64_t *out)
 {
     const char *err = "invalid duration";
@@ -129,7 +138,7 @@ int main(int argc, char **argv)
     dp->config.drain_timeout_ms = 10000;
 
     enum { OPT_LISTEN = 1, OPT_ADMIN, OPT_CONTROL, OPT_SNAPSHOT, OPT_WORKERS, OPT_DRAIN, OPT_MAX_HEADER,
-           OPT_KEEPALIVE, OPT_HEADER_TIMEOUT, OPT_LOG_LEVEL, OPT_HELP };
+           OPT_KEEPALIVE, OPT_HEADER_TIMEOUT, OPT_LOG_LEVEL, OPT_HELP, OPT_ANALYTICS, OPT_ANALYTICS_QUEUE };
     static const struct option options[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"admin", required_argument, NULL, OPT_ADMIN},
@@ -142,6 +151,8 @@ int main(int argc, char **argv)
         {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"help", no_argument, NULL, OPT_HELP},
+        {"analytics-log", required_argument, NULL, OPT_ANALYTICS},
+        {"analytics-queue", required_argument, NULL, OPT_ANALYTICS_QUEUE},
         {NULL, 0, NULL, 0},
     };
     int opt;
@@ -189,6 +200,14 @@ int main(int argc, char **argv)
             tg_log_set_level((enum tg_log_level)level);
             break;
         }
+        case OPT_ANALYTICS: dp->analytics_path = optarg; break;
+        case OPT_ANALYTICS_QUEUE:
+            dp->analytics_queue = (size_t)strtoul(optarg, &end, 10);
+            if (*end || dp->analytics_queue < 1 || dp->analytics_queue > (1u << 24)) {
+                fprintf(stderr, "tollgate-dataplane: --analytics-queue: 1..16777216\n");
+                return 2;
+            }
+            break;
         case OPT_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -213,11 +232,15 @@ int main(int argc, char **argv)
     if (!dp->workers || !dp->proxies)
         return 1;
     tg_debug_store_init(&dp->debug);
+    if (dp->analytics_path &&
+        tg_analytics_log_start(&dp->analytics, dp->analytics_path, dp->analytics_queue ? dp->analytics_queue : 65536) != 0)
+        return 1;
     const struct tg_proxy_hooks hooks = {
         .owner = dp,
         .snapshot_applied = tg_control_worker_applied,
         .count_request = tg_metrics_count_request,
         .debug = tg_debug_store_hooks(&dp->debug),
+        .analytics = dp->analytics_path ? &dp->analytics.hooks : NULL,
     };
     for (int i = 0; i < dp->num_workers; i++) {
         if (tg_worker_init(&dp->workers[i], i) != 0 ||
@@ -256,6 +279,9 @@ int main(int argc, char **argv)
     ev_signal_init(&dp->sigint, on_stop_signal, SIGINT);
     dp->sigint.data = dp;
     ev_signal_start(dp->loop, &dp->sigint);
+    ev_signal_init(&dp->sighup, on_hup_signal, SIGHUP);
+    dp->sighup.data = dp;
+    ev_signal_start(dp->loop, &dp->sighup);
     ev_timer_init(&dp->drain_watch, on_worker_finished_check, 0.02, 0.02);
     dp->drain_watch.data = dp;
     tg_info("listening on %s (%d workers), admin %s, control %s, boot %s", dp->config.proxy.listen_addr, dp->num_workers,
@@ -279,6 +305,7 @@ int main(int argc, char **argv)
     }
     tg_snapshot_unref(dp->current);
     tg_debug_store_destroy(&dp->debug);
+    tg_analytics_log_stop(&dp->analytics);
     free(dp->proxies);
     free(dp->workers);
     tg_info("stopped");

@@ -551,6 +551,7 @@ static enum tg_forward_result relay_response(struct tg_forwarder *f)
             if (f->resp_framing == TG_BODY_CHUNKED)
                 commit_scan(&f->resp_chunks, &ahead, tg_buf_start(up->conn.in), (size_t)written, n);
             tg_buf_consume(up->conn.in, (size_t)written);
+            f->resp_body_bytes += (uint64_t)written;
             if (f->resp_framing == TG_BODY_LENGTH)
                 f->resp_body_left -= (uint64_t)written;
             if ((size_t)written < n)

@@ -85,6 +85,7 @@ struct tg_forwarder {
      * owner's look at the final response head (NULL unless a debug session records this request) */
     struct tg_endpoint *endpoint;
     uint64_t connected_ms;
+    uint64_t resp_body_bytes;           /* response body bytes relayed to the client (analytics) */
     void (*on_response_head)(void *arg, const struct tg_http_head *h);
     void *on_response_head_arg;
 };

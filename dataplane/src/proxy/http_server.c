@@ -8,6 +8,7 @@
 #include "http_status.h"
 #include "log.h"
 #include "policy/traffic/traffic_answer.h"
+#include "proxy/analytics_record.h"
 #include "proxy/debug_capture.h"
 #include "proxy/error_response.h"
 #include "proxy/ws_handshake.h"
@@ -40,6 +41,7 @@ static void free_conn(struct tg_deferred *d)
     free(c->req);
     free(c->fwd.retry_head);
     tg_debug_capture_free(c->debug);
+    tg_analytics_capture_free(c->an);
     free(c);
 }
 
@@ -52,6 +54,8 @@ static void count_request(struct tg_server_conn *c, int status)
         c->debug_handle = tg_debug_capture_end(c->debug, status, c->policy, &c->fwd);
         c->debug = NULL;
     }
+    if (c->an)
+        c->an = tg_analytics_end(c->an, status, c->policy, &c->fwd);
 }
 
 void tg_http_server_init(struct tg_http_server *s, struct tg_worker *w, const struct tg_proxy_settings *settings,
@@ -288,6 +292,7 @@ static void hand_over_to_tunnel(struct tg_server_conn *c)
         .client_ip = c->peer_ip,
         .draining = s->draining,
         .debug_handle = c->debug_handle,
+        .analytics = c->an,
     };
     if (!tg_tunnel_start(s->tunnels, &setup)) {
         close_conn(c);
@@ -296,6 +301,7 @@ static void hand_over_to_tunnel(struct tg_server_conn *c)
     /* the HTTP-phase objects are done: their sockets and buffers live on in the tunnel, which also took the
      * snapshot reference and the endpoint's active count */
     c->snap = NULL;
+    c->an = NULL;
     tg_upstream_hand_over(tg_forwarder_take_upstream(&c->fwd));
     unlink_conn(c);
 }
@@ -470,6 +476,7 @@ static void process_request(struct tg_server_conn *c, struct tg_http_head *h)
     c->snap = tg_snapshot_ref(snap);
     f->route = m.route;
     c->debug = tg_debug_capture_begin(c->server->debug, m.route, path, h, c->peer_ip, f);
+    c->an = tg_analytics_begin(c->server->analytics, m.group->id, m.route, host, path, c->peer_ip, h->head_len);
     const struct tg_proxy_cfg *px = m.route->proxy;
 
     if (f->is_upgrade) {

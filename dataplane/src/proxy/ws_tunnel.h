@@ -52,6 +52,8 @@ struct tg_tunnel_env {
     const struct tg_debug_hooks *debug; /* debug sessions' store: a recorded 101 is completed at the end */
 };
 
+struct tg_analytics_capture;
+
 struct tg_tunnel {
     struct tg_deferred deferred;
     struct tg_worker *w;
@@ -74,6 +76,7 @@ struct tg_tunnel {
     enum tg_closed_by closed_by;
     uint16_t close_code;             /* the close code of the session's end, as the client saw it */
     uint64_t debug_handle;           /* its 101's debug-session record (0: none) */
+    struct tg_analytics_capture *analytics; /* its analytics record, written at the end (NULL: off) */
 };
 
 /* What a tunnel is made of. The connections are moved into it; the snapshot reference and the endpoint count
@@ -89,6 +92,7 @@ struct tg_tunnel_setup {
     const char *client_ip;
     int draining;                    /* the worker is draining: close 1001 at once */
     uint64_t debug_handle;           /* the debug-session record of its 101 (0: none) */
+    struct tg_analytics_capture *analytics; /* moved to the tunnel (analytics_record.h) */
 };
 
 /* Starts relaying. NULL (nothing moved, the caller still owns everything) when out of memory. */
