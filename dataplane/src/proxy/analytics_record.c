@@ -116,7 +116,8 @@ struct tg_analytics_capture *tg_analytics_end(struct tg_analytics_capture *cap, 
     if (fwd->endpoint && fwd->started_ms)
         json_object_set_new(lat, "targetMs", json_real((double)(tg_now_ms() - fwd->started_ms)));
     json_object_set_new(r, "latency", lat);
-    json_object_set_new(r, "requestBytes", json_integer((json_int_t)(cap->head_len + fwd->req_body_bytes)));
+    uint64_t request_bytes = cap->head_len + fwd->req_body_bytes;
+    json_object_set_new(r, "requestBytes", json_integer((json_int_t)request_bytes));
     json_object_set_new(r, "responseBodyBytes", json_integer((json_int_t)fwd->resp_body_bytes));
     if (status == 101)
         return cap; /* the session's record, written when it ends */
