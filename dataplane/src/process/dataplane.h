@@ -9,6 +9,7 @@
 #include "config/snapshot.h"
 #include "loop/worker.h"
 #include "mini_http_server.h"
+#include "process/admin_exposure.h"
 #include "process/analytics_log.h"
 #include "process/debug_store.h"
 #include "process/metrics.h"
@@ -55,6 +56,7 @@ struct tg_dataplane {
     const char *analytics_path;
     size_t analytics_queue;
     ev_signal sighup;
+    struct tg_admin_exposure exposure; /* --probe-listen, --admin-token-file */
     struct tg_mini_server admin;
     struct tg_mini_server control;
     ev_signal sigterm, sigint;

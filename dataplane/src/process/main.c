@@ -38,6 +38,8 @@ static void usage(FILE *out)
             "  --keepalive-timeout DURATION idle client keep-alive connection (default 75s)\n"
             "  --header-timeout DURATION   time to receive a request head (default 30s)\n"
             "  --log-level LEVEL           debug|info|warn|error (default info)\n"
+            "  --probe-listen ADDR:PORT    /healthz, /readyz, /metrics only (for kubelet and Prometheus)\n"
+            "  --admin-token-file FILE     bearer token the admin API requires (needed off loopback)\n"
             "  --analytics-log PATH|-      one JSON line per request and per WebSocket session (SIGHUP reopens)\n"
             "  --analytics-queue N         analytics lines queued before drops are counted (default 65536)\n"
             "  --help\n");
@@ -138,7 +140,8 @@ int main(int argc, char **argv)
     dp->config.drain_timeout_ms = 10000;
 
     enum { OPT_LISTEN = 1, OPT_ADMIN, OPT_CONTROL, OPT_SNAPSHOT, OPT_WORKERS, OPT_DRAIN, OPT_MAX_HEADER,
-           OPT_KEEPALIVE, OPT_HEADER_TIMEOUT, OPT_LOG_LEVEL, OPT_HELP, OPT_ANALYTICS, OPT_ANALYTICS_QUEUE };
+           OPT_KEEPALIVE, OPT_HEADER_TIMEOUT, OPT_LOG_LEVEL, OPT_HELP, OPT_ANALYTICS, OPT_ANALYTICS_QUEUE,
+           OPT_PROBE, OPT_ADMIN_TOKEN };
     static const struct option options[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"admin", required_argument, NULL, OPT_ADMIN},
@@ -153,6 +156,8 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, OPT_HELP},
         {"analytics-log", required_argument, NULL, OPT_ANALYTICS},
         {"analytics-queue", required_argument, NULL, OPT_ANALYTICS_QUEUE},
+        {"probe-listen", required_argument, NULL, OPT_PROBE},
+        {"admin-token-file", required_argument, NULL, OPT_ADMIN_TOKEN},
         {NULL, 0, NULL, 0},
     };
     int opt;
@@ -201,6 +206,8 @@ int main(int argc, char **argv)
             break;
         }
         case OPT_ANALYTICS: dp->analytics_path = optarg; break;
+        case OPT_PROBE: dp->exposure.probe_addr = optarg; break;
+        case OPT_ADMIN_TOKEN: dp->exposure.token_file = optarg; break;
         case OPT_ANALYTICS_QUEUE:
             dp->analytics_queue = (size_t)strtoul(optarg, &end, 10);
             if (*end || dp->analytics_queue < 1 || dp->analytics_queue > (1u << 24)) {
@@ -253,7 +260,12 @@ int main(int argc, char **argv)
 
     if (dp->snapshot_file && load_snapshot_file(dp, dp->snapshot_file) != 0)
         return 1;
-    if (tg_mini_server_listen(&dp->admin, dp->loop, dp->admin_addr, 4096, tg_admin_handle, dp) != 0)
+    if (tg_admin_exposure_prepare(&dp->exposure, dp->admin_addr, tg_admin_handle, dp) != 0)
+        return 2;
+    if (tg_mini_server_listen(&dp->admin, dp->loop, dp->admin_addr, 4096, tg_admin_exposure_admin, &dp->exposure) != 0)
+        return 1;
+    if (dp->exposure.probe_addr && tg_mini_server_listen(&dp->exposure.probe, dp->loop, dp->exposure.probe_addr, 0,
+                                                         tg_admin_exposure_probe, &dp->exposure) != 0)
         return 1;
     if (dp->control_socket[0]) {
         char dir[1024];
@@ -295,6 +307,8 @@ int main(int argc, char **argv)
         tg_worker_destroy(&dp->workers[i]);
     }
     tg_mini_server_close(&dp->admin);
+    if (dp->exposure.probe_addr)
+        tg_mini_server_close(&dp->exposure.probe);
     tg_mini_server_close(&dp->control);
     if (dp->control_socket[0])
         unlink(dp->control_socket);
