@@ -63,7 +63,9 @@ def test_metrics_parse_and_move(dp_factory, backends, run_dir):
                   what="session ended")
     after = families(dp)
     assert value(after, "tollgate_debug_sessions_active") == 1
-    assert value(after, "tollgate_analytics_records_written_total") >= 6
+    # the writer thread writes asynchronously: wait for the session's record
+    it.wait_until(lambda: value(families(dp), "tollgate_analytics_records_written_total") >= 6, 5 * it.SLOW,
+                  what="6 analytics records written")
     assert value(after, "tollgate_websocket_sessions_total") - value(before, "tollgate_websocket_sessions_total") == 1
     reqs = sum(s.value for f in after.values() for s in f.samples
                if s.name == "tollgate_requests_total" and s.labels.get("proxy") == "it/m")
