@@ -10,6 +10,7 @@ char *tg_metrics_append_process(struct tg_dataplane *dp, char *text)
 {
     char extra[2048];
     size_t n = 0;
+    tg_debug_store_expire(&dp->debug); /* sessions past their duration no longer count as live */
     if (dp->analytics_path)
         n += tg_analytics_log_render(&dp->analytics, extra, sizeof extra);
     int k = snprintf(extra + n, sizeof extra - n,
