@@ -132,6 +132,10 @@ static int try_parse(struct mini_conn *c)
         snprintf(c->req.query, sizeof c->req.query, "%.1023s", q + 1);
     }
     snprintf(c->req.path, sizeof c->req.path, "%.1023s", target);
+    const struct tg_http_header *auth = tg_http_find_header(h, "Authorization");
+    c->req.authorization[0] = '\0';
+    if (auth && auth->value.len < sizeof c->req.authorization)
+        copy_slice(c->req.authorization, sizeof c->req.authorization, auth->value);
     char *body = malloc(body_len + 1);
     if (!body) {
         free(h);

@@ -15,6 +15,7 @@ struct tg_mini_request {
     char query[1024];
     const char *body;         /* NUL-terminated copy of the body */
     size_t body_len;
+    char authorization[512];  /* the Authorization field ("" when absent or longer than this) */
     void *conn;               /* opaque: pass to tg_mini_respond */
 };
 

@@ -11,7 +11,7 @@ DEBIAN_PACKAGES=(
   nginx-light haproxy redis-server wrk curl openssl netcat-openbsd procps iproute2 psmisc valgrind
   python3 python3-pip nodejs npm
 )
-PY_PACKAGES=(websockets==12.0 pytest==8.3.3 pyyaml==6.0.2 redis==5.0.8 requests==2.32.3 cryptography==48.0.0)
+PY_PACKAGES=(websockets==12.0 pytest==8.3.3 pyyaml==6.0.2 redis==5.0.8 requests==2.32.3 cryptography==48.0.0 prometheus-client==0.21.0)
 
 missing=()
 for p in "${DEBIAN_PACKAGES[@]}"; do

@@ -96,7 +96,8 @@ def test_default_render_shape(k8s_tools):
     dp, ctl = containers["dataplane"], containers["controller"]
     assert dp["image"] == "tollgate/tollgate-dataplane:0.1.0"
     assert ctl["image"] == "tollgate/tollgate-controller:0.1.0"
-    assert "--admin=0.0.0.0:9901" in dp["args"]
+    assert "--admin=127.0.0.1:9901" in dp["args"]  # the privileged admin API stays on loopback by default
+    assert "--probe-listen=0.0.0.0:9903" in dp["args"]
     assert "--listen=0.0.0.0:8080" in dp["args"]
     assert not any(a.startswith("--tls-listen") for a in dp["args"])  # TLS listener off by default (not built yet)
     assert "--control-socket=/run/tollgate/control.sock" in dp["args"]
@@ -104,8 +105,9 @@ def test_default_render_shape(k8s_tools):
     assert "--source=kube" in ctl["args"] and "--leader-elect" in ctl["args"]
     assert "--lease-name=tollgate" in ctl["args"] and "--lease-namespace=tollgate-system" in ctl["args"]
     assert "--health=0.0.0.0:9902" in ctl["args"]
-    assert dp["livenessProbe"]["httpGet"]["port"] == "admin"
-    assert {"name": "admin", "containerPort": 9901, "protocol": "TCP"} in dp["ports"]
+    assert dp["livenessProbe"]["httpGet"]["port"] == "probe"
+    assert {"name": "probe", "containerPort": 9903, "protocol": "TCP"} in dp["ports"]
+    assert not any(p["name"] == "admin" for p in dp["ports"])
     assert ctl["readinessProbe"]["httpGet"]["port"] == "health"
     # Only the controller sees a service-account token.
     assert not any("serviceaccount" in m["mountPath"] for m in dp["volumeMounts"])

@@ -339,7 +339,7 @@ int main(void)
                                           .upstream_idle_timeout_ms = 5000, .upstream_pool_per_endpoint = 4};
     tg_upstream_pool_init(&pool, &w, settings.upstream_idle_timeout_ms, settings.upstream_pool_per_endpoint);
     tg_session_list_init(&sessions);
-    tunnels = (struct tg_tunnel_env){&w, &counters, &sessions};
+    tunnels = (struct tg_tunnel_env){.w = &w, .counters = &counters, .sessions = &sessions};
     tg_http_server_init(&server, &w, &settings, &counters, &pool, &tunnels);
     server.count_request = count_request;
 

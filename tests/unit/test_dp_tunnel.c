@@ -65,7 +65,7 @@ static void rig_up(struct rig *r, const char *queued_to_client, const struct tg_
     memset(r, 0, sizeof *r);
     tg_worker_init(&r->w, 0);
     tg_session_list_init(&r->sessions);
-    r->env = (struct tg_tunnel_env){&r->w, &r->counters, &r->sessions};
+    r->env = (struct tg_tunnel_env){.w = &r->w, .counters = &r->counters, .sessions = &r->sessions};
     char err[64];
     r->ep = tg_endpoint_intern("127.0.0.1", 9, err, sizeof err);
     r->proxy.id = "ns/chat";

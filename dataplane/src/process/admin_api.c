@@ -107,6 +107,10 @@ static json_t *sessions_list(struct tg_dataplane *dp)
 void tg_admin_handle(struct tg_mini_request *req, void *ctx)
 {
     struct tg_dataplane *dp = ctx;
+    if (strncmp(req->path, "/debug/", 7) == 0) {
+        tg_debug_api_handle(&dp->debug, req);
+        return;
+    }
     if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
         tg_mini_respond_json(req->conn, 405, "{\"error\":{\"status\":405,\"code\":\"admin.method\",\"message\":\"GET only\"}}");
         return;
@@ -121,6 +125,7 @@ void tg_admin_handle(struct tg_mini_request *req, void *ctx)
                             dp->stopping ? 9 : 16);
     } else if (strcmp(req->path, "/metrics") == 0) {
         char *text = tg_metrics_render();
+        text = tg_metrics_append_process(dp, text);
         tg_mini_respond(req->conn, 200, "text/plain; version=0.0.4", text ? text : "", text ? strlen(text) : 0);
         free(text);
     } else if (strcmp(req->path, "/config") == 0) {

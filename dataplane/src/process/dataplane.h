@@ -9,6 +9,9 @@
 #include "config/snapshot.h"
 #include "loop/worker.h"
 #include "mini_http_server.h"
+#include "process/admin_exposure.h"
+#include "process/analytics_log.h"
+#include "process/debug_store.h"
 #include "process/metrics.h"
 #include "proxy/proxy_settings.h"
 #include "proxy/proxy_worker.h"
@@ -48,6 +51,12 @@ struct tg_dataplane {
     ev_async acks;                  /* workers → main: a worker switched */
     struct tg_pending_apply *pending;
 
+    struct tg_debug_store debug;    /* debug sessions: outside every snapshot, reached by the workers' hooks */
+    struct tg_analytics_log analytics; /* --analytics-log: queue + writer thread (started when set) */
+    const char *analytics_path;
+    size_t analytics_queue;
+    ev_signal sighup;
+    struct tg_admin_exposure exposure; /* --probe-listen, --admin-token-file */
     struct tg_mini_server admin;
     struct tg_mini_server control;
     ev_signal sigterm, sigint;
@@ -68,5 +77,9 @@ void tg_control_worker_applied(void *owner, int worker, uint64_t version);
 
 /* admin_api.c */
 void tg_admin_handle(struct tg_mini_request *req, void *ctx);
+/* metrics_extra.c: text (tg_metrics_render's, may be NULL) with the analytics and debug families appended */
+char *tg_metrics_append_process(struct tg_dataplane *dp, char *text);
+/* debug_api.c: /debug/sessions[/{id}] */
+void tg_debug_api_handle(struct tg_debug_store *st, struct tg_mini_request *req);
 
 #endif

@@ -48,6 +48,10 @@ static void usage(FILE *out)
             "                              (default 0: unlimited; over it a new connection is closed at once)\n"
             "  --max-connections-per-ip N  live connections per client address, process-wide (default 0: off)\n"
             "  --log-level LEVEL           debug|info|warn|error (default info)\n"
+            "  --probe-listen ADDR:PORT    /healthz, /readyz, /metrics only (for kubelet and Prometheus)\n"
+            "  --admin-token-file FILE     bearer token the admin API requires (needed off loopback)\n"
+            "  --analytics-log PATH|-      one JSON line per request and per WebSocket session (SIGHUP reopens)\n"
+            "  --analytics-queue N         analytics lines queued before drops are counted (default 65536)\n"
             "  --help\n");
 }
 
@@ -111,6 +115,13 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *s, int revents)
     ev_timer_start(loop, &dp->drain_watch);
 }
 
+/* logrotate: the analytics log is reopened by its writer before its next line */
+static void on_hup_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct tg_dataplane *dp = w->data;
+    tg_analytics_log_reopen(&dp->analytics);
+}
+
 static int parse_duration_flag(const char *name, const char *value, uint64_t *out)
 {
     const char *err = "invalid duration";
@@ -155,7 +166,7 @@ int main(int argc, char **argv)
 
     enum { OPT_LISTEN = 1, OPT_ADMIN, OPT_CONTROL, OPT_SNAPSHOT, OPT_WORKERS, OPT_DRAIN, OPT_MAX_HEADER,
            OPT_KEEPALIVE, OPT_HEADER_TIMEOUT, OPT_LOG_LEVEL, OPT_HELP, OPT_MAX_CONNS, OPT_MAX_CONNS_IP,
-           OPT_BODY_TIMEOUT };
+           OPT_BODY_TIMEOUT, OPT_ANALYTICS, OPT_ANALYTICS_QUEUE, OPT_PROBE, OPT_ADMIN_TOKEN };
     static const struct option options[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"admin", required_argument, NULL, OPT_ADMIN},
@@ -171,6 +182,10 @@ int main(int argc, char **argv)
         {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
         {"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNS_IP},
         {"help", no_argument, NULL, OPT_HELP},
+        {"analytics-log", required_argument, NULL, OPT_ANALYTICS},
+        {"analytics-queue", required_argument, NULL, OPT_ANALYTICS_QUEUE},
+        {"probe-listen", required_argument, NULL, OPT_PROBE},
+        {"admin-token-file", required_argument, NULL, OPT_ADMIN_TOKEN},
         {NULL, 0, NULL, 0},
     };
     int opt;
@@ -228,6 +243,16 @@ int main(int argc, char **argv)
                                  opt == OPT_MAX_CONNS ? &dp->config.proxy.max_connections_per_worker : &max_per_ip) != 0)
                 return 2;
             break;
+        case OPT_ANALYTICS: dp->analytics_path = optarg; break;
+        case OPT_PROBE: dp->exposure.probe_addr = optarg; break;
+        case OPT_ADMIN_TOKEN: dp->exposure.token_file = optarg; break;
+        case OPT_ANALYTICS_QUEUE:
+            dp->analytics_queue = (size_t)strtoul(optarg, &end, 10);
+            if (*end || dp->analytics_queue < 1 || dp->analytics_queue > (1u << 24)) {
+                fprintf(stderr, "tollgate-dataplane: --analytics-queue: 1..16777216\n");
+                return 2;
+            }
+            break;
         case OPT_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -255,10 +280,16 @@ int main(int argc, char **argv)
     dp->proxies = calloc((size_t)dp->num_workers, sizeof *dp->proxies);
     if (!dp->workers || !dp->proxies)
         return 1;
+    tg_debug_store_init(&dp->debug);
+    if (dp->analytics_path &&
+        tg_analytics_log_start(&dp->analytics, dp->analytics_path, dp->analytics_queue ? dp->analytics_queue : 65536) != 0)
+        return 1;
     const struct tg_proxy_hooks hooks = {
         .owner = dp,
         .snapshot_applied = tg_control_worker_applied,
         .count_request = tg_metrics_count_request,
+        .debug = tg_debug_store_hooks(&dp->debug),
+        .analytics = dp->analytics_path ? &dp->analytics.hooks : NULL,
     };
     for (int i = 0; i < dp->num_workers; i++) {
         if (tg_worker_init(&dp->workers[i], i) != 0 ||
@@ -271,10 +302,17 @@ int main(int argc, char **argv)
 
     if (dp->snapshot_file && load_snapshot_file(dp, dp->snapshot_file) != 0)
         return 1;
-    if (tg_mini_server_listen(&dp->admin, dp->loop, dp->admin_addr, 4096, tg_admin_handle, dp) != 0)
+    if (tg_admin_exposure_prepare(&dp->exposure, dp->admin_addr, tg_admin_handle, dp) != 0)
+        return 2;
+    if (tg_mini_server_listen(&dp->admin, dp->loop, dp->admin_addr, 4096, tg_admin_exposure_admin, &dp->exposure) != 0)
+        return 1;
+    if (dp->exposure.probe_addr && tg_mini_server_listen(&dp->exposure.probe, dp->loop, dp->exposure.probe_addr, 0,
+                                                         tg_admin_exposure_probe, &dp->exposure) != 0)
         return 1;
     dp->admin.max_conns = TG_ADMIN_MAX_CONNS;
     dp->admin.timeout_ms = 10000;
+    dp->exposure.probe.max_conns = TG_ADMIN_MAX_CONNS; /* the probe port faces the pod network: the same caps */
+    dp->exposure.probe.timeout_ms = 10000;
     if (dp->control_socket[0]) {
         char dir[1024];
         snprintf(dir, sizeof dir, "%s", dp->control_socket);
@@ -301,6 +339,9 @@ int main(int argc, char **argv)
     ev_signal_init(&dp->sigint, on_stop_signal, SIGINT);
     dp->sigint.data = dp;
     ev_signal_start(dp->loop, &dp->sigint);
+    ev_signal_init(&dp->sighup, on_hup_signal, SIGHUP);
+    dp->sighup.data = dp;
+    ev_signal_start(dp->loop, &dp->sighup);
     ev_timer_init(&dp->drain_watch, on_worker_finished_check, 0.02, 0.02);
     dp->drain_watch.data = dp;
     tg_info("listening on %s (%d workers), admin %s, control %s, boot %s", dp->config.proxy.listen_addr, dp->num_workers,
@@ -314,6 +355,8 @@ int main(int argc, char **argv)
         tg_worker_destroy(&dp->workers[i]);
     }
     tg_mini_server_close(&dp->admin);
+    if (dp->exposure.probe_addr)
+        tg_mini_server_close(&dp->exposure.probe);
     tg_mini_server_close(&dp->control);
     if (dp->control_socket[0])
         unlink(dp->control_socket);
@@ -323,6 +366,8 @@ int main(int argc, char **argv)
         free(p);
     }
     tg_snapshot_unref(dp->current);
+    tg_debug_store_destroy(&dp->debug);
+    tg_analytics_log_stop(&dp->analytics);
     free(dp->proxies);
     free(dp->workers);
     tg_info("stopped");

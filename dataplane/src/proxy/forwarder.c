@@ -196,6 +196,7 @@ enum tg_forward_result tg_forwarder_start(struct tg_forwarder *f, struct tg_http
     struct tg_endpoint *ep = tg_balancer_choose(px, f->env->w);
     if (!ep)
         return fail(f, 503, "upstream.no_endpoints", "the API proxy has no ready endpoints");
+    f->endpoint = ep;
     /* the head is written straight into the buffer it will be sent from */
     struct tg_buf *out = tg_buf_get(&f->env->w->bufs);
     if (!out)
@@ -218,6 +219,8 @@ enum tg_forward_result tg_forwarder_start(struct tg_forwarder *f, struct tg_http
         return fail(f, 502, "upstream.connect_failed", "the backend could not be reached");
     }
     attach(f, up);
+    if (!up->connecting)
+        f->connected_ms = tg_now_ms();
     /* A request without a body can be sent again on a fresh connection if a pooled one turns out stale. */
     if (up->reused && f->req_framing == TG_BODY_NONE && (f->retry_head = malloc((size_t)len)) != NULL) {
         memcpy(f->retry_head, out->data, (size_t)len);
@@ -467,6 +470,8 @@ static enum tg_forward_result handle_response_head(struct tg_forwarder *f, struc
         return TG_FORWARD_BUSY;
     }
     f->status = h->status;
+    if (f->on_response_head)
+        f->on_response_head(f->on_response_head_arg, h);
     if (h->status == 101) {
         if (!f->is_upgrade)
             return upstream_failed(f, "the backend switched protocols without being asked");
@@ -553,6 +558,7 @@ static enum tg_forward_result relay_response(struct tg_forwarder *f)
             if (f->resp_framing == TG_BODY_CHUNKED)
                 commit_scan(&f->resp_chunks, &ahead, tg_buf_start(up->conn.in), (size_t)written, n);
             tg_buf_consume(up->conn.in, (size_t)written);
+            f->resp_body_bytes += (uint64_t)written;
             if (f->resp_framing == TG_BODY_LENGTH)
                 f->resp_body_left -= (uint64_t)written;
             if ((size_t)written < n)
@@ -658,6 +664,7 @@ enum tg_forward_result tg_forwarder_pump(struct tg_forwarder *f)
             return fail(f, 502, "upstream.connect_failed", "the backend refused the connection");
         }
         f->progressed = 1; /* connected: the response timeout starts */
+        f->connected_ms = tg_now_ms();
     }
     if (up->conn.out) {
         int w = tg_conn_flush_buf(&up->conn, up->conn.out);

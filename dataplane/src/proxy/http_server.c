@@ -8,6 +8,8 @@
 #include "http_status.h"
 #include "log.h"
 #include "policy/traffic/traffic_answer.h"
+#include "proxy/analytics_record.h"
+#include "proxy/debug_capture.h"
 #include "proxy/error_response.h"
 #include "proxy/ip_limit.h"
 #include "proxy/ws_handshake.h"
@@ -39,6 +41,8 @@ static void free_conn(struct tg_deferred *d)
     free(c->policy);
     free(c->req);
     free(c->fwd.retry_head);
+    tg_debug_capture_free(c->debug);
+    tg_analytics_capture_free(c->an);
     free(c);
 }
 
@@ -47,6 +51,12 @@ static void count_request(struct tg_server_conn *c, int status)
     struct tg_http_server *s = c->server;
     if (s->count_request)
         s->count_request(s->w->id, c->fwd.route ? c->fwd.route->proxy->id : "", status);
+    if (c->debug) {
+        c->debug_handle = tg_debug_capture_end(c->debug, status, c->policy, &c->fwd);
+        c->debug = NULL;
+    }
+    if (c->an)
+        c->an = tg_analytics_end(c->an, status, c->policy, &c->fwd);
 }
 
 void tg_http_server_init(struct tg_http_server *s, struct tg_worker *w, const struct tg_proxy_settings *settings,
@@ -343,6 +353,8 @@ static void hand_over_to_tunnel(struct tg_server_conn *c)
         .client_ip = c->peer_ip,
         .ip_limit = c->ip_counted ? s->settings->ip_limit : NULL,
         .draining = s->draining,
+        .debug_handle = c->debug_handle,
+        .analytics = c->an,
     };
     if (!tg_tunnel_start(s->tunnels, &setup)) {
         close_conn(c);
@@ -352,6 +364,7 @@ static void hand_over_to_tunnel(struct tg_server_conn *c)
      * snapshot reference and the endpoint's active count */
     c->snap = NULL;
     c->ip_counted = 0; /* the session holds the address's slot now */
+    c->an = NULL;
     tg_upstream_hand_over(tg_forwarder_take_upstream(&c->fwd));
     unlink_conn(c);
 }
@@ -525,6 +538,8 @@ static void process_request(struct tg_server_conn *c, struct tg_http_head *h)
     }
     c->snap = tg_snapshot_ref(snap);
     f->route = m.route;
+    c->debug = tg_debug_capture_begin(c->server->debug, m.route, path, h, c->peer_ip, f);
+    c->an = tg_analytics_begin(c->server->analytics, m.group->id, m.route, host, path, c->peer_ip, h->head_len);
     const struct tg_proxy_cfg *px = m.route->proxy;
 
     if (f->is_upgrade) {

@@ -17,6 +17,8 @@
 #include "loop/counters.h"
 #include "loop/worker.h"
 #include "policy/policy.h"
+#include "proxy/analytics_hooks.h"
+#include "proxy/debug_hooks.h"
 #include "proxy/forwarder.h"
 #include "proxy/proxy_settings.h"
 #include "proxy/ws_tunnel.h"
@@ -66,6 +68,9 @@ struct tg_server_conn {
     unsigned char policies_sync;    /* the pipeline is being started (its verdict may arrive synchronously) */
     struct tg_snapshot *snap;       /* reference held for the request's proxy config */
     struct tg_forwarder fwd;        /* the request's attributes and its exchange with the upstream */
+    struct tg_debug_capture *debug; /* the request's debug-session record (NULL: none wants it) */
+    uint64_t debug_handle;          /* the store's handle of a recorded 101, for the tunnel */
+    struct tg_analytics_capture *an; /* the request's analytics record (NULL: analytics off) */
 };
 
 /* One per worker: what its server connections share. */
@@ -82,6 +87,8 @@ struct tg_http_server {
     int draining;
     /* counts one answered request or handshake (proxy_id "" when unrouted); may be NULL */
     void (*count_request)(int worker, const char *proxy_id, int status);
+    const struct tg_debug_hooks *debug; /* debug sessions' store (debug_capture.h); may be NULL */
+    const struct tg_analytics_hooks *analytics; /* analytics sink (analytics_record.h); NULL: off */
 };
 
 void tg_http_server_init(struct tg_http_server *s, struct tg_worker *w, const struct tg_proxy_settings *settings,

@@ -58,8 +58,11 @@ int tg_proxy_worker_init(struct tg_proxy_worker *pw, struct tg_worker *w, const 
     pw->tunnels.w = w;
     pw->tunnels.counters = counters;
     pw->tunnels.sessions = &pw->sessions;
+    pw->tunnels.debug = hooks->debug;
     tg_http_server_init(&pw->server, w, settings, counters, &pw->pool, &pw->tunnels);
     pw->server.count_request = hooks->count_request;
+    pw->server.debug = hooks->debug;
+    pw->server.analytics = hooks->analytics;
     w->hooks = (struct tg_worker_hooks){
         .owner = pw,
         .on_post = on_snapshot,

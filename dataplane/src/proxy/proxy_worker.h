@@ -26,6 +26,10 @@ struct tg_proxy_hooks {
     void (*snapshot_applied)(void *owner, int worker, uint64_t version);
     /* on the worker's thread: one request or WebSocket handshake answered ("" when unrouted) */
     void (*count_request)(int worker, const char *proxy_id, int status);
+    /* debug sessions' store (proxy/debug_hooks.h); NULL: no recording */
+    const struct tg_debug_hooks *debug;
+    /* analytics sink (proxy/analytics_hooks.h); NULL: off */
+    const struct tg_analytics_hooks *analytics;
 };
 
 struct tg_proxy_worker {

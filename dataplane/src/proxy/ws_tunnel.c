@@ -11,6 +11,8 @@
 #include "clock.h"
 #include "log.h"
 #include "proxy/ip_limit.h"
+#include "proxy/analytics_record.h"
+#include "proxy/debug_capture.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +98,8 @@ struct tg_tunnel *tg_tunnel_start(const struct tg_tunnel_env *env, const struct 
     t->ip_limit = setup->ip_limit;
     t->started_ms = t->last_activity_ms = tg_now_ms();
     t->close_code = 1005; /* "no status" until a close frame says otherwise */
+    t->debug_handle = setup->debug_handle;
+    t->analytics = setup->analytics;
     if (setup->credential && setup->credential->kind != TG_CRED_NONE) {
         t->cred = malloc(sizeof *t->cred);
         if (t->cred) {
@@ -142,6 +146,12 @@ static void destroy_tunnel(struct tg_tunnel *t)
              (unsigned)t->close_code, tg_closed_by_str(t->closed_by),
              (unsigned long long)atomic_load_explicit(&t->session.messages[TG_SESSION_C2B], memory_order_relaxed),
              (unsigned long long)atomic_load_explicit(&t->session.messages[TG_SESSION_B2C], memory_order_relaxed));
+    if (t->debug_handle)
+        tg_debug_capture_ws_closed(t->env->debug, t->debug_handle, &t->session, tg_now_ms() - t->started_ms,
+                                   t->close_code, tg_closed_by_str(t->closed_by));
+    tg_analytics_session_end(t->analytics, &t->session, tg_now_ms() - t->started_ms, t->close_code,
+                             tg_closed_by_str(t->closed_by));
+    t->analytics = NULL;
     if (t->recheck_pending)
         return; /* the recheck's answer frees it (on_recheck_done) */
     tg_snapshot_unref(t->snap);

@@ -12,6 +12,7 @@
 #include "loop/counters.h"
 #include "loop/worker.h"
 #include "policy/policy.h"
+#include "proxy/debug_hooks.h"
 #include "proxy/sessions.h"
 #include "timer_wheel.h"
 #include "ws_frame.h"
@@ -50,7 +51,10 @@ struct tg_tunnel_env {
     struct tg_worker *w;
     struct tg_counters *counters;
     struct tg_session_list *sessions;
+    const struct tg_debug_hooks *debug; /* debug sessions' store: a recorded 101 is completed at the end */
 };
+
+struct tg_analytics_capture;
 
 struct tg_tunnel {
     struct tg_deferred deferred;
@@ -74,6 +78,8 @@ struct tg_tunnel {
     enum tg_tunnel_state state;
     enum tg_closed_by closed_by;
     uint16_t close_code;             /* the close code of the session's end, as the client saw it */
+    uint64_t debug_handle;           /* its 101's debug-session record (0: none) */
+    struct tg_analytics_capture *analytics; /* its analytics record, written at the end (NULL: off) */
 };
 
 /* What a tunnel is made of. The connections are moved into it; the snapshot reference and the endpoint count
@@ -89,6 +95,8 @@ struct tg_tunnel_setup {
     const char *client_ip;
     struct tg_ip_limit *ip_limit;    /* the client address's slot moves to the tunnel (NULL: none held) */
     int draining;                    /* the worker is draining: close 1001 at once */
+    uint64_t debug_handle;           /* the debug-session record of its 101 (0: none) */
+    struct tg_analytics_capture *analytics; /* moved to the tunnel (analytics_record.h) */
 };
 
 /* Starts relaying. NULL (nothing moved, the caller still owns everything) when out of memory. */
