@@ -28,6 +28,8 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: tollgate-dataplane [options]\n"
             "  --listen ADDR:PORT          HTTP/WebSocket listener (default 0.0.0.0:8080)\n"
+            "  --tls-listen ADDR:PORT      HTTPS/wss:// listener, certificates by SNI from the snapshot (default off)\n"
+            "  --tls-default-host NAME     certificate for handshakes without a known SNI (default: refuse them)\n"
             "  --admin ADDR:PORT           admin API (default 127.0.0.1:9901)\n"
             "  --control-socket PATH       controller pushes snapshots here (default /run/tollgate/control.sock;\n"
             "                              \"\" disables)\n"
@@ -129,7 +131,7 @@ int main(int argc, char **argv)
     dp->config.drain_timeout_ms = 10000;
 
     enum { OPT_LISTEN = 1, OPT_ADMIN, OPT_CONTROL, OPT_SNAPSHOT, OPT_WORKERS, OPT_DRAIN, OPT_MAX_HEADER,
-           OPT_KEEPALIVE, OPT_HEADER_TIMEOUT, OPT_LOG_LEVEL, OPT_HELP };
+           OPT_KEEPALIVE, OPT_HEADER_TIMEOUT, OPT_LOG_LEVEL, OPT_HELP, OPT_TLS_LISTEN, OPT_TLS_DEFAULT_HOST };
     static const struct option options[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"admin", required_argument, NULL, OPT_ADMIN},
@@ -142,6 +144,8 @@ int main(int argc, char **argv)
         {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"help", no_argument, NULL, OPT_HELP},
+        {"tls-listen", required_argument, NULL, OPT_TLS_LISTEN},
+        {"tls-default-host", required_argument, NULL, OPT_TLS_DEFAULT_HOST},
         {NULL, 0, NULL, 0},
     };
     int opt;
@@ -190,6 +194,8 @@ int main(int argc, char **argv)
             break;
         }
         case OPT_HELP: usage(stdout); return 0;
+        case OPT_TLS_LISTEN: dp->config.proxy.tls_listen_addr = optarg; break;
+        case OPT_TLS_DEFAULT_HOST: dp->config.proxy.tls_default_host = optarg; break;
         default: usage(stderr); return 2;
         }
     }
