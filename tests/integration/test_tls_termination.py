@@ -194,6 +194,7 @@ def test_https_with_curl(tls_dp, pki):
     assert tail == "200 1.1", r.stderr
     echo = json.loads(body)
     assert (echo["method"], echo["path"], echo["query"]) == ("GET", "/hello", "x=1")
+    assert echo["headers"]["x-forwarded-proto"] == "https"
     # a plain-HTTP client on the TLS port gets nothing served in the clear
     with socket.create_connection(("127.0.0.1", p), timeout=5) as s:
         s.sendall(f"GET /echo/x HTTP/1.1\r\nHost: {A_HOST}\r\n\r\n".encode())
