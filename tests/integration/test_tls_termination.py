@@ -328,3 +328,27 @@ def test_no_key_material_in_config_or_log(tls_dp, pki):
         assert line.encode() not in body
         assert line not in tls_dp.dp.proc.log()
     assert b"PRIVATE KEY" not in body
+
+
+# ------------------------------------------------------------------------------------- resumption and kTLS
+
+def test_session_tickets_resume_on_every_worker(tls_dp, pki, tmp_path):
+    """The ticket keys are the process's, not a worker's: with 2 workers (SO_REUSEPORT spreads the connections),
+    every resumption attempt of a TLS 1.2 and of a TLS 1.3 session succeeds."""
+    for version in ("-tls1_2", "-tls1_3"):
+        sess = tmp_path / f"sess{version}"
+        first = s_client(tls_dp.tls_port, "-servername", A_HOST, version, "-sess_out", str(sess),
+                         "-CAfile", str(pki.ca.cert), stdin=b"")
+        assert b"New, TLS" in first.stdout, first.stderr.decode()
+        reused = 0
+        for _ in range(12):
+            r = s_client(tls_dp.tls_port, "-servername", A_HOST, version, "-sess_in", str(sess),
+                         "-CAfile", str(pki.ca.cert), stdin=b"")
+            reused += b"Reused, TLS" in r.stdout
+        assert reused == 12, version
+
+
+def test_ktls_state_logged_once(tls_dp, pki):
+    handshake(tls_dp.tls_port, A_HOST, client_ctx(pki))
+    log = tls_dp.dp.proc.log()
+    assert log.count("TLS: kernel TLS") == 1, log[-2000:]

@@ -6,14 +6,104 @@
 #include "log.h"
 #include "loop/tls_transport.h"
 
+#include "clock.h"
+
 #include <ctype.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 static SSL_CTX *server_ctx;
 static const char *fallback_host; /* --tls-default-host, or NULL: unrecognized_name */
 static int sni_index = -1;        /* SSL ex_data slot: the SNI name (malloc'ed) */
+
+/* Session-ticket keys (RFC 5077 format as OpenSSL writes it: key name, IV, AES-256-CBC, HMAC-SHA256): one ring
+ * for the process, so every worker encrypts with the current key and decrypts with any key of the ring. The
+ * current key is replaced every TICKET_ROTATE_MS; the two before it still decrypt (a ticket lives at most
+ * TICKET_KEYS rotation periods, the session timeout says the same) and their tickets are renewed. */
+#define TICKET_KEYS 3
+#define TICKET_ROTATE_MS (3600u * 1000u)
+struct ticket_key {
+    unsigned char name[16];
+    unsigned char aes[32];
+    unsigned char hmac[32];
+    int valid;
+};
+static struct ticket_key ticket_keys[TICKET_KEYS]; /* [0] is the current key */
+static uint64_t ticket_rotated_ms;
+static pthread_mutex_t ticket_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic int ktls_noted;
+
+/* Under ticket_lock: a new current key when the last is older than the period. 0, or -1 (no randomness). */
+static int rotate_ticket_keys_locked(uint64_t now_ms)
+{
+    if (ticket_keys[0].valid && now_ms - ticket_rotated_ms < TICKET_ROTATE_MS)
+        return 0;
+    struct ticket_key fresh = {.valid = 1};
+    if (RAND_bytes(fresh.name, sizeof fresh.name) != 1 || RAND_bytes(fresh.aes, sizeof fresh.aes) != 1 ||
+        RAND_bytes(fresh.hmac, sizeof fresh.hmac) != 1)
+        return -1;
+    memmove(&ticket_keys[1], &ticket_keys[0], (TICKET_KEYS - 1) * sizeof ticket_keys[0]);
+    ticket_keys[0] = fresh;
+    OPENSSL_cleanse(&fresh, sizeof fresh);
+    ticket_rotated_ms = now_ms;
+    return 0;
+}
+
+static int on_ticket_key(SSL *ssl, unsigned char key_name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
+                         EVP_MAC_CTX *hctx, int enc)
+{
+    (void)ssl;
+    int result = 0;
+    pthread_mutex_lock(&ticket_lock);
+    const struct ticket_key *k = NULL;
+    if (enc) {
+        if (rotate_ticket_keys_locked(tg_now_ms()) == 0 && RAND_bytes(iv, EVP_MAX_IV_LENGTH) == 1) {
+            k = &ticket_keys[0];
+            memcpy(key_name, k->name, 16);
+            result = 1;
+        }
+    } else {
+        for (int i = 0; i < TICKET_KEYS && !k; i++) {
+            if (ticket_keys[i].valid && memcmp(ticket_keys[i].name, key_name, 16) == 0) {
+                k = &ticket_keys[i];
+                result = i == 0 ? 1 : 2; /* 2: decrypts, but issue a fresh ticket under the current key */
+            }
+        }
+    }
+    if (k) {
+        OSSL_PARAM params[] = {
+            OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)k->hmac, sizeof k->hmac),
+            OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+            OSSL_PARAM_construct_end(),
+        };
+        int ok = EVP_MAC_CTX_set_params(hctx, params) == 1 &&
+                 (enc ? EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv)
+                      : EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv)) == 1;
+        if (!ok)
+            result = -1;
+    }
+    pthread_mutex_unlock(&ticket_lock);
+    return result;
+}
+
+/* After a handshake: says once per process whether the kernel took the record layer over (kTLS). */
+static void on_info(const SSL *ssl, int where, int ret)
+{
+    (void)ret;
+    if (!(where & SSL_CB_HANDSHAKE_DONE) || atomic_exchange(&ktls_noted, 1))
+        return;
+    int send = BIO_get_ktls_send(SSL_get_wbio(ssl)) == 1, recv = BIO_get_ktls_recv(SSL_get_rbio(ssl)) == 1;
+    if (send || recv)
+        tg_info("TLS: kernel TLS in use (send %s, receive %s)", send ? "yes" : "no", recv ? "yes" : "no");
+    else
+        tg_info("TLS: kernel TLS not offered (no tls module or an unsupported cipher): records in user space");
+}
 
 static void free_sni(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
@@ -94,6 +184,9 @@ int tg_tls_frontend_init(const char *default_host)
         return -1;
     }
     SSL_CTX_set_client_hello_cb(server_ctx, on_client_hello, NULL);
+    SSL_CTX_set_tlsext_ticket_key_evp_cb(server_ctx, on_ticket_key);
+    SSL_CTX_set_timeout(server_ctx, (long)(TICKET_KEYS * TICKET_ROTATE_MS / 1000));
+    SSL_CTX_set_options(server_ctx, SSL_OP_ENABLE_KTLS);
     return 0;
 }
 
@@ -103,6 +196,8 @@ int tg_tls_frontend_start(struct tg_conn *conn, struct tg_snapshot *const *snaps
         ERR_clear_error();
         return -1;
     }
+    if (!atomic_load_explicit(&ktls_noted, memory_order_relaxed))
+        SSL_set_info_callback(tg_conn_ssl(conn), on_info); /* per SSL: the context changes at the ClientHello */
     return 0;
 }
 
