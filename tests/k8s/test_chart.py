@@ -99,7 +99,7 @@ def test_default_render_shape(k8s_tools):
     assert "--admin=127.0.0.1:9901" in dp["args"]  # the privileged admin API stays on loopback by default
     assert "--probe-listen=0.0.0.0:9903" in dp["args"]
     assert "--listen=0.0.0.0:8080" in dp["args"]
-    assert not any(a.startswith("--tls-listen") for a in dp["args"])  # TLS listener off by default (not built yet)
+    assert "--tls-listen=0.0.0.0:8443" in dp["args"]  # the TLS listener is on by default
     assert "--control-socket=/run/tollgate/control.sock" in dp["args"]
     assert "--dataplane-socket=/run/tollgate/control.sock" in ctl["args"]
     assert "--source=kube" in ctl["args"] and "--leader-elect" in ctl["args"]
@@ -116,9 +116,9 @@ def test_default_render_shape(k8s_tools):
     (svc,) = by_kind(objs, "Service")
     assert svc["spec"]["type"] == "LoadBalancer"
     ports = {p["name"]: (p["port"], p["targetPort"]) for p in svc["spec"]["ports"]}
-    assert ports == {"http": (80, "http")}  # 443 appears with dataplane.tls=true
+    assert ports == {"http": (80, "http"), "https": (443, "https")}  # dataplane.tls is on by default
     named = {p["name"]: p["containerPort"] for p in dp["ports"]}
-    assert named["http"] == 8080 and "https" not in named
+    assert named["http"] == 8080 and named["https"] == 8443
 
 
 def test_rbac_is_least_privilege(k8s_tools):

@@ -65,7 +65,7 @@ def test_helm_release_is_deployed(installed):
         assert want in names
     svc = c.kubectl_json("get", "service", "tollgate", "-n", RELEASE_NS)
     assert svc["spec"]["type"] == "LoadBalancer"
-    assert {(p["port"], p["targetPort"]) for p in svc["spec"]["ports"]} == {(80, "http")}  # 443: dataplane.tls
+    assert {(p["port"], p["targetPort"]) for p in svc["spec"]["ports"]} == {(80, "http"), (443, "https")}
 
 
 def test_token_is_the_service_accounts(installed):

@@ -1,6 +1,7 @@
 /* pipeline.c — see pipeline.h. */
 #include "process/pipeline.h"
 
+#include "clock.h"
 #include "log.h"
 #include "translate/translate.h"
 
@@ -16,11 +17,13 @@ void tg_pipeline_init(struct tg_pipeline *p, struct tg_store *store, struct tg_p
     if (status)
         p->status = *status;
     p->log_diags = log_diags;
+    tg_tls_last_good_init(&p->tls_memory);
 }
 
 void tg_pipeline_fini(struct tg_pipeline *p)
 {
     tg_translation_free(&p->current);
+    tg_tls_last_good_fini(&p->tls_memory);
 }
 
 static int same_diags(const struct tg_diags *a, const struct tg_diags *b)
@@ -47,6 +50,7 @@ int tg_pipeline_step(struct tg_pipeline *p)
         tg_error("translation ran out of memory; keeping the previous snapshot");
         return -1;
     }
+    tg_tls_last_good_apply(&p->tls_memory, &t, (int64_t)(tg_wall_ms() / 1000));
     char hash[TG_SNAPSHOT_HASH_HEX];
     if (tg_snapshot_hash(t.snapshot, hash) < 0) {
         tg_translation_free(&t);

@@ -14,6 +14,7 @@
 #define TG_PIPELINE_H
 
 #include "model/store.h"
+#include "process/tls_last_good.h"
 #include "publish/push.h"
 #include "publish/snapshot_document.h"
 #include "translate/translation.h"
@@ -37,6 +38,7 @@ struct tg_pipeline {
     uint64_t translated_revision;       /* store revision of `current` */
     uint64_t translations;              /* tollgate_controller_translations_total */
     struct tg_translation current;
+    struct tg_tls_last_good tls_memory; /* last usable certificate of each group TLS Secret */
     char current_hash[TG_SNAPSHOT_HASH_HEX];
 
     int ready;                          /* a snapshot was acknowledged */

@@ -65,6 +65,7 @@ int tg_translate(struct tg_store *store, struct tg_translation *out)
     struct tg__item *items = calloc(ng + np + 1, sizeof *items);
     out->statuses = calloc(ng + np + 1, sizeof *out->statuses);
     out->snapshot = json_object();
+    out->tls_refs = json_array();
     json_t *jgroups = json_array(), *jproxies = json_array();
     if (!items || !out->statuses || !out->snapshot || !jgroups || !jproxies) {
         free(items);

@@ -98,6 +98,10 @@ static json_t *tls_entry(struct tg__tr *tr, struct tg__item *it, const json_t *e
     char *cert = tg__secret_value(tr, ns, secret, "tls.crt", &clen, &why);
     char *key = cert ? tg__secret_value(tr, ns, secret, "tls.key", &klen, &why) : NULL;
     json_t *out = NULL;
+    json_t *ref = json_pack("{s:s++,s:s++,s:O}", "group", ns, "/", it->src->name, "secret", ns, "/", secret,
+                            "hostnames", hosts);
+    if (ref)
+        json_array_append_new(tr->out->tls_refs, ref);
     if (!cert || !key) {
         tg__unresolved(tr, it, so ? TG_REASON_INVALID_REF : TG_REASON_REF_NOT_FOUND, p, "Secret %s/%s: %s", ns,
                        secret, why);
@@ -105,6 +109,8 @@ static json_t *tls_entry(struct tg__tr *tr, struct tg__item *it, const json_t *e
         tg__unresolved(tr, it, TG_REASON_INVALID_REF, p, "Secret %s/%s: %s", ns, secret, why);
     } else {
         out = json_pack("{s:O,s:s,s:s}", "hostnames", hosts, "certPem", cert, "keyPem", key);
+        if (ref && out)
+            json_object_set(ref, "entry", out);
     }
     free(cert);
     if (key) {

@@ -29,6 +29,7 @@ int tg_object_status_copy(struct tg_object_status *dst, const struct tg_object_s
 void tg_translation_free(struct tg_translation *t)
 {
     json_decref(t->snapshot);
+    json_decref(t->tls_refs);
     tg_diags_free(&t->diags);
     for (size_t i = 0; i < t->nstatuses; i++)
         tg_object_status_clear(&t->statuses[i]);

@@ -55,6 +55,10 @@ struct tg_translation {
     struct tg_diags diags;          /* every problem, in a stable order */
     struct tg_object_status *statuses; /* groups first, then proxies, each in namespace/name order */
     size_t nstatuses;
+    /* one object per EnvironmentGroup spec.tls entry that named a Secret: {"group": "ns/name", "secret":
+     * "ns/name", "hostnames": [...], "entry": the emitted snapshot entry (the same object, referenced) or absent
+     * when the Secret was missing or unusable} — for the pipeline's last-good memory (process/tls_last_good.h) */
+    json_t *tls_refs;
 };
 
 void tg_translation_free(struct tg_translation *t);

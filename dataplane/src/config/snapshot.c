@@ -4,6 +4,7 @@
  * (docs/control-protocol.md); every error is collected, and a snapshot is built whole or not at all. */
 #include "config/snapshot.h"
 
+#include "config/tls_certs.h"
 #include "json_util.h"
 #include "log.h"
 
@@ -441,6 +442,7 @@ static void free_snapshot(struct tg_snapshot *s)
     tg_strmap_free(&s->proxies_by_id);
     tg_strmap_free(&s->exact_hosts);
     tg_strmap_free(&s->wildcard_hosts);
+    tg_tls_certs_free(s->tls);
     json_decref(s->doc);
     free(s);
 }
@@ -504,6 +506,8 @@ struct tg_snapshot *tg_snapshot_build(json_t *doc, const struct tg_policy_compil
     }
     if (json_array_size(errors) == errors_before)
         link_routes(&b);
+    if (json_array_size(errors) == errors_before)
+        s->tls = tg_tls_certs_build(groups, errors);
     if (json_array_size(errors) != errors_before) {
         free_snapshot(s);
         return NULL;

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 struct tg_compiled_policy; /* policy/policy.h */
+struct tg_tls_certs;       /* config/tls_certs.h */
 
 enum tg_lb_policy { TG_LB_ROUND_ROBIN = 0, TG_LB_LEAST_CONNECTIONS, TG_LB_RANDOM };
 
@@ -85,6 +86,7 @@ struct tg_snapshot {
     struct tg_strmap proxies_by_id; /* "namespace/name" → struct tg_proxy_cfg* */
     struct tg_strmap exact_hosts;   /* "api.example.com" → group */
     struct tg_strmap wildcard_hosts; /* ".ws.example.com" (the "*" removed) → group */
+    struct tg_tls_certs *tls;       /* the groups' certificates by SNI (tls_certs.h); never NULL once built */
 };
 
 /* How a proxy's "policies" array becomes compiled policies: given to tg_snapshot_build by its owner. */

@@ -44,6 +44,7 @@ void tg_conn_init(struct tg_conn *c, int fd, void (*cb)(struct ev_loop *, ev_io 
 {
     c->fd = fd;
     c->tp = &tg_transport_plain;
+    c->tls = NULL;
     c->in = c->out = NULL;
     c->readable = c->writable = 1; /* optimistic: try before waiting (write first, watch after a short write) */
     c->read_eof = c->write_shut = c->io_error = 0;

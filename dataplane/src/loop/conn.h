@@ -34,6 +34,7 @@ struct tg_conn {
     int fd;
     ev_io io;                   /* io.data = the protocol object owning this conn */
     const struct tg_transport *tp;
+    void *tls;                  /* the transport's state (an SSL *, loop/tls_transport.h); NULL for plain TCP */
     struct tg_buf *in;          /* bytes read and not yet consumed (NULL while none) */
     struct tg_buf *out;         /* bytes to write (NULL while none) */
     unsigned char readable;     /* the last event said readable and no read has hit EAGAIN since */

@@ -34,6 +34,8 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: tollgate-dataplane [options]\n"
             "  --listen ADDR:PORT          HTTP/WebSocket listener (default 0.0.0.0:8080)\n"
+            "  --tls-listen ADDR:PORT      HTTPS/wss:// listener, certificates by SNI from the snapshot (default off)\n"
+            "  --tls-default-host NAME     certificate for handshakes without a known SNI (default: refuse them)\n"
             "  --admin ADDR:PORT           admin API (default 127.0.0.1:9901)\n"
             "  --control-socket PATH       controller pushes snapshots here (default /run/tollgate/control.sock;\n"
             "                              \"\" disables)\n"
@@ -166,7 +168,8 @@ int main(int argc, char **argv)
 
     enum { OPT_LISTEN = 1, OPT_ADMIN, OPT_CONTROL, OPT_SNAPSHOT, OPT_WORKERS, OPT_DRAIN, OPT_MAX_HEADER,
            OPT_KEEPALIVE, OPT_HEADER_TIMEOUT, OPT_LOG_LEVEL, OPT_HELP, OPT_MAX_CONNS, OPT_MAX_CONNS_IP,
-           OPT_BODY_TIMEOUT, OPT_ANALYTICS, OPT_ANALYTICS_QUEUE, OPT_PROBE, OPT_ADMIN_TOKEN };
+           OPT_BODY_TIMEOUT, OPT_ANALYTICS, OPT_ANALYTICS_QUEUE, OPT_PROBE, OPT_ADMIN_TOKEN, OPT_TLS_LISTEN,
+           OPT_TLS_DEFAULT_HOST };
     static const struct option options[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"admin", required_argument, NULL, OPT_ADMIN},
@@ -186,6 +189,8 @@ int main(int argc, char **argv)
         {"analytics-queue", required_argument, NULL, OPT_ANALYTICS_QUEUE},
         {"probe-listen", required_argument, NULL, OPT_PROBE},
         {"admin-token-file", required_argument, NULL, OPT_ADMIN_TOKEN},
+        {"tls-listen", required_argument, NULL, OPT_TLS_LISTEN},
+        {"tls-default-host", required_argument, NULL, OPT_TLS_DEFAULT_HOST},
         {NULL, 0, NULL, 0},
     };
     int opt;
@@ -254,6 +259,8 @@ int main(int argc, char **argv)
             }
             break;
         case OPT_HELP: usage(stdout); return 0;
+        case OPT_TLS_LISTEN: dp->config.proxy.tls_listen_addr = optarg; break;
+        case OPT_TLS_DEFAULT_HOST: dp->config.proxy.tls_default_host = optarg; break;
         default: usage(stderr); return 2;
         }
     }

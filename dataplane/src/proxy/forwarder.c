@@ -108,7 +108,7 @@ static long build_request_head(const struct tg_forwarder *f, const struct tg_htt
     else
         puts_(&wr, "X-Forwarded-For: ");
     puts_(&wr, f->peer_ip);
-    puts_(&wr, "\r\nX-Forwarded-Proto: http\r\n");
+    puts_(&wr, f->client && f->client->tls ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n");
     if (h->host.len) {
         puts_(&wr, "X-Forwarded-Host: ");
         put_slice(&wr, h->host);

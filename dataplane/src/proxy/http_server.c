@@ -4,6 +4,8 @@
  * admitted request to the forwarder and of an upgraded connection to a tunnel, and the connection's end. */
 #include "proxy/http_server.h"
 
+#include "proxy/tls_frontend.h"
+
 #include "clock.h"
 #include "http_status.h"
 #include "log.h"
@@ -530,6 +532,10 @@ static void process_request(struct tg_server_conn *c, struct tg_http_head *h)
     struct tg_route_match m = tg_snapshot_route(snap, host.ptr, host.len, path.ptr, path.len);
     if (!m.group) {
         answer(c, 404, "routing.no_group", "no environment group serves this host", NULL, 1);
+        return;
+    }
+    if (tg_tls_frontend_misdirected(&c->conn, snap, m.group)) {
+        answer(c, 421, "routing.misdirected", "the Host names another group than the TLS server name", NULL, 1);
         return;
     }
     if (!m.route) {

@@ -1,10 +1,28 @@
 /* proxy_worker.c — see proxy_worker.h: the worker hooks of the proxying layer. */
 #include "proxy/proxy_worker.h"
 
+#include "log.h"
+#include "proxy/tls_frontend.h"
+
+#include <sys/socket.h>
+
 static void on_accept(void *owner, int fd, const struct sockaddr *peer)
 {
     struct tg_proxy_worker *pw = owner;
     tg_http_server_accept(&pw->server, fd, peer);
+}
+
+static void on_accept_tls(void *owner, int fd, const struct sockaddr *peer)
+{
+    struct tg_proxy_worker *pw = owner;
+    tg_http_server_accept(&pw->server, fd, peer);
+    /* the new connection is the head of the server's list (unless the cap closed fd), waiting for its first
+     * bytes with nothing read yet: it goes on TLS before it reads anything */
+    struct tg_server_conn *c = pw->server.conns;
+    if (c && c->conn.fd == fd && !c->conn.tls && tg_tls_frontend_start(&c->conn, &pw->server.snapshot) != 0) {
+        tg_warn("TLS: cannot set up a connection (out of memory)");
+        shutdown(fd, SHUT_RDWR); /* the connection sees EOF and closes through its own path */
+    }
 }
 
 static void on_snapshot(void *owner, void *value)
@@ -26,6 +44,7 @@ static void on_drain(void *owner)
 {
     struct tg_proxy_worker *pw = owner;
     tg_listener_stop(&pw->listener);
+    tg_listener_stop(&pw->tls_listener);
     tg_http_server_drain(&pw->server);
     tg_tunnels_drain(&pw->tunnels);
     tg_upstream_pool_drain(&pw->pool);
@@ -44,6 +63,7 @@ static void on_exit_loop(void *owner)
     tg_http_server_close_all(&pw->server);
     tg_upstream_pool_close_all(&pw->pool);
     tg_listener_close(&pw->listener);
+    tg_listener_close(&pw->tls_listener);
 }
 
 int tg_proxy_worker_init(struct tg_proxy_worker *pw, struct tg_worker *w, const struct tg_proxy_settings *settings,
@@ -75,6 +95,14 @@ int tg_proxy_worker_init(struct tg_proxy_worker *pw, struct tg_worker *w, const 
         return -1;
     pw->listener.accept_errors = &counters->accept_errors;
     tg_listener_start(&pw->listener);
+    pw->tls_listener.fd = pw->tls_listener.reserve_fd = -1;
+    if (settings->tls_listen_addr) {
+        if (tg_tls_frontend_init(settings->tls_default_host) != 0 ||
+            tg_listener_open(&pw->tls_listener, w->loop, settings->tls_listen_addr, w->id, on_accept_tls, pw) != 0)
+            return -1;
+        pw->tls_listener.accept_errors = &counters->accept_errors;
+        tg_listener_start(&pw->tls_listener);
+    }
     return 0;
 }
 

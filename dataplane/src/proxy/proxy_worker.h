@@ -38,6 +38,7 @@ struct tg_proxy_worker {
     struct tg_counters *counters;
     struct tg_proxy_hooks hooks;
     struct tg_listener listener;
+    struct tg_listener tls_listener; /* --tls-listen (fd -1 when off) */
     struct tg_upstream_pool pool;
     struct tg_session_list sessions;
     struct tg_tunnel_env tunnels;

@@ -1,0 +1,329 @@
+/* tls_certs.c — see tls_certs.h. */
+#include "config/tls_certs.h"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* TLS 1.2 suites with forward secrecy and AEAD only (Mozilla "intermediate"); TLS 1.3 keeps OpenSSL's three. */
+#define TLS12_CIPHERS                                                                                           \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"                  \
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
+static const unsigned char SID_CTX[] = "tollgate";
+
+/* ALPN (RFC 7301): http/1.1 when offered; otherwise no ALPN at all (the client may still speak HTTP/1.1). */
+static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+                   unsigned int inlen, void *arg)
+{
+    (void)ssl;
+    (void)arg;
+    static const unsigned char ours[] = "\x08http/1.1";
+    unsigned char *sel = NULL;
+    if (SSL_select_next_proto(&sel, outlen, ours, sizeof ours - 1, in, inlen) == OPENSSL_NPN_NEGOTIATED) {
+        *out = sel;
+        return SSL_TLSEXT_ERR_OK;
+    }
+    return SSL_TLSEXT_ERR_NOACK;
+}
+
+SSL_CTX *tg_tls_server_ctx_new(void)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx)
+        return NULL;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+                              SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_read_ahead(ctx, 0);
+    if (SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1 ||
+        SSL_CTX_set_session_id_context(ctx, SID_CTX, sizeof SID_CTX - 1) != 1) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    SSL_CTX_set_alpn_select_cb(ctx, on_alpn, NULL);
+    return ctx;
+}
+
+/* One parsed "tls" entry. */
+struct entry {
+    X509 *cert;
+    STACK_OF(X509) *chain;
+    EVP_PKEY *key;
+    const json_t *hostnames;        /* NULL: all of the group's */
+};
+
+struct build {
+    json_t *errors;
+    size_t errors_before;
+    struct tg_tls_certs *t;
+};
+
+static void add_error(struct build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_error(struct build *b, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (json_array_size(b->errors) < 200)
+        json_array_append_new(b->errors, json_string(text));
+}
+
+static const char *ssl_reason(void)
+{
+    static _Thread_local char text[160];
+    unsigned long e = ERR_peek_last_error();
+    if (e)
+        ERR_error_string_n(e, text, sizeof text);
+    else
+        snprintf(text, sizeof text, "no PEM block");
+    ERR_clear_error();
+    return text;
+}
+
+static void entry_clear(struct entry *e)
+{
+    X509_free(e->cert);
+    sk_X509_pop_free(e->chain, X509_free);
+    EVP_PKEY_free(e->key);
+    memset(e, 0, sizeof *e);
+}
+
+/* Parses obj (groups[gi].tls[ei]) into e; 0, or -1 with errors reported. */
+static int parse_entry(struct build *b, struct entry *e, const json_t *obj, const char *path)
+{
+    static const char *const keys[] = {"hostnames", "certPem", "keyPem", NULL};
+    if (!json_is_object(obj)) {
+        add_error(b, "%s: must be an object", path);
+        return -1;
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)obj, key, value) {
+        int known = 0;
+        for (size_t i = 0; keys[i]; i++)
+            known |= strcmp(keys[i], key) == 0;
+        if (!known)
+            add_error(b, "%s.%s: unknown field", path, key);
+    }
+    const json_t *hosts = json_object_get(obj, "hostnames");
+    if (hosts) {
+        if (!json_is_array(hosts)) {
+            add_error(b, "%s.hostnames: must be an array of strings", path);
+            return -1;
+        }
+        size_t i;
+        json_t *h;
+        json_array_foreach(hosts, i, h) if (!json_is_string(h))
+        {
+            add_error(b, "%s.hostnames[%zu]: must be a string", path, i);
+            return -1;
+        }
+        e->hostnames = json_array_size(hosts) ? hosts : NULL;
+    }
+    const char *cert_pem = json_string_value(json_object_get(obj, "certPem"));
+    const char *key_pem = json_string_value(json_object_get(obj, "keyPem"));
+    if (!cert_pem || !key_pem) {
+        add_error(b, "%s: certPem and keyPem are required strings", path);
+        return -1;
+    }
+    ERR_clear_error();
+    BIO *bio = BIO_new_mem_buf(cert_pem, -1);
+    e->cert = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    if (!e->cert) {
+        add_error(b, "%s.certPem: not a PEM certificate (%s)", path, ssl_reason());
+        BIO_free(bio);
+        return -1;
+    }
+    e->chain = sk_X509_new_null();
+    X509 *extra;
+    while (e->chain && (extra = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL)
+        sk_X509_push(e->chain, extra);
+    ERR_clear_error(); /* the end of the chain reads as "no start line" */
+    BIO_free(bio);
+    bio = BIO_new_mem_buf(key_pem, -1);
+    e->key = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    if (!e->key) {
+        add_error(b, "%s.keyPem: not a PEM private key (%s)", path, ssl_reason());
+        return -1;
+    }
+    if (X509_check_private_key(e->cert, e->key) != 1) {
+        add_error(b, "%s.keyPem: does not match the certificate (%s)", path, ssl_reason());
+        return -1;
+    }
+    return 0;
+}
+
+static int covers(const struct entry *e, const char *host)
+{
+    if (!e->hostnames)
+        return 1;
+    size_t i;
+    json_t *h;
+    json_array_foreach(e->hostnames, i, h) if (strcmp(json_string_value(h), host) == 0) return 1;
+    return 0;
+}
+
+/* A context holding the entries of mask (bit i = entry i); the earliest entry of a key type wins, so they are
+ * loaded last to first. Cached per mask within one group. */
+static SSL_CTX *ctx_for(struct build *b, struct entry *es, size_t n, unsigned long long mask,
+                        struct tg_strmap *cache, const char *path)
+{
+    char key[32];
+    int klen = snprintf(key, sizeof key, "%llx", mask);
+    SSL_CTX *ctx = tg_strmap_get(cache, key, (size_t)klen);
+    if (ctx)
+        return ctx;
+    ctx = tg_tls_server_ctx_new();
+    SSL_CTX **grown = ctx ? realloc(b->t->owned, (b->t->num_owned + 1) * sizeof *grown) : NULL;
+    if (!grown) {
+        SSL_CTX_free(ctx);
+        add_error(b, "%s: out of memory", path);
+        return NULL;
+    }
+    b->t->owned = grown;
+    b->t->owned[b->t->num_owned++] = ctx;
+    for (size_t i = n; i-- > 0;) {
+        if (!(mask >> i & 1))
+            continue;
+        if (SSL_CTX_use_cert_and_key(ctx, es[i].cert, es[i].key, es[i].chain, 1) != 1) {
+            add_error(b, "%s[%zu]: the certificate cannot be used (%s)", path, i, ssl_reason());
+            return NULL;
+        }
+    }
+    tg_strmap_put(cache, key, (size_t)klen, ctx, NULL);
+    return ctx;
+}
+
+/* Maps one hostname (or "*.suffix") to ctx. */
+static void map_host(struct tg_tls_certs *t, const char *host, SSL_CTX *ctx)
+{
+    int wildcard = host[0] == '*';
+    struct tg_strmap *map = wildcard ? &t->wildcard : &t->exact;
+    const char *key = wildcard ? host + 1 : host;
+    if (!tg_strmap_get(map, key, strlen(key)))
+        tg_strmap_put(map, key, strlen(key), ctx, NULL);
+}
+
+static void build_group(struct build *b, const json_t *group, size_t gi)
+{
+    const json_t *tls = json_object_get(group, "tls");
+    const json_t *hostnames = json_object_get(group, "hostnames");
+    if (!tls || !json_is_array(tls) || json_array_size(tls) == 0 || !json_is_array(hostnames))
+        return; /* snapshot.c reports a "tls" that is not an array */
+    char path[64];
+    snprintf(path, sizeof path, "groups[%zu].tls", gi);
+    size_t n = json_array_size(tls);
+    if (n > 64) {
+        add_error(b, "%s: at most 64 entries", path);
+        return;
+    }
+    struct entry *es = calloc(n, sizeof *es);
+    if (!es) {
+        add_error(b, "%s: out of memory", path);
+        return;
+    }
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        char epath[80];
+        snprintf(epath, sizeof epath, "%s[%zu]", path, i);
+        bad |= parse_entry(b, &es[i], json_array_get(tls, i), epath) != 0;
+    }
+    if (!bad) {
+        struct tg_strmap cache;
+        tg_strmap_init(&cache);
+        size_t hi;
+        json_t *h;
+        json_array_foreach(hostnames, hi, h) {
+            const char *host = json_string_value(h);
+            if (!host)
+                continue;
+            unsigned long long mask = 0;
+            for (size_t i = 0; i < n; i++)
+                if (covers(&es[i], host))
+                    mask |= 1ull << i;
+            if (mask) {
+                SSL_CTX *ctx = ctx_for(b, es, n, mask, &cache, path);
+                if (ctx)
+                    map_host(b->t, host, ctx);
+            }
+        }
+        b->t->group_default[gi] = ctx_for(b, es, n, n == 64 ? ~0ull : (1ull << n) - 1, &cache, path);
+        b->t->num_certs += n;
+        tg_strmap_free(&cache);
+    }
+    for (size_t i = 0; i < n; i++)
+        entry_clear(&es[i]);
+    free(es);
+}
+
+struct tg_tls_certs *tg_tls_certs_build(const json_t *groups, json_t *errors)
+{
+    struct build b = {.errors = errors, .errors_before = json_array_size(errors)};
+    struct tg_tls_certs *t = calloc(1, sizeof *t);
+    size_t n = json_array_size(groups);
+    if (t)
+        t->group_default = calloc(n ? n : 1, sizeof *t->group_default);
+    if (!t || !t->group_default) {
+        free(t);
+        add_error(&b, "groups: out of memory for TLS certificates");
+        return NULL;
+    }
+    t->num_groups = n;
+    tg_strmap_init(&t->exact);
+    tg_strmap_init(&t->wildcard);
+    b.t = t;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *g = json_array_get(groups, i);
+        if (json_is_object(g))
+            build_group(&b, g, i);
+    }
+    if (json_array_size(errors) != b.errors_before) {
+        tg_tls_certs_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void tg_tls_certs_free(struct tg_tls_certs *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->num_owned; i++)
+        SSL_CTX_free(t->owned[i]);
+    free(t->owned);
+    free(t->group_default);
+    tg_strmap_free(&t->exact);
+    tg_strmap_free(&t->wildcard);
+    free(t);
+}
+
+SSL_CTX *tg_tls_certs_find(const struct tg_tls_certs *t, const char *name, size_t len, size_t group_index)
+{
+    if (!t)
+        return NULL;
+    SSL_CTX *ctx = tg_strmap_get(&t->exact, name, len);
+    if (ctx)
+        return ctx;
+    /* the longest wildcard first: each "." in name starts a candidate suffix, leftmost is the longest; a
+     * wildcard stands for at least one label, so the suffix never starts at name's first byte */
+    for (size_t i = 1; i < len; i++) {
+        if (name[i] != '.')
+            continue;
+        ctx = tg_strmap_get(&t->wildcard, name + i, len - i);
+        if (ctx)
+            return ctx;
+    }
+    if (group_index < t->num_groups)
+        return t->group_default[group_index];
+    return NULL;
+}

@@ -1,0 +1,50 @@
+/* tls_certs.h — the TLS listener's certificates of one snapshot: the "tls" entries of the snapshot's groups
+ * (docs/control-protocol.md: {"hostnames", "certPem", "keyPem"}) parsed once, on the main thread, into server
+ * SSL_CTXs keyed by hostname, then read-only from every worker (an SSL_CTX is reference-counted and safe to
+ * share; a handshake that picked one keeps it alive after its snapshot is gone, which is why a swap never
+ * touches an established session).
+ *
+ * Several entries may cover one hostname: their certificates are loaded side by side into that hostname's
+ * context (OpenSSL keeps one certificate per key type, so an ECDSA and an RSA certificate coexist and the
+ * client's signature algorithms pick; of two with one key type the earlier entry wins). An entry without
+ * "hostnames" covers all of its group's. A group's default context (for a name the group serves that no entry
+ * names, e.g. under a wildcard) holds all of the group's entries.
+ *
+ * Key material: the PEM text is read from the snapshot document and never copied, logged or put in an error
+ * (errors name the field and OpenSSL's reason only).
+ */
+#ifndef TG_TLS_CERTS_H
+#define TG_TLS_CERTS_H
+
+#include "strmap.h"
+
+#include <jansson.h>
+#include <openssl/ssl.h>
+#include <stddef.h>
+
+struct tg_tls_certs {
+    struct tg_strmap exact;         /* "api.example.com" → SSL_CTX* */
+    struct tg_strmap wildcard;      /* ".ws.example.com" ("*" removed) → SSL_CTX* */
+    SSL_CTX **group_default;        /* by group index; NULL where the group has no certificate */
+    size_t num_groups;
+    SSL_CTX **owned;                /* every context built (one reference each) */
+    size_t num_owned;
+    size_t num_certs;               /* certificates parsed (for /config and logs) */
+};
+
+/* A server context with the listener's settings: TLS 1.2–1.3, the modern cipher list, ALPN http/1.1,
+ * SSL_MODE_RELEASE_BUFFERS, no renegotiation, one session-id context (so a session resumes whichever
+ * certificate context the handshake ends on). NULL on failure. */
+SSL_CTX *tg_tls_server_ctx_new(void);
+
+/* Builds the certificates of groups (the snapshot's "groups" array, already checked to be an array of
+ * objects). Appends one string per problem to errors ("groups[0].tls[1].keyPem: does not match the
+ * certificate (...)") and returns NULL when there was any; an empty result (no group has "tls") is valid. */
+struct tg_tls_certs *tg_tls_certs_build(const json_t *groups, json_t *errors);
+void tg_tls_certs_free(struct tg_tls_certs *t);
+
+/* The context for SNI name (lower-case, no trailing dot; len bytes): the exact hostname, else the longest
+ * wildcard, else the default of group_index (the group that serves name, SIZE_MAX: none). NULL: none. */
+SSL_CTX *tg_tls_certs_find(const struct tg_tls_certs *t, const char *name, size_t len, size_t group_index);
+
+#endif

@@ -1,0 +1,33 @@
+/* tls_transport.h — TLS (OpenSSL 3) as the second transport of a tg_conn (conn.h): the same read/write/
+ * shutdown/close ops as plain TCP, over an SSL object bound to the conn's socket, so the protocols above (the
+ * HTTP/1 server connection, the WebSocket tunnel) run unchanged on https:// and wss://.
+ *
+ * The handshake is driven implicitly by the first reads (SSL_read performs it); until it completes, reads
+ * answer TG_IO_AGAIN and the owner keeps waiting for EV_READ under its own head timeout, so a client that
+ * never finishes its handshake is bounded like one that never sends a request. The SSL is created with
+ * SSL_MODE_RELEASE_BUFFERS (set on the SSL_CTX by its owner): an idle TLS connection holds no record buffer.
+ * Reads never read ahead, so a record left in the kernel keeps the socket readable (level-triggered epoll)
+ * and decrypted bytes beyond the caller's length stay in OpenSSL only when the read filled the caller's buffer
+ * (conn.c keeps `readable` set then).
+ */
+#ifndef TG_TLS_TRANSPORT_H
+#define TG_TLS_TRANSPORT_H
+
+#include "loop/conn.h"
+
+#include <openssl/ssl.h>
+
+extern const struct tg_transport tg_transport_tls;
+
+/* Puts c (initialised on its socket, no bytes exchanged yet) on TLS as the server side of ctx; app_data is
+ * stored in the SSL (SSL_set_app_data) for ctx's callbacks. Returns 0, or -1 (the socket is left as it was). */
+int tg_conn_start_tls_server(struct tg_conn *c, SSL_CTX *ctx, void *app_data);
+/* The same as a client: server_name for SNI (NULL: none), session to resume (NULL: none). */
+int tg_conn_start_tls_client(struct tg_conn *c, SSL_CTX *ctx, const char *server_name, SSL_SESSION *session);
+/* The conn's SSL, or NULL for a plain conn. */
+static inline SSL *tg_conn_ssl(const struct tg_conn *c) { return c->tp == &tg_transport_tls ? c->tls : NULL; }
+/* The reason the last TLS read or write of this thread failed (OpenSSL's error string, for logs; "" if none).
+ * Never contains key material. */
+const char *tg_tls_last_error(void);
+
+#endif

@@ -1,0 +1,222 @@
+/* tls_frontend.c — see tls_frontend.h. */
+#include "proxy/tls_frontend.h"
+
+#include "config/router.h"
+#include "config/tls_certs.h"
+#include "log.h"
+#include "loop/tls_transport.h"
+
+#include "clock.h"
+
+#include <ctype.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+static SSL_CTX *server_ctx;
+static const char *fallback_host; /* --tls-default-host, or NULL: unrecognized_name */
+static int sni_index = -1;        /* SSL ex_data slot: the SNI name (malloc'ed) */
+
+/* Session-ticket keys (RFC 5077 format as OpenSSL writes it: key name, IV, AES-256-CBC, HMAC-SHA256): one ring
+ * for the process, so every worker encrypts with the current key and decrypts with any key of the ring. The
+ * current key is replaced every TICKET_ROTATE_MS; the two before it still decrypt (a ticket lives at most
+ * TICKET_KEYS rotation periods, the session timeout says the same) and their tickets are renewed. */
+#define TICKET_KEYS 3
+#define TICKET_ROTATE_MS (3600u * 1000u)
+struct ticket_key {
+    unsigned char name[16];
+    unsigned char aes[32];
+    unsigned char hmac[32];
+    int valid;
+};
+static struct ticket_key ticket_keys[TICKET_KEYS]; /* [0] is the current key */
+static uint64_t ticket_rotated_ms;
+static pthread_mutex_t ticket_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic int ktls_noted;
+
+/* Under ticket_lock: a new current key when the last is older than the period. 0, or -1 (no randomness). */
+static int rotate_ticket_keys_locked(uint64_t now_ms)
+{
+    if (ticket_keys[0].valid && now_ms - ticket_rotated_ms < TICKET_ROTATE_MS)
+        return 0;
+    struct ticket_key fresh = {.valid = 1};
+    if (RAND_bytes(fresh.name, sizeof fresh.name) != 1 || RAND_bytes(fresh.aes, sizeof fresh.aes) != 1 ||
+        RAND_bytes(fresh.hmac, sizeof fresh.hmac) != 1)
+        return -1;
+    memmove(&ticket_keys[1], &ticket_keys[0], (TICKET_KEYS - 1) * sizeof ticket_keys[0]);
+    ticket_keys[0] = fresh;
+    OPENSSL_cleanse(&fresh, sizeof fresh);
+    ticket_rotated_ms = now_ms;
+    return 0;
+}
+
+static int on_ticket_key(SSL *ssl, unsigned char key_name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
+                         EVP_MAC_CTX *hctx, int enc)
+{
+    (void)ssl;
+    int result = 0;
+    pthread_mutex_lock(&ticket_lock);
+    const struct ticket_key *k = NULL;
+    if (enc) {
+        if (rotate_ticket_keys_locked(tg_now_ms()) == 0 && RAND_bytes(iv, EVP_MAX_IV_LENGTH) == 1) {
+            k = &ticket_keys[0];
+            memcpy(key_name, k->name, 16);
+            result = 1;
+        }
+    } else {
+        for (int i = 0; i < TICKET_KEYS && !k; i++) {
+            if (ticket_keys[i].valid && memcmp(ticket_keys[i].name, key_name, 16) == 0) {
+                k = &ticket_keys[i];
+                result = i == 0 ? 1 : 2; /* 2: decrypts, but issue a fresh ticket under the current key */
+            }
+        }
+    }
+    if (k) {
+        OSSL_PARAM params[] = {
+            OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)k->hmac, sizeof k->hmac),
+            OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+            OSSL_PARAM_construct_end(),
+        };
+        int ok = EVP_MAC_CTX_set_params(hctx, params) == 1 &&
+                 (enc ? EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv)
+                      : EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv)) == 1;
+        if (!ok)
+            result = -1;
+    }
+    pthread_mutex_unlock(&ticket_lock);
+    return result;
+}
+
+/* After a handshake: says once per process whether the kernel took the record layer over (kTLS). */
+static void on_info(const SSL *ssl, int where, int ret)
+{
+    (void)ret;
+    if (!(where & SSL_CB_HANDSHAKE_DONE) || atomic_exchange(&ktls_noted, 1))
+        return;
+    int send = BIO_get_ktls_send(SSL_get_wbio(ssl)) == 1, recv = BIO_get_ktls_recv(SSL_get_rbio(ssl)) == 1;
+    if (send || recv)
+        tg_info("TLS: kernel TLS in use (send %s, receive %s)", send ? "yes" : "no", recv ? "yes" : "no");
+    else
+        tg_info("TLS: kernel TLS not offered (no tls module or an unsupported cipher): records in user space");
+}
+
+static void free_sni(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    free(ptr);
+}
+
+/* The host_name of a ClientHello's server_name extension (RFC 6066 §3), lower-cased into out without a
+ * trailing dot; 0 when there is none (or it is malformed or too long). */
+static size_t read_sni(SSL *ssl, char *out, size_t size)
+{
+    const unsigned char *p;
+    size_t len;
+    if (!SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &len) || len < 5)
+        return 0;
+    size_t list = (size_t)p[0] << 8 | p[1];
+    if (list + 2 != len || p[2] != TLSEXT_NAMETYPE_host_name)
+        return 0;
+    size_t n = (size_t)p[3] << 8 | p[4];
+    if (n == 0 || n + 5 > len || n >= size)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = p[5 + i];
+        if (ch <= ' ' || ch >= 0x7f)
+            return 0;
+        out[i] = (char)tolower(ch);
+    }
+    if (out[n - 1] == '.')
+        n--;
+    out[n] = 0;
+    return n;
+}
+
+static SSL_CTX *find_ctx(const struct tg_snapshot *snap, const char *name, size_t len)
+{
+    struct tg_route_match m = tg_snapshot_route(snap, name, len, "/", 1);
+    size_t gi = m.group ? (size_t)(m.group - snap->groups) : SIZE_MAX;
+    return tg_tls_certs_find(snap->tls, name, len, gi);
+}
+
+/* Runs first in the handshake (before version and cipher negotiation): picks the certificate context. */
+static int on_client_hello(SSL *ssl, int *alert, void *arg)
+{
+    (void)arg;
+    struct tg_snapshot *const *slot = SSL_get_app_data(ssl);
+    const struct tg_snapshot *snap = slot ? *slot : NULL;
+    char name[256];
+    size_t len = read_sni(ssl, name, sizeof name);
+    SSL_CTX *ctx = NULL;
+    if (snap && len)
+        ctx = find_ctx(snap, name, len);
+    if (!ctx && snap && fallback_host)
+        ctx = find_ctx(snap, fallback_host, strlen(fallback_host));
+    if (!ctx) {
+        *alert = SSL_AD_UNRECOGNIZED_NAME;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
+    if (len && !SSL_get_ex_data(ssl, sni_index)) {
+        char *copy = malloc(len + 1);
+        if (copy) {
+            memcpy(copy, name, len + 1);
+            SSL_set_ex_data(ssl, sni_index, copy);
+        }
+    }
+    SSL_set_SSL_CTX(ssl, ctx);
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+int tg_tls_frontend_init(const char *default_host)
+{
+    if (server_ctx)
+        return 0;
+    fallback_host = default_host && default_host[0] ? default_host : NULL;
+    sni_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, free_sni);
+    server_ctx = tg_tls_server_ctx_new();
+    if (!server_ctx || sni_index < 0) {
+        tg_error("TLS: cannot create the server context");
+        return -1;
+    }
+    SSL_CTX_set_client_hello_cb(server_ctx, on_client_hello, NULL);
+    SSL_CTX_set_tlsext_ticket_key_evp_cb(server_ctx, on_ticket_key);
+    SSL_CTX_set_timeout(server_ctx, (long)(TICKET_KEYS * TICKET_ROTATE_MS / 1000));
+    SSL_CTX_set_options(server_ctx, SSL_OP_ENABLE_KTLS);
+    return 0;
+}
+
+int tg_tls_frontend_start(struct tg_conn *conn, struct tg_snapshot *const *snapshot_slot)
+{
+    if (tg_conn_start_tls_server(conn, server_ctx, (void *)snapshot_slot) != 0) {
+        ERR_clear_error();
+        return -1;
+    }
+    if (!atomic_load_explicit(&ktls_noted, memory_order_relaxed))
+        SSL_set_info_callback(tg_conn_ssl(conn), on_info); /* per SSL: the context changes at the ClientHello */
+    return 0;
+}
+
+const char *tg_tls_frontend_sni(const struct tg_conn *conn, size_t *len)
+{
+    SSL *ssl = tg_conn_ssl(conn);
+    const char *name = ssl ? SSL_get_ex_data(ssl, sni_index) : NULL;
+    *len = name ? strlen(name) : 0;
+    return name;
+}
+
+int tg_tls_frontend_misdirected(const struct tg_conn *conn, const struct tg_snapshot *snap,
+                                const struct tg_group_cfg *group)
+{
+    size_t len;
+    const char *sni = tg_tls_frontend_sni(conn, &len);
+    if (!sni)
+        return 0;
+    return tg_snapshot_route(snap, sni, len, "/", 1).group != group;
+}
+
+int tg_tls_frontend_is_tls(const struct tg_conn *conn) { return tg_conn_ssl(conn) != NULL; }

@@ -1,0 +1,35 @@
+/* tls_frontend.h — the TLS listener's side of the proxy (--tls-listen): accepted sockets are put on the TLS
+ * transport (loop/tls_transport.h) before the HTTP/1 server connection sees a byte, and each handshake picks its
+ * certificate by SNI on the accepting worker's snapshot (config/tls_certs.h): the exact hostname, the longest
+ * wildcard, the default of the group that serves the name; otherwise the configured default host's
+ * certificate (--tls-default-host), or the handshake fails with an unrecognized_name alert (RFC 6066 §3).
+ *
+ * One server SSL_CTX serves every worker of the process, so the session-ticket keys it generates are shared by
+ * all workers (a ticket issued by one resumes on any). The SNI a connection presented is kept with its SSL so
+ * that a request whose Host names another group can be answered 421 (RFC 9110 §15.5.20).
+ */
+#ifndef TG_TLS_FRONTEND_H
+#define TG_TLS_FRONTEND_H
+
+#include "config/snapshot.h"
+#include "loop/conn.h"
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+/* Once per process, before any worker accepts: the shared server context. 0, or -1 with a logged error. */
+int tg_tls_frontend_init(const char *default_host);
+/* Puts conn (accepted on the TLS listener, nothing read yet) on TLS; its handshake will pick the certificate
+ * on *snapshot_slot, the accepting worker's current snapshot (read on the worker's thread when the
+ * ClientHello arrives). 0, or -1 (out of memory). */
+int tg_tls_frontend_start(struct tg_conn *conn, struct tg_snapshot *const *snapshot_slot);
+/* The SNI name conn's client presented (lower-case), or NULL (plain TCP, or no SNI); *len its length. */
+const char *tg_tls_frontend_sni(const struct tg_conn *conn, size_t *len);
+/* 1 when conn presented an SNI name that selects another group of snap than group (the Host's): the request is
+ * answered 421 (RFC 9110 §15.5.20). A name no group serves counts as another group. */
+int tg_tls_frontend_misdirected(const struct tg_conn *conn, const struct tg_snapshot *snap,
+                                const struct tg_group_cfg *group);
+/* 1 when conn came through the TLS listener. */
+int tg_tls_frontend_is_tls(const struct tg_conn *conn);
+
+#endif

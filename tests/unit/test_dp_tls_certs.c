@@ -1,0 +1,158 @@
+/* test_dp_tls_certs.c — the TLS listener's certificate table (config/tls_certs.c): exact hostname, longest
+ * wildcard, the group's default, nothing for a name no group serves; ECDSA and RSA loaded side by side into one
+ * context; bad PEM, a key of another certificate and unknown fields refused with the field named and no key
+ * material in the message. Certificates are made here with OpenSSL (self-signed, in memory). */
+#include "config/tls_certs.h"
+#include "tg_test.h"
+
+#include <openssl/ec.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <string.h>
+
+struct pem {
+    char cert[4096];
+    char key[4096];
+};
+
+static void to_pem(struct pem *out, X509 *x, EVP_PKEY *k)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(b, x);
+    int n = BIO_read(b, out->cert, sizeof out->cert - 1);
+    out->cert[n > 0 ? n : 0] = 0;
+    BIO_free(b);
+    b = BIO_new(BIO_s_mem());
+    PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
+    n = BIO_read(b, out->key, sizeof out->key - 1);
+    out->key[n > 0 ? n : 0] = 0;
+    BIO_free(b);
+}
+
+/* A self-signed certificate for cn ("ec" or "rsa" key). */
+static void make_cert(struct pem *out, const char *cn, int rsa)
+{
+    EVP_PKEY *k = rsa ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+    X509_set_issuer_name(x, X509_get_subject_name(x));
+    X509_set_pubkey(x, k);
+    X509_sign(x, k, EVP_sha256());
+    to_pem(out, x, k);
+    X509_free(x);
+    EVP_PKEY_free(k);
+}
+
+/* The CN of the certificate of ctx for key type pkey_id (EVP_PKEY_EC / EVP_PKEY_RSA), or "". */
+static const char *cn_of(SSL_CTX *ctx, int want_rsa)
+{
+    static char text[64];
+    text[0] = 0;
+    if (!ctx)
+        return "(none)";
+    int rc = SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_FIRST);
+    while (rc == 1) {
+        X509 *x = SSL_CTX_get0_certificate(ctx);
+        if (x && (EVP_PKEY_get_base_id(X509_get0_pubkey(x)) == EVP_PKEY_RSA) == want_rsa) {
+            X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, text, sizeof text);
+            break;
+        }
+        rc = SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_NEXT);
+    }
+    return text;
+}
+
+static json_t *entry(const char *hosts_json, const struct pem *p)
+{
+    json_t *e = json_pack("{s:s,s:s}", "certPem", p->cert, "keyPem", p->key);
+    if (hosts_json)
+        json_object_set_new(e, "hostnames", json_loads(hosts_json, 0, NULL));
+    return e;
+}
+
+int main(void)
+{
+    struct pem api_ec, api_rsa, wild, deep, other;
+    make_cert(&api_ec, "api-ec", 0);
+    make_cert(&api_rsa, "api-rsa", 1);
+    make_cert(&wild, "wild", 0);
+    make_cert(&deep, "deep", 0);
+    make_cert(&other, "other", 0);
+
+    json_t *g0 = json_pack("{s:s,s:[s,s,s,s]}", "id", "a/one", "hostnames", "api.example.com", "*.example.com",
+                           "*.ws.example.com", "plain.test");
+    json_object_set_new(g0, "tls", json_pack("[o,o,o,o]", entry("[\"api.example.com\"]", &api_ec),
+                                             entry("[\"api.example.com\"]", &api_rsa),
+                                             entry("[\"*.example.com\"]", &wild),
+                                             entry("[\"*.ws.example.com\"]", &deep)));
+    json_t *g1 = json_pack("{s:s,s:[s]}", "id", "a/two", "hostnames", "two.test");
+    json_t *g2 = json_pack("{s:s,s:[s],s:[o]}", "id", "a/three", "hostnames", "three.test", "tls",
+                           entry(NULL, &other));
+    json_t *groups = json_pack("[o,o,o]", g0, g1, g2);
+    json_t *errors = json_array();
+    struct tg_tls_certs *t = tg_tls_certs_build(groups, errors);
+    CHECK(t != NULL);
+    CHECK_EQ_INT((int)json_array_size(errors), 0);
+
+#define FIND(name, gi) tg_tls_certs_find(t, name, strlen(name), gi)
+    /* exact: both key types in one context */
+    CHECK_EQ_STR(cn_of(FIND("api.example.com", 0), 0), "api-ec");
+    CHECK_EQ_STR(cn_of(FIND("api.example.com", 0), 1), "api-rsa");
+    /* wildcards: the longest wins, one label or more */
+    CHECK_EQ_STR(cn_of(FIND("x.example.com", 0), 0), "wild");
+    CHECK_EQ_STR(cn_of(FIND("a.ws.example.com", 0), 0), "deep");
+    CHECK_EQ_STR(cn_of(FIND("a.b.ws.example.com", 0), 0), "deep");
+    CHECK_EQ_STR(cn_of(FIND("ws.example.com", 0), 0), "wild");
+    CHECK(FIND("example.com", SIZE_MAX) == NULL);
+    /* a name of the group that no entry names: the group's default (the first ECDSA entry) */
+    CHECK_EQ_STR(cn_of(FIND("plain.test", 0), 0), "api-ec");
+    CHECK_EQ_STR(cn_of(FIND("plain.test", 0), 1), "api-rsa");
+    /* an entry without hostnames covers the whole group */
+    CHECK_EQ_STR(cn_of(FIND("three.test", 2), 0), "other");
+    /* a group without certificates, and a name nobody serves */
+    CHECK(FIND("two.test", 1) == NULL);
+    CHECK(FIND("nowhere.test", SIZE_MAX) == NULL);
+#undef FIND
+    tg_tls_certs_free(t);
+    json_decref(groups);
+
+    /* refusals: the field is named, the key never appears */
+    struct {
+        json_t *tls;
+        const char *expect;
+    } bad[] = {
+        {json_pack("[{s:s,s:s}]", "certPem", "garbage", "keyPem", api_ec.key), "groups[0].tls[0].certPem: not a PEM"},
+        {json_pack("[{s:s,s:s}]", "certPem", api_ec.cert, "keyPem", "garbage"), "groups[0].tls[0].keyPem: not a PEM"},
+        {json_pack("[{s:s,s:s}]", "certPem", api_ec.cert, "keyPem", other.key), "keyPem: does not match"},
+        {json_pack("[{s:s,s:s,s:b}]", "certPem", api_ec.cert, "keyPem", api_ec.key, "ocsp", 1), "tls[0].ocsp: unknown"},
+        {json_pack("[{s:s}]", "certPem", api_ec.cert), "certPem and keyPem are required"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *g = json_pack("[{s:s,s:[s],s:o}]", "id", "b/x", "hostnames", "x.test", "tls", bad[i].tls);
+        json_t *errs = json_array();
+        CHECK(tg_tls_certs_build(g, errs) == NULL);
+        char *text = json_dumps(errs, 0);
+        CHECK(text && strstr(text, bad[i].expect) != NULL);
+        CHECK(text && strstr(text, "PRIVATE KEY") == NULL);
+        if (text && !strstr(text, bad[i].expect))
+            fprintf(stderr, "case %zu: expected \"%s\" in %s\n", i, bad[i].expect, text);
+        free(text);
+        json_decref(errs);
+        json_decref(g);
+    }
+
+    /* the listener's settings */
+    SSL_CTX *ctx = tg_tls_server_ctx_new();
+    CHECK(ctx != NULL);
+    CHECK_EQ_INT((int)SSL_CTX_get_min_proto_version(ctx), TLS1_2_VERSION);
+    CHECK_EQ_INT((int)SSL_CTX_get_max_proto_version(ctx), TLS1_3_VERSION);
+    CHECK((SSL_CTX_get_mode(ctx) & SSL_MODE_RELEASE_BUFFERS) != 0);
+    CHECK((SSL_CTX_get_options(ctx) & SSL_OP_NO_RENEGOTIATION) != 0);
+    SSL_CTX_free(ctx);
+    json_decref(errors);
+    TG_TEST_MAIN_END();
+}
