@@ -147,8 +147,10 @@ static int yaml_plain_ok(const char *s)
     (void)strtod(s, &end);
     if (*end == '\0')
         return 0; /* a number */
-    if (strchr("-?:,[]{}#&*!|>'\"%@` ", s[0]))
+    if (strchr("-?:,[]{}#&*!|>'\"%@` .+", s[0]))
         return 0;
+    if (s[0] >= '0' && s[0] <= '9')
+        return 0; /* numbers, dates and times (YAML 1.1 reads 2026-12-07T... as a timestamp), versions */
     for (const char *p = s; *p; p++) {
         unsigned char ch = (unsigned char)*p;
         if (ch < 0x20 || ch == 0x7f || ch == '#' || ch == '"' || ch == '\\')
