@@ -27,7 +27,7 @@ export class LineChart {
     g.clearRect(0, 0, w, h);
     const left = 40, right = 8, top = 8, bottom = 20;
     const max = Math.max(1, ...this.points.map((p) => p[1]));
-    const ymax = niceCeil(max);
+    const ymax = this.decimals ? niceCeil(max) : Math.max(2, niceCeil(max)); // whole numbers: a mid line that is one
     g.font = '11px system-ui, sans-serif';
     g.fillStyle = '#5b6672';
     g.strokeStyle = '#d5dbe1';

@@ -13,15 +13,21 @@ void tg_table_init(struct tg_table *t, size_t cols, const char *const *titles)
 {
     memset(t, 0, sizeof *t);
     t->cols = cols;
-    tg_table_add(t, titles);
-    t->rows = 0; /* line 0 holds the titles */
+    t->cap = cols * 16;
+    t->cells = cols ? calloc(t->cap, sizeof *t->cells) : NULL;
+    if (!t->cells)
+        return;
+    for (size_t i = 0; i < cols; i++)
+        t->cells[i] = strdup(titles[i]); /* line 0: the titles */
 }
 
 void tg_table_add(struct tg_table *t, const char *const *cells)
 {
-    size_t line = t->cells ? t->rows + 1 : 0;
+    if (!t->cells)
+        return;
+    size_t line = t->rows + 1;
     if ((line + 1) * t->cols > t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : t->cols * 16;
+        size_t cap = t->cap * 2;
         while (cap < (line + 1) * t->cols)
             cap *= 2;
         char **c = realloc(t->cells, cap * sizeof *c);
@@ -32,8 +38,7 @@ void tg_table_add(struct tg_table *t, const char *const *cells)
     }
     for (size_t i = 0; i < t->cols; i++)
         t->cells[line * t->cols + i] = strdup(cells[i] ? cells[i] : "-");
-    if (line > 0)
-        t->rows++;
+    t->rows++;
 }
 
 /* Display width of UTF-8 text: one column per code point (the tables hold no wide characters). */
