@@ -423,3 +423,103 @@ def test_debug_start_list_show_stop_and_trace(ctl_dp):
     assert stop.returncode == 0 and stop.stdout.strip() == f"debug session {sid} stopped"
     gone = ctl(ctl_dp, "debug", "show", sid)
     assert gone.returncode == 5 and "not found (404)" in gone.stderr
+
+
+# ------------------------------------------------------------- the client's side of debug, against a stand-in
+
+class StandInDebugApi:
+    """An admin API stand-in serving /debug/sessions in DESIGN.md's shapes ("Debug and analytics"), so the
+    client's side of `debug` and `trace` is exercised before the data plane has debug sessions. It checks
+    nothing of the data plane: test_debug_start_list_show_stop_and_trace does, against the real one."""
+
+    def __init__(self):
+        self.sessions: dict[str, dict] = {}
+        self.posted: list[dict] = []
+        api = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _send(self, status: int, doc=None):
+                data = json.dumps(doc).encode() if doc is not None else b""
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self):  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                api.posted.append(body)
+                sid = f"dbg{len(api.posted)}"
+                api.sessions[sid] = {"id": sid, "environment": body["environment"], "proxy": body["proxy"],
+                                     "maxTransactions": body.get("maxTransactions", 20), "transactions": []}
+                self._send(201, {"id": sid})
+
+            def do_GET(self):  # noqa: N802
+                if self.path == "/debug/sessions":
+                    return self._send(200, {"sessions": [{**s, "transactions": len(s["transactions"])}
+                                                         for s in api.sessions.values()]})
+                s = api.sessions.get(self.path.rsplit("/", 1)[-1])
+                return self._send(200, s) if s else self._send(404, {"error": {"status": 404, "message": "no such debug session"}})
+
+            def do_DELETE(self):  # noqa: N802
+                return self._send(204) if api.sessions.pop(self.path.rsplit("/", 1)[-1], None) else self._send(404)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_debug_and_trace_client_side_against_a_stand_in():
+    api = StandInDebugApi()
+    try:
+        run = lambda *a: subprocess.run([CTL, "--admin", api.url, *a], capture_output=True, text=True, timeout=20)
+        r = run("debug", "start", "--env", "prod", "--proxy", "apis/chat", "--duration", "5m", "--max", "7",
+                "--filter", "path=/chat", "--filter", "header:x-debug=1", "--filter", "client=10.0.0.9")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == "dbg1\n"
+        assert api.posted == [{"environment": "prod", "proxy": "apis/chat", "durationSeconds": 300,
+                               "maxTransactions": 7, "filters": {"pathPrefix": "/chat", "clientIp": "10.0.0.9",
+                                                                 "header": {"name": "x-debug", "value": "1"}}}]
+        lst = run("debug", "list")
+        assert lst.returncode == 0 and lst.stdout.splitlines()[1].split()[:4] == ["dbg1", "prod", "apis/chat", "0/7"]
+
+        tx = {"status": 101, "request": {"method": "GET", "path": "/chat/ws", "headers": {"x-api-key": "<redacted>"}},
+              "policies": [{"name": "verifyApiKey", "result": "ok", "micros": 41}], "endpoint": "10.1.0.4:8080"}
+        trace = Lines([CTL, "--admin", api.url, "trace", "dbg1", "--interval", "0.1"])
+        trace_json = Lines([CTL, "--admin", api.url, "-o", "json", "trace", "dbg1", "--interval", "0.1"])
+        try:
+            trace.wait_for(lambda l: l.startswith("tracing debug session dbg1 (proxy apis/chat"))
+            api.sessions["dbg1"]["transactions"].append(dict(tx))
+            assert trace.wait_for(lambda l: "-> 101" in l) == "[1] GET /chat/ws -> 101  endpoint 10.1.0.4:8080"
+            assert trace.wait_for(lambda l: "policies" in l).strip() == "policies: verifyApiKey ok (41 µs)"
+            assert trace.wait_for(lambda l: "websocket" in l).strip() == "websocket: open"
+            assert json.loads(trace_json.wait_for(lambda l: True))["event"] == "transaction"
+            api.sessions["dbg1"]["transactions"][0] = {**tx, "websocket": {
+                "durationMs": 2500, "messages": {"clientToBackend": 3, "backendToClient": 4},
+                "bytes": {"clientToBackend": 30, "backendToClient": 2048}, "closeCode": 1000, "closedBy": "client"}}
+            line = trace.wait_for(lambda l: "closed" in l)
+            assert line == ("[1] GET /chat/ws  closed 1000 by client after 2.5s; messages c>b 3 b>c 4; "
+                            "bytes c>b 30 B b>c 2.0 KiB")
+            closed = json.loads(trace_json.wait_for(lambda l: '"closed"' in l))
+            assert closed["index"] == 1 and closed["transaction"]["websocket"]["closedBy"] == "client"
+            show = run("debug", "show", "dbg1")
+            assert show.returncode == 0 and "closed 1000 by client" in show.stdout and "verifyApiKey ok (41 µs)" in show.stdout
+            stop = run("debug", "stop", "dbg1")
+            assert stop.returncode == 0 and stop.stdout == "debug session dbg1 stopped\n"
+            # the session is gone: trace says so and ends with 0
+            assert trace.wait_for(lambda l: l == "debug session dbg1 ended")
+            assert trace.proc.wait(5) == 0 and trace_json.proc.wait(5) == 0
+        finally:
+            trace.stop()
+            trace_json.stop()
+        gone = run("debug", "stop", "dbg1")
+        assert gone.returncode == 5 and gone.stderr.startswith("tollgatectl: not found (404): DELETE /debug/sessions/dbg1")
+    finally:
+        api.close()
