@@ -9,15 +9,18 @@ the gateway, and one whose session the proxy ends says so. Screenshots go to doc
 from __future__ import annotations
 
 import json
+import mimetypes
 import os
 import shutil
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 import tollgate_it as it
-from test_tollgatectl import post_json
+from test_tollgatectl import StandInDebugApi, post_json
 
 REPO = Path(__file__).resolve().parents[2]
 NODE_MODULES = REPO / "tests" / "node" / "node_modules"
@@ -25,13 +28,13 @@ IMAGES = REPO / "docs" / "images"
 SCRIPT = Path(__file__).resolve().parent / "node" / "console_browser.js"
 
 
-def browse(spec: dict, timeout: float = 120) -> dict:
+def browse(spec: dict, timeout: float = 120, images: Path = IMAGES) -> dict:
     if not shutil.which("node") or not (NODE_MODULES / "playwright-core").is_dir():
         pytest.skip("playwright-core not installed (make deps)")
     if not Path(os.environ.get("CHROMIUM", "/usr/bin/chromium")).exists():
         pytest.skip("chromium not installed (make deps)")
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run(["node", str(SCRIPT), json.dumps({**spec, "images": str(IMAGES)})], capture_output=True,
+    images.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(["node", str(SCRIPT), json.dumps({**spec, "images": str(images)})], capture_output=True,
                        text=True, timeout=timeout * it.SLOW, env={**os.environ, "NODE_PATH": str(NODE_MODULES)})
     lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
     assert lines, f"no result from the browser: {r.stdout}\n{r.stderr}"
@@ -107,3 +110,71 @@ def test_demo_chat_in_chromium(dp_factory, demo_factory):
     assert any(l.endswith(": hello from page A") for l in out["logA"]), out["logA"]
     assert any(l.endswith(": and hello back from B") for l in out["logA"]), out["logA"]
     assert out["closedLineA"][0].startswith("* connection closed (1001"), out["closedLineA"]
+
+
+def test_console_debug_page_against_a_stand_in(tmp_path):
+    """The debug page's side of the flow before the data plane has debug sessions: the console's own files served
+    by a stand-in admin API whose debug session records one WebSocket transaction by itself, open then closed
+    (DESIGN.md's shapes). Screenshots go to a temporary directory: they show made-up data."""
+    console = REPO / "console"
+    api = StandInDebugApi()
+    handler = api.server.RequestHandlerClass
+    plain_get = handler.do_GET
+
+    def do_get(self):
+        if self.path.startswith("/console/"):
+            name = self.path[len("/console/"):].split("?")[0].split("#")[0] or "index.html"
+            data = (console / name).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Type", (mimetypes.guess_type(name)[0] or "text/plain").replace(
+                "application/javascript", "text/javascript"))
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        elif self.path == "/routes":
+            self._send(200, {"version": 3, "appliedAt": "", "routes": [
+                {"host": "api.example.com", "group": "apis/public", "environment": "prod", "basePath": "/chat",
+                 "proxy": "apis/chat", "endpoints": ["10.1.0.4:8080"], "websocket": True,
+                 "policies": ["verifyApiKey"]}]})
+        elif self.path == "/metrics":
+            data = b"tollgate_websocket_sessions_active 0\n"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        else:
+            plain_get(self)
+
+    handler.do_GET = do_get
+    tx = {"status": 101, "request": {"method": "GET", "path": "/chat/ws",
+                                     "headers": {"host": "api.example.com", "x-api-key": "<redacted>"}},
+          "policies": [{"name": "verifyApiKey", "result": "ok", "micros": 41}], "endpoint": "10.1.0.4:8080"}
+
+    def script():  # the recorded transaction: open after the session starts, closed 3 s later
+        it.wait_until(lambda: api.sessions, 30)
+        s = next(iter(api.sessions.values()))
+        time.sleep(0.5)
+        s["transactions"].append(dict(tx))
+        time.sleep(3)
+        s["transactions"][0] = {**tx, "websocket": {
+            "durationMs": 3012, "messages": {"clientToBackend": 2, "backendToClient": 2},
+            "bytes": {"clientToBackend": 14, "backendToClient": 14}, "closeCode": 1000, "closedBy": "client"}}
+
+    threading.Thread(target=script, daemon=True).start()
+    try:
+        out = browse({"scenario": "debug", "admin": api.url, "proxy": "apis/chat", "environment": "prod",
+                      }, images=tmp_path)
+    finally:
+        api.close()
+    assert out["errors"] == [], out["errors"]
+    assert api.posted[0] == {"proxy": "apis/chat", "environment": "prod", "durationSeconds": 600,
+                             "maxTransactions": 5}
+    assert "101 Switching Protocols" in out["openDetail"] and "<redacted>" in out["openDetail"]
+    closed = dict(zip(out["closedDetail"][0::2], out["closedDetail"][1::2]))
+    assert closed == {"Closed by": "client", "Close code": "1000", "Duration": "3.0 s",
+                      "Messages client → backend": "2", "Messages backend → client": "2",
+                      "Bytes client → backend": "14 B", "Bytes backend → client": "14 B"}
+    assert out["policies"] == [["verifyApiKey", "ok", "41 µs"]]
+    if os.environ.get("TOLLGATE_KEEP_SCREENSHOTS"):  # to look at them
+        shutil.copytree(tmp_path, os.environ["TOLLGATE_KEEP_SCREENSHOTS"], dirs_exist_ok=True)

@@ -7,6 +7,7 @@
 //   {"scenario":"console", "admin":"http://127.0.0.1:P", "gateway":"ws://main.test:P", "wsPath":"/echo/x",
 //    "proxy":"ns/name", "environment":"prod", "debug":bool, "images":"docs/images"}
 //   {"scenario":"chat", "page":"http://main.test:P/chat/", "images":"docs/images"}
+//   {"scenario":"debug", "admin", "proxy", "environment", "images"}   (the debug page's flow alone)
 'use strict';
 
 const { chromium } = require('playwright-core');
@@ -141,6 +142,40 @@ async function consoleScenario() {
   out.errors = errors;
 }
 
+// The debug page alone, against an admin API whose debug session records one WebSocket transaction by itself
+// (open, then closed): the page's side of the flow.
+async function debugScenario() {
+  const browser = await launch();
+  const errors = [];
+  try {
+    const ctx = await browser.newContext({ viewport: { width: 1366, height: 800 } });
+    const page = await ctx.newPage();
+    watchErrors(page, errors);
+    await page.goto(`${spec.admin}/console/#debug`);
+    await page.waitForFunction(() => document.querySelectorAll('#debug-target option').length > 0);
+    await page.selectOption('#debug-target', `${spec.proxy}|${spec.environment}`);
+    await page.fill('#debug-max', '5');
+    await page.click('#debug-form button[type=submit]');
+    await page.waitForSelector('#tx-table tbody tr >> text=open', { timeout: 10000 });
+    await page.focus('#tx-table tbody tr');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#tx-detail >> text=101 Switching Protocols');
+    out.openDetail = await page.textContent('#tx-detail');
+    await page.screenshot({ path: `${spec.images}/debug-open.png`, fullPage: true });
+    await page.waitForSelector('#tx-table tbody tr >> text=closed 1000 by client', { timeout: 10000 });
+    await page.waitForSelector('#tx-detail >> text=Closed by');
+    out.closedDetail = await page.$$eval('#tx-detail dl:last-of-type dt, #tx-detail dl:last-of-type dd', (els) => els.map((e) => e.textContent));
+    out.policies = await page.$$eval('#tx-detail table tbody tr', (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
+    await page.screenshot({ path: `${spec.images}/debug-closed.png`, fullPage: true });
+    await page.click('#debug-stop');
+    await page.waitForFunction(() => / stopped$/.test(document.getElementById('debug-current').textContent));
+    step('debug');
+  } finally {
+    await browser.close();
+  }
+  out.errors = errors;
+}
+
 async function chatScenario() {
   const browser = await launch();
   const errors = [];
@@ -180,6 +215,7 @@ async function chatScenario() {
   try {
     if (spec.scenario === 'console') await consoleScenario();
     else if (spec.scenario === 'chat') await chatScenario();
+    else if (spec.scenario === 'debug') await debugScenario();
     else throw new Error(`unknown scenario ${spec.scenario}`);
     console.log(JSON.stringify(out));
   } catch (e) {
