@@ -346,21 +346,23 @@ def test_missing_token_file_is_a_usage_error(ctl_dp, tmp_path):
 
 
 def test_wrong_token_is_said_plainly(run_dir, backends, tmp_path):
-    helptext = subprocess.run([str(it.binary("tollgate-dataplane")), "--help"], capture_output=True, text=True,
-                              timeout=10)
-    if "--admin-token-file" not in helptext.stdout + helptext.stderr:
-        pytest.skip("admin token not in this build")
     good = tmp_path / "token"
     good.write_text("right-token-0123456789\n")
     bad = tmp_path / "wrong"
     bad.write_text("wrong-token-0123456789\n")
+    probe = subprocess.run([str(it.binary("tollgate-dataplane")), "--admin-token-file", str(good), "--help"],
+                           capture_output=True, text=True, timeout=10)
+    if "unrecognized option" in probe.stdout + probe.stderr:
+        pytest.skip("admin token not in this build")
     dp = it.Dataplane(run_dir, "dataplane-token", args=["--admin-token-file", str(good)])
     dp.start(ctl_snapshot(backends.b1.endpoint()), wait_ready=False)
     try:
-        r = ctl(dp, "--token-file", str(bad), "routes")
-        assert r.returncode == 4, (r.stdout, r.stderr)
-        assert r.stderr.strip().startswith("tollgatectl: the admin API refused the request (401 Unauthorized): "
-                                           "wrong admin token")
+        # /sessions and /config are the privileged admin API of issue 13
+        for args in (["sessions"], ["config", "-o", "json"]):
+            r = ctl(dp, "--token-file", str(bad), *args)
+            assert r.returncode == 4, (args, r.stdout, r.stderr)
+            assert r.stderr.strip() == ("tollgatectl: the admin API refused the request (401 Unauthorized): wrong "
+                                        "admin token; check --token-file or TOLLGATE_ADMIN_TOKEN_FILE")
         r = ctl(dp, "sessions")
         assert r.returncode == 4 and "an admin token is required" in r.stderr
         r = subprocess.run([CTL, "--admin", admin_url(dp), "sessions", "-o", "json"], capture_output=True, text=True,
@@ -523,3 +525,44 @@ def test_debug_and_trace_client_side_against_a_stand_in():
         assert gone.returncode == 5 and gone.stderr.startswith("tollgatectl: not found (404): DELETE /debug/sessions/dbg1")
     finally:
         api.close()
+
+
+def test_token_header_and_401_against_a_stand_in(tmp_path):
+    """The client's side of the admin token before the data plane checks one: the bearer token read from the file
+    (its trailing newline dropped) is sent, and a 401 is said plainly with exit 4."""
+    seen: list[str | None] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            seen.append(self.headers.get("Authorization"))
+            ok = self.headers.get("Authorization") == "Bearer right-token"
+            data = b'{"sessions":[]}' if ok else b'{"error":{"status":401,"message":"admin token required"}}'
+            self.send_response(200 if ok else 401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    (tmp_path / "right").write_text("right-token\n")
+    (tmp_path / "wrong").write_text("wrong-token")
+    try:
+        r = subprocess.run([CTL, "--admin", url, "--token-file", str(tmp_path / "right"), "sessions"],
+                           capture_output=True, text=True, timeout=20)
+        assert r.returncode == 0 and r.stdout.strip() == "no live WebSocket sessions", r.stderr
+        r = subprocess.run([CTL, "--admin", url, "sessions"], capture_output=True, text=True, timeout=20,
+                           env={"TOLLGATE_ADMIN_TOKEN_FILE": str(tmp_path / "wrong"), "PATH": "/usr/bin:/bin"})
+        assert r.returncode == 4
+        assert r.stderr == ("tollgatectl: the admin API refused the request (401 Unauthorized): wrong admin token; "
+                            "check --token-file or TOLLGATE_ADMIN_TOKEN_FILE\n")
+        r = subprocess.run([CTL, "--admin", url, "sessions"], capture_output=True, text=True, timeout=20)
+        assert r.returncode == 4 and "an admin token is required" in r.stderr
+        assert seen == ["Bearer right-token", "Bearer wrong-token", None]
+    finally:
+        server.shutdown()
+        server.server_close()
