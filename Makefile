@@ -28,6 +28,10 @@ LDFLAGS := $(SAN) $(EXTRA_LDFLAGS)
 
 COMMON_SRC := $(wildcard common/*.c)
 DP_SRC := $(shell find dataplane/src -name '*.c' | sort)
+# the web console's files (console/) as a C table linked into the data plane (process/console.c serves it)
+CONSOLE_FILES := $(shell find console -type f ! -name '.*' 2>/dev/null | sort)
+DP_GEN_SRC := $(BUILD)/gen/console_assets.c
+CLI_SRC := $(shell find cli/src -name '*.c' 2>/dev/null | sort)
 CTL_SRC := $(shell find controller/src -name '*.c' | sort)
 DEMO_SRC := $(wildcard examples/demo-backend/*.c)
 BENCH_SRC := $(wildcard bench/*.c)
@@ -36,14 +40,15 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 COMMON_OBJ := $(call obj,$(COMMON_SRC))
-DP_OBJ := $(call obj,$(DP_SRC))
+DP_OBJ := $(call obj,$(DP_SRC)) $(call obj,$(DP_GEN_SRC))
+CLI_OBJ := $(call obj,$(CLI_SRC))
 CTL_OBJ := $(call obj,$(CTL_SRC))
 DP_LIB_OBJ := $(filter-out %/process/main.o,$(DP_OBJ))
 CTL_LIB_OBJ := $(filter-out %/process/main.o,$(CTL_OBJ))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 .PHONY: all deps run test unit integration asan bench bench-instructions fuzz clean lint format cluster cluster-down images soak valgrind
-all: $(BUILD)/tollgate-dataplane $(BUILD)/tollgate-controller $(if $(DEMO_SRC),$(BUILD)/tollgate-demo-backend) $(if $(BENCH_SRC),$(BUILD)/tollgate-bench)
+all: $(BUILD)/tollgate-dataplane $(BUILD)/tollgate-controller $(BUILD)/tollgatectl $(if $(DEMO_SRC),$(BUILD)/tollgate-demo-backend) $(if $(BENCH_SRC),$(BUILD)/tollgate-bench)
 
 deps:
 	@./scripts/deps.sh
@@ -53,6 +58,11 @@ DP_INC := -Idataplane/src
 CTL_INC := -Icontroller/src
 $(BUILD)/obj/dataplane/%.o $(BUILD)/obj/tests/unit/test_dp_%.o: INC := $(DP_INC)
 $(BUILD)/obj/controller/%.o $(BUILD)/obj/tests/unit/test_ctl_%.o: INC := $(CTL_INC)
+$(BUILD)/obj/$(BUILD)/gen/%.o: INC := $(DP_INC)
+$(BUILD)/obj/cli/%.o: INC := -Icli/src
+
+$(DP_GEN_SRC): $(CONSOLE_FILES) scripts/embed_console.py
+	python3 scripts/embed_console.py $@ console
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -63,6 +73,9 @@ $(BUILD)/libtollgate-common.a: $(COMMON_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/tollgate-dataplane: $(DP_OBJ) $(BUILD)/libtollgate-common.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tollgatectl: $(CLI_OBJ) $(BUILD)/libtollgate-common.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tollgate-controller: $(CTL_OBJ) $(BUILD)/libtollgate-common.a
@@ -130,9 +143,9 @@ fuzz: $(FUZZ_BIN)
 	@./tests/fuzz/run.sh $(FUZZ_BIN)
 
 FUZZ_CC = clang $(CFLAGS_BASE) -Wno-unused-function -O1 -g -fsanitize=fuzzer,address,undefined -DTG_FUZZING
-$(BUILD)/fuzz/fuzz_dp_%: tests/fuzz/fuzz_dp_%.c $(COMMON_SRC) $(DP_SRC)
+$(BUILD)/fuzz/fuzz_dp_%: tests/fuzz/fuzz_dp_%.c $(COMMON_SRC) $(DP_SRC) $(DP_GEN_SRC)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(DP_INC) -o $@ $< $(COMMON_SRC) $(filter-out %/process/main.c,$(DP_SRC)) $(LDLIBS)
+	$(FUZZ_CC) $(DP_INC) -o $@ $< $(COMMON_SRC) $(filter-out %/process/main.c,$(DP_SRC)) $(DP_GEN_SRC) $(LDLIBS)
 
 $(BUILD)/fuzz/fuzz_ctl_%: tests/fuzz/fuzz_ctl_%.c $(COMMON_SRC) $(CTL_SRC)
 	@mkdir -p $(dir $@)

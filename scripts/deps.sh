@@ -9,7 +9,7 @@ DEBIAN_PACKAGES=(
   libev-dev libssl-dev libjansson-dev libyaml-dev libcurl4-openssl-dev libhiredis-dev libcjose-dev
   clang clang-tidy cppcheck libclang-rt-14-dev
   nginx-light haproxy redis-server wrk curl openssl netcat-openbsd procps iproute2 psmisc valgrind
-  python3 python3-pip nodejs npm
+  python3 python3-pip nodejs npm chromium
 )
 PY_PACKAGES=(websockets==12.0 pytest==8.3.3 pyyaml==6.0.2 redis==5.0.8 requests==2.32.3 cryptography==48.0.0 prometheus-client==0.21.0)
 
@@ -49,7 +49,7 @@ if [ ${#py_missing[@]} -gt 0 ]; then
     || python3 -m pip install -q --break-system-packages --disable-pip-version-check "${py_missing[@]}"
 fi
 
-if [ ! -d tests/node/node_modules/ws ]; then
-  echo "deps: installing npm test clients (ws)"
+if [ ! -d tests/node/node_modules/ws ] || [ ! -d tests/node/node_modules/playwright-core ]; then
+  echo "deps: installing npm test clients (ws, playwright-core)"
   (cd tests/node && npm install --silent --no-audit --no-fund >/dev/null)
 fi

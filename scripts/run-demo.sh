@@ -134,7 +134,8 @@ cat <<MSG
 
     gateway   http://localhost:$PORT   (group "local", hostname localhost: examples/demo.yaml, seed-sample.yaml)
               https://localhost:$TLS_PORT  wss://localhost:$TLS_PORT  (certificate from the local CA $TLS_DIR/ca.crt)
-    admin     http://$ADMIN   /healthz /readyz /config /sessions /metrics
+    admin     http://$ADMIN   /healthz /readyz /config /sessions /metrics /routes
+    console   http://$ADMIN/console/   routes, live sessions and charts, debug (docs/console.md)
     backend   http://$BACKEND   tollgate-demo-backend (echo + chat room)
     logs      $RUN/{dataplane,controller,demo-backend}.log
 
@@ -149,7 +150,7 @@ cat <<MSG
              w.on('open',()=>w.send('hello through Tollgate')); w.on('message',m=>{console.log(String(m)); w.close()})"
     python3 -m websockets 'ws://localhost:$PORT/v1/ws?apikey=demo-key-123'   # the seed's sample: API key
     curl -si 'http://localhost:$PORT/v1/ws' | head -1                   # without the key: 401
-    curl -s http://$ADMIN/sessions                            # live WebSocket sessions
+    $BUILD/tollgatectl --admin $ADMIN sessions --watch     # live WebSocket sessions (also: routes, config)
     curl -s http://$ADMIN/metrics | grep tollgate_             # counters
 
   Edit examples/*.yaml while this runs: the controller re-applies them within a second (delete the Secret in

@@ -78,8 +78,10 @@ if [ "${TOLLGATE_SKIP_K8S:-0}" != 1 ]; then
   for d in tests/k8s tests/kube; do ls "$d"/test_*.py >/dev/null 2>&1 && k8s_dirs+=("$d"); done
   [ ${#k8s_dirs[@]} -gt 0 ] && pytest_run "Kubernetes (real apiserver)" "${k8s_dirs[@]}"
 fi
-# nothing the suite started may outlive it
-pkill -f "$build/tollgate-(dataplane|controller|demo-backend|bench)" 2>/dev/null || true
+# nothing the suite started may outlive it (this checkout's binaries only, by absolute path: another checkout's
+# suite may be running on the same machine)
+case $build in /*) own=$build ;; *) own=$PWD/$build ;; esac
+pkill -f "^$own/tollgate-(dataplane|controller|demo-backend|bench)" 2>/dev/null || true
 [ -n "$tools_pid" ] && kill "$tools_pid" 2>/dev/null
 echo "== ($assertions assertions in the C unit-test programs)"
 echo "== total: $passed passed, $failed failed"

@@ -5,6 +5,7 @@
 #include "process/dataplane.h"
 
 #include "clock.h"
+#include "process/console.h"
 #include "proxy/sessions.h"
 #include "policy/policy.h"
 
@@ -132,7 +133,7 @@ void tg_admin_handle(struct tg_mini_request *req, void *ctx)
         respond_json_value(req->conn, 200, config_summary(dp));
     } else if (strcmp(req->path, "/sessions") == 0) {
         respond_json_value(req->conn, 200, sessions_list(dp));
-    } else {
+    } else if (!tg_console_handle(req, dp)) { /* GET /routes, /console/ (process/console.c) */
         tg_mini_respond_json(req->conn, 404, "{\"error\":{\"status\":404,\"code\":\"admin.not_found\",\"message\":\"unknown admin endpoint\"}}");
     }
 }

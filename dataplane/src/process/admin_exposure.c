@@ -59,10 +59,18 @@ int tg_admin_bearer_ok(const unsigned char digest[32], const char *authorization
     return CRYPTO_memcmp(got, digest, sizeof got) == 0;
 }
 
+/* The web console's static files (console/, embedded): a browser navigating to /console/ cannot send a bearer
+ * token, and the files hold no data — every call the page makes for data carries the token it asks for. */
+static int is_console_file(const struct tg_mini_request *req)
+{
+    return strcmp(req->method, "GET") == 0 &&
+           (strcmp(req->path, "/console") == 0 || strncmp(req->path, "/console/", 9) == 0);
+}
+
 void tg_admin_exposure_admin(struct tg_mini_request *req, void *ctx)
 {
     struct tg_admin_exposure *x = ctx;
-    if (x->has_token && !tg_admin_bearer_ok(x->token_digest, req->authorization)) {
+    if (x->has_token && !is_console_file(req) && !tg_admin_bearer_ok(x->token_digest, req->authorization)) {
         tg_mini_respond_json(req->conn, 401, "{\"error\":{\"status\":401,\"code\":\"admin.unauthorized\","
                                              "\"message\":\"the admin API needs its bearer token\"}}");
         return;
