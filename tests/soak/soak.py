@@ -21,6 +21,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import shutil
 import sys
 import tempfile
 import time
@@ -261,6 +263,8 @@ async def main_async(args) -> dict:
     dp.check_clean_exit()
     b1.stop()
     b2.stop()
+    if os.environ.get("TOLLGATE_KEEP_LOGS") != "1":
+        shutil.rmtree(run_dir, ignore_errors=True)
     return out
 
 
