@@ -192,3 +192,63 @@ def test_debug_filters_cap_and_expiry(dp_factory, backends):
     sid = start(dp)
     d = get(dp, sid)
     assert d["durationSeconds"] == 600 and d["maxTransactions"] == 20
+
+
+def test_no_credential_in_records_analytics_metrics_or_log(dp_factory, backends, run_dir):
+    """One run with a debug session and analytics on, tokens and keys in every place a client can put them
+    (Authorization, access_token query, X-Api-Key, Cookie, the WebSocket's query); then every output of the run
+    — the debug records, the analytics file, /metrics and the log — is searched for each of them."""
+    signer = ah.Key("P-256", kid=f"dbg-{TAG}")
+    jwt = ah.make_jwt(signer, alg="ES256", exp_in=600)
+    jwt_q = ah.make_jwt(signer, alg="ES256", exp_in=600)
+    cookie = f"ck-{TAG}-cookie"
+    secrets = {"header JWT": jwt, "query JWT": jwt_q, "API key": KEY, "cookie": cookie}
+    py = backends.pyws.endpoint()
+    s = ah.auth_snapshot(1, [
+        ah.with_policies(it.proxy("it/dbg-jwt", "/dj", [py], strip=False),
+                         ah.oauth_policy(jwks_doc={"keys": [signer.jwk()]})),
+        ah.with_policies(it.proxy("it/dbg", "/dbg", [py], strip=False),
+                         ah.verify_api_key_policy([ah.api_key_entry(KEY, "apis/dbg", "dbg-app")])),
+    ])
+    log = run_dir / f"analytics-redact-{TAG}.jsonl"
+    dp = dp_factory(s, workers=2, args=["--analytics-log", str(log), "--log-level", "debug"])
+    ids = [start(dp, proxy="it/dbg-jwt", maxTransactions=100), start(dp, proxy="it/dbg", maxTransactions=100)]
+    # admitted requests reach the WebSocket-only backend, which answers 426: anything but the gateway's 401
+    assert http_get(dp, "/dj/a", {"Authorization": f"Bearer {jwt}", "Cookie": f"sid={cookie}"}) != 401
+    assert http_get(dp, f"/dj/b?access_token={jwt_q}&x=1") != 401
+    assert http_get(dp, "/dj/c", {"Authorization": f"Bearer {jwt}x"}) == 401
+    assert http_get(dp, "/dbg/d", {"X-Api-Key": KEY, "Cookie": f"sid={cookie}"}) != 401
+    assert http_get(dp, "/dbg/e", {"X-Api-Key": KEY + "x"}) == 401
+
+    async def ws():
+        async with it.ws_connect(dp, f"/dj/ws?access_token={jwt_q}") as c:
+            await c.send("x")
+            await c.recv()
+        async with it.ws_connect(dp, "/dbg/ws", extra_headers={"X-Api-Key": KEY}) as c:
+            await c.send("y")
+            await c.recv()
+
+    it.run(ws())
+    it.wait_until(lambda: sum(1 for r in records_of(log) if r["type"] == "websocket") == 2, 5 * it.SLOW,
+                  what="2 WebSocket analytics records")
+    it.wait_until(lambda: all(t.get("state") == "closed" for i in ids for t in ws_records(get(dp, i))), 5 * it.SLOW,
+                  what="closed 101 records")
+    outputs = {
+        "debug records": json.dumps([get(dp, i) for i in ids]),
+        "analytics": log.read_text(),
+        "metrics": dp.admin("/metrics")[2].decode(),
+    }
+    assert len(json.loads(outputs["debug records"])[0]["transactions"]) == 4
+    dp.stop()
+    outputs["log"] = dp.proc.log()
+    for where, text in outputs.items():
+        for what, secret in secrets.items():
+            assert secret not in text, f"{what} in {where}"
+    assert "[redacted]" in outputs["debug records"]
+
+
+def records_of(path) -> list[dict]:
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line]
+    except FileNotFoundError:
+        return []

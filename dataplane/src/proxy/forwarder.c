@@ -219,7 +219,7 @@ enum tg_forward_result tg_forwarder_start(struct tg_forwarder *f, struct tg_http
         return fail(f, 502, "upstream.connect_failed", "the backend could not be reached");
     }
     attach(f, up);
-    if (!up->connecting)
+    if (!up->connecting && f->on_response_head) /* the clock is read only for a debug session's record */
         f->connected_ms = tg_now_ms();
     /* A request without a body can be sent again on a fresh connection if a pooled one turns out stale. */
     if (up->reused && f->req_framing == TG_BODY_NONE && (f->retry_head = malloc((size_t)len)) != NULL) {
@@ -664,7 +664,8 @@ enum tg_forward_result tg_forwarder_pump(struct tg_forwarder *f)
             return fail(f, 502, "upstream.connect_failed", "the backend refused the connection");
         }
         f->progressed = 1; /* connected: the response timeout starts */
-        f->connected_ms = tg_now_ms();
+        if (f->on_response_head)
+            f->connected_ms = tg_now_ms();
     }
     if (up->conn.out) {
         int w = tg_conn_flush_buf(&up->conn, up->conn.out);

@@ -81,8 +81,9 @@ struct tg_forwarder {
     uint64_t resp_body_left;
     struct tg_chunked_scanner resp_chunks;
     struct tg_forward_error error;      /* with TG_FORWARD_FAILED */
-    /* for debug sessions (debug_capture.h): the endpoint chosen, when its connection was ready, and the
-     * owner's look at the final response head (NULL unless a debug session records this request) */
+    /* for debug sessions (debug_capture.h): the endpoint chosen, when its connection was ready (read only while
+     * on_response_head is set), and the owner's look at the final response head (NULL unless a debug session
+     * records this request) */
     struct tg_endpoint *endpoint;
     uint64_t connected_ms;
     uint64_t resp_body_bytes;           /* response body bytes relayed to the client (analytics) */
