@@ -149,8 +149,7 @@ static int debug_start(struct tg_cli *cli, int argc, char **argv)
         json_object_set_new(req, "durationSeconds", json_integer(duration));
     if (max > 0)
         json_object_set_new(req, "maxTransactions", json_integer(max));
-    if (json_object_size(filters))
-        json_object_set(req, "filters", filters);
+    json_object_update(req, filters); /* pathPrefix, header, clientIp sit beside environment and proxy */
     json_t *body = NULL;
     rc = tg_cli_call(cli, "POST", "/debug/sessions", req, &body);
     json_decref(req);
