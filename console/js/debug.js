@@ -137,7 +137,11 @@ function renderDetail() {
     tr.append(el('td', p.name), el('td', p.reason ? `${p.result} (${p.reason})` : p.result), el('td', `${p.micros} µs`));
     pt.tBodies[0].append(tr);
   }
-  if (!(tx.policies || []).length) pt.tBodies[0].append(el('tr')).append(el('td', 'no policies', { colspan: '3' }));
+  if (!(tx.policies || []).length) {
+    const none = el('tr');
+    none.append(el('td', 'no policies', { colspan: '3' }));
+    pt.tBodies[0].append(none);
+  }
   parts.push(pt);
   if (tx.status === 101) {
     const ws = tx.websocket || {};

@@ -3,28 +3,27 @@ driven by playwright-core from npm; tests/integration/node/console_browser.js do
 loads with no console errors, shows the routes, is reachable by keyboard and labels its fields, shows a live
 WebSocket session appear with its counts and disappear, draws its charts, keeps the admin token in the tab's
 sessionStorage; its debug page starts a debug session and shows the 101 record turning into a closed record
-(skipped with "debug sessions not in this build" until POST /debug/sessions lands). Two chat pages talk through
-the gateway, and one whose session the proxy ends says so. Screenshots go to docs/images/ (docs/console.md)."""
+(through the data plane's real debug API). Two chat pages talk through the gateway, and one whose session the
+proxy ends says so. Screenshots go to $TOLLGATE_BUILD/screenshots/, or to docs/images/ (the ones docs/console.md
+shows) with TOLLGATE_UPDATE_SCREENSHOTS=1, so that a test run leaves the tree as it was."""
 
 from __future__ import annotations
 
 import json
-import mimetypes
 import os
 import shutil
 import subprocess
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
 import tollgate_it as it
-from test_tollgatectl import StandInDebugApi, post_json
+from test_tollgatectl import post_json
 
 REPO = Path(__file__).resolve().parents[2]
 NODE_MODULES = REPO / "tests" / "node" / "node_modules"
-IMAGES = REPO / "docs" / "images"
+IMAGES = (REPO / "docs" / "images" if os.environ.get("TOLLGATE_UPDATE_SCREENSHOTS") == "1"
+          else REPO / os.environ.get("TOLLGATE_BUILD", "build") / "screenshots")
 SCRIPT = Path(__file__).resolve().parent / "node" / "console_browser.js"
 
 
@@ -90,8 +89,7 @@ def test_console_in_chromium(console_dp):
     assert handshakes.startswith("Handshakes per second: ")
     assert out["tokenStored"] == "console-test-token" and out["tokenField"] == ""
     assert ep  # (the admin port the page came from)
-    if not debug:
-        pytest.skip("debug sessions not in this build")
+    assert debug, "the data plane serves POST /debug/sessions"
     assert "101 Switching Protocols" in out["openDetail"]
     closed = dict(zip(out["closedDetail"][0::2], out["closedDetail"][1::2]))
     assert closed["Closed by"] == "client" and closed["Close code"] == "1000"
@@ -110,71 +108,3 @@ def test_demo_chat_in_chromium(dp_factory, demo_factory):
     assert any(l.endswith(": hello from page A") for l in out["logA"]), out["logA"]
     assert any(l.endswith(": and hello back from B") for l in out["logA"]), out["logA"]
     assert out["closedLineA"][0].startswith("* connection closed (1001"), out["closedLineA"]
-
-
-def test_console_debug_page_against_a_stand_in(tmp_path):
-    """The debug page's side of the flow before the data plane has debug sessions: the console's own files served
-    by a stand-in admin API whose debug session records one WebSocket transaction by itself, open then closed
-    (DESIGN.md's shapes). Screenshots go to a temporary directory: they show made-up data."""
-    console = REPO / "console"
-    api = StandInDebugApi()
-    handler = api.server.RequestHandlerClass
-    plain_get = handler.do_GET
-
-    def do_get(self):
-        if self.path.startswith("/console/"):
-            name = self.path[len("/console/"):].split("?")[0].split("#")[0] or "index.html"
-            data = (console / name).read_bytes()
-            self.send_response(200)
-            self.send_header("Content-Type", (mimetypes.guess_type(name)[0] or "text/plain").replace(
-                "application/javascript", "text/javascript"))
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        elif self.path == "/routes":
-            self._send(200, {"version": 3, "appliedAt": "", "routes": [
-                {"host": "api.example.com", "group": "apis/public", "environment": "prod", "basePath": "/chat",
-                 "proxy": "apis/chat", "endpoints": ["10.1.0.4:8080"], "websocket": True,
-                 "policies": ["verifyApiKey"]}]})
-        elif self.path == "/metrics":
-            data = b"tollgate_websocket_sessions_active 0\n"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        else:
-            plain_get(self)
-
-    handler.do_GET = do_get
-    tx = {"status": 101, "request": {"method": "GET", "path": "/chat/ws",
-                                     "headers": {"host": "api.example.com", "x-api-key": "<redacted>"}},
-          "policies": [{"name": "verifyApiKey", "result": "ok", "micros": 41}], "endpoint": "10.1.0.4:8080"}
-
-    def script():  # the recorded transaction: open after the session starts, closed 3 s later
-        it.wait_until(lambda: api.sessions, 30)
-        s = next(iter(api.sessions.values()))
-        time.sleep(0.5)
-        s["transactions"].append(dict(tx))
-        time.sleep(3)
-        s["transactions"][0] = {**tx, "websocket": {
-            "durationMs": 3012, "messages": {"clientToBackend": 2, "backendToClient": 2},
-            "bytes": {"clientToBackend": 14, "backendToClient": 14}, "closeCode": 1000, "closedBy": "client"}}
-
-    threading.Thread(target=script, daemon=True).start()
-    try:
-        out = browse({"scenario": "debug", "admin": api.url, "proxy": "apis/chat", "environment": "prod",
-                      }, images=tmp_path)
-    finally:
-        api.close()
-    assert out["errors"] == [], out["errors"]
-    assert api.posted[0] == {"proxy": "apis/chat", "environment": "prod", "durationSeconds": 600,
-                             "maxTransactions": 5}
-    assert "101 Switching Protocols" in out["openDetail"] and "<redacted>" in out["openDetail"]
-    closed = dict(zip(out["closedDetail"][0::2], out["closedDetail"][1::2]))
-    assert closed == {"Closed by": "client", "Close code": "1000", "Duration": "3.0 s",
-                      "Messages client → backend": "2", "Messages backend → client": "2",
-                      "Bytes client → backend": "14 B", "Bytes backend → client": "14 B"}
-    assert out["policies"] == [["verifyApiKey", "ok", "41 µs"]]
-    if os.environ.get("TOLLGATE_KEEP_SCREENSHOTS"):  # to look at them
-        shutil.copytree(tmp_path, os.environ["TOLLGATE_KEEP_SCREENSHOTS"], dirs_exist_ok=True)

@@ -497,10 +497,18 @@ class Dataplane:
             return False
 
     # ---- admin API
+    def admin_token(self) -> str | None:
+        """The bearer token of --admin-token-file when this data plane was started with one."""
+        args = [str(a) for a in self.args]
+        if "--admin-token-file" in args:
+            return Path(args[args.index("--admin-token-file") + 1]).read_text().strip()
+        return None
+
     def admin(self, path: str, timeout: float = 5.0) -> tuple[int, dict, bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=timeout * SLOW)
+        token = self.admin_token()
         try:
-            conn.request("GET", path)
+            conn.request("GET", path, headers={"Authorization": f"Bearer {token}"} if token else {})
             r = conn.getresponse()
             return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
         finally:
