@@ -6,6 +6,7 @@
 #include "clock.h"
 #include "duration.h"
 #include "log.h"
+#include "process/trusted_proxies.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +39,7 @@ static void usage(FILE *out)
             "  --keepalive-timeout DURATION idle client keep-alive connection (default 75s)\n"
             "  --header-timeout DURATION   time to receive a request head (default 30s)\n"
             "  --log-level LEVEL           debug|info|warn|error (default info)\n"
+            "  --trusted-proxies CIDR,...  peers whose X-Forwarded-*/Forwarded are kept (default: none)\n"
             "  --help\n");
 }
 
@@ -129,7 +131,7 @@ int main(int argc, char **argv)
     dp->config.drain_timeout_ms = 10000;
 
     enum { OPT_LISTEN = 1, OPT_ADMIN, OPT_CONTROL, OPT_SNAPSHOT, OPT_WORKERS, OPT_DRAIN, OPT_MAX_HEADER,
-           OPT_KEEPALIVE, OPT_HEADER_TIMEOUT, OPT_LOG_LEVEL, OPT_HELP };
+           OPT_KEEPALIVE, OPT_HEADER_TIMEOUT, OPT_LOG_LEVEL, OPT_HELP, OPT_TRUSTED };
     static const struct option options[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"admin", required_argument, NULL, OPT_ADMIN},
@@ -142,6 +144,7 @@ int main(int argc, char **argv)
         {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"help", no_argument, NULL, OPT_HELP},
+        {"trusted-proxies", required_argument, NULL, OPT_TRUSTED},
         {NULL, 0, NULL, 0},
     };
     int opt;
@@ -190,6 +193,10 @@ int main(int argc, char **argv)
             break;
         }
         case OPT_HELP: usage(stdout); return 0;
+        case OPT_TRUSTED:
+            if (tg_trusted_proxies_flag(optarg, &dp->config.proxy) != 0)
+                return 2;
+            break;
         default: usage(stderr); return 2;
         }
     }

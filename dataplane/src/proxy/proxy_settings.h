@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct tg_cidr;
+
 struct tg_proxy_settings {
     const char *listen_addr;        /* "0.0.0.0:8080" */
     size_t max_head_bytes;          /* 32 KiB */
@@ -15,6 +17,8 @@ struct tg_proxy_settings {
     uint64_t upstream_idle_timeout_ms; /* idle pooled upstream connection */
     size_t upstream_pool_per_endpoint; /* idle keep-alive connections kept per endpoint per worker */
     size_t max_connections_per_worker; /* 0 = unlimited */
+    const struct tg_cidr *trusted_proxies; /* --trusted-proxies: peers whose X-Forwarded-* / Forwarded are kept */
+    size_t num_trusted_proxies;
 };
 
 #endif

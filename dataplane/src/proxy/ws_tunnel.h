@@ -84,6 +84,7 @@ struct tg_tunnel_setup {
     int ep_counted;                  /* the caller holds one ep->active, which moves to the tunnel */
     const struct tg_credential *credential; /* copied; NULL or kind NONE: no credential to enforce */
     const char *client_ip;
+    unsigned ws_rsv;                 /* RSV bits the 101's Sec-WebSocket-Extensions allow (tg_ws_extensions_rsv) */
     int draining;                    /* the worker is draining: close 1001 at once */
 };
 
