@@ -163,11 +163,14 @@ def parse_request(buf: bytes, conn: int = 0) -> tuple[Request, int]:
 
 class RawBackend:
     """See the module comment. `answer_chunked`: answer with a chunked body instead of Content-Length.
-    `after_101`: bytes sent right behind each 101 (e.g. a masked frame, which a server must never send)."""
+    `after_101`: bytes sent right behind each 101 (e.g. a masked frame, which a server must never send).
+    `close_on_request`: n > 0 closes a connection, unanswered, when its n-th request arrives (a keep-alive
+    connection the backend dropped while the gateway held it in its pool)."""
 
     def __init__(self, name: str = "raw", answer_chunked: bool = False, after_101: bytes = b"",
-                 extensions: str = ""):
+                 extensions: str = "", close_on_request: int = 0):
         self.name = name
+        self.close_on_request = close_on_request
         self.answer_chunked = answer_chunked
         self.after_101 = after_101
         self.extensions = extensions
@@ -305,6 +308,9 @@ class RawBackend:
                     buf = buf[used:]
                     with self.lock:
                         conn.requests.append(req)
+                    if self.close_on_request and len(conn.requests) == self.close_on_request:
+                        conn.closed = True
+                        return
                     is_ws = (req.header("upgrade") or "").lower() == "websocket"
                     out = self._upgrade(req) if is_ws else self._answer(req)
                     if is_ws:

@@ -44,9 +44,11 @@ def peers(run_dir):
     chunky = rb.RawBackend("chunky", answer_chunked=True).start()
     # a backend that breaks RFC 6455 §5.1 right after its 101: a masked frame toward the client
     masker = rb.RawBackend("masker", after_101=it.ws_frame(0x1, b"masked by the server", mask=True)).start()
+    # a backend that drops each kept-alive connection when its second request arrives (a stale pooled connection)
+    flaky = rb.RawBackend("flaky", close_on_request=2).start()
     ngx = rb.NginxBackend(run_dir, "nginx-corpus").start()
-    yield {"raw": raw, "chunky": chunky, "masker": masker, "nginx": ngx}
-    for b in (raw, chunky, masker):
+    yield {"raw": raw, "chunky": chunky, "masker": masker, "flaky": flaky, "nginx": ngx}
+    for b in (raw, chunky, masker, flaky):
         b.stop()
     ngx.stop()
 
@@ -60,6 +62,7 @@ def _snapshot(p) -> dict:
         it.proxy("it/smug-open", "/", [raw], strip=False),
         it.proxy("it/smug-chunky", "/chunky", [p["chunky"].endpoint()], strip=False),
         it.proxy("it/smug-masker", "/masker", [p["masker"].endpoint()], strip=False),
+        it.proxy("it/smug-flaky", "/flaky", [p["flaky"].endpoint()], strip=False),
         # another host's group, no policy at all (absolute-form target vector)
         it.proxy("it/smug-other", "/", [raw], strip=False, environments=("other",)),
         # the same setting in front of nginx
@@ -75,6 +78,15 @@ def _snapshot(p) -> dict:
 def dp(run_dir, peers):
     # one worker: every request shares one upstream pool, so a smuggled leftover would meet the next client
     d = it.Dataplane(run_dir, "dataplane-smuggling", workers=1).start(_snapshot(peers))
+    yield d
+    d.check_clean_exit()
+
+
+@pytest.fixture(scope="module")
+def trusting_dp(run_dir, peers):
+    """The same setting behind a data plane that trusts the proxy at 127.0.0.2 (--trusted-proxies)."""
+    d = it.Dataplane(run_dir, "dataplane-smuggling-trust", workers=1,
+                     args=["--trusted-proxies", "127.0.0.2/32,10.0.0.0/8"]).start(_snapshot(peers))
     yield d
     d.check_clean_exit()
 
@@ -572,3 +584,156 @@ def test_masked_client_frames_pass_untouched(dp, raw):
         it.wait_until(lambda: frame in raw.received(), 3 * it.SLOW, what="frame relayed")
     finally:
         c.close()
+
+
+# ---------------------------------------------------------------------------------------------- what is forwarded
+
+def forwarded(target: str, host: str = H, peer: str = "127.0.0.1", extra: str = "") -> bytes:
+    """The exact head the gateway writes for a bodiless request that carried no other field."""
+    return (f"GET {target} HTTP/1.1\r\nHost: {host}\r\nX-Forwarded-For: {peer}\r\nX-Forwarded-Proto: http\r\n"
+            f"X-Forwarded-Host: {host}\r\n{extra}\r\n").encode()
+
+
+def test_absolute_form_forwarded_byte_for_byte(dp, raw):
+    """RFC 9112 §3.2.2: routed on the target's authority, forwarded in origin form with that authority as Host."""
+    r, _ = send(dp, req("GET", f"http://{OTHER_HOST}/open/abs?q=1"))
+    assert r.status == 200 and r.body.endswith(b" GET /open/abs?q=1"), r.body
+    q = assert_one_request(raw, "GET", "/open/abs?q=1")
+    assert q.raw == forwarded("/open/abs?q=1", host=OTHER_HOST), q.raw
+
+
+def test_absolute_form_with_empty_path(dp, raw):
+    r, _ = send(dp, req("GET", f"http://{OTHER_HOST}?q=1"))
+    assert r.status == 200
+    assert assert_one_request(raw, "GET", "/?q=1").raw == forwarded("/?q=1", host=OTHER_HOST)
+
+
+@pytest.mark.parametrize("target", ["http://user@other.test/open", "ftp://other.test/open", "other.test:80", "*",
+                                    "http:///open"])
+def test_bad_target_forms_are_400(dp, raw, target):
+    assert_refused(dp, raw, req("GET", target), 400, "bad-target")
+
+
+def test_normalised_path_is_what_the_backend_receives(dp, raw):
+    r, _ = send(dp, req("GET", "/open/./a//b/%7Euser/../c?x=/../y"))
+    assert r.status == 200 and r.body.endswith(b" GET /open/a/b/c?x=/../y"), r.body
+    assert assert_one_request(raw, "GET", "/open/a/b/c?x=/../y").raw == forwarded("/open/a/b/c?x=/../y")
+
+
+def test_connection_naming_framing_field_answers_its_code(dp, raw):
+    r = assert_refused(dp, raw, req("GET", "/open", [("Connection", "Transfer-Encoding")]), 400, "conn-code")
+    assert r.json()["error"]["code"] == "request.bad_connection"
+
+
+# ---------------------------------------------------------------------------------------------- trusted proxies
+
+def _send_from(dp, source: str, data: bytes) -> it.Response:
+    c = it.RawHttp.__new__(it.RawHttp)
+    c.sock = socket.create_connection(("127.0.0.1", dp.port), timeout=5 * it.SLOW, source_address=(source, 0))
+    c.buf, c.eof = b"", False
+    with c:
+        c.send(data)
+        return c.read_response()
+
+
+SPOOFED = [("X-Forwarded-For", "203.0.113.9"), ("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "public.test"),
+           ("Forwarded", "for=203.0.113.9;proto=https")]
+
+
+def test_spoofed_forwarding_fields_from_an_untrusted_peer_are_replaced(dp, raw):
+    """Default (no --trusted-proxies): the client is the edge, whatever it claims."""
+    r, _ = send(dp, req("GET", "/open/xff", SPOOFED))
+    assert r.status == 200
+    assert assert_one_request(raw, "GET", "/open/xff").raw == forwarded("/open/xff")
+
+
+def test_untrusted_peer_of_a_trusting_gateway_is_replaced(trusting_dp, raw):
+    r = _send_from(trusting_dp, "127.0.0.1", req("GET", "/open/xff-untrusted", SPOOFED))
+    assert r.status == 200
+    assert assert_one_request(raw, "GET", "/open/xff-untrusted").raw == forwarded("/open/xff-untrusted")
+
+
+def test_trusted_peer_fields_are_kept_and_appended(trusting_dp, raw):
+    r = _send_from(trusting_dp, "127.0.0.2", req("GET", "/open/xff-trusted", SPOOFED))
+    assert r.status == 200
+    q = assert_one_request(raw, "GET", "/open/xff-trusted")
+    assert q.raw == (f"GET /open/xff-trusted HTTP/1.1\r\nHost: {H}\r\nX-Forwarded-For: 203.0.113.9, 127.0.0.2\r\n"
+                     "X-Forwarded-Proto: https\r\nX-Forwarded-Host: public.test\r\n"
+                     "Forwarded: for=203.0.113.9;proto=https\r\n\r\n").encode(), q.raw
+
+
+def test_trusted_peer_without_fields_gets_ours(trusting_dp, raw):
+    r = _send_from(trusting_dp, "127.0.0.2", req("GET", "/open/xff-none"))
+    assert r.status == 200
+    assert assert_one_request(raw, "GET", "/open/xff-none").raw == forwarded("/open/xff-none", peer="127.0.0.2")
+
+
+# ---------------------------------------------------------------------------------------------- HTTP/1.0 clients
+
+def _read_until_close(c: it.RawHttp, timeout: float = 3.0) -> bytes:
+    """Everything the server sends until it closes (a close-delimited answer)."""
+    c.sock.settimeout(timeout * it.SLOW)
+    data = c.buf
+    while True:
+        d = c.sock.recv(65536)
+        if not d:
+            return data
+        data += d
+
+
+def test_http10_client_gets_the_dechunked_body_close_delimited(dp, peers):
+    """RFC 9112 §7: chunked is HTTP/1.1 only; the HTTP/1.0 client gets the decoded body and the close ends it."""
+    chunky = peers["chunky"]
+    chunky.reset()
+    with it.RawHttp(dp.port) as c:
+        c.send(req("GET", "/chunky/ten", version="1.0"))
+        data = _read_until_close(c)
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head == (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Raw-Backend: chunky\r\nConnection: close"), head
+    assert body.startswith(b"chunky ") and body.endswith(b" GET /chunky/ten"), body
+    chunky.settle()
+    assert [q.raw for q in chunky.requests()] == [forwarded("/chunky/ten")]
+
+
+def test_http10_keep_alive_client_still_gets_no_chunked(dp, peers):
+    peers["chunky"].reset()
+    with it.RawHttp(dp.port) as c:
+        c.send(req("GET", "/chunky/ka", [("Connection", "keep-alive")], version="1.0"))
+        data = _read_until_close(c)
+    assert b"transfer-encoding" not in data.lower() and data.endswith(b" GET /chunky/ka"), data
+
+
+def test_http11_client_keeps_the_chunked_framing(dp, peers):
+    peers["chunky"].reset()
+    with it.RawHttp(dp.port) as c:
+        c.send(req("GET", "/chunky/11"))
+        r = c.read_response()
+    assert r.header("transfer-encoding") == "chunked" and r.body.endswith(b" GET /chunky/11")
+
+
+# ---------------------------------------------------------------------------------------------- retries
+
+def test_stale_pooled_connection_retries_an_idempotent_request(dp, peers):
+    """The backend drops the pooled connection when the second request arrives: a GET (idempotent, RFC 9110
+    §9.2.2) goes again on a new connection, and the client gets its answer."""
+    flaky = peers["flaky"]
+    flaky.reset()
+    r, _ = send(dp, req("GET", "/flaky/one"))
+    assert r.status == 200
+    r, _ = send(dp, req("GET", "/flaky/two"))
+    assert r.status == 200 and r.body.endswith(b" GET /flaky/two"), r.body
+    flaky.settle()
+    assert [q.raw for q in flaky.requests()] == [forwarded("/flaky/one"), forwarded("/flaky/two"),
+                                                  forwarded("/flaky/two")]
+
+
+def test_stale_pooled_connection_never_retries_a_post(dp, peers):
+    """A POST is not idempotent: once it may have reached the backend it is never sent again (502)."""
+    flaky = peers["flaky"]
+    flaky.reset()
+    r, _ = send(dp, req("GET", "/flaky/first"))  # a fresh connection, kept in the pool
+    assert r.status == 200
+    r, _ = send(dp, req("POST", "/flaky/pay"))
+    assert r.status == 502 and r.json()["error"]["code"] == "upstream.failed", (r.status, r.body)
+    flaky.settle()
+    assert [(q.method, q.target) for q in flaky.requests()] == [("GET", "/flaky/first"), ("POST", "/flaky/pay")]
