@@ -63,6 +63,8 @@ static void put(struct writer *wr, const char *s, size_t n)
         wr->overflow = 1;
         return;
     }
+    if (n == 0) /* an empty slice may have no pointer at all */
+        return;
     memcpy(wr->p + wr->len, s, n);
     wr->len += n;
 }
@@ -149,11 +151,11 @@ static long build_request_head(const struct tg_forwarder *f, const struct tg_htt
     wr.len += (size_t)plen;
     puts_(&wr, " HTTP/1.1\r\n");
     /* RFC 9112 §3.2.2: Host is the request's authority (an absolute-form target's replaced the client's Host) */
-    if (h->host.len) {
-        puts_(&wr, "Host: ");
-        put_slice(&wr, h->host);
-        puts_(&wr, "\r\n");
-    }
+    /* ... and an HTTP/1.0 request without one is sent with an empty Host, as §3.2 asks of a client whose target
+     * URI has no authority (an HTTP/1.1 request must carry the field) */
+    puts_(&wr, "Host: ");
+    put_slice(&wr, h->host);
+    puts_(&wr, "\r\n");
     put_forwarding_fields(&wr, f, h);
     const struct tg_header_edit *edits = f->policy ? f->policy->request_edits : NULL;
     size_t num_edits = f->policy ? f->policy->num_request_edits : 0;
@@ -175,6 +177,11 @@ static long build_request_head(const struct tg_forwarder *f, const struct tg_htt
     }
     puts_(&wr, "\r\n");
     return wr.overflow ? -1 : (long)wr.len;
+}
+
+long tg_forwarder_build_head(const struct tg_forwarder *f, const struct tg_http_head *h, char *out, size_t cap)
+{
+    return build_request_head(f, h, out, cap);
 }
 
 /* Queues bytes of the request head on the upstream's output. */

@@ -94,6 +94,11 @@ int tg_method_idempotent(const char *method);
 enum tg_chunked_result tg_dechunk(struct tg_chunked_scanner *sc, const char *in, size_t len, char *out, size_t cap,
                                   size_t *used, size_t *made);
 
+/* The upstream request head tg_forwarder_start writes, for f's request (route, policy edits, peer, path, upgrade)
+ * and the client's head h: its length in out, or -1 when it does not fit in cap. Pure (the differential fuzz
+ * target tests/fuzz/fuzz_dp_forwarder_diff.c drives it). */
+long tg_forwarder_build_head(const struct tg_forwarder *f, const struct tg_http_head *h, char *out, size_t cap);
+
 /* Once per inbound connection. */
 void tg_forwarder_init(struct tg_forwarder *f, const struct tg_forward_env *env, struct tg_conn *client,
                        void (*wake)(void *owner), void *owner);
