@@ -41,6 +41,23 @@ for t in "$build"/tests/test_*; do
   fi
 done
 
+# A short run of each libFuzzer target (FUZZ_SECONDS, default 10 s; one test each) when clang is installed;
+# TOLLGATE_SKIP_FUZZ=1 leaves them out. Long runs: `make fuzz` (docs/testing.md).
+if [ "${TOLLGATE_SKIP_FUZZ:-0}" != 1 ] && command -v clang >/dev/null 2>&1; then
+  echo "== fuzz targets, ${FUZZ_SECONDS:-10} s each (tests/fuzz/run.sh)"
+  for src in tests/fuzz/fuzz_*.c; do
+    bin="$build/fuzz/$(basename "$src" .c)"
+    if make -s BUILD="$build" "$bin" >/dev/null 2>&1 &&
+       FUZZ_SECONDS=${FUZZ_SECONDS:-10} FUZZ_WORK="$build/fuzz/short" ./tests/fuzz/run.sh "$bin"; then
+      passed=$((passed+1))
+    else
+      failed=$((failed+1)); echo "FAIL $(basename "$bin")"
+    fi
+  done
+else
+  echo "== fuzz targets skipped (no clang, or TOLLGATE_SKIP_FUZZ=1)"
+fi
+
 # pytest_run NAME DIR...: runs the suites, adds their counts to the totals.
 pytest_run() {
   local name=$1; shift
