@@ -69,6 +69,10 @@ def _snapshot(p) -> dict:
         ah.with_policies(it.proxy("it/ngx-chat", "/chat", [ngx], strip=False, environments=("ngx",)), key_policy),
         it.proxy("it/ngx-open", "/", [ngx], strip=False, environments=("ngx",)),
     ]
+    # forwardNormalizedPath: false — routed on the normal form, forwarded as spelled
+    raw_path = it.proxy("it/smug-rawpath", "/rawpath", [raw], strip=False)
+    raw_path["forwardNormalizedPath"] = False
+    proxies.append(raw_path)
     groups = [it.group("it/main", [H], ["prod"]), it.group("it/other", [OTHER_HOST], ["other"]),
               it.group("it/ngx", [NGINX_HOST], ["ngx"])]
     return it.snapshot(1, groups, proxies)
@@ -584,6 +588,7 @@ def test_masked_client_frames_pass_untouched(dp, raw):
         it.wait_until(lambda: frame in raw.received(), 3 * it.SLOW, what="frame relayed")
     finally:
         c.close()
+    raw.settle()  # the tunnel's close toward the backend lands here, not in the next vector's record
 
 
 # ---------------------------------------------------------------------------------------------- what is forwarded
@@ -737,3 +742,13 @@ def test_stale_pooled_connection_never_retries_a_post(dp, peers):
     assert r.status == 502 and r.json()["error"]["code"] == "upstream.failed", (r.status, r.body)
     flaky.settle()
     assert [(q.method, q.target) for q in flaky.requests()] == [("GET", "/flaky/first"), ("POST", "/flaky/pay")]
+
+
+def test_forward_normalized_path_opt_out(dp, raw):
+    """forwardNormalizedPath: false — routing used the normal form (/rawpath/b), the backend gets the spelling."""
+    r, _ = send(dp, req("GET", "/x/../rawpath/./a/..//b?q=/./"))
+    assert r.status == 200, (r.status, r.body)
+    q = assert_one_request(raw, "GET", "/x/../rawpath/./a/..//b?q=/./")
+    assert q.raw == forwarded("/x/../rawpath/./a/..//b?q=/./"), q.raw
+    raw.reset()
+    assert_refused(dp, raw, req("GET", "/rawpath/a%2fb"), 400, "rawpath-encoded-slash")

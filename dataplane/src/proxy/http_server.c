@@ -458,6 +458,7 @@ static int target_and_path(struct tg_server_conn *c, struct tg_http_head *h)
     }
     free(c->path_buf);
     c->path_buf = out;
+    c->raw_path = slash ? (struct tg_slice){out, n} : path; /* "?q" has no spelling of its own but "/?q" */
     h->target = (struct tg_slice){out, n};
     f->path = h->target;
     return 0;
@@ -500,6 +501,8 @@ static void process_request(struct tg_server_conn *c, struct tg_http_head *h)
     c->snap = tg_snapshot_ref(snap);
     f->route = m.route;
     const struct tg_proxy_cfg *px = m.route->proxy;
+    if (px->forward_raw_path) /* the opt-out: routed and checked on the normal form, forwarded as spelled */
+        f->path = c->raw_path;
 
     if (f->is_upgrade) {
         if (!px->ws_enabled) {
