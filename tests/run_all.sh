@@ -2,7 +2,8 @@
 # run_all.sh — the whole suite behind `make test` (and `make asan` with TOLLGATE_BUILD=build-asan):
 #   1. C unit tests (build/tests/test_*), 2. pytest: integration tests against the real binaries and peers
 #   (tests/integration), the Kubernetes test bed, CRDs and chart (tests/k8s), the controller against the real
-#   apiserver (tests/kube). Before them, the layer check (scripts/layers.py). Prints progress and ends with one
+#   apiserver (tests/kube). Before them, the layer check (scripts/layers.py), and after the unit tests a 10 s run of
+#   each libFuzzer target when clang is installed. Prints progress and ends with one
 #   line: "N passed, N failed", counting tests — the layer check, each C unit-test program and each pytest test —
 #   with the unit programs' assertions reported apart.
 # Environment: TOLLGATE_BUILD (default build), PYTEST_ARGS (extra pytest arguments, e.g. "-k websocket"),
