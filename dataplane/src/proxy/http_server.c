@@ -121,9 +121,11 @@ void tg_http_server_accept(struct tg_http_server *s, int fd, const struct sockad
         inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, c->peer_ip, sizeof c->peer_ip);
     else if (peer->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, c->peer_ip, sizeof c->peer_ip);
-    struct tg_ip peer_addr;
-    c->peer_trusted = s->settings->num_trusted_proxies && tg_ip_parse(c->peer_ip, strlen(c->peer_ip), &peer_addr) == 0 &&
-                      tg_cidr_list_match(s->settings->trusted_proxies, s->settings->num_trusted_proxies, &peer_addr);
+    struct tg_ip peer_addr; /* --trusted-proxies: may this peer vouch for the client? */
+    const struct tg_proxy_settings *cfg = s->settings;
+    c->peer_trusted = cfg->num_trusted_proxies &&
+                      tg_ip_parse(c->peer_ip, strlen(c->peer_ip), &peer_addr) == 0 &&
+                      tg_cidr_list_match(cfg->trusted_proxies, cfg->num_trusted_proxies, &peer_addr);
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
