@@ -46,9 +46,12 @@ def peers(run_dir):
     masker = rb.RawBackend("masker", after_101=it.ws_frame(0x1, b"masked by the server", mask=True)).start()
     # a backend that drops each kept-alive connection when its second request arrives (a stale pooled connection)
     flaky = rb.RawBackend("flaky", close_on_request=2).start()
+    # a backend that sends a 103 Early Hints before each (chunked) answer
+    early = rb.RawBackend("early", answer_chunked=True,
+                          interim=b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n").start()
     ngx = rb.NginxBackend(run_dir, "nginx-corpus").start()
-    yield {"raw": raw, "chunky": chunky, "masker": masker, "flaky": flaky, "nginx": ngx}
-    for b in (raw, chunky, masker, flaky):
+    yield {"raw": raw, "chunky": chunky, "masker": masker, "flaky": flaky, "early": early, "nginx": ngx}
+    for b in (raw, chunky, masker, flaky, early):
         b.stop()
     ngx.stop()
 
@@ -63,6 +66,7 @@ def _snapshot(p) -> dict:
         it.proxy("it/smug-chunky", "/chunky", [p["chunky"].endpoint()], strip=False),
         it.proxy("it/smug-masker", "/masker", [p["masker"].endpoint()], strip=False),
         it.proxy("it/smug-flaky", "/flaky", [p["flaky"].endpoint()], strip=False),
+        it.proxy("it/smug-early", "/early", [p["early"].endpoint()], strip=False),
         # another host's group, no policy at all (absolute-form target vector)
         it.proxy("it/smug-other", "/", [raw], strip=False, environments=("other",)),
         # the same setting in front of nginx
@@ -706,6 +710,28 @@ def test_http10_keep_alive_client_still_gets_no_chunked(dp, peers):
         c.send(req("GET", "/chunky/ka", [("Connection", "keep-alive")], version="1.0"))
         data = _read_until_close(c)
     assert b"transfer-encoding" not in data.lower() and data.endswith(b" GET /chunky/ka"), data
+
+
+def test_http10_client_never_receives_an_interim_response(dp, peers):
+    """RFC 9110 §15.2: no 1xx to an HTTP/1.0 client — the 103 is dropped, the 200 is the first thing it reads."""
+    with it.RawHttp(dp.port) as c:
+        c.send(req("GET", "/early/x", version="1.0"))
+        data = _read_until_close(c)
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head == b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Raw-Backend: early\r\nConnection: close", data
+    assert body.endswith(b" GET /early/x"), body
+
+
+def test_http11_client_receives_the_interim_response(dp, peers):
+    with it.RawHttp(dp.port) as c:
+        c.send(req("GET", "/early/y"))
+        c.sock.settimeout(3 * it.SLOW)
+        data = b""
+        while b"0\r\n\r\n" not in data:
+            d = c.sock.recv(65536)
+            assert d, data
+            data += d
+    assert data.startswith(b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\nHTTP/1.1 200 OK\r\n"), data
 
 
 def test_http11_client_keeps_the_chunked_framing(dp, peers):
