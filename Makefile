@@ -47,7 +47,7 @@ DP_LIB_OBJ := $(filter-out %/process/main.o,$(DP_OBJ))
 CTL_LIB_OBJ := $(filter-out %/process/main.o,$(CTL_OBJ))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps run test unit integration asan bench bench-instructions fuzz clean lint format cluster cluster-down images soak valgrind
+.PHONY: all deps run test unit integration asan bench bench-instructions fuzz fuzz-short clean lint format cluster cluster-down images soak valgrind
 all: $(BUILD)/tollgate-dataplane $(BUILD)/tollgate-controller $(BUILD)/tollgatectl $(if $(DEMO_SRC),$(BUILD)/tollgate-demo-backend) $(if $(BENCH_SRC),$(BUILD)/tollgate-bench)
 
 deps:
@@ -141,6 +141,10 @@ bench-instructions: deps all
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 fuzz: $(FUZZ_BIN)
 	@./tests/fuzz/run.sh $(FUZZ_BIN)
+
+# A short run of every target (FUZZ_SECONDS each, default 10), as `make test` does when clang is installed.
+fuzz-short: $(FUZZ_BIN)
+	@FUZZ_SECONDS=$${FUZZ_SECONDS:-10} FUZZ_WORK=$(BUILD)/fuzz/short ./tests/fuzz/run.sh $(FUZZ_BIN)
 
 FUZZ_CC = clang $(CFLAGS_BASE) -Wno-unused-function -O1 -g -fsanitize=fuzzer,address,undefined -DTG_FUZZING
 $(BUILD)/fuzz/fuzz_dp_%: tests/fuzz/fuzz_dp_%.c $(COMMON_SRC) $(DP_SRC) $(DP_GEN_SRC)

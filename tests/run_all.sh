@@ -2,7 +2,8 @@
 # run_all.sh — the whole suite behind `make test` (and `make asan` with TOLLGATE_BUILD=build-asan):
 #   1. C unit tests (build/tests/test_*), 2. pytest: integration tests against the real binaries and peers
 #   (tests/integration), the Kubernetes test bed, CRDs and chart (tests/k8s), the controller against the real
-#   apiserver (tests/kube). Before them, the layer check (scripts/layers.py). Prints progress and ends with one
+#   apiserver (tests/kube). Before them, the layer check (scripts/layers.py), and after the unit tests a 10 s run of
+#   each libFuzzer target when clang is installed. Prints progress and ends with one
 #   line: "N passed, N failed", counting tests — the layer check, each C unit-test program and each pytest test —
 #   with the unit programs' assertions reported apart.
 # Environment: TOLLGATE_BUILD (default build), PYTEST_ARGS (extra pytest arguments, e.g. "-k websocket"),
@@ -40,6 +41,23 @@ for t in "$build"/tests/test_*; do
     failed=$((failed+1)); echo "FAIL $(basename "$t")"; echo "$out" | tail -n 30
   fi
 done
+
+# A short run of each libFuzzer target (FUZZ_SECONDS, default 10 s; one test each) when clang is installed;
+# TOLLGATE_SKIP_FUZZ=1 leaves them out. Long runs: `make fuzz` (docs/testing.md).
+if [ "${TOLLGATE_SKIP_FUZZ:-0}" != 1 ] && command -v clang >/dev/null 2>&1; then
+  echo "== fuzz targets, ${FUZZ_SECONDS:-10} s each (tests/fuzz/run.sh)"
+  for src in tests/fuzz/fuzz_*.c; do
+    bin="$build/fuzz/$(basename "$src" .c)"
+    if make -s BUILD="$build" "$bin" >/dev/null 2>&1 &&
+       FUZZ_SECONDS=${FUZZ_SECONDS:-10} FUZZ_WORK="$build/fuzz/short" ./tests/fuzz/run.sh "$bin"; then
+      passed=$((passed+1))
+    else
+      failed=$((failed+1)); echo "FAIL $(basename "$bin")"
+    fi
+  done
+else
+  echo "== fuzz targets skipped (no clang, or TOLLGATE_SKIP_FUZZ=1)"
+fi
 
 # pytest_run NAME DIR...: runs the suites, adds their counts to the totals.
 pytest_run() {

@@ -163,11 +163,16 @@ def parse_request(buf: bytes, conn: int = 0) -> tuple[Request, int]:
 
 class RawBackend:
     """See the module comment. `answer_chunked`: answer with a chunked body instead of Content-Length.
-    `after_101`: bytes sent right behind each 101 (e.g. a masked frame, which a server must never send)."""
+    `after_101`: bytes sent right behind each 101 (e.g. a masked frame, which a server must never send).
+    `close_on_request`: n > 0 closes a connection, unanswered, when its n-th request arrives (a keep-alive
+    connection the backend dropped while the gateway held it in its pool). `interim`: bytes sent before each
+    answer (e.g. a 103 Early Hints head)."""
 
     def __init__(self, name: str = "raw", answer_chunked: bool = False, after_101: bytes = b"",
-                 extensions: str = ""):
+                 extensions: str = "", close_on_request: int = 0, interim: bytes = b""):
         self.name = name
+        self.interim = interim
+        self.close_on_request = close_on_request
         self.answer_chunked = answer_chunked
         self.after_101 = after_101
         self.extensions = extensions
@@ -263,8 +268,9 @@ class RawBackend:
         body = f"{self.name} {n} {req.method} {req.target}".encode("latin-1")
         head = f"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Raw-Backend: {self.name}\r\n"
         if self.answer_chunked:
-            return (head + "Transfer-Encoding: chunked\r\n\r\n").encode() + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
-        return (head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+            return self.interim + (head + "Transfer-Encoding: chunked\r\n\r\n").encode() + \
+                b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+        return self.interim + (head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
     def _upgrade(self, req: Request) -> bytes:
         key = (req.header("sec-websocket-key") or "").encode()
@@ -305,6 +311,9 @@ class RawBackend:
                     buf = buf[used:]
                     with self.lock:
                         conn.requests.append(req)
+                    if self.close_on_request and len(conn.requests) == self.close_on_request:
+                        conn.closed = True
+                        return
                     is_ws = (req.header("upgrade") or "").lower() == "websocket"
                     out = self._upgrade(req) if is_ws else self._answer(req)
                     if is_ws:

@@ -538,6 +538,37 @@ static int parse_req(const char *text, struct tg_http_head *h)
     return tg_http1_parse_request(text, strlen(text), 32768, h);
 }
 
+/* Parameter pollution: a location repeated within itself, never two locations holding the same key */
+static void test_locations_repeated(void)
+{
+    char err[256];
+    struct tg_cred_location locs[2];
+    CHECK_EQ_INT(tg_cred_location_parse("query:apikey", 0, &locs[0], err, sizeof err), 0);
+    CHECK_EQ_INT(tg_cred_location_parse("header:x-api-key", 0, &locs[1], err, sizeof err), 0);
+    struct tg_http_head *h = malloc(sizeof *h);
+    static const char *const repeated[] = {
+        "GET /c?apikey=a&apikey=b HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /c?apikey=a&api%6Bey=b HTTP/1.1\r\nHost: x\r\n\r\n", /* the name as a backend decodes it */
+        "GET /c?apikey&apikey=a HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /c HTTP/1.1\r\nHost: x\r\nX-Api-Key: a\r\nx-api-key: b\r\n\r\n",
+        "GET /c HTTP/1.1\r\nHost: x\r\nX-Api-Key: a\r\nX-Api-Key: a\r\n\r\n", /* even the same value */
+    };
+    for (size_t i = 0; i < sizeof repeated / sizeof repeated[0]; i++) {
+        CHECK_EQ_INT(parse_req(repeated[i], h), TG_HTTP_OK);
+        CHECK_EQ_INT(tg_cred_locations_repeated(h, locs, 2), 1);
+    }
+    static const char *const fine[] = {
+        "GET /c?apikey=a HTTP/1.1\r\nHost: x\r\nX-Api-Key: a\r\n\r\n", /* two locations, one each */
+        "GET /c?apikey=a&apikeys=b&xapikey=c HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /c HTTP/1.1\r\nHost: x\r\nX-Api-Key-2: a\r\nX-Api-Key: b\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
+        CHECK_EQ_INT(parse_req(fine[i], h), TG_HTTP_OK);
+        CHECK_EQ_INT(tg_cred_locations_repeated(h, locs, 2), 0);
+    }
+    free(h);
+}
+
 static void test_locations(void)
 {
     char err[256], out[512], rest[384];
@@ -645,6 +676,7 @@ int main(void)
     test_scopes();
     test_digest_set();
     test_locations();
+    test_locations_repeated();
     test_redaction();
     TG_TEST_MAIN_END();
 }

@@ -17,7 +17,7 @@
 #include <string.h>
 
 static const char *const spec_fields[] = {"environments", "basePath", "stripBasePath", "maxRequestBodyBytes",
-                                          "target", "websocket", "policies", NULL};
+                                          "target", "websocket", "policies", "forwardNormalizedPath", NULL};
 static const char *const target_fields[] = {"service", "url", "tls", "connectTimeout", "timeout",
                                             "loadBalancing", NULL};
 static const char *const service_fields[] = {"name", "port", NULL};
@@ -182,6 +182,7 @@ void tg__translate_proxy(struct tg__tr *tr, struct tg__item *it)
         tg__invalid(tr, it, "spec.basePath", "%s", why);
     envs = tg__environments(tr, it, spec); /* used only if the item stays valid */
     int strip = bool_field(tr, it, spec, "stripBasePath", "spec.stripBasePath", 1);
+    int forward_normalized = bool_field(tr, it, spec, "forwardNormalizedPath", "spec.forwardNormalizedPath", 1);
     json_int_t max_body = bytes_field(tr, it, spec, "maxRequestBodyBytes", "spec.maxRequestBodyBytes");
 
     /* target */
@@ -256,6 +257,8 @@ void tg__translate_proxy(struct tg__tr *tr, struct tg__item *it)
         "timeoutMs", (json_int_t)timeout_ms, "loadBalancing", lb, "websocket", "enabled", ws_enabled,
         "idleTimeoutMs", (json_int_t)idle_ms, "maxLifetimeMs", (json_int_t)lifetime_ms, "maxMessageBytes",
         (json_int_t)max_msg, "policies", pols);
+    if (it->out && !forward_normalized) /* only the opt-out is written: the default keeps snapshots as they were */
+        json_object_set_new(it->out, "forwardNormalizedPath", json_false());
     if (!it->out)
         tg__invalid(tr, it, "", "could not be built (out of memory)");
 out:

@@ -279,7 +279,7 @@ static void build_proxy(struct build *b, struct tg_proxy_cfg *px, const json_t *
         return;
     }
     static const char *const keys[] = {"id", "environments", "basePath", "stripBasePath", "maxRequestBodyBytes",
-                                       "target", "websocket", "policies", NULL};
+                                       "target", "websocket", "policies", "forwardNormalizedPath", NULL};
     check_keys(b, obj, path, keys);
     px->id = get_string(b, obj, path, "id", 1);
     px->environments = get_string_array(b, obj, path, "environments", &px->num_environments, 1);
@@ -289,6 +289,7 @@ static void build_proxy(struct build *b, struct tg_proxy_cfg *px, const json_t *
                   path, px->base_path);
     px->base_path_len = px->base_path ? strlen(px->base_path) : 0;
     px->strip_base_path = get_bool(b, obj, path, "stripBasePath", 1);
+    px->forward_raw_path = !get_bool(b, obj, path, "forwardNormalizedPath", 1);
     get_uint(b, obj, path, "maxRequestBodyBytes", 0, UINT64_MAX >> 1, &px->max_request_body_bytes);
 
     char sub[96];

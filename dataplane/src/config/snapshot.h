@@ -34,6 +34,7 @@ struct tg_proxy_cfg {
     const char *base_path;          /* "/chat", or "/" */
     size_t base_path_len;
     int strip_base_path;
+    int forward_raw_path;           /* "forwardNormalizedPath": false — the target gets the path as received */
     uint64_t max_request_body_bytes; /* 0 = unlimited */
     /* target */
     const char *path_prefix;        /* "" or "/prefix" */

@@ -7,6 +7,7 @@
 #include "clock.h"
 #include "duration.h"
 #include "log.h"
+#include "process/trusted_proxies.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -54,6 +55,7 @@ static void usage(FILE *out)
             "  --admin-token-file FILE     bearer token the admin API requires (needed off loopback)\n"
             "  --analytics-log PATH|-      one JSON line per request and per WebSocket session (SIGHUP reopens)\n"
             "  --analytics-queue N         analytics lines queued before drops are counted (default 65536)\n"
+            "  --trusted-proxies CIDR,...  peers whose X-Forwarded-*/Forwarded are kept (default: none)\n"
             "  --help\n");
 }
 
@@ -169,7 +171,7 @@ int main(int argc, char **argv)
     enum { OPT_LISTEN = 1, OPT_ADMIN, OPT_CONTROL, OPT_SNAPSHOT, OPT_WORKERS, OPT_DRAIN, OPT_MAX_HEADER,
            OPT_KEEPALIVE, OPT_HEADER_TIMEOUT, OPT_LOG_LEVEL, OPT_HELP, OPT_MAX_CONNS, OPT_MAX_CONNS_IP,
            OPT_BODY_TIMEOUT, OPT_ANALYTICS, OPT_ANALYTICS_QUEUE, OPT_PROBE, OPT_ADMIN_TOKEN, OPT_TLS_LISTEN,
-           OPT_TLS_DEFAULT_HOST };
+           OPT_TLS_DEFAULT_HOST, OPT_TRUSTED };
     static const struct option options[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"admin", required_argument, NULL, OPT_ADMIN},
@@ -191,6 +193,7 @@ int main(int argc, char **argv)
         {"admin-token-file", required_argument, NULL, OPT_ADMIN_TOKEN},
         {"tls-listen", required_argument, NULL, OPT_TLS_LISTEN},
         {"tls-default-host", required_argument, NULL, OPT_TLS_DEFAULT_HOST},
+        {"trusted-proxies", required_argument, NULL, OPT_TRUSTED},
         {NULL, 0, NULL, 0},
     };
     int opt;
@@ -261,6 +264,10 @@ int main(int argc, char **argv)
         case OPT_HELP: usage(stdout); return 0;
         case OPT_TLS_LISTEN: dp->config.proxy.tls_listen_addr = optarg; break;
         case OPT_TLS_DEFAULT_HOST: dp->config.proxy.tls_default_host = optarg; break;
+        case OPT_TRUSTED:
+            if (tg_trusted_proxies_flag(optarg, &dp->config.proxy) != 0)
+                return 2;
+            break;
         default: usage(stderr); return 2;
         }
     }

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "proxy/balancer.h"
 #include "proxy/ws_handshake.h"
+#include "ws_frame.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -62,6 +63,8 @@ static void put(struct writer *wr, const char *s, size_t n)
         wr->overflow = 1;
         return;
     }
+    if (n == 0) /* an empty slice may have no pointer at all */
+        return;
     memcpy(wr->p + wr->len, s, n);
     wr->len += n;
 }
@@ -80,6 +83,60 @@ static void put_edits(struct writer *wr, const struct tg_header_edit *edits, siz
     }
 }
 
+/* Writes every field of the client's named name, comma-joined into one line (nothing when it has none).
+ * Returns 1 when it wrote one. */
+static int put_joined(struct writer *wr, const struct tg_http_head *h, const char *name, const char *label)
+{
+    int have = 0;
+    for (size_t i = 0; i < h->num_headers; i++) {
+        const struct tg_http_header *fld = &h->headers[i];
+        if (!tg_slice_eq_nocase(fld->name, name))
+            continue;
+        puts_(wr, have ? ", " : label);
+        put_slice(wr, fld->value);
+        have = 1;
+    }
+    return have;
+}
+
+/* X-Forwarded-For/-Proto/-Host and Forwarded (docs/operations.md "Trusted proxies"). From a peer in
+ * --trusted-proxies the client's fields are kept and the peer is appended to X-Forwarded-For; from any other peer
+ * (the default: the client is the edge) they are replaced: X-Forwarded-For is the peer, -Proto is http or https
+ * (the client's connection), -Host
+ * the request's authority, and a Forwarded field is dropped (a client cannot vouch for its own path). */
+static void put_forwarding_fields(struct writer *wr, const struct tg_forwarder *f, const struct tg_http_head *h)
+{
+    int trusted = f->peer_trusted;
+    if (trusted && put_joined(wr, h, "x-forwarded-for", "X-Forwarded-For: "))
+        puts_(wr, ", ");
+    else
+        puts_(wr, "X-Forwarded-For: ");
+    puts_(wr, f->peer_ip);
+    puts_(wr, "\r\n");
+    if (!trusted || !put_joined(wr, h, "x-forwarded-proto", "X-Forwarded-Proto: "))
+        puts_(wr, f->client && f->client->tls ? "X-Forwarded-Proto: https" : "X-Forwarded-Proto: http");
+    puts_(wr, "\r\n");
+    if (trusted && put_joined(wr, h, "x-forwarded-host", "X-Forwarded-Host: ")) {
+        puts_(wr, "\r\n");
+    } else if (h->host.len) {
+        puts_(wr, "X-Forwarded-Host: ");
+        put_slice(wr, h->host);
+        puts_(wr, "\r\n");
+    }
+    if (trusted && put_joined(wr, h, "forwarded", "Forwarded: "))
+        puts_(wr, "\r\n");
+}
+
+/* RFC 9110 §9.2.2: the methods whose repetition has the effect of one request. */
+int tg_method_idempotent(const char *method)
+{
+    static const char *const names[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE", NULL};
+    for (size_t i = 0; names[i]; i++)
+        if (strcmp(method, names[i]) == 0)
+            return 1;
+    return 0;
+}
+
 /* Builds the upstream request head into out. Returns its length, or -1 when it does not fit. */
 static long build_request_head(const struct tg_forwarder *f, const struct tg_http_head *h, char *out, size_t cap)
 {
@@ -94,31 +151,19 @@ static long build_request_head(const struct tg_forwarder *f, const struct tg_htt
         return -1;
     wr.len += (size_t)plen;
     puts_(&wr, " HTTP/1.1\r\n");
-    int have_xff = 0;
-    for (size_t i = 0; i < h->num_headers; i++) {
-        const struct tg_http_header *fld = &h->headers[i];
-        if (tg_slice_eq_nocase(fld->name, "x-forwarded-for")) {
-            puts_(&wr, have_xff ? ", " : "X-Forwarded-For: ");
-            put_slice(&wr, fld->value);
-            have_xff = 1;
-        }
-    }
-    if (have_xff)
-        puts_(&wr, ", ");
-    else
-        puts_(&wr, "X-Forwarded-For: ");
-    puts_(&wr, f->peer_ip);
-    puts_(&wr, f->client && f->client->tls ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n");
-    if (h->host.len) {
-        puts_(&wr, "X-Forwarded-Host: ");
-        put_slice(&wr, h->host);
-        puts_(&wr, "\r\n");
-    }
+    /* RFC 9112 §3.2.2: Host is the request's authority (an absolute-form target's replaced the client's Host) */
+    /* ... and an HTTP/1.0 request without one is sent with an empty Host, as §3.2 asks of a client whose target
+     * URI has no authority (an HTTP/1.1 request must carry the field) */
+    puts_(&wr, "Host: ");
+    put_slice(&wr, h->host);
+    puts_(&wr, "\r\n");
+    put_forwarding_fields(&wr, f, h);
     const struct tg_header_edit *edits = f->policy ? f->policy->request_edits : NULL;
     size_t num_edits = f->policy ? f->policy->num_request_edits : 0;
     for (size_t i = 0; i < h->num_headers; i++) {
         const struct tg_http_header *fld = &h->headers[i];
-        if (is_hop_by_hop(fld->name) || named_by_connection(h, fld->name) || edited(edits, num_edits, fld->name))
+        if (is_hop_by_hop(fld->name) || named_by_connection(h, fld->name) || edited(edits, num_edits, fld->name) ||
+            tg_slice_eq_nocase(fld->name, "host") || tg_slice_eq_nocase(fld->name, "forwarded"))
             continue;
         put_slice(&wr, fld->name);
         puts_(&wr, ": ");
@@ -132,7 +177,19 @@ static long build_request_head(const struct tg_forwarder *f, const struct tg_htt
         puts_(&wr, "\r\n");
     }
     puts_(&wr, "\r\n");
-    return wr.overflow ? -1 : (long)wr.len;
+    if (wr.overflow)
+        return -1;
+    /* the fields added (Host, X-Forwarded-*) must not take the head over the field count a backend as strict as
+     * our parser accepts: lines minus the request line and the empty line (found by fuzz_dp_forwarder_diff) */
+    size_t lines = 0;
+    for (size_t i = 0; i + 1 < wr.len; i++)
+        lines += out[i] == '\r' && out[i + 1] == '\n';
+    return lines - 2 > TG_HTTP_MAX_HEADERS ? -1 : (long)wr.len;
+}
+
+long tg_forwarder_build_head(const struct tg_forwarder *f, const struct tg_http_head *h, char *out, size_t cap)
+{
+    return build_request_head(f, h, out, cap);
 }
 
 /* Queues bytes of the request head on the upstream's output. */
@@ -221,8 +278,10 @@ enum tg_forward_result tg_forwarder_start(struct tg_forwarder *f, struct tg_http
     attach(f, up);
     if (!up->connecting && f->on_response_head) /* the clock is read only for a debug session's record */
         f->connected_ms = tg_now_ms();
-    /* A request without a body can be sent again on a fresh connection if a pooled one turns out stale. */
-    if (up->reused && f->req_framing == TG_BODY_NONE && (f->retry_head = malloc((size_t)len)) != NULL) {
+    /* An idempotent request without a body (RFC 9110 §9.2.2) can be sent again on a fresh connection if a pooled
+     * one turns out stale before any byte of a response arrived (upstream_failed). */
+    if (up->reused && f->req_framing == TG_BODY_NONE && tg_method_idempotent(f->method) &&
+        (f->retry_head = malloc((size_t)len)) != NULL) {
         memcpy(f->retry_head, out->data, (size_t)len);
         f->retry_head_len = (size_t)len;
     }
@@ -269,7 +328,7 @@ static enum tg_forward_result upstream_failed(struct tg_forwarder *f, const char
     struct tg_upstream *up = f->up;
     if (f->response_started)
         return TG_FORWARD_ABORT;
-    if (up && up->reused && f->retry_head && !f->retried && !f->resp_head_done) {
+    if (up && up->reused && f->retry_head && !f->retried && !f->resp_head_done && tg_buf_len(up->conn.in) == 0) {
         struct tg_endpoint *ep = up->ep;
         char *retry_head = f->retry_head;
         f->retry_head = NULL; /* kept across the release */
@@ -430,6 +489,8 @@ static int queue_response_head(struct tg_forwarder *f, const struct tg_http_head
         const struct tg_http_header *fld = &h->headers[i];
         if (is_hop_by_hop(fld->name) || named_by_connection(h, fld->name) || edited(edits, num_edits, fld->name))
             continue;
+        if (f->dechunk && tg_slice_eq_nocase(fld->name, "transfer-encoding"))
+            continue;
         if (drop_length && tg_slice_eq_nocase(fld->name, "content-length"))
             continue;
         put_slice(&wr, fld->name);
@@ -450,8 +511,10 @@ static int queue_response_head(struct tg_forwarder *f, const struct tg_http_head
 static enum tg_forward_result complete_response(struct tg_forwarder *f)
 {
     struct tg_upstream *up = f->up;
+    /* back to the pool only when the exchange is over on it: the whole request went, the whole response came,
+     * and nothing else is pending either way */
     int reusable = f->req_done && f->resp_keep_alive && f->resp_framing != TG_BODY_UNTIL_CLOSE &&
-                   tg_buf_len(up->conn.in) == 0 && !up->conn.read_eof;
+                   tg_buf_len(up->conn.in) == 0 && tg_buf_len(up->conn.out) == 0 && !up->conn.read_eof;
     if (!f->req_done)
         f->keep_alive = 0; /* the backend answered before the whole body arrived: the rest cannot be skipped */
     tg_forwarder_release(f, reusable);
@@ -463,8 +526,9 @@ static enum tg_forward_result handle_response_head(struct tg_forwarder *f, struc
 {
     struct tg_upstream *up = f->up;
     if (h->status >= 100 && h->status < 200 && h->status != 101) {
-        /* interim responses (100 Continue, 103 Early Hints) are relayed and the real one follows */
-        if (queue_response_head(f, h) != 0)
+        /* interim responses (100 Continue, 103 Early Hints) are relayed and the real one follows; never to an
+         * HTTP/1.0 client (RFC 9110 §15.2: a server must not send one to it) */
+        if (!f->client_http10 && queue_response_head(f, h) != 0)
             return TG_FORWARD_ABORT;
         tg_buf_consume(up->conn.in, h->head_len);
         return TG_FORWARD_BUSY;
@@ -481,6 +545,10 @@ static enum tg_forward_result handle_response_head(struct tg_forwarder *f, struc
             return upstream_failed(f, "the backend's WebSocket handshake answer is invalid");
         }
         /* relay the backend's 101 as is: its subprotocol and extension choices reach the client untouched */
+        f->ws_rsv = 0;
+        for (size_t i = 0; i < h->num_headers; i++)
+            if (tg_slice_eq_nocase(h->headers[i].name, "sec-websocket-extensions"))
+                f->ws_rsv |= tg_ws_extensions_rsv(h->headers[i].value.ptr, h->headers[i].value.len);
         if (queue_client_output(f, tg_buf_start(up->conn.in), h->head_len) != 0)
             return TG_FORWARD_ABORT;
         tg_buf_consume(up->conn.in, h->head_len);
@@ -495,6 +563,11 @@ static enum tg_forward_result handle_response_head(struct tg_forwarder *f, struc
     f->resp_keep_alive = (unsigned char)h->keep_alive;
     if (h->framing == TG_BODY_UNTIL_CLOSE)
         f->keep_alive = 0;
+    if (h->framing == TG_BODY_CHUNKED && f->client_http10) {
+        /* RFC 9112 §7: chunked is HTTP/1.1; an HTTP/1.0 client gets the decoded body, delimited by the close */
+        f->dechunk = 1;
+        f->keep_alive = 0;
+    }
     if (queue_response_head(f, h) != 0)
         return TG_FORWARD_ABORT;
     tg_buf_consume(up->conn.in, h->head_len);
@@ -502,6 +575,71 @@ static enum tg_forward_result handle_response_head(struct tg_forwarder *f, struc
     f->retry_head = NULL;
     if (h->framing == TG_BODY_NONE || (h->framing == TG_BODY_LENGTH && h->content_length == 0))
         f->resp_done = 1;
+    return TG_FORWARD_BUSY;
+}
+
+/* Decodes chunked bytes in[0..len) into out[0..cap): the chunk data only (sizes, extensions, trailers and
+ * CRLFs dropped). *used: input bytes taken; *made: output bytes written. Stops when out is full. */
+enum tg_chunked_result tg_dechunk(struct tg_chunked_scanner *sc, const char *in, size_t len, char *out, size_t cap,
+                                  size_t *used, size_t *made)
+{
+    size_t i = 0, o = 0;
+    enum tg_chunked_result r = TG_CHUNKED_MORE;
+    while (i < len && o < cap) {
+        uint64_t before = sc->body_bytes;
+        size_t c = 0;
+        r = tg_chunked_scan(sc, in + i, 1, &c);
+        if (r == TG_CHUNKED_BAD)
+            break;
+        if (r == TG_CHUNKED_DONE) {
+            i += c;
+            break;
+        }
+        i++;
+        if (sc->body_bytes == before)
+            continue;
+        out[o++] = in[i - 1]; /* a data byte: the rest of its chunk that is here goes at once */
+        size_t k = len - i < cap - o ? len - i : cap - o;
+        if (k > sc->remaining)
+            k = (size_t)sc->remaining;
+        if (k) {
+            tg_chunked_scan(sc, in + i, k, &c);
+            memcpy(out + o, in + i, k);
+            i += k;
+            o += k;
+        }
+    }
+    *used = i;
+    *made = o;
+    return r;
+}
+
+/* The response body of an HTTP/1.0 client from a chunked backend response: decoded into the client's output. */
+static enum tg_forward_result relay_dechunked(struct tg_forwarder *f)
+{
+    struct tg_conn *client = f->client;
+    struct tg_upstream *up = f->up;
+    if (!client->out && !(client->out = tg_buf_get(&f->env->w->bufs)))
+        return TG_FORWARD_ABORT;
+    tg_buf_compact(client->out);
+    size_t used = 0, made = 0;
+    enum tg_chunked_result r = tg_dechunk(&f->resp_chunks, tg_buf_start(up->conn.in), tg_buf_len(up->conn.in),
+                                          tg_buf_end(client->out), tg_buf_room(client->out), &used, &made);
+    if (r == TG_CHUNKED_BAD)
+        return TG_FORWARD_ABORT;
+    client->out->tail += (uint32_t)made;
+    tg_buf_consume(up->conn.in, used);
+    if (used)
+        f->progressed = 1;
+    if (r == TG_CHUNKED_DONE)
+        f->resp_done = 1;
+    int w = tg_conn_flush_buf(client, client->out);
+    if (w < 0)
+        return TG_FORWARD_ABORT;
+    if (w == 1) {
+        tg_buf_put(&f->env->w->bufs, client->out);
+        client->out = NULL;
+    }
     return TG_FORWARD_BUSY;
 }
 
@@ -521,6 +659,13 @@ static enum tg_forward_result relay_response(struct tg_forwarder *f)
                     n = (size_t)f->resp_body_left;
                     done = 1;
                 }
+            } else if (f->dechunk) {
+                enum tg_forward_result r = relay_dechunked(f);
+                if (r != TG_FORWARD_BUSY)
+                    return r;
+                if (f->resp_done)
+                    break;
+                continue; /* more to read, or the client's output to drain first */
             } else if (f->resp_framing == TG_BODY_CHUNKED) {
                 size_t consumed = 0;
                 enum tg_chunked_result r = tg_chunked_scan(&ahead, tg_buf_start(up->conn.in), avail, &consumed);

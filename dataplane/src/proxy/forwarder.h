@@ -56,14 +56,17 @@ struct tg_forwarder {
     const struct tg_route *route;
     const struct tg_policy_ctx *policy; /* its request/response edits; NULL without policies */
     const char *peer_ip;
+    unsigned char peer_trusted;         /* the peer is in --trusted-proxies: its X-Forwarded-* / Forwarded stay */
     struct tg_slice path;               /* origin-form path + query */
     char method[16];
     unsigned char is_head, is_upgrade;
+    unsigned char client_http10;        /* an HTTP/1.0 client: never chunked, never 1xx (RFC 9110 §15.2, §6.1) */
     unsigned char keep_alive;           /* the client may send another request (cleared when it cannot) */
     unsigned char req_done;             /* the request body was forwarded whole (or there is none) */
     enum tg_body_framing req_framing;
     uint64_t req_body_left;
     char ws_accept[29];                 /* expected Sec-WebSocket-Accept of an upgrade */
+    unsigned ws_rsv;                    /* after a 101: the RSV bits its Sec-WebSocket-Extensions allow */
     uint64_t started_ms;                /* the request (or its retry) began: the connect deadline counts from it */
 
     /* progress */
@@ -77,6 +80,7 @@ struct tg_forwarder {
     size_t retry_head_len;
     int status;                         /* response status relayed */
     unsigned char resp_head_done, resp_done, resp_keep_alive;
+    unsigned char dechunk;              /* the chunked response body is decoded for an HTTP/1.0 client */
     enum tg_body_framing resp_framing;
     uint64_t resp_body_left;
     struct tg_chunked_scanner resp_chunks;
@@ -90,6 +94,18 @@ struct tg_forwarder {
     void (*on_response_head)(void *arg, const struct tg_http_head *h);
     void *on_response_head_arg;
 };
+
+/* RFC 9110 §9.2.2: 1 for GET, HEAD, OPTIONS, TRACE, PUT, DELETE (only those are retried). */
+int tg_method_idempotent(const char *method);
+/* Decodes chunked bytes in[0..len) into out[0..cap): the chunk data only. *used = input bytes taken, *made =
+ * output bytes written; stops when out is full. Returns the scanner's result (DONE: *used ends the body). */
+enum tg_chunked_result tg_dechunk(struct tg_chunked_scanner *sc, const char *in, size_t len, char *out, size_t cap,
+                                  size_t *used, size_t *made);
+
+/* The upstream request head tg_forwarder_start writes, for f's request (route, policy edits, peer, path, upgrade)
+ * and the client's head h: its length in out, or -1 when it does not fit in cap. Pure (the differential fuzz
+ * target tests/fuzz/fuzz_dp_forwarder_diff.c drives it). */
+long tg_forwarder_build_head(const struct tg_forwarder *f, const struct tg_http_head *h, char *out, size_t cap);
 
 /* Once per inbound connection. */
 void tg_forwarder_init(struct tg_forwarder *f, const struct tg_forward_env *env, struct tg_conn *client,

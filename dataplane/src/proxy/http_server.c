@@ -8,7 +8,9 @@
 
 #include "clock.h"
 #include "http_status.h"
+#include "ip_cidr.h"
 #include "log.h"
+#include "path_normalize.h"
 #include "policy/traffic/traffic_answer.h"
 #include "proxy/analytics_record.h"
 #include "proxy/debug_capture.h"
@@ -45,6 +47,7 @@ static void free_conn(struct tg_deferred *d)
     free(c->fwd.retry_head);
     tg_debug_capture_free(c->debug);
     tg_analytics_capture_free(c->an);
+    free(c->path_buf);
     free(c);
 }
 
@@ -187,6 +190,11 @@ void tg_http_server_accept(struct tg_http_server *s, int fd, const struct sockad
     else if (peer->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, c->peer_ip, sizeof c->peer_ip);
     c->ip_counted = s->settings->ip_limit != NULL;
+    struct tg_ip peer_addr; /* --trusted-proxies: may this peer vouch for the client? */
+    const struct tg_proxy_settings *cfg = s->settings;
+    c->peer_trusted = cfg->num_trusted_proxies &&
+                      tg_ip_parse(c->peer_ip, strlen(c->peer_ip), &peer_addr) == 0 &&
+                      tg_cidr_list_match(cfg->trusted_proxies, cfg->num_trusted_proxies, &peer_addr);
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
@@ -261,6 +269,8 @@ static void finish_request(struct tg_server_conn *c)
     drop_unforwarded_request(c);
     free(c->policy);
     c->policy = NULL;
+    free(c->path_buf);
+    c->path_buf = NULL;
     tg_snapshot_unref(c->snap);
     c->snap = NULL;
     int keep = c->fwd.keep_alive && c->fwd.req_done && !c->server->draining;
@@ -352,8 +362,9 @@ static void hand_over_to_tunnel(struct tg_server_conn *c)
         .ep = up->ep,
         .ep_counted = up->counted_active,
         .credential = c->policy ? &c->policy->credential : NULL,
-        .client_ip = c->peer_ip,
+        .client_ip = c->client_ip,
         .ip_limit = c->ip_counted ? s->settings->ip_limit : NULL,
+        .ws_rsv = c->fwd.ws_rsv,
         .draining = s->draining,
         .debug_handle = c->debug_handle,
         .analytics = c->an,
@@ -425,46 +436,18 @@ static void answer_parse_error(struct tg_server_conn *c, enum tg_http_status st)
     case TG_HTTP_BAD_VERSION:
         answer(c, 505, "request.bad_version", "only HTTP/1.0 and HTTP/1.1 are supported", NULL, 0);
         break;
+    case TG_HTTP_BAD_CONNECTION: /* RFC 9110 §7.6.1: dropping what it names would change framing or routing */
+        answer(c, 400, "request.bad_connection",
+               "Connection names a framing, routing or handshake field", NULL, 0);
+        break;
+    case TG_HTTP_UNKNOWN_CODING: /* RFC 9112 §6.1: only chunked is implemented */
+        answer(c, 501, "request.unknown_coding", "a transfer coding other than chunked is not implemented", NULL,
+               0);
+        break;
     default:
         answer(c, 400, "request.malformed", "the request is malformed or ambiguous", NULL, 0);
         break;
     }
-}
-
-/* 1 when the path (up to '?') has a "." or ".." segment, also percent-encoded ("%2e", "%2E"). Such paths are
- * refused rather than normalised: routing and the backend must never see different paths (path confusion across
- * base paths, RFC 3986 §5.2.4). */
-static int has_dot_segment(struct tg_slice path)
-{
-    size_t end = path.len;
-    const char *q = memchr(path.ptr, '?', path.len);
-    if (q)
-        end = (size_t)(q - path.ptr);
-    size_t i = 0;
-    while (i < end) {
-        if (path.ptr[i] != '/') {
-            i++;
-            continue;
-        }
-        size_t j = i + 1, dots = 0, other = 0;
-        while (j < end && path.ptr[j] != '/') {
-            if (path.ptr[j] == '.') {
-                dots++;
-                j++;
-            } else if (j + 2 < end && path.ptr[j] == '%' && path.ptr[j + 1] == '2' &&
-                       (path.ptr[j + 2] == 'e' || path.ptr[j + 2] == 'E')) {
-                dots++;
-                j += 3;
-            } else {
-                other = 1;
-                j++;
-            }
-        }
-        if (!other && (dots == 1 || dots == 2))
-            return 1;
-        i = j;
-    }
-    return 0;
 }
 
 /* The policies' verdict: go on to the backend, or answer. */
@@ -488,12 +471,87 @@ static void on_policies_done(struct tg_policy_ctx *ctx, void *arg)
         pump(c); /* an asynchronous verdict: nothing else drives the connection now */
 }
 
+/* The client of this request: the peer, or, from a peer in --trusted-proxies, the X-Forwarded-For entry
+ * tg_client_address picks (the peer again when the field is missing or malformed: fail closed). */
+static void set_client_ip(struct tg_server_conn *c, const struct tg_http_head *h)
+{
+    const struct tg_proxy_settings *cfg = c->server->settings;
+    memcpy(c->client_ip, c->peer_ip, sizeof c->client_ip);
+    if (!c->peer_trusted)
+        return;
+    const char *values[16];
+    size_t lens[16], n = 0;
+    for (size_t i = 0; i < h->num_headers && n < 16; i++)
+        if (tg_slice_eq_nocase(h->headers[i].name, "x-forwarded-for")) {
+            values[n] = h->headers[i].value.ptr;
+            lens[n++] = h->headers[i].value.len;
+        }
+    struct tg_ip peer, client;
+    if (tg_ip_parse(c->peer_ip, strlen(c->peer_ip), &peer) == 0 &&
+        tg_client_address(&peer, cfg->trusted_proxies, cfg->num_trusted_proxies, values, lens, n, &client) ==
+            TG_XFF_FORWARDED)
+        tg_ip_format(&client, c->client_ip);
+}
+
+/* RFC 9112 §3.2: the target's form decides the authority and the path. An absolute-form authority replaces
+ * Host (routing, policies and the forwarded Host all use it); the path is normalised (common/path_normalize) and
+ * h->target then points at the normal form, so routing, every policy and the backend see the same path.
+ * Returns -1 after answering (the target is refused). */
+static int target_and_path(struct tg_server_conn *c, struct tg_http_head *h)
+{
+    struct tg_forwarder *f = &c->fwd;
+    struct tg_http_target t;
+    enum tg_target_form form = tg_http_parse_target(h->method, h->target, &t);
+    struct tg_slice path = h->target;
+    int slash = 0; /* "/" + path: an absolute-form target with an empty path or one that starts with '?' */
+    if (form == TG_TARGET_ABSOLUTE) {
+        h->host = t.authority;
+        path = t.path;
+        slash = path.len == 0 || path.ptr[0] == '?';
+    } else if (form != TG_TARGET_ORIGIN) { /* authority-form (CONNECT) and "*" are not proxied */
+        answer(c, 400, "request.bad_target", "the request target is not an origin-form or absolute-form URI",
+               NULL, 0);
+        return -1;
+    }
+    size_t len = path.len + (size_t)slash;
+    char *in = malloc(len + 1), *out = malloc(len + 1);
+    if (!in || !out) {
+        free(in);
+        free(out);
+        close_conn(c);
+        return -1;
+    }
+    in[0] = '/';
+    memcpy(in + slash, path.ptr, path.len);
+    size_t n = 0;
+    enum tg_path_status st = tg_path_normalize(in, len, 0, out, len + 1, &n);
+    free(in);
+    if (st != TG_PATH_OK) {
+        free(out);
+        if (st == TG_PATH_ENCODED_SLASH)
+            answer(c, 400, "request.encoded_slash", "the path has an encoded slash or backslash", NULL, 0);
+        else if (st == TG_PATH_TOO_LONG)
+            answer(c, 414, "request.target_too_long", "the normalised path does not fit", NULL, 0);
+        else
+            answer(c, 400, "request.bad_path", "the path is not a valid origin-form path", NULL, 0);
+        return -1;
+    }
+    free(c->path_buf);
+    c->path_buf = out;
+    c->raw_path = slash ? (struct tg_slice){out, n} : path; /* "?q" has no spelling of its own but "/?q" */
+    h->target = (struct tg_slice){out, n};
+    f->path = h->target;
+    return 0;
+}
+
 /* A complete head is at the front of conn.in: route it, check it, run the policies. */
 static void process_request(struct tg_server_conn *c, struct tg_http_head *h)
 {
     struct tg_forwarder *f = &c->fwd;
     f->started_ms = tg_now_ms();
     f->peer_ip = c->peer_ip;
+    f->peer_trusted = c->peer_trusted;
+    set_client_ip(c, h);
     f->keep_alive = (unsigned char)h->keep_alive;
     f->req_framing = h->framing;
     f->req_body_left = h->framing == TG_BODY_LENGTH ? h->content_length : 0;
@@ -502,28 +560,10 @@ static void process_request(struct tg_server_conn *c, struct tg_http_head *h)
     f->is_head = tg_slice_eq_nocase(h->method, "HEAD");
     f->is_upgrade = (unsigned char)tg_ws_handshake_requested(h);
 
-    /* RFC 9112 §3.2.2: an absolute-form target's authority wins over Host */
-    struct tg_slice host = h->host, path = h->target;
-    if (path.len > 7 && (strncasecmp(path.ptr, "http://", 7) == 0 || strncasecmp(path.ptr, "https://", 8) == 0)) {
-        size_t skip = path.ptr[4] == ':' ? 7 : 8;
-        const char *auth = path.ptr + skip, *end = path.ptr + path.len;
-        const char *slash = auth;
-        while (slash < end && *slash != '/' && *slash != '?')
-            slash++;
-        host.ptr = auth;
-        host.len = (size_t)(slash - auth);
-        path.ptr = slash;
-        path.len = (size_t)(end - slash);
-        if (path.len == 0 || path.ptr[0] != '/') {
-            answer(c, 400, "request.bad_target", "an absolute-form target needs a path", NULL, 0);
-            return;
-        }
-    }
-    if (has_dot_segment(path)) {
-        answer(c, 400, "request.bad_path", "the path has \".\" or \"..\" segments", NULL, 0);
+    f->client_http10 = h->minor_version == 0;
+    if (target_and_path(c, h) != 0)
         return;
-    }
-    f->path = path;
+    struct tg_slice host = h->host, path = h->target;
     struct tg_snapshot *snap = c->server->snapshot;
     if (!snap) {
         answer(c, 503, "gateway.not_configured", "the gateway has no configuration yet", NULL, 0);
@@ -544,9 +584,11 @@ static void process_request(struct tg_server_conn *c, struct tg_http_head *h)
     }
     c->snap = tg_snapshot_ref(snap);
     f->route = m.route;
-    c->debug = tg_debug_capture_begin(c->server->debug, m.route, path, h, c->peer_ip, f);
-    c->an = tg_analytics_begin(c->server->analytics, m.group->id, m.route, host, path, c->peer_ip, h->head_len);
+    c->debug = tg_debug_capture_begin(c->server->debug, m.route, path, h, c->client_ip, f);
+    c->an = tg_analytics_begin(c->server->analytics, m.group->id, m.route, host, path, c->client_ip, h->head_len);
     const struct tg_proxy_cfg *px = m.route->proxy;
+    if (px->forward_raw_path) /* the opt-out: routed and checked on the normal form, forwarded as spelled */
+        f->path = c->raw_path;
 
     if (f->is_upgrade) {
         if (!px->ws_enabled) {
@@ -581,7 +623,7 @@ static void process_request(struct tg_server_conn *c, struct tg_http_head *h)
     ctx->request = h;
     ctx->proxy = px;
     ctx->environment = m.route->environment;
-    ctx->client_ip = c->peer_ip;
+    ctx->client_ip = c->client_ip;
     ctx->is_upgrade = f->is_upgrade;
     ctx->now_wall_ms = tg_wall_ms();
     c->policy = ctx;

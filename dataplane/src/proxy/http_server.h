@@ -58,11 +58,15 @@ struct tg_server_conn {
     struct tg_server_conn *next, *prev; /* the server's list (for the drain) */
     char peer_ip[46];
     unsigned char ip_counted;       /* holds a slot of settings->ip_limit (released at close or by the tunnel) */
+    char client_ip[46];             /* the client: peer_ip, or from X-Forwarded-For when the peer is trusted */
+    unsigned char peer_trusted;     /* the peer is in --trusted-proxies */
     uint64_t head_started_ms;       /* first byte of the current request head (0: none yet) */
     uint32_t head_scanned;          /* bytes of conn.in the head parser has already seen (re-parse gate) */
 
     /* the request in progress (valid from POLICIES to the end of FORWARDING) */
     struct tg_http_head *req;       /* parsed head (slices into conn.in) until the forwarder has built its own */
+    char *path_buf;                 /* the normalised path + query (req->target and fwd.path point here) */
+    struct tg_slice raw_path;       /* the path + query as received (in conn.in): forwardNormalizedPath false */
     struct tg_policy_ctx *policy;   /* the policy run of this request (only for proxies with policies); kept
                                        until the request ends (response edits), then freed */
     unsigned char policies_sync;    /* the pipeline is being started (its verdict may arrive synchronously) */

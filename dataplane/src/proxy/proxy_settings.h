@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 struct tg_ip_limit;
+struct tg_cidr;
 
 struct tg_proxy_settings {
     const char *listen_addr;        /* "0.0.0.0:8080" */
@@ -21,6 +22,8 @@ struct tg_proxy_settings {
     size_t upstream_pool_per_endpoint; /* idle keep-alive connections kept per endpoint per worker */
     size_t max_connections_per_worker; /* 0 = unlimited; WebSocket sessions count */
     struct tg_ip_limit *ip_limit;   /* --max-connections-per-ip (proxy/ip_limit.h), process-wide; NULL: none */
+    const struct tg_cidr *trusted_proxies; /* --trusted-proxies: peers whose X-Forwarded-* / Forwarded are kept */
+    size_t num_trusted_proxies;
 };
 
 #endif

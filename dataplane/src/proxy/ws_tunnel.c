@@ -84,6 +84,9 @@ struct tg_tunnel *tg_tunnel_start(const struct tg_tunnel_env *env, const struct 
     tg_conn_move(w->loop, &t->client, setup->client, on_client_io, t);
     tg_conn_move(w->loop, &t->backend, setup->backend, on_backend_io, t);
     t->snap = setup->snap; /* the session keeps the snapshot its proxy config lives in */
+    /* RFC 6455 §5.1, §5.2: clients mask, servers do not, RSV bits only as the accepted extensions allow */
+    tg_ws_tracker_set_rules(&t->c2b.tracker, TG_WS_MASK_REQUIRED, setup->ws_rsv);
+    tg_ws_tracker_set_rules(&t->b2c.tracker, TG_WS_MASK_FORBIDDEN, setup->ws_rsv);
     t->session.proxy = setup->route->proxy;
     t->session.ep = setup->ep;
     if (!setup->ep_counted) /* the session counts as an active connection of its endpoint */

@@ -94,6 +94,7 @@ struct tg_tunnel_setup {
     const struct tg_credential *credential; /* copied; NULL or kind NONE: no credential to enforce */
     const char *client_ip;
     struct tg_ip_limit *ip_limit;    /* the client address's slot moves to the tunnel (NULL: none held) */
+    unsigned ws_rsv;                 /* RSV bits the 101's Sec-WebSocket-Extensions allow (tg_ws_extensions_rsv) */
     int draining;                    /* the worker is draining: close 1001 at once */
     uint64_t debug_handle;           /* the debug-session record of its 101 (0: none) */
     struct tg_analytics_capture *analytics; /* moved to the tunnel (analytics_record.h) */

@@ -199,3 +199,28 @@ long tg_cred_location_read(const struct tg_http_head *req, const struct tg_cred_
         return read_header(req, loc->name, out, out_size);
     }
 }
+
+int tg_cred_locations_repeated(const struct tg_http_head *req, const struct tg_cred_location *locs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct tg_cred_location *loc = &locs[i];
+        size_t seen = 0;
+        if (loc->kind == TG_LOC_HEADER) {
+            for (size_t j = 0; j < req->num_headers; j++)
+                if (tg_slice_eq_nocase(req->headers[j].name, loc->name))
+                    seen++;
+        } else if (loc->kind == TG_LOC_QUERY) {
+            struct tg_query_pair pair;
+            size_t pos = 0;
+            char name[272];
+            while (tg_query_next(req->target, &pos, &pair)) {
+                long len = tg_query_decode(pair.name, name, sizeof name);
+                if (len >= 0 && strlen(loc->name) == (size_t)len && memcmp(name, loc->name, (size_t)len) == 0)
+                    seen++;
+            }
+        }
+        if (seen > 1)
+            return 1;
+    }
+    return 0;
+}

@@ -46,4 +46,10 @@ int tg_cred_locations_compile(const json_t *spec, const char *field, int allow_s
 long tg_cred_location_read(const struct tg_http_head *req, const struct tg_cred_location *loc, char *out,
                            size_t out_size, char *rest, size_t rest_size);
 
+/* Parameter pollution (docs/security.md "One credential"): 1 when one of the n locations holds more than one
+ * credential — a header location's field appears twice, a query location's parameter twice (names compared
+ * after percent-decoding, as a backend would read them) — else 0. Subprotocol locations are not counted (their
+ * entries are a list by design). The same credential in two different locations is not a repetition. */
+int tg_cred_locations_repeated(const struct tg_http_head *req, const struct tg_cred_location *locs, size_t n);
+
 #endif

@@ -570,6 +570,10 @@ static void oauth_run(struct tg_policy_ctx *ctx, void *state)
     const struct oauth_state *st = state;
     char token[MAX_TOKEN_BYTES + 1];
     char rest[sizeof ctx->request_edits[0].value];
+    if (tg_cred_locations_repeated(ctx->request, st->from, st->num_from)) { /* never check one, forward all */
+        tg_policy_reject(ctx, 400, "auth.repeated_credential", "a credential location is repeated", NULL);
+        return;
+    }
     long n = 0;
     const struct tg_cred_location *used = NULL;
     for (size_t i = 0; i < st->num_from && n == 0; i++) {

@@ -122,6 +122,10 @@ static void vak_run(struct tg_policy_ctx *ctx, void *state)
 {
     const struct vak_state *st = state;
     char value[MAX_KEY_BYTES + 1];
+    if (tg_cred_locations_repeated(ctx->request, st->from, st->num_from)) { /* never check one, forward all */
+        tg_policy_reject(ctx, 400, "auth.repeated_credential", "a credential location is repeated", NULL);
+        return;
+    }
     long n = 0;
     for (size_t i = 0; i < st->num_from && n == 0; i++)
         n = tg_cred_location_read(ctx->request, &st->from[i], value, sizeof value, NULL, 0);
