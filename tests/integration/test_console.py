@@ -38,7 +38,7 @@ def browse(spec: dict, timeout: float = 120, images: Path = IMAGES) -> dict:
     lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
     assert lines, f"no result from the browser: {r.stdout}\n{r.stderr}"
     out = json.loads(lines[-1])
-    assert r.returncode == 0 and "error" not in out, f"{out.get('error')}\nsteps: {out.get('steps')}\n{r.stderr}"
+    assert r.returncode == 0 and "error" not in out, f"{out.get('error')}\nsteps: {out.get('steps')}\npage errors: {out.get('errors')}\n{r.stderr}"
     return out
 
 

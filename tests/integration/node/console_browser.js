@@ -60,7 +60,7 @@ async function openSocket(ctx, url) {
 
 async function consoleScenario() {
   const browser = await launch();
-  const errors = [];
+  const errors = (out.errors = []); // kept in out so that a failed step reports them too
   try {
     const ctx = await browser.newContext({ viewport: { width: 1366, height: 800 } });
     const page = await ctx.newPage();
@@ -112,7 +112,8 @@ async function consoleScenario() {
       const s2 = await openSocket(ctx, `${spec.gateway}${spec.wsPath}`);
       await s2.exchange(['a', 'b']);
       await page.waitForSelector('#tx-table tbody tr >> text=open', { timeout: 10000 });
-      await page.focus('#tx-table tbody tr');
+      // the socket's own page load from the gateway is a transaction too (200): open the WebSocket's 101 row
+      await page.focus('#tx-table tbody tr:has-text("open")');
       await page.keyboard.press('Enter');
       await page.waitForSelector('#tx-detail >> text=101 Switching Protocols');
       out.openDetail = await page.textContent('#tx-detail');
@@ -146,7 +147,7 @@ async function consoleScenario() {
 // (open, then closed): the page's side of the flow.
 async function debugScenario() {
   const browser = await launch();
-  const errors = [];
+  const errors = (out.errors = []); // kept in out so that a failed step reports them too
   try {
     const ctx = await browser.newContext({ viewport: { width: 1366, height: 800 } });
     const page = await ctx.newPage();
@@ -178,7 +179,7 @@ async function debugScenario() {
 
 async function chatScenario() {
   const browser = await launch();
-  const errors = [];
+  const errors = (out.errors = []); // kept in out so that a failed step reports them too
   try {
     const ctx = await browser.newContext({ viewport: { width: 900, height: 600 } });
     const a = await ctx.newPage(), b = await ctx.newPage();
