@@ -1,6 +1,7 @@
 /* json_util.c — see json_util.h. */
 #include "json_util.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static json_t *lookup(const json_t *obj, const char *key)
@@ -110,4 +111,12 @@ const char *tg_json_type_name(const json_t *v)
     default:
         return "null";
     }
+}
+
+void tg_json_errors_vappend(json_t *errors, const char *fmt, va_list ap)
+{
+    char text[512];
+    vsnprintf(text, sizeof text, fmt, ap);
+    if (json_array_size(errors) < TG_JSON_MAX_ERRORS)
+        json_array_append_new(errors, json_string(text));
 }

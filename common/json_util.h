@@ -9,6 +9,7 @@
 #define TG_JSON_UTIL_H
 
 #include <jansson.h>
+#include <stdarg.h>
 
 enum tg_json_result {
     TG_JSON_ABSENT = 0,        /* *out untouched: apply the default */
@@ -30,5 +31,10 @@ const char *tg_json_unknown_key(const json_t *obj, const char *const *allowed);
 
 /* "string", "integer", "real", "boolean", "null", "array", "object" — for error messages. */
 const char *tg_json_type_name(const json_t *v);
+
+/* Appends the formatted message (cut at 511 bytes) to the JSON array errors, unless it already holds
+ * TG_JSON_MAX_ERRORS: a hostile document cannot make the list of its own errors unbounded. */
+#define TG_JSON_MAX_ERRORS 200
+void tg_json_errors_vappend(json_t *errors, const char *fmt, va_list ap);
 
 #endif

@@ -398,6 +398,19 @@ http {{
             out.append((req, uri))
         return out
 
+    def settled_access_lines(self, quiet: float = 0.1, timeout: float = 3.0) -> list[tuple[str, str]]:
+        """access_lines() once nginx has written nothing new for `quiet` seconds: a request answered just before
+        (e.g. by the previous test) may reach the log a moment after its answer reached the client."""
+        deadline = time.monotonic() + timeout
+        lines = self.access_lines()
+        while time.monotonic() < deadline:
+            time.sleep(quiet)
+            again = self.access_lines()
+            if again == lines:
+                break
+            lines = again
+        return lines
+
     def stop(self) -> None:
         if self.proc is not None:
             self.proc.stop(5.0)

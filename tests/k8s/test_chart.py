@@ -180,7 +180,7 @@ def test_rendered_objects_pass_server_side_dry_run(k8s_cluster, name):
     # ServiceMonitor needs the Prometheus Operator's CRDs, which the test bed does not have: it is checked for
     # shape here instead of by the apiserver.
     for sm in (o for o in objs if o["kind"] == "ServiceMonitor"):
-        assert sm["spec"]["endpoints"][0]["port"] == "admin" and sm["spec"]["endpoints"][1]["port"] == "health"
+        assert sm["spec"]["endpoints"][0]["port"] == "probe" and sm["spec"]["endpoints"][1]["port"] == "health"
     if name == "nodeport-existing-sa":
         assert any(o["kind"] == "ServiceMonitor" for o in objs)
     # One object at a time, so a refusal names the object.

@@ -23,13 +23,10 @@ struct build {
 static void add_error(struct build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void add_error(struct build *b, const char *fmt, ...)
 {
-    char text[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
+    tg_json_errors_vappend(b->errors, fmt, ap);
     va_end(ap);
-    if (json_array_size(b->errors) < 200)
-        json_array_append_new(b->errors, json_string(text));
 }
 
 /* Reports every key of obj that is not in allowed (NULL-terminated). */

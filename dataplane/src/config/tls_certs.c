@@ -1,6 +1,8 @@
 /* tls_certs.c — see tls_certs.h. */
 #include "config/tls_certs.h"
 
+#include "json_util.h"
+
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -68,13 +70,10 @@ struct build {
 static void add_error(struct build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void add_error(struct build *b, const char *fmt, ...)
 {
-    char text[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
+    tg_json_errors_vappend(b->errors, fmt, ap);
     va_end(ap);
-    if (json_array_size(b->errors) < 200)
-        json_array_append_new(b->errors, json_string(text));
 }
 
 static const char *ssl_reason(void)
