@@ -267,6 +267,22 @@ void tg_print_yaml(FILE *out, json_t *v)
     }
 }
 
+void tg_print_event(FILE *out, json_t *e, enum tg_out_format fmt)
+{
+    if (fmt == TG_OUT_YAML) {
+        fputs("---\n", out);
+        tg_print_yaml(out, e);
+    } else {
+        char *text = json_dumps(e, JSON_COMPACT);
+        if (text) {
+            fputs(text, out);
+            fputc('\n', out);
+        }
+        free(text);
+    }
+    fflush(out);
+}
+
 void tg_print_value(FILE *out, json_t *v, enum tg_out_format fmt)
 {
     if (fmt == TG_OUT_YAML) {

@@ -29,6 +29,8 @@ int tg_term_width(int fd);
 /* JSON (indented) or YAML of v to out, ending with a newline. */
 void tg_print_value(FILE *out, json_t *v, enum tg_out_format fmt);
 void tg_print_yaml(FILE *out, json_t *v);
+/* One event of a stream (--watch, trace) to out, flushed: a YAML document ("---" first) or one compact JSON line. */
+void tg_print_event(FILE *out, json_t *e, enum tg_out_format fmt);
 
 /* Human forms: "1.2 KiB", "3m05s" (ms), "12s ago"-style ages from an RFC 3339 time. */
 void tg_fmt_bytes(char *buf, size_t n, double bytes);

@@ -306,17 +306,8 @@ static void trace_print(struct tg_cli *cli, const char *event, size_t num, json_
 {
     if (cli->format != TG_OUT_TABLE) {
         json_t *e = json_pack("{s:s,s:I,s:O}", "event", event, "index", (json_int_t)num, "transaction", tx);
-        if (cli->format == TG_OUT_YAML) {
-            fputs("---\n", stdout);
-            tg_print_yaml(stdout, e);
-        } else {
-            char *text = json_dumps(e, JSON_COMPACT);
-            if (text)
-                puts(text);
-            free(text);
-        }
+        tg_print_event(stdout, e, cli->format);
         json_decref(e);
-        fflush(stdout);
         return;
     }
     json_t *req = json_object_get(tx, "request");

@@ -186,15 +186,7 @@ static void print_event(struct tg_cli *cli, const char *event, json_t *s)
                c[2], c[3], c[4], c[5], c[6]);
     } else {
         json_t *e = json_pack("{s:s,s:O}", "event", event, "session", s);
-        if (cli->format == TG_OUT_YAML) {
-            fputs("---\n", stdout);
-            tg_print_yaml(stdout, e);
-        } else {
-            char *text = json_dumps(e, JSON_COMPACT);
-            if (text)
-                puts(text);
-            free(text);
-        }
+        tg_print_event(stdout, e, cli->format);
         json_decref(e);
     }
 }
