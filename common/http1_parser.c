@@ -217,7 +217,8 @@ static int list_next(struct tg_slice list, size_t *pos, int quotes, struct tg_sl
     }
     if (quoted)
         return -1;
-    *elem = trim_ows(make_slice(list.ptr + start, i - start));
+    /* an empty list may have no storage at all (ptr NULL): no pointer arithmetic on it (C11 6.5.6) */
+    *elem = trim_ows(make_slice(list.ptr ? list.ptr + start : list.ptr, i - start));
     *pos = i + 1; /* past the comma; past the end (len + 1) after the last element */
     return 1;
 }
