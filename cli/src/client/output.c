@@ -75,6 +75,15 @@ static void put_cell(FILE *out, const char *s, size_t w, int pad)
         fputc('~', out);
 }
 
+void tg_table_print_or(struct tg_table *t, const char *empty)
+{
+    if (t->rows)
+        tg_table_print(t, stdout, 0);
+    else if (empty)
+        printf("%s\n", empty);
+    tg_table_free(t);
+}
+
 void tg_table_print(const struct tg_table *t, FILE *out, int width)
 {
     if (!t->cells)

@@ -22,6 +22,9 @@ void tg_table_add(struct tg_table *t, const char *const *cells);
  * when out is not a terminal), the widest columns cut with "~". Frees nothing. */
 void tg_table_print(const struct tg_table *t, FILE *out, int width);
 void tg_table_free(struct tg_table *t);
+/* A command's table to stdout (sized to the terminal) or, when it has no rows, the line empty (NULL: nothing);
+ * then frees it. */
+void tg_table_print_or(struct tg_table *t, const char *empty);
 
 /* The terminal's width for fd (COLUMNS, then TIOCGWINSZ), or 0 when it is not a terminal. */
 int tg_term_width(int fd);

@@ -210,11 +210,7 @@ static int debug_list(struct tg_cli *cli)
                                str_or(s, "expiresAt", "-"), str_or(s, "state", "-")};
         tg_table_add(&t, cells);
     }
-    if (t.rows == 0)
-        printf("no debug sessions\n");
-    else
-        tg_table_print(&t, stdout, 0);
-    tg_table_free(&t);
+    tg_table_print_or(&t, "no debug sessions");
     json_decref(body);
     return TG_EXIT_OK;
 }
@@ -252,9 +248,7 @@ static int debug_show(struct tg_cli *cli, const char *id)
                                str_or(tx, "endpoint", "-"), pols, ws};
         tg_table_add(&t, cells);
     }
-    if (t.rows)
-        tg_table_print(&t, stdout, 0);
-    tg_table_free(&t);
+    tg_table_print_or(&t, NULL);
     json_decref(body);
     return TG_EXIT_OK;
 }

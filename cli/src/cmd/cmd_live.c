@@ -77,11 +77,7 @@ int tg_cmd_routes(struct tg_cli *cli)
                                json_is_true(json_object_get(r, "websocket")) ? "yes" : "no", pols};
         tg_table_add(&t, cells);
     }
-    if (t.rows == 0)
-        printf("no routes (no snapshot loaded, or no proxy deployed to a group's environment)\n");
-    else
-        tg_table_print(&t, stdout, 0);
-    tg_table_free(&t);
+    tg_table_print_or(&t, "no routes (no snapshot loaded, or no proxy deployed to a group's environment)");
     json_decref(body);
     return TG_EXIT_OK;
 }
@@ -158,11 +154,7 @@ static void print_sessions_table(json_t *list)
         const char *cells[9] = {c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]};
         tg_table_add(&t, cells);
     }
-    if (t.rows == 0)
-        printf("no live WebSocket sessions\n");
-    else
-        tg_table_print(&t, stdout, 0);
-    tg_table_free(&t);
+    tg_table_print_or(&t, "no live WebSocket sessions");
 }
 
 static json_t *find_by_id(json_t *list, const char *id)
