@@ -19,9 +19,7 @@ also killed with the test session, whatever happens).
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import socket
 import threading
 import time
@@ -30,7 +28,6 @@ from pathlib import Path
 
 import tollgate_it as it
 
-WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 TCHAR = set(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
@@ -274,7 +271,7 @@ class RawBackend:
 
     def _upgrade(self, req: Request) -> bytes:
         key = (req.header("sec-websocket-key") or "").encode()
-        accept = base64.b64encode(hashlib.sha1(key + WS_GUID).digest()).decode()
+        accept = it.ws_accept_key(key).decode()
         ext = f"Sec-WebSocket-Extensions: {self.extensions}\r\n" if self.extensions else ""
         return (f"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                 f"Sec-WebSocket-Accept: {accept}\r\n{ext}\r\n").encode() + self.after_101

@@ -8,8 +8,6 @@ test_redis_down_fail_open_and_closed_then_back; etcd and API-server restarts are
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import signal
 import socket
 import struct
@@ -182,60 +180,28 @@ def _backend_port(stack) -> int:
 
 # ---- misbehaving backends
 
-def _accept_key(key: bytes) -> bytes:
-    return base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
-
-
-class _FaultyBackend:
+def _faulty_backend(mode: str) -> it.RawWsBackend:
     """mode "reset": answers the upgrade, sends the first fragment of a message (FIN clear), then resets
     (SO_LINGER 0); mode "reset-mid-frame": the same after half of a frame; mode "silent": reads the upgrade
     request and never answers."""
+    if mode == "silent":
+        return it.RawWsBackend(answer=False)
 
-    def __init__(self, mode: str):
-        self.mode = mode
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.held: list[socket.socket] = []
-        threading.Thread(target=self._run, daemon=True).start()
+    def misbehave(c: socket.socket) -> None:
+        time.sleep(0.2)
+        if mode == "reset":
+            c.sendall(bytes([0x01, 5]) + b"hello")  # a message's first fragment: the message is unfinished
+        else:
+            c.sendall(bytes([0x82, 100]) + b"x" * 50)  # half a frame
+        time.sleep(0.2)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()  # RST
 
-    def _run(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            head = b""
-            while b"\r\n\r\n" not in head:
-                data = c.recv(4096)
-                if not data:
-                    break
-                head += data
-            if self.mode == "silent":
-                self.held.append(c)
-                continue
-            key = [line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
-                   if line.lower().startswith(b"sec-websocket-key:")][0]
-            c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                      b"Sec-WebSocket-Accept: " + _accept_key(key) + b"\r\n\r\n")
-            time.sleep(0.2)
-            if self.mode == "reset":
-                c.sendall(bytes([0x01, 5]) + b"hello")  # a message's first fragment: the message is unfinished
-            else:
-                c.sendall(bytes([0x82, 100]) + b"x" * 50)  # half a frame
-            time.sleep(0.2)
-            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            c.close()  # RST
-
-    def close(self):
-        self.sock.close()
-        for c in self.held:
-            c.close()
+    return it.RawWsBackend(after_upgrade=misbehave)
 
 
 def test_backend_reset_mid_message_gives_1014(dp_factory):
-    b = _FaultyBackend("reset")
+    b = _faulty_backend("reset")
     try:
         dp = dp_factory(it.snapshot(1, [it.group("it/g", [it.MAIN_HOST])],
                                     [it.proxy("it/reset", "/reset", [it.endpoint(b.port)])]))
@@ -254,7 +220,7 @@ def test_backend_reset_mid_message_gives_1014(dp_factory):
 def test_backend_reset_mid_frame_drops_the_client(dp_factory):
     """In the middle of a frame no close frame can be sent without corrupting the stream (RFC 6455 §5.4 allows
     control frames between fragments, never inside a frame): the client's connection is closed (1006)."""
-    b = _FaultyBackend("reset-mid-frame")
+    b = _faulty_backend("reset-mid-frame")
     try:
         dp = dp_factory(it.snapshot(1, [it.group("it/g", [it.MAIN_HOST])],
                                     [it.proxy("it/reset", "/reset", [it.endpoint(b.port)])]))
@@ -273,7 +239,7 @@ def test_backend_reset_mid_frame_drops_the_client(dp_factory):
 
 
 def test_backend_never_answering_the_upgrade_gives_504(dp_factory):
-    b = _FaultyBackend("silent")
+    b = _faulty_backend("silent")
     try:
         dp = dp_factory(it.snapshot(1, [it.group("it/g", [it.MAIN_HOST])],
                                     [it.proxy("it/silent", "/silent", [it.endpoint(b.port)], timeout_ms=500)]))

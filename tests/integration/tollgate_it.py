@@ -807,13 +807,25 @@ class ChunkedHttpBackend(ScriptedHttpBackend):
         self.close()
 
 
-class RawWsBackend:
-    """A byte-level WebSocket backend: answers each handshake with a valid 101 followed, in the same write, by
-    `greeting` (raw frame bytes), then never reads again — a backend that stops reading (backpressure) or one
-    that speaks first (the data plane must relay bytes that arrive together with the 101)."""
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
-    def __init__(self, greeting: bytes = b""):
+
+def ws_accept_key(key: bytes) -> bytes:
+    """Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 §4.2.2)."""
+    return base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
+
+
+class RawWsBackend:
+    """A byte-level WebSocket backend. By default it answers each handshake with a valid 101 followed, in the same
+    write, by `greeting` (raw frame bytes), then never reads again — a backend that stops reading (backpressure)
+    or one that speaks first (the data plane must relay bytes that arrive together with the 101).
+    `answer=False`: reads the upgrade request and never answers (a silent backend). `after_upgrade(conn)`: runs
+    in the accept thread after the 101, to script a misbehaving backend (send part of a frame, reset, ...)."""
+
+    def __init__(self, greeting: bytes = b"", answer: bool = True, after_upgrade=None):
         self.greeting = greeting
+        self.answer = answer
+        self.after_upgrade = after_upgrade
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
@@ -833,15 +845,20 @@ class RawWsBackend:
                 if not data:
                     break
                 head += data
+            if not self.answer:
+                self.conns.append(c)
+                continue
             keys = [line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
                     if line.lower().startswith(b"sec-websocket-key:")]
             if not keys:
                 c.close()
                 continue
-            accept = base64.b64encode(hashlib.sha1(keys[0] + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
             c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                      b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n" + self.greeting)
+                      b"Sec-WebSocket-Accept: " + ws_accept_key(keys[0]) + b"\r\n\r\n" + self.greeting)
             self.conns.append(c)
+            if self.after_upgrade:
+                with contextlib.suppress(OSError):
+                    self.after_upgrade(c)
 
     def endpoint(self) -> dict:
         return endpoint(self.port)
