@@ -96,6 +96,8 @@ static int on_ticket_key(SSL *ssl, unsigned char key_name[16], unsigned char *iv
 static void on_info(const SSL *ssl, int where, int ret)
 {
     (void)ret;
+    if (where & SSL_CB_HANDSHAKE_DONE)
+        tg_tls_note_handshake_done(); /* tollgate_tls_handshakes_total */
     if (!(where & SSL_CB_HANDSHAKE_DONE) || atomic_exchange(&ktls_noted, 1))
         return;
     int send = BIO_get_ktls_send(SSL_get_wbio(ssl)) == 1, recv = BIO_get_ktls_recv(SSL_get_rbio(ssl)) == 1;
