@@ -235,3 +235,68 @@ def test_tls_handshakes_and_failures(run_dir, backends):
         assert (ok, bad) == (2, 1)
     finally:
         t.dp.stop()
+
+
+def test_controller_metrics_parse_and_move(dp_factory, backends, run_dir, tmp_path):
+    import urllib.request
+
+    import auth_helpers as ah
+
+    dp = dp_factory(it.snapshot(1, [], []), workers=1)
+    mdir = tmp_path / "manifests"
+    ah.write_manifest(mdir, "group.yaml", """apiVersion: tollgate.dev/v1alpha1
+kind: EnvironmentGroup
+metadata: {name: met, namespace: apis}
+spec:
+  hostnames: ["met.ctl.test"]
+  environments: ["prod"]
+""")
+    proxy = """apiVersion: tollgate.dev/v1alpha1
+kind: ApiProxy
+metadata: {name: echo, namespace: apis}
+spec:
+  environments: ["prod"]
+  basePath: /%s
+  target: {url: "http://127.0.0.1:%d"}
+"""
+    ah.write_manifest(mdir, "proxy.yaml", proxy % ("echo", backends.b1.port))
+    port = it.free_port()
+    ctl = ah.Controller(run_dir, mdir, dp, name="controller-metrics", health=f"127.0.0.1:{port}").start()
+    try:
+        it.wait_until(lambda: dp.applied_version() > 1, 10 * it.SLOW, what="the controller's first push")
+
+        def scrape() -> dict:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                text = r.read().decode()
+            out = {f.name: f for f in prom_parser.text_string_to_metric_families(text)}
+            helps = {line.split()[2] for line in text.splitlines() if line.startswith("# HELP ")}
+            types = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
+            assert helps == types
+            for name, fam in out.items():
+                assert fam.documentation and fam.type != "unknown", name
+            return out
+
+        first = scrape()
+        assert value(first, "tollgate_controller_objects", kind="ApiProxy") == 1
+        assert value(first, "tollgate_controller_dataplane_reachable") == 1
+        assert value(first, "tollgate_controller_last_applied_version") == dp.applied_version()
+        # a change: one more translation and one more push, both timed on the shared histogram
+        applied = dp.applied_version()
+        ah.write_manifest(mdir, "proxy.yaml", proxy % ("echo2", backends.b1.port))
+        it.wait_until(lambda: dp.applied_version() > applied, 10 * it.SLOW, what="the second push")
+        second = it.wait_until(lambda: (lambda f: f if value(f, "tollgate_controller_push_duration_seconds_count")
+                                        > value(first, "tollgate_controller_push_duration_seconds_count")
+                                        else None)(scrape()), 5 * it.SLOW, what="the push timed")
+        assert value(second, "tollgate_controller_translations_total") > \
+            value(first, "tollgate_controller_translations_total")
+        assert value(second, "tollgate_controller_translation_duration_seconds_count") == \
+            value(second, "tollgate_controller_translations_total")
+        assert value(second, "tollgate_controller_pushes_total") >= 2
+        assert value(second, "tollgate_controller_push_failures_total") == 0
+        assert value(second, "tollgate_controller_translation_failures_total") == 0
+        buckets = [s for f in second.values() for s in f.samples
+                   if s.name == "tollgate_controller_push_duration_seconds_bucket"]
+        assert len(buckets) == 25 and buckets[-1].labels["le"] == "+Inf"
+        assert buckets[-1].value == value(second, "tollgate_controller_push_duration_seconds_count")
+    finally:
+        assert ctl.stop() == 0, ctl.proc.log_tail()
