@@ -300,3 +300,20 @@ spec:
         assert buckets[-1].value == value(second, "tollgate_controller_push_duration_seconds_count")
     finally:
         assert ctl.stop() == 0, ctl.proc.log_tail()
+
+
+def test_dashboard_reads_documented_families():
+    """Every family the chart's Grafana dashboard queries is one the docs' metric tables name (no stale name)."""
+    import json
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    dash = json.loads((root / "charts/tollgate/dashboards/tollgate.json").read_text())
+    docs = "".join((root / "docs" / n).read_text() for n in ("operations.md", "controller.md",
+                                                            "controller-kubernetes.md"))
+    names = {re.sub(r"_bucket$", "", n) for p in dash["panels"] for t in p.get("targets", [])
+             for n in re.findall(r"tollgate_[a-z_]+", t["expr"])}
+    assert names
+    missing = sorted(n for n in names if f"`{n}`" not in docs and f"`{n}{{" not in docs)
+    assert not missing, missing
