@@ -210,7 +210,10 @@ def test_tls_handshakes_and_failures(run_dir, backends):
     pki.b = pki.issue("b", ["b.tls.test"], "ec")
     t = start_tls_dp(run_dir, tls_snapshot(1, pki, backends), "dataplane-tls-metrics")
     try:
-        before = families(t.dp)
+        # start_tls_dp's readiness probe (a TCP connect closed at once) is itself a failed handshake: wait until it
+        # is counted, so the deltas below are this test's own
+        before = it.wait_until(lambda: (lambda f: f if value(f, "tollgate_tls_handshake_failures_total") >= 1
+                                        else None)(families(t.dp)), 5 * it.SLOW, what="the probe counted")
         for _ in range(2):
             with socket.create_connection(("127.0.0.1", t.tls_port), timeout=5) as raw:
                 with client_ctx(pki).wrap_socket(raw, server_hostname=A_HOST) as s:
