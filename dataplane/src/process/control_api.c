@@ -17,7 +17,7 @@ uint64_t tg_dataplane_apply(struct tg_dataplane *dp, json_t *doc, json_t *errors
     *conflict = 0;
     struct tg_snapshot *snap = tg_snapshot_build(doc, &tg_registered_policies, errors);
     if (!snap) {
-        tg_metrics_snapshot_failed((tg_now_ns() - t0) / 1000u);
+        tg_metrics_snapshot_failed(1, (tg_now_ns() - t0) / 1000u);
         return 0;
     }
     if (snap->version < dp->applied_version) {
@@ -27,7 +27,7 @@ uint64_t tg_dataplane_apply(struct tg_dataplane *dp, json_t *doc, json_t *errors
         json_array_append_new(errors, json_string(text));
         *conflict = 1;
         tg_snapshot_unref(snap);
-        tg_metrics_snapshot_failed((tg_now_ns() - t0) / 1000u);
+        tg_metrics_snapshot_failed(1, (tg_now_ns() - t0) / 1000u);
         return 0;
     }
     snap->applied_wall_ms = tg_wall_ms();
@@ -132,6 +132,7 @@ void tg_control_handle(struct tg_mini_request *req, void *ctx)
             snprintf(text, sizeof text, "snapshot: invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
                      jerr.text);
             json_array_append_new(errors, json_string(text));
+            tg_metrics_snapshot_failed(0, 0);
             respond_errors(req->conn, 400, errors, 0);
             json_decref(errors);
             return;

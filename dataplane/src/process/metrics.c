@@ -22,9 +22,10 @@ void tg_metrics_init(int num_workers)
 
 struct tg_counters *tg_metrics_shard(int worker) { return &shards[worker % TG_METRICS_MAX_WORKERS]; }
 
-void tg_metrics_snapshot_failed(uint64_t apply_micros)
+void tg_metrics_snapshot_failed(int timed, uint64_t apply_micros)
 {
-    tg_histogram_observe_ns(&apply_duration, apply_micros * 1000u);
+    if (timed)
+        tg_histogram_observe_ns(&apply_duration, apply_micros * 1000u);
     tg_counter_add(&apply_failures, 1);
     atomic_store(&apply_last_success, 0);
 }
@@ -117,7 +118,7 @@ char *tg_metrics_render(void)
     if (last >= 0)
         tg_mtext_printf(&t, "tollgate_snapshot_apply_last_success %d\n", last);
     tg_mtext_family(&t, "tollgate_snapshot_apply_failures_total", "counter",
-                    "Snapshots refused (invalid, or older than the one in force).");
+                    "Snapshots refused (not JSON, invalid, or older than the one in force).");
     tg_mtext_printf(&t, "tollgate_snapshot_apply_failures_total %llu\n",
                     (unsigned long long)atomic_load(&apply_failures));
     return t.data;

@@ -17,8 +17,9 @@ struct tg_counters *tg_metrics_shard(int worker);
 /* A snapshot was applied (main thread): its version, apply wall time and how long validating, building and
  * handing it to the workers took. */
 void tg_metrics_set_snapshot(uint64_t version, uint64_t applied_wall_ms, uint64_t apply_micros);
-/* A snapshot was refused (invalid or older than the one in force) after apply_micros (main thread). */
-void tg_metrics_snapshot_failed(uint64_t apply_micros);
+/* A snapshot was refused (invalid or older than the one in force) after apply_micros (main thread); timed 0: it
+ * was refused before validation began (not JSON), counted but not timed. */
+void tg_metrics_snapshot_failed(int timed, uint64_t apply_micros);
 /* Renders everything as Prometheus text; returns a malloc'd NUL-terminated string (NULL: out of memory). */
 char *tg_metrics_render(void);
 
