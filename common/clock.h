@@ -1,4 +1,5 @@
-/* clock.h — the one monotonic millisecond clock every timer in the project is driven by, and wall time. */
+/* clock.h — the one monotonic clock every timer in the project is driven by (milliseconds; nanoseconds for the
+ * durations histograms observe), and wall time. */
 #ifndef TG_CLOCK_H
 #define TG_CLOCK_H
 
@@ -10,6 +11,14 @@ static inline uint64_t tg_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The same monotonic clock in nanoseconds (durations observed into histograms). */
+static inline uint64_t tg_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* Wall-clock milliseconds since the epoch (timestamps in logs, analytics, token exp). */

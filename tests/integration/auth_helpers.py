@@ -292,13 +292,15 @@ class JwksServer(_Server):
 class Controller:
     """tollgate-controller --source dir:PATH pushing to dp's control socket."""
 
-    def __init__(self, run_dir: Path, manifests: Path, dp: it.Dataplane, name: str = "controller"):
+    def __init__(self, run_dir: Path, manifests: Path, dp: it.Dataplane, name: str = "controller",
+                 health: str = "off"):
         self.run_dir, self.manifests, self.dp, self.name = Path(run_dir), Path(manifests), dp, name
+        self.health = health  # --health ADDR:PORT (/healthz, /readyz, /metrics) or "off"
         self.proc: it.Proc | None = None
 
     def start(self) -> "Controller":
         self.proc = it.Proc(self.name, [it.binary("tollgate-controller"), "--source", f"dir:{self.manifests}",
-                                        "--dataplane-socket", self.dp.control_socket, "--health", "off",
+                                        "--dataplane-socket", self.dp.control_socket, "--health", self.health,
                                         "--log-level", "info"], self.run_dir)
         return self
 

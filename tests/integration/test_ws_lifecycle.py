@@ -280,9 +280,9 @@ def test_metrics_counters_move(main_dp):
     # two data frames and one close frame each way (the close payload is the 2-byte code)
     assert delta('tollgate_websocket_bytes_total{direction="client_to_backend"}') == 2 * 16 + 8
     assert delta('tollgate_websocket_bytes_total{direction="backend_to_client"}') == 2 * 12 + 4
-    assert delta('tollgate_requests_total{proxy="it/sessions",status="101"}') == 1
-    assert delta('tollgate_requests_total{proxy="it/echo",status="200"}') == 1
-    assert delta('tollgate_requests_total{proxy="",status="404"}') == 1
+    assert delta('tollgate_requests_total{environment="prod",proxy="it/sessions",code="1xx"}') == 1
+    assert delta('tollgate_requests_total{environment="prod",proxy="it/echo",code="2xx"}') == 1
+    assert delta('tollgate_requests_total{environment="",proxy="",code="4xx"}') == 1
     assert delta("tollgate_connections_accepted_total") == 2
     assert after["tollgate_snapshot_version"] == 1
     assert after["tollgate_snapshot_applied_timestamp_seconds"] > 1.7e9

@@ -2,7 +2,7 @@
  * test plays the client) on a real worker loop, with a real snapshot and a real backend thread on 127.0.0.1:
  * the gateway's own answers (503 before any snapshot, 404 for an unknown host or path, 400 for malformed or
  * dot-segment requests, WebSocket handshake refusals 400/426, 408 when a head does not arrive in time), keep-alive
- * and pipelining, a request forwarded and its response relayed, the count_request hook, a refusal of the policies
+ * and pipelining, a request forwarded and its response relayed, the metrics hook (status, duration, the rejecting policy), a refusal of the policies
  * carrying the CORS edits (traffic_answer.h), and an upgrade handed over to a tunnel that appears in the session
  * list and relays frames. */
 #include "clock.h"
@@ -125,11 +125,19 @@ static struct tg_http_server server;
 static char counted[64][96];
 static int num_counted;
 
-static void count_request(int worker, const char *proxy_id, int status)
+static char last_rejection[128];
+
+static void count_request(int worker, const struct tg_request_outcome *o)
 {
     if (num_counted < 64)
-        snprintf(counted[num_counted++], sizeof counted[0], "%s %d", proxy_id, status);
+        snprintf(counted[num_counted++], sizeof counted[0], "%s %d", o->proxy, o->status);
+    if (o->proxy[0])
+        CHECK(o->duration_ns > 0 && o->duration_ns < 5000000000ull); /* routed: timed from the complete head */
+    if (o->rejected_by)
+        snprintf(last_rejection, sizeof last_rejection, "%s %s", o->rejected_by, o->reject_code);
 }
+
+static const struct tg_metrics_hooks metrics_hooks = {.request_done = count_request};
 
 static struct tg_snapshot *build_snapshot(void)
 {
@@ -293,6 +301,7 @@ static void test_forwarded(void)
     CHECK(strstr(got, "Access-Control-Allow-Origin: *\r\n") != NULL);
     CHECK(strstr(got, "Retry-After: ") != NULL);
     CHECK_EQ_STR(counted[num_counted - 1], "t/limited 429");
+    CHECK_EQ_STR(last_rejection, "quota quota.exceeded");
     close(fd);
 }
 
@@ -353,7 +362,7 @@ int main(void)
     tg_session_list_init(&sessions);
     tunnels = (struct tg_tunnel_env){.w = &w, .counters = &counters, .sessions = &sessions};
     tg_http_server_init(&server, &w, &settings, &counters, &pool, &tunnels);
-    server.count_request = count_request;
+    server.metrics = &metrics_hooks;
 
     test_own_answers();
     test_forwarded();

@@ -1,7 +1,7 @@
 /* test_dp_proxy_worker.c — the proxying layer's per-worker object (proxy/proxy_worker.c) on a real worker thread:
  * the listener on 127.0.0.1 hands connections to the inbound server, a posted snapshot is swapped in on the
  * worker's thread and reported through the snapshot_applied hook (an untaken one is dropped), answered requests
- * reach the count_request hook, and the drain closes the idle keep-alive connection and ends the loop. */
+ * reach the metrics hooks' request_done, and the drain closes the idle keep-alive connection and ends the loop. */
 #include "clock.h"
 #include "loop/worker.h"
 #include "process/policy_compiler.h"
@@ -28,11 +28,13 @@ static void snapshot_applied(void *owner, int worker, uint64_t version)
     atomic_store(&applied_version, version);
 }
 
-static void count_request(int worker, const char *proxy_id, int status)
+static void count_request(int worker, const struct tg_request_outcome *o)
 {
-    snprintf(last_counted, sizeof last_counted, "%d '%s' %d", worker, proxy_id, status);
+    snprintf(last_counted, sizeof last_counted, "%d '%s' '%s' %d", worker, o->environment, o->proxy, o->status);
     atomic_fetch_add(&requests_counted, 1);
 }
+
+static const struct tg_metrics_hooks metrics_hooks = {.request_done = count_request};
 
 static struct tg_snapshot *snapshot(int version)
 {
@@ -72,7 +74,7 @@ int main(void)
                                          .request_head_timeout_ms = 5000, .keepalive_timeout_ms = 5000,
                                          .upstream_idle_timeout_ms = 5000, .upstream_pool_per_endpoint = 4};
     struct tg_proxy_hooks hooks = {.owner = &applied_version, .snapshot_applied = snapshot_applied,
-                                   .count_request = count_request};
+                                   .metrics = &metrics_hooks};
     CHECK_EQ_INT(tg_worker_init(&w, 2), 0);
     CHECK_EQ_INT(tg_proxy_worker_init(&pw, &w, &settings, &counters, &hooks), 0);
     struct sockaddr_in sin;
@@ -105,7 +107,7 @@ int main(void)
     CHECK(strncmp(got, "HTTP/1.1 404 ", 13) == 0);
     CHECK(strstr(got, "routing.no_proxy") != NULL);
     CHECK_EQ_INT(atomic_load(&requests_counted), 1);
-    CHECK_EQ_STR(last_counted, "2 '' 404");
+    CHECK_EQ_STR(last_counted, "2 '' '' 404");
     CHECK_EQ_INT(atomic_load(&counters.connections_accepted), 1);
 
     /* the drain: the idle keep-alive connection is closed, the loop ends without waiting for the deadline */

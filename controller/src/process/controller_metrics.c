@@ -29,6 +29,17 @@ static void emit(struct text *t, const char *fmt, ...)
     t->off += (size_t)n;
 }
 
+/* The _bucket/_sum/_count lines of h (common/histogram.h), without labels. */
+static void histogram(struct text *t, const struct tg_histogram *h, const char *name)
+{
+    if (t->off >= t->cap)
+        return;
+    if (tg_histogram_render(h, name, "", t->buf, t->cap, &t->off) != 0) {
+        t->buf[t->off] = '\0';
+        t->cap = t->off; /* full: nothing more fits */
+    }
+}
+
 static void push_series(struct text *t, const struct tg_push_stats *ps)
 {
     emit(t, "# HELP tollgate_controller_pushes_total Snapshot pushes attempted.\n"
@@ -43,13 +54,7 @@ static void push_series(struct text *t, const struct tg_push_stats *ps)
          (unsigned long long)ps->rejected);
     emit(t, "# HELP tollgate_controller_push_duration_seconds Time from sending a snapshot to the answer.\n"
             "# TYPE tollgate_controller_push_duration_seconds histogram\n");
-    for (int i = 0; i < TG_PUSH_LATENCY_BUCKETS; i++)
-        emit(t, "tollgate_controller_push_duration_seconds_bucket{le=\"%g\"} %llu\n", tg_push_latency_bounds[i],
-             (unsigned long long)ps->latency_buckets[i]);
-    emit(t, "tollgate_controller_push_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
-            "tollgate_controller_push_duration_seconds_sum %.6f\n"
-            "tollgate_controller_push_duration_seconds_count %llu\n",
-         (unsigned long long)ps->latency_count, ps->latency_sum_s, (unsigned long long)ps->latency_count);
+    histogram(t, &ps->latency, "tollgate_controller_push_duration_seconds");
     emit(t, "# HELP tollgate_controller_last_applied_version Snapshot version the data plane last acknowledged.\n"
             "# TYPE tollgate_controller_last_applied_version gauge\ntollgate_controller_last_applied_version %llu\n",
          (unsigned long long)ps->acked_version);
@@ -75,6 +80,14 @@ int tg_controller_metrics_render(const struct tg_controller_metrics *m, char **o
     emit(&t, "# HELP tollgate_controller_translations_total Translations of the store into a snapshot.\n"
              "# TYPE tollgate_controller_translations_total counter\ntollgate_controller_translations_total %llu\n",
          (unsigned long long)p->translations);
+    emit(&t, "# HELP tollgate_controller_translation_failures_total Translations that could not finish (out of "
+             "memory, hashing); the previous snapshot stays.\n"
+             "# TYPE tollgate_controller_translation_failures_total counter\n"
+             "tollgate_controller_translation_failures_total %llu\n",
+         (unsigned long long)p->translation_failures);
+    emit(&t, "# HELP tollgate_controller_translation_duration_seconds Time to translate the store into a snapshot "
+             "and hash it.\n# TYPE tollgate_controller_translation_duration_seconds histogram\n");
+    histogram(&t, &p->translate_duration, "tollgate_controller_translation_duration_seconds");
     emit(&t, "# HELP tollgate_controller_translation_errors Errors in the current translation (objects left out).\n"
              "# TYPE tollgate_controller_translation_errors gauge\ntollgate_controller_translation_errors %zu\n",
          tg_diags_count(&p->current.diags, TG_DIAG_ERROR));

@@ -46,13 +46,16 @@ int tg_pipeline_step(struct tg_pipeline *p)
     if (p->translated && tg_store_revision(p->store) == p->translated_revision)
         return 0;
     struct tg_translation t;
+    uint64_t t0 = tg_now_ns();
     if (tg_translate(p->store, &t) < 0) {
+        p->translation_failures++;
         tg_error("translation ran out of memory; keeping the previous snapshot");
         return -1;
     }
     tg_tls_last_good_apply(&p->tls_memory, &t, (int64_t)(tg_wall_ms() / 1000));
     char hash[TG_SNAPSHOT_HASH_HEX];
     if (tg_snapshot_hash(t.snapshot, hash) < 0) {
+        p->translation_failures++;
         tg_translation_free(&t);
         tg_error("cannot hash the snapshot; keeping the previous one");
         return -1;
@@ -65,6 +68,7 @@ int tg_pipeline_step(struct tg_pipeline *p)
     p->translated = 1;
     p->translated_revision = tg_store_revision(p->store);
     p->translations++;
+    tg_histogram_observe_ns(&p->translate_duration, tg_now_ns() - t0);
     tg_info("translated store revision %llu: %zu group(s), %zu proxy(ies), %zu error(s), %zu warning(s); hash %.12s",
             (unsigned long long)p->translated_revision, json_array_size(json_object_get(t.snapshot, "groups")),
             json_array_size(json_object_get(t.snapshot, "proxies")), tg_diags_count(&t.diags, TG_DIAG_ERROR),

@@ -13,6 +13,7 @@
 #ifndef TG_PIPELINE_H
 #define TG_PIPELINE_H
 
+#include "histogram.h"
 #include "model/store.h"
 #include "process/tls_last_good.h"
 #include "publish/push.h"
@@ -37,6 +38,8 @@ struct tg_pipeline {
     int translated;                     /* at least one translation done */
     uint64_t translated_revision;       /* store revision of `current` */
     uint64_t translations;              /* tollgate_controller_translations_total */
+    uint64_t translation_failures;      /* tollgate_controller_translation_failures_total (out of memory, hash) */
+    struct tg_histogram translate_duration; /* each translation + hash (the loop is its one writer) */
     struct tg_translation current;
     struct tg_tls_last_good tls_memory; /* last usable certificate of each group TLS Secret */
     char current_hash[TG_SNAPSHOT_HASH_HEX];

@@ -14,9 +14,6 @@
 #include <unistd.h>
 #include <string.h>
 
-const double tg_push_latency_bounds[TG_PUSH_LATENCY_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1,
-                                                                 0.25,  0.5,  1.0,   2.5,  5.0};
-
 struct content {
     json_t *json;
     char hash[TG_SNAPSHOT_HASH_HEX];
@@ -51,7 +48,7 @@ struct tg_pusher {
     int inflight_push;
     uint64_t inflight_version;
     char inflight_hash[TG_SNAPSHOT_HASH_HEX];
-    uint64_t inflight_started_ms;
+    uint64_t inflight_started_ns;
     int logged_unreachable;
 
     struct tg_push_stats stats;
@@ -142,12 +139,7 @@ static void on_version(void *arg, int status, const char *body, size_t len, cons
 
 static void record_latency(struct tg_pusher *p)
 {
-    double s = (double)(tg_now_ms() - p->inflight_started_ms) / 1000.0;
-    p->stats.latency_count++;
-    p->stats.latency_sum_s += s;
-    for (int i = 0; i < TG_PUSH_LATENCY_BUCKETS; i++)
-        if (s <= tg_push_latency_bounds[i])
-            p->stats.latency_buckets[i]++;
+    tg_histogram_observe_ns(&p->stats.latency, tg_now_ns() - p->inflight_started_ns);
 }
 
 /* Joins the data plane's "errors" array for a log line. */
@@ -246,7 +238,7 @@ static void start_push(struct tg_pusher *p, const struct content *c)
     p->inflight_push = 1;
     p->inflight_version = v;
     snprintf(p->inflight_hash, sizeof p->inflight_hash, "%s", c->hash);
-    p->inflight_started_ms = tg_now_ms();
+    p->inflight_started_ns = tg_now_ns();
     p->stats.pushes++;
     if (p->ev.pushing)
         p->ev.pushing(p->ev.arg, v, c->hash);

@@ -15,6 +15,8 @@
 #ifndef TG_PUSH_H
 #define TG_PUSH_H
 
+#include "histogram.h"
+
 #include <ev.h>
 #include <jansson.h>
 #include <stddef.h>
@@ -29,8 +31,6 @@ struct tg_pusher_opts {
     uint64_t backoff_seed;       /* jitter generator seed; 0 = from the clock, the pid and the address */
 };
 
-#define TG_PUSH_LATENCY_BUCKETS 10
-extern const double tg_push_latency_bounds[TG_PUSH_LATENCY_BUCKETS]; /* seconds, for the histogram */
 
 struct tg_push_stats {
     uint64_t pushes;            /* PUT /snapshot attempts */
@@ -40,9 +40,7 @@ struct tg_push_stats {
     uint64_t applied_version;   /* applied version last reported by the data plane */
     int dataplane_reachable;    /* the last request reached the data plane */
     uint32_t last_retry_delay_ms; /* the backoff delay of the last retry scheduled (tests, debugging) */
-    uint64_t latency_count;
-    double latency_sum_s;
-    uint64_t latency_buckets[TG_PUSH_LATENCY_BUCKETS]; /* cumulative counts per bound */
+    struct tg_histogram latency; /* PUT /snapshot sent → answered (common/histogram.h; the loop is its one writer) */
 };
 
 /* Events for the controller. pushing: a PUT with `version` carrying the content of `hash` is being sent.

@@ -135,10 +135,14 @@ size_t tg_status_writer_metrics(const struct tg_status_writer *w, char *out, siz
                      "# HELP tollgate_controller_leader 1 while this replica writes status (holds the Lease, or "
                      "leader election is off).\n# TYPE tollgate_controller_leader gauge\n"
                      "tollgate_controller_leader %d\n"
+                     "# HELP tollgate_controller_status_writes_total Status subresource writes.\n"
                      "# TYPE tollgate_controller_status_writes_total counter\n"
                      "tollgate_controller_status_writes_total %llu\n"
+                     "# HELP tollgate_controller_status_write_failures_total Status writes the API server refused "
+                     "or did not answer.\n"
                      "# TYPE tollgate_controller_status_write_failures_total counter\n"
                      "tollgate_controller_status_write_failures_total %llu\n"
+                     "# HELP tollgate_controller_events_total Kubernetes Events sent.\n"
                      "# TYPE tollgate_controller_events_total counter\n"
                      "tollgate_controller_events_total %llu\n",
                      w->leading, (unsigned long long)ss->writes, (unsigned long long)ss->write_failures,

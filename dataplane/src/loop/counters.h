@@ -1,9 +1,12 @@
 /* counters.h — the per-worker counters the hot path increments (connections, sessions, relayed messages and
- * bytes, failures). One struct per worker, written only by that worker's thread with relaxed atomics (a load and
- * a store: no locked instruction), read by any thread; summed and rendered by process/metrics.c. Knows nothing
- * of Prometheus or of who counts what: the layers above take a pointer to their worker's struct. */
+ * bytes, failures, TLS handshakes, upstream connect times). One struct per worker, written only by that worker's
+ * thread with relaxed atomics (a load and a store: no locked instruction), read by any thread; summed and
+ * rendered by process/metrics.c. Knows nothing of Prometheus or of who counts what: the layers above take a
+ * pointer to their worker's struct. */
 #ifndef TG_COUNTERS_H
 #define TG_COUNTERS_H
+
+#include "histogram.h"
 
 #include <stdatomic.h>
 #include <stdint.h>
@@ -17,6 +20,9 @@ struct tg_counters {
     _Atomic uint64_t ws_bytes_c2b, ws_bytes_b2c;
     _Atomic uint64_t upstream_connect_failures;
     _Atomic uint64_t accept_errors;
+    _Atomic uint64_t tls_handshakes;         /* server handshakes completed */
+    _Atomic uint64_t tls_handshake_failures; /* server connections that ended (error or EOF) before completing one */
+    struct tg_histogram upstream_connect;    /* new backend connections: connect(2) to writable */
 };
 
 /* Adds n to a single-writer counter (relaxed load + store: no locked instruction on the hot path). */

@@ -9,6 +9,22 @@
 #include <unistd.h>
 
 static _Thread_local char last_error[160];
+static _Thread_local struct tg_counters *handshake_counters;
+
+void tg_tls_count_into(struct tg_counters *counters) { handshake_counters = counters; }
+
+void tg_tls_note_handshake_done(void)
+{
+    if (handshake_counters)
+        tg_counter_add(&handshake_counters->tls_handshakes, 1);
+}
+
+/* A server conn's read or write ended it (error or EOF): a failed handshake when none had completed. */
+static void note_end(SSL *ssl)
+{
+    if (handshake_counters && SSL_is_server(ssl) && !SSL_is_init_finished(ssl))
+        tg_counter_add(&handshake_counters->tls_handshake_failures, 1);
+}
 
 const char *tg_tls_last_error(void) { return last_error; }
 
@@ -32,11 +48,13 @@ static ssize_t map_result(SSL *ssl, int n)
     case SSL_ERROR_ZERO_RETURN: /* close_notify */
         return 0;
     case SSL_ERROR_SYSCALL:
+        note_end(ssl);
         if (ERR_peek_error() == 0 && errno == 0)
             return 0; /* EOF without close_notify: a peer that just closed (RFC 8446 §6.1 allows treating it so) */
         note_error();
         return -1;
     default:
+        note_end(ssl);
         note_error();
         return -1;
     }

@@ -14,6 +14,7 @@
 #define TG_TLS_TRANSPORT_H
 
 #include "loop/conn.h"
+#include "loop/counters.h"
 
 #include <openssl/ssl.h>
 
@@ -26,6 +27,13 @@ int tg_conn_start_tls_server(struct tg_conn *c, SSL_CTX *ctx, void *app_data);
 int tg_conn_start_tls_client(struct tg_conn *c, SSL_CTX *ctx, const char *server_name, SSL_SESSION *session);
 /* The conn's SSL, or NULL for a plain conn. */
 static inline SSL *tg_conn_ssl(const struct tg_conn *c) { return c->tp == &tg_transport_tls ? c->tls : NULL; }
+/* Server handshakes on this thread are counted in counters from now on (its tls_handshake_failures when a server
+ * conn's read or write fails or meets EOF before the handshake completed; NULL: not counted). A worker binds
+ * its own struct before it starts a server conn. */
+void tg_tls_count_into(struct tg_counters *counters);
+/* Counts one completed server handshake into the thread's bound counters (the owner's info callback calls it
+ * on SSL_CB_HANDSHAKE_DONE). */
+void tg_tls_note_handshake_done(void);
 /* The reason the last TLS read or write of this thread failed (OpenSSL's error string, for logs; "" if none).
  * Never contains key material. */
 const char *tg_tls_last_error(void);

@@ -13,13 +13,13 @@
 
 uint64_t tg_dataplane_apply(struct tg_dataplane *dp, json_t *doc, json_t *errors, int *conflict)
 {
-    uint64_t t0 = tg_now_ms();
-    struct timespec c0, c1;
-    clock_gettime(CLOCK_MONOTONIC, &c0);
+    uint64_t t0 = tg_now_ns();
     *conflict = 0;
     struct tg_snapshot *snap = tg_snapshot_build(doc, &tg_registered_policies, errors);
-    if (!snap)
+    if (!snap) {
+        tg_metrics_snapshot_failed(1, (tg_now_ns() - t0) / 1000u);
         return 0;
+    }
     if (snap->version < dp->applied_version) {
         char text[160];
         snprintf(text, sizeof text, "version %llu is older than the applied version %llu",
@@ -27,6 +27,7 @@ uint64_t tg_dataplane_apply(struct tg_dataplane *dp, json_t *doc, json_t *errors
         json_array_append_new(errors, json_string(text));
         *conflict = 1;
         tg_snapshot_unref(snap);
+        tg_metrics_snapshot_failed(1, (tg_now_ns() - t0) / 1000u);
         return 0;
     }
     snap->applied_wall_ms = tg_wall_ms();
@@ -36,11 +37,10 @@ uint64_t tg_dataplane_apply(struct tg_dataplane *dp, json_t *doc, json_t *errors
     dp->current = snap;
     dp->applied_version = snap->version;
     dp->applied_wall_ms = snap->applied_wall_ms;
-    clock_gettime(CLOCK_MONOTONIC, &c1);
-    uint64_t micros = (uint64_t)(c1.tv_sec - c0.tv_sec) * 1000000u + (uint64_t)((c1.tv_nsec - c0.tv_nsec) / 1000);
+    uint64_t micros = (tg_now_ns() - t0) / 1000u;
     tg_metrics_set_snapshot(snap->version, snap->applied_wall_ms, micros);
     tg_info("snapshot %llu applied: %zu groups, %zu proxies (%llu ms)", (unsigned long long)snap->version,
-            snap->num_groups, snap->num_proxies, (unsigned long long)(tg_now_ms() - t0));
+            snap->num_groups, snap->num_proxies, (unsigned long long)(micros / 1000u));
     return snap->version;
 }
 
@@ -132,6 +132,7 @@ void tg_control_handle(struct tg_mini_request *req, void *ctx)
             snprintf(text, sizeof text, "snapshot: invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
                      jerr.text);
             json_array_append_new(errors, json_string(text));
+            tg_metrics_snapshot_failed(0, 0);
             respond_errors(req->conn, 400, errors, 0);
             json_decref(errors);
             return;

@@ -61,6 +61,7 @@ struct tg_dataplane {
     struct tg_mini_server control;
     ev_signal sigterm, sigint;
     ev_timer drain_watch;
+    ev_timer debug_expiry;          /* ends debug sessions at their duration without waiting for a read */
     int stopping;
 };
 

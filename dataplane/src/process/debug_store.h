@@ -56,7 +56,7 @@ json_t *tg_debug_store_get(struct tg_debug_store *st, const char *id);
 json_t *tg_debug_store_list(struct tg_debug_store *st);
 /* DELETE /debug/sessions/{id}: 0, or -1 when unknown. */
 int tg_debug_store_delete(struct tg_debug_store *st, const char *id);
-/* Ends sessions whose duration passed (the main loop calls it every second; reads call it too). */
+/* Ends sessions whose duration passed (a main-loop timer calls it every 250 ms; reads call it too). */
 void tg_debug_store_expire(struct tg_debug_store *st);
 
 #endif

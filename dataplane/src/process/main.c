@@ -2,6 +2,7 @@
  * each, with its listener; admin and control servers; the optional --snapshot file), signals, the drain on
  * SIGTERM/SIGINT, and the orderly end (workers joined, then freed). */
 #include "process/dataplane.h"
+#include "process/metrics_series.h"
 #include "proxy/ip_limit.h"
 
 #include "clock.h"
@@ -117,6 +118,13 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *s, int revents)
     for (int i = 0; i < dp->num_workers; i++)
         tg_worker_post_drain(&dp->workers[i], dp->config.drain_timeout_ms);
     ev_timer_start(loop, &dp->drain_watch);
+}
+
+/* Debug sessions end at their duration even when nobody reads them (the live count and listings stay true). */
+static void on_debug_expiry(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct tg_dataplane *dp = t->data;
+    tg_debug_store_expire(&dp->debug);
 }
 
 /* logrotate: the analytics log is reopened by its writer before its next line */
@@ -301,7 +309,7 @@ int main(int argc, char **argv)
     const struct tg_proxy_hooks hooks = {
         .owner = dp,
         .snapshot_applied = tg_control_worker_applied,
-        .count_request = tg_metrics_count_request,
+        .metrics = tg_metrics_series_hooks(),
         .debug = tg_debug_store_hooks(&dp->debug),
         .analytics = dp->analytics_path ? &dp->analytics.hooks : NULL,
     };
@@ -356,6 +364,9 @@ int main(int argc, char **argv)
     ev_signal_init(&dp->sighup, on_hup_signal, SIGHUP);
     dp->sighup.data = dp;
     ev_signal_start(dp->loop, &dp->sighup);
+    ev_timer_init(&dp->debug_expiry, on_debug_expiry, 0.25, 0.25);
+    dp->debug_expiry.data = dp;
+    ev_timer_start(dp->loop, &dp->debug_expiry);
     ev_timer_init(&dp->drain_watch, on_worker_finished_check, 0.02, 0.02);
     dp->drain_watch.data = dp;
     tg_info("listening on %s (%d workers), admin %s, control %s, boot %s", dp->config.proxy.listen_addr, dp->num_workers,

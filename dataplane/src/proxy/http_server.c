@@ -16,6 +16,7 @@
 #include "proxy/debug_capture.h"
 #include "proxy/error_response.h"
 #include "proxy/ip_limit.h"
+#include "proxy/request_metrics.h"
 #include "proxy/ws_handshake.h"
 
 #include <arpa/inet.h>
@@ -54,8 +55,8 @@ static void free_conn(struct tg_deferred *d)
 static void count_request(struct tg_server_conn *c, int status)
 {
     struct tg_http_server *s = c->server;
-    if (s->count_request)
-        s->count_request(s->w->id, c->fwd.route ? c->fwd.route->proxy->id : "", status);
+    if (s->metrics)
+        tg_request_metrics(s->metrics, s->w->id, c->fwd.route, status, c->request_started_ns, c->policy, &c->fwd);
     if (c->debug) {
         c->debug_handle = tg_debug_capture_end(c->debug, status, c->policy, &c->fwd);
         c->debug = NULL;
@@ -548,7 +549,8 @@ static int target_and_path(struct tg_server_conn *c, struct tg_http_head *h)
 static void process_request(struct tg_server_conn *c, struct tg_http_head *h)
 {
     struct tg_forwarder *f = &c->fwd;
-    f->started_ms = tg_now_ms();
+    c->request_started_ns = tg_now_ns();
+    f->started_ms = c->request_started_ns / 1000000u;
     f->peer_ip = c->peer_ip;
     f->peer_trusted = c->peer_trusted;
     set_client_ip(c, h);

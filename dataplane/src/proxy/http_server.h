@@ -19,6 +19,7 @@
 #include "policy/policy.h"
 #include "proxy/analytics_hooks.h"
 #include "proxy/debug_hooks.h"
+#include "proxy/metrics_hooks.h"
 #include "proxy/forwarder.h"
 #include "proxy/proxy_settings.h"
 #include "proxy/ws_tunnel.h"
@@ -61,6 +62,7 @@ struct tg_server_conn {
     char client_ip[46];             /* the client: peer_ip, or from X-Forwarded-For when the peer is trusted */
     unsigned char peer_trusted;     /* the peer is in --trusted-proxies */
     uint64_t head_started_ms;       /* first byte of the current request head (0: none yet) */
+    uint64_t request_started_ns;    /* the current request's head was complete (request duration metric) */
     uint32_t head_scanned;          /* bytes of conn.in the head parser has already seen (re-parse gate) */
 
     /* the request in progress (valid from POLICIES to the end of FORWARDING) */
@@ -89,8 +91,7 @@ struct tg_http_server {
     struct tg_server_conn *conns;
     size_t num_conns;
     int draining;
-    /* counts one answered request or handshake (proxy_id "" when unrouted); may be NULL */
-    void (*count_request)(int worker, const char *proxy_id, int status);
+    const struct tg_metrics_hooks *metrics; /* labelled metrics (metrics_hooks.h); NULL: none */
     const struct tg_debug_hooks *debug; /* debug sessions' store (debug_capture.h); may be NULL */
     const struct tg_analytics_hooks *analytics; /* analytics sink (analytics_record.h); NULL: off */
 };

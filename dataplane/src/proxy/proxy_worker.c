@@ -2,6 +2,7 @@
 #include "proxy/proxy_worker.h"
 
 #include "log.h"
+#include "loop/tls_transport.h"
 #include "proxy/tls_frontend.h"
 
 #include <sys/socket.h>
@@ -15,6 +16,7 @@ static void on_accept(void *owner, int fd, const struct sockaddr *peer)
 static void on_accept_tls(void *owner, int fd, const struct sockaddr *peer)
 {
     struct tg_proxy_worker *pw = owner;
+    tg_tls_count_into(pw->counters); /* this thread's handshakes are this worker's */
     tg_http_server_accept(&pw->server, fd, peer);
     /* the new connection is the head of the server's list (unless the cap closed fd), waiting for its first
      * bytes with nothing read yet: it goes on TLS before it reads anything */
@@ -74,13 +76,15 @@ int tg_proxy_worker_init(struct tg_proxy_worker *pw, struct tg_worker *w, const 
     pw->counters = counters;
     pw->hooks = *hooks;
     tg_upstream_pool_init(&pw->pool, w, settings->upstream_idle_timeout_ms, settings->upstream_pool_per_endpoint);
+    pw->pool.connect_times = &counters->upstream_connect;
     tg_session_list_init(&pw->sessions);
     pw->tunnels.w = w;
     pw->tunnels.counters = counters;
     pw->tunnels.sessions = &pw->sessions;
     pw->tunnels.debug = hooks->debug;
+    pw->tunnels.metrics = hooks->metrics;
     tg_http_server_init(&pw->server, w, settings, counters, &pw->pool, &pw->tunnels);
-    pw->server.count_request = hooks->count_request;
+    pw->server.metrics = hooks->metrics;
     pw->server.debug = hooks->debug;
     pw->server.analytics = hooks->analytics;
     w->hooks = (struct tg_worker_hooks){

@@ -5,7 +5,8 @@
  * stops accepting and winds everything down, the loop's end closes what is left.
  *
  * It tells its own owner (the process) what happened through struct tg_proxy_hooks: a snapshot was applied on
- * this worker (the control socket answers once every worker has), and each answered request (metrics).
+ * this worker (the control socket answers once every worker has), and each answered request and ended session
+ * (metrics).
  */
 #ifndef TG_PROXY_WORKER_H
 #define TG_PROXY_WORKER_H
@@ -24,8 +25,9 @@ struct tg_proxy_hooks {
     void *owner;
     /* on the worker's thread: this worker switched to the snapshot of this version */
     void (*snapshot_applied)(void *owner, int worker, uint64_t version);
-    /* on the worker's thread: one request or WebSocket handshake answered ("" when unrouted) */
-    void (*count_request)(int worker, const char *proxy_id, int status);
+    /* on the worker's thread: one request or WebSocket handshake answered, one session ended (metrics_hooks.h);
+     * NULL: not counted */
+    const struct tg_metrics_hooks *metrics;
     /* debug sessions' store (proxy/debug_hooks.h); NULL: no recording */
     const struct tg_debug_hooks *debug;
     /* analytics sink (proxy/analytics_hooks.h); NULL: off */

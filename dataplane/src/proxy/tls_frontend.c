@@ -92,10 +92,13 @@ static int on_ticket_key(SSL *ssl, unsigned char key_name[16], unsigned char *iv
     return result;
 }
 
-/* After a handshake: says once per process whether the kernel took the record layer over (kTLS). */
+/* After a handshake: counts it (tollgate_tls_handshakes_total), and says once per process whether the kernel took
+ * the record layer over (kTLS). */
 static void on_info(const SSL *ssl, int where, int ret)
 {
     (void)ret;
+    if (where & SSL_CB_HANDSHAKE_DONE)
+        tg_tls_note_handshake_done(); /* tollgate_tls_handshakes_total */
     if (!(where & SSL_CB_HANDSHAKE_DONE) || atomic_exchange(&ktls_noted, 1))
         return;
     int send = BIO_get_ktls_send(SSL_get_wbio(ssl)) == 1, recv = BIO_get_ktls_recv(SSL_get_rbio(ssl)) == 1;
@@ -196,8 +199,7 @@ int tg_tls_frontend_start(struct tg_conn *conn, struct tg_snapshot *const *snaps
         ERR_clear_error();
         return -1;
     }
-    if (!atomic_load_explicit(&ktls_noted, memory_order_relaxed))
-        SSL_set_info_callback(tg_conn_ssl(conn), on_info); /* per SSL: the context changes at the ClientHello */
+    SSL_set_info_callback(tg_conn_ssl(conn), on_info); /* per SSL: the context changes at the ClientHello */
     return 0;
 }
 

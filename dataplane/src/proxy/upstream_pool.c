@@ -104,6 +104,7 @@ static struct tg_upstream *connect_new(struct tg_upstream_pool *pool, struct tg_
         return NULL;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    uint64_t t0 = pool->connect_times ? tg_now_ns() : 0;
     int rc = connect(fd, (const struct sockaddr *)&ep->addr, ep->addr_len);
     if (rc != 0 && errno != EINPROGRESS) {
         int saved = errno;
@@ -121,6 +122,9 @@ static struct tg_upstream *connect_new(struct tg_upstream_pool *pool, struct tg_
     up->deferred.free_fn = free_upstream;
     tg_conn_init(&up->conn, fd, on_upstream_io, up);
     up->connecting = rc != 0;
+    up->connect_started_ns = t0;
+    if (rc == 0 && pool->connect_times)
+        tg_histogram_observe_ns(pool->connect_times, tg_now_ns() - t0);
     up->conn.writable = rc == 0;
     up->conn.readable = 0; /* nothing to read before the request is sent */
     tg_timer_init(&up->timer, on_idle_expired);
@@ -170,6 +174,8 @@ int tg_upstream_finish_connect(struct tg_upstream *up)
         return -1;
     }
     up->connecting = 0;
+    if (up->pool->connect_times)
+        tg_histogram_observe_ns(up->pool->connect_times, tg_now_ns() - up->connect_started_ns);
     return 0;
 }
 

@@ -10,6 +10,7 @@
 #define TG_UPSTREAM_POOL_H
 
 #include "config/endpoint.h"
+#include "histogram.h"
 #include "loop/conn.h"
 #include "loop/worker.h"
 #include "timer_wheel.h"
@@ -32,6 +33,7 @@ struct tg_upstream {
     unsigned char reused;           /* came from the keep-alive pool */
     unsigned char counted_active;   /* holds one ep->active */
     uint32_t requests;              /* requests served on this connection */
+    uint64_t connect_started_ns;    /* when connect(2) was called (for connect_times) */
 };
 
 /* One per worker. All-zero plus tg_upstream_pool_init is a valid empty pool. */
@@ -43,6 +45,7 @@ struct tg_upstream_pool {
     uint64_t idle_timeout_ms;
     size_t per_endpoint;            /* idle connections kept per endpoint */
     int closed;                     /* draining: nothing returns to the pool any more */
+    struct tg_histogram *connect_times; /* new connections' connect durations (the worker's; NULL: none) */
 };
 
 void tg_upstream_pool_init(struct tg_upstream_pool *pool, struct tg_worker *w, uint64_t idle_timeout_ms,

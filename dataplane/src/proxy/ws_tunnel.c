@@ -13,6 +13,7 @@
 #include "proxy/ip_limit.h"
 #include "proxy/analytics_record.h"
 #include "proxy/debug_capture.h"
+#include "proxy/request_metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,6 +155,8 @@ static void destroy_tunnel(struct tg_tunnel *t)
                                    t->close_code, tg_closed_by_str(t->closed_by));
     tg_analytics_session_end(t->analytics, &t->session, tg_now_ms() - t->started_ms, t->close_code,
                              tg_closed_by_str(t->closed_by));
+    tg_session_metrics(t->env->metrics, t->w->id, &t->session, tg_now_ms() - t->started_ms, t->close_code,
+                       tg_closed_by_str(t->closed_by));
     t->analytics = NULL;
     if (t->recheck_pending)
         return; /* the recheck's answer frees it (on_recheck_done) */

@@ -13,6 +13,7 @@
 #include "loop/worker.h"
 #include "policy/policy.h"
 #include "proxy/debug_hooks.h"
+#include "proxy/metrics_hooks.h"
 #include "proxy/sessions.h"
 #include "timer_wheel.h"
 #include "ws_frame.h"
@@ -52,6 +53,7 @@ struct tg_tunnel_env {
     struct tg_counters *counters;
     struct tg_session_list *sessions;
     const struct tg_debug_hooks *debug; /* debug sessions' store: a recorded 101 is completed at the end */
+    const struct tg_metrics_hooks *metrics; /* labelled metrics (metrics_hooks.h): told each session's end */
 };
 
 struct tg_analytics_capture;
