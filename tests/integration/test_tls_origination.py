@@ -395,3 +395,65 @@ http {{
         assert all("reused=r" in b for b in bodies[1:]), bodies
     finally:
         proc.kill()
+
+
+# ---------------------------------------------------------------------------------------------- through the controller
+
+def _indent(pem: str) -> str:
+    return "\n".join("    " + line for line in pem.strip().splitlines())
+
+
+def _ca_secret(pem: str) -> str:
+    return f"apiVersion: v1\nkind: Secret\nmetadata: {{name: backend-ca, namespace: apis}}\nstringData:\n  ca.crt: |\n" \
+           f"{_indent(pem)}\n"
+
+
+def test_controller_dir_mode_target_tls_from_secrets(run_dir, dp_factory, pki, mtls_backend, tmp_path):
+    """tollgate-controller --source dir: the CA bundle (Secret ca.crt) and the client certificate (kubernetes.io/tls
+    Secret, base64 data) reach the data plane; the mTLS backend sees the certificate; a CA Secret replaced with
+    another CA turns the next request into 502 upstream.tls_failed; no key material in either log."""
+    import base64
+
+    import auth_helpers as ah
+
+    b64 = lambda s: base64.b64encode(s.encode()).decode()  # noqa: E731
+    dp = dp_factory(it.snapshot(1, [], []))
+    mdir = tmp_path / "manifests"
+    ah.write_manifest(mdir, "group.yaml", f"""apiVersion: tollgate.dev/v1alpha1
+kind: EnvironmentGroup
+metadata: {{name: main, namespace: apis}}
+spec: {{hostnames: ["{it.MAIN_HOST}"], environments: [prod]}}
+""")
+    ah.write_manifest(mdir, "proxy.yaml", f"""apiVersion: tollgate.dev/v1alpha1
+kind: ApiProxy
+metadata: {{name: secure, namespace: apis}}
+spec:
+  environments: [prod]
+  basePath: /secure
+  stripBasePath: false
+  target:
+    url: https://127.0.0.1:{mtls_backend.port}
+    tls: {{serverName: {BACKEND_NAME}, caSecretName: backend-ca, clientCertSecretName: gateway-client}}
+""")
+    ah.write_manifest(mdir, "client.yaml", f"""apiVersion: v1
+kind: Secret
+metadata: {{name: gateway-client, namespace: apis}}
+type: kubernetes.io/tls
+data: {{tls.crt: {b64(pki.client.cert_pem)}, tls.key: {b64(pki.client.key_pem)}}}
+""")
+    ah.write_manifest(mdir, "ca.yaml", _ca_secret(pki.ca.cert_pem))
+    ctl = ah.Controller(run_dir, mdir, dp).start()
+    try:
+        it.wait_until(lambda: dp.applied_version() > 1, 10 * it.SLOW, what="the controller's first push")
+        r = it.wait_until(lambda: (lambda x: x if x.status == 200 else None)(get(dp, "/secure/a")), 10 * it.SLOW,
+                          what="200 through the controller's snapshot")
+        assert r.json()["peer"] == "tollgate-client" and r.json()["sni"] == BACKEND_NAME
+        version = dp.applied_version()
+        ah.write_manifest(mdir, "ca.yaml", _ca_secret(pki.other.ca.cert_pem))
+        it.wait_until(lambda: dp.applied_version() > version, 10 * it.SLOW, what="the push after the CA change")
+        r = get(dp, "/secure/b")
+        assert r.status == 502 and r.json()["error"]["code"] == "upstream.tls_failed", r.body
+        for log in (dp.proc.log(), ctl.proc.log()):
+            assert "PRIVATE KEY" not in log and pki.client.key_pem.splitlines()[1] not in log
+    finally:
+        assert ctl.stop() == 0, ctl.proc.log_tail()
