@@ -457,3 +457,15 @@ data: {{tls.crt: {b64(pki.client.cert_pem)}, tls.key: {b64(pki.client.key_pem)}}
             assert "PRIVATE KEY" not in log and pki.client.key_pem.splitlines()[1] not in log
     finally:
         assert ctl.stop() == 0, ctl.proc.log_tail()
+
+
+def test_tls_failure_log_is_rate_limited_but_every_failure_counted(odp):
+    def lines():
+        return sum("proxy o/wrongca: TLS" in x for x in odp.proc.log().splitlines())
+
+    time.sleep(1.1)  # past the last logged failure of this endpoint
+    before_lines, before = lines(), tls_failures(odp)
+    for _ in range(20):
+        assert get(odp, "/wrongca/burst").status == 502
+    assert tls_failures(odp) == before + 20
+    assert 1 <= lines() - before_lines <= 3  # one line per second (20 requests take well under 3 s)

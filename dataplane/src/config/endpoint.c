@@ -62,6 +62,8 @@ struct tg_endpoint *tg_endpoint_intern_tls(const char *address, long port, const
     *ep = probe;
     atomic_init(&ep->active, 0);
     atomic_init(&ep->connect_failures, 0);
+    atomic_init(&ep->tls_log_ms, 0);
+    atomic_init(&ep->tls_log_left_out, 0);
     ep->index = atomic_load_explicit(&endpoint_total, memory_order_relaxed);
     memcpy(stored_key, key, (size_t)klen + 1); /* lives as long as the entry: the process */
     int put_err = 0;

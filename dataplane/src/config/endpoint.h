@@ -23,6 +23,8 @@ struct tg_endpoint {
     char name[64];                  /* "10.0.0.5:8080" or "[::1]:8080" (for logs, /sessions, traces) */
     _Atomic uint32_t active;        /* connections to it in use right now, all workers */
     _Atomic uint64_t connect_failures;
+    _Atomic uint64_t tls_log_ms;    /* when a TLS failure to it was last logged (the log is rate-limited) */
+    _Atomic uint64_t tls_log_left_out; /* TLS failures not logged since */
     uint32_t index;                 /* dense index, for per-worker arrays (keep-alive pools, TLS sessions) */
     unsigned char tls;              /* interned with a TLS profile: connections to it are TLS */
 };

@@ -357,14 +357,25 @@ static enum tg_forward_result upstream_failed(struct tg_forwarder *f, const char
 }
 
 /* The TLS handshake with the backend failed (its certificate did not verify, it refused ours, it speaks no
- * TLS...): 502, counted and logged with the reason — never a retry in plain text. */
+ * TLS...): 502, counted and logged with the reason — never a retry in plain text. One line per second per endpoint
+ * at most (a backend with a bad certificate fails every request), with the number of lines left out. */
 static enum tg_forward_result tls_failed(struct tg_forwarder *f)
 {
     const struct tg_proxy_cfg *px = f->route->proxy;
+    struct tg_endpoint *ep = f->up->ep;
     tg_counter_add(&f->env->counters->upstream_tls_failures, 1);
-    tg_warn("proxy %s: TLS to backend %s (server name \"%s\") failed: %s", px->id ? px->id : "?",
-            f->up->ep->name, px->tls && px->tls->server_name[0] ? px->tls->server_name : "(none: IP verified)",
-            tg_upstream_tls_error());
+    uint64_t now = tg_now_ms(), last = atomic_load_explicit(&ep->tls_log_ms, memory_order_relaxed);
+    if ((last && now - last < 1000) ||
+        !atomic_compare_exchange_strong_explicit(&ep->tls_log_ms, &last, now, memory_order_relaxed,
+                                                 memory_order_relaxed)) {
+        atomic_fetch_add_explicit(&ep->tls_log_left_out, 1, memory_order_relaxed);
+    } else {
+        tg_warn("proxy %s: TLS to backend %s (server name \"%s\") failed: %s (%llu similar lines left out)",
+                px->id ? px->id : "?", ep->name,
+                px->tls && px->tls->server_name[0] ? px->tls->server_name : "(none: IP verified)",
+                tg_upstream_tls_error(),
+                (unsigned long long)atomic_exchange_explicit(&ep->tls_log_left_out, 0, memory_order_relaxed));
+    }
     return fail(f, 502, "upstream.tls_failed", "the TLS handshake with the backend failed");
 }
 
