@@ -194,6 +194,11 @@ static json_t *target_tls(struct tg__tr *tr, struct tg__item *it, const json_t *
         tg__invalid(tr, it, "spec.target.tls.serverName", "must be a DNS name (no wildcard) or empty");
         return NULL;
     }
+    if (sni[0] && strspn(sni, "0123456789.") == strlen(sni)) { /* RFC 6066 §3: never an address in SNI */
+        tg__invalid(tr, it, "spec.target.tls.serverName",
+                    "must be a DNS name, not an IP address (leave it empty: the endpoint's IP is then verified)");
+        return NULL;
+    }
     r = tg_json_get_string(tls, "caSecretName", 253, &ca_secret);
     if (r < 0 || (r == TG_JSON_FOUND && *ca_secret && tg_check_dns_subdomain(ca_secret))) {
         tg__invalid(tr, it, "spec.target.tls.caSecretName", "must be the name of a Secret in the same namespace");

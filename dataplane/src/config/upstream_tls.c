@@ -60,13 +60,14 @@ static const char *opt_string(const json_t *obj, const char *key, const char *pa
     return json_string_value(v);
 }
 
-/* RFC 1123 host name (lower case, no wildcard, not an IP literal): what SNI may carry (RFC 6066 §3). */
+/* RFC 1123 host name (lower case, no wildcard, not digits and dots only: no IPv4 address) — what SNI may carry
+ * (RFC 6066 §3). */
 static int server_name_ok(const char *h)
 {
     size_t len = strlen(h), label = 0;
     if (len == 0 || len > 253)
         return 0;
-    int alpha = 0;
+    int not_numeric = 0;
     for (size_t i = 0; i < len; i++) {
         char c = h[i];
         if (c == '.') {
@@ -78,9 +79,9 @@ static int server_name_ok(const char *h)
         if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-') || (label == 0 && c == '-') ||
             ++label > 63)
             return 0;
-        alpha |= c >= 'a' && c <= 'z';
+        not_numeric |= c < '0' || c > '9';
     }
-    return label > 0 && h[len - 1] != '-' && alpha;
+    return label > 0 && h[len - 1] != '-' && not_numeric;
 }
 
 /* caPem: every certificate of the bundle becomes a trust anchor of ctx. */
