@@ -10,6 +10,7 @@ Certificates are made by the test with `openssl` (tls_pki.py)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import shutil
@@ -469,3 +470,104 @@ def test_tls_failure_log_is_rate_limited_but_every_failure_counted(odp):
         assert get(odp, "/wrongca/burst").status == 502
     assert tls_failures(odp) == before + 20
     assert 1 <= lines() - before_lines <= 3  # one line per second (20 requests take well under 3 s)
+
+
+class EchoHttpsBackend:
+    """http.server on TLS (HTTP/1.1 keep-alive): answers every request with a JSON of the method, the body's length
+    and SHA-256 and how many TLS connections it accepted so far; a GET of /big/N answers N bytes, chunked."""
+
+    def __init__(self, ctx: ssl.SSLContext):
+        import http.server
+
+        backend = self
+        self.connections = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def setup(self):
+                backend.connections += 1
+                super().setup()
+
+            def _answer(self, body_bytes: bytes):
+                info = {"method": self.command, "length": len(body_bytes),
+                        "sha256": hashlib.sha256(body_bytes).hexdigest(), "connections": backend.connections}
+                out = json.dumps(info).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def do_POST(self):
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    data = b""
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0], 16)
+                        if size == 0:
+                            self.rfile.readline()
+                            break
+                        data += self.rfile.read(size)
+                        self.rfile.readline()
+                else:
+                    data = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                self._answer(data)
+
+            def do_GET(self):
+                if self.path.startswith("/big/"):
+                    n = int(self.path.split("/")[2])
+                    self.send_response(200)
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    block = bytes(range(256)) * 256
+                    left = n
+                    while left:
+                        piece = block[:min(left, len(block))]
+                        self.wfile.write(b"%x\r\n" % len(piece) + piece + b"\r\n")
+                        left -= len(piece)
+                    self.wfile.write(b"0\r\n\r\n")
+                    return
+                self._answer(b"")
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_request_and_response_bodies_over_tls_and_pooled_connections(dp_factory, pki):
+    """1 MiB request bodies (Content-Length and chunked) and a 3 MiB chunked response through a TLS backend leg,
+    byte-exact; keep-alive connections to it are pooled (far fewer TLS connections than requests)."""
+    b = EchoHttpsBackend(server_ctx(pki.backend))
+    try:
+        snap = it.snapshot(1, [it.group("o/h", [it.MAIN_HOST])],
+                           [tls_proxy("o/h", "/", [it.endpoint(b.port)], serverName=BACKEND_NAME,
+                                      caPem=pki.ca.cert_pem)])
+        dp = dp_factory(snap, workers=1)
+        body = os.urandom(1 << 20)
+        with it.RawHttp(dp.port, timeout=20) as c:
+            for i in range(6):
+                c.send(it.request_bytes("POST", f"/echo/{i}", headers=[("Content-Length", str(len(body)))]) + body)
+                r = c.read_response()
+                assert r.status == 200, r.body
+                assert r.json()["length"] == len(body) and r.json()["sha256"] == hashlib.sha256(body).hexdigest()
+            chunked = b"".join(b"%x\r\n" % len(p) + p + b"\r\n" for p in (body[:300000], body[300000:]))
+            c.send(it.request_bytes("POST", "/echo/chunked", headers=[("Transfer-Encoding", "chunked")]) + chunked +
+                   b"0\r\n\r\n")
+            r = c.read_response()
+            assert r.status == 200 and r.json()["sha256"] == hashlib.sha256(body).hexdigest(), r.body
+            c.send(it.request_bytes("GET", "/big/3145728"))
+            r = c.read_response()
+            assert r.status == 200 and len(r.body) == 3 << 20
+            assert r.body == (bytes(range(256)) * 256) * 48
+        assert b.connections <= 2, b.connections  # one pooled TLS connection served them all (2: a retry at most)
+    finally:
+        b.stop()
