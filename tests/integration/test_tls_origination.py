@@ -307,8 +307,11 @@ def test_invalid_tls_settings_refuse_the_snapshot(odp, pki, backend, mtls_backen
         assert any(why in e and "proxies[" in e for e in answer["errors"]), answer
         assert "PRIVATE KEY" not in json.dumps(answer)
     assert odp.applied_version() == applied
-    status, body = odp.admin("/config")[0], odp.admin("/config")[2]
-    assert status == 200 and b"PRIVATE KEY" not in body
+    status, _, body = odp.admin("/config")
+    assert status == 200 and b"PRIVATE KEY" not in body and b"CERTIFICATE" not in body
+    proxies = {p["id"]: p for p in json.loads(body)["proxies"]}
+    assert proxies["o/mtls"]["tls"] == {"serverName": BACKEND_NAME, "verify": True, "clientCertificate": True}
+    assert proxies["o/insecure"]["tls"]["verify"] is False and proxies["o/ip"]["tls"]["serverName"] == ""
 
 
 def test_backend_refusing_the_missing_client_certificate_is_a_tls_failure(run_dir, dp_factory, pki):
