@@ -574,3 +574,19 @@ def test_request_and_response_bodies_over_tls_and_pooled_connections(dp_factory,
         assert b.connections <= 2, b.connections  # one pooled TLS connection served them all (2: a retry at most)
     finally:
         b.stop()
+
+
+def test_without_ca_bundle_the_system_store_verifies(dp_factory, pki, backend, monkeypatch):
+    """No caPem: the system trust store decides. The test CA is not in it, so the backend is refused (502); with
+    OpenSSL's SSL_CERT_FILE pointing the system store at the test CA, the same snapshot verifies (200)."""
+    snap = it.snapshot(1, [it.group("o/sys", [it.MAIN_HOST])],
+                       [tls_proxy("o/sys", "/sys", [backend.endpoint()], serverName=BACKEND_NAME)])
+    dp = dp_factory(snap, workers=1)
+    r = get(dp, "/sys/a")
+    assert r.status == 502 and r.json()["error"]["code"] == "upstream.tls_failed"
+    it.wait_until(lambda: "unable to get local issuer certificate" in dp.proc.log(), 5, what="the reason logged")
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki.ca.cert))
+    dp2 = dp_factory(snap, workers=1)
+    r = get(dp2, "/sys/b")
+    assert r.status == 200, r.body
+    assert r.json()["sni"] == BACKEND_NAME
