@@ -336,11 +336,15 @@ def test_backend_refusing_the_missing_client_certificate_is_a_tls_failure(run_di
         proc.kill()
 
 
-def test_openssl_s_server_backend_sees_resumption(run_dir, dp_factory, pki):
-    """`openssl s_server -www` as the backend: its status page counts the session-cache hits (resumptions)."""
+@pytest.mark.parametrize("version,extra", [("TLSv1.3", []), ("TLSv1.2", ["-tls1_2"]),
+                                           ("TLSv1.2", ["-tls1_2", "-no_ticket"])],
+                         ids=["tls13-tickets", "tls12-tickets", "tls12-session-ids"])
+def test_openssl_s_server_backend_sees_resumption(run_dir, dp_factory, pki, version, extra):
+    """`openssl s_server -www` as the backend: its status page says whether the session was reused — TLS 1.3
+    tickets, TLS 1.2 tickets and TLS 1.2 session ids (-no_ticket: the server's session cache)."""
     port = it.free_port()
     proc = it.Proc("s_server", ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(pki.backend.cert),
-                                "-key", str(pki.backend.key), "-www", "-quiet"], run_dir)
+                                "-key", str(pki.backend.key), "-www", "-quiet", *extra], run_dir)
     try:
         it.wait_until(lambda: it.port_open(port), 10, what="s_server")
         snap = it.snapshot(1, [it.group("o/s", [it.MAIN_HOST])],
@@ -352,7 +356,7 @@ def test_openssl_s_server_backend_sees_resumption(run_dir, dp_factory, pki):
             r = get(dp, "/")
             assert r.status == 200, r.body
             text = r.body.decode(errors="replace")
-            assert "Ciphers supported in s_server binary" in text
+            assert "Ciphers supported in s_server binary" in text and f"Protocol  : {version}" in text, text[-400:]
             hits.append("Reused, " in text)
         # the first connection makes a full handshake, every later one resumes its session
         assert hits[0] is False and all(hits[1:]), hits
