@@ -109,7 +109,8 @@ static struct tg_tls_session_slot *session_slot(struct tg_upstream_pool *pool, c
 }
 
 /* Puts a new connection's socket on TLS: SNI and the name verified, or (no server name) the endpoint's IP
- * address verified (RFC 6125 §6.2.1: an IP is never sent as SNI, RFC 6066 §3); the cached session offered. */
+ * address verified against the certificate's iPAddress SANs (RFC 5280 §4.2.1.6) with no SNI at all (RFC 6066 §3
+ * allows host names only); the cached session offered. */
 static int start_tls(struct tg_upstream *up, const struct tg_upstream_tls *tls)
 {
     struct tg_tls_session_slot *slot = session_slot(up->pool, up->ep);
