@@ -226,6 +226,44 @@ static void test_status(void)
     tg_diags_free(&diags);
 }
 
+/* target.tls from Secrets: a client-certificate Secret that is missing (RefNotFound) or holds no usable PEM
+ * (InvalidRef) leaves the proxy in the snapshot without endpoints (503, never a connection without the certificate
+ * asked for), with ResolvedRefs false and no key in the snapshot; the Service's DNS name is the default server
+ * name. (The golden case target-tls has the working Secrets.) */
+static void test_target_tls_refs(void)
+{
+    static const char proxy[] =
+        "apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: tls1}\nspec: {ports: [{port: 443}]}\n---\n"
+        "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: s-1, namespace: tls1, labels: "
+        "{kubernetes.io/service-name: s}}\naddressType: IPv4\nports: [{port: 8443}]\nendpoints: [{addresses: "
+        "[10.0.0.1]}]\n---\napiVersion: tollgate.dev/v1alpha1\nkind: ApiProxy\nmetadata: {name: p, namespace: tls1}\n"
+        "spec: {environments: [prod], basePath: /p, target: {service: {name: s, port: 443}, tls: {enabled: true, "
+        "clientCertSecretName: client}}}\n";
+    char text[8192];
+    for (int with_secret = 0; with_secret < 2; with_secret++) {
+        snprintf(text, sizeof text, "%s%s", proxy,
+                 with_secret ? "---\napiVersion: v1\nkind: Secret\nmetadata: {name: client, namespace: tls1}\n"
+                               "type: kubernetes.io/tls\nstringData: {tls.crt: nothing, tls.key: nothing}\n"
+                             : "");
+        struct tg_diags diags;
+        tg_diags_init(&diags);
+        struct tg_store *s = load_store(text, strlen(text), &diags);
+        struct tg_translation t;
+        CHECK_EQ_INT(tg_translate(s, &t), 0);
+        const struct tg_object_status *p = tg_translation_status(&t, TG_KIND_API_PROXY, "tls1", "p");
+        CHECK(p && p->accepted.status && !p->resolved_refs.status && p->in_snapshot && p->endpoints == 0);
+        if (p)
+            CHECK_EQ_STR(p->resolved_refs.reason, with_secret ? TG_REASON_INVALID_REF : TG_REASON_REF_NOT_FOUND);
+        json_t *tls = json_object_get(json_object_get(json_array_get(json_object_get(t.snapshot, "proxies"), 0),
+                                                      "target"), "tls");
+        CHECK_EQ_STR(json_string_value(json_object_get(tls, "serverName")), "s.tls1.svc");
+        CHECK(json_object_get(tls, "clientKeyPem") == NULL);
+        tg_translation_free(&t);
+        tg_store_free(s);
+        tg_diags_free(&diags);
+    }
+}
+
 static void test_validators(void)
 {
     CHECK(tg_check_base_path("/") == NULL);
@@ -356,5 +394,6 @@ int main(void)
     test_manifest_errors();
     test_status();
     test_golden();
+    test_target_tls_refs();
     TG_TEST_MAIN_END();
 }

@@ -1,6 +1,7 @@
 /* test_dp_snapshot.c — snapshot validation (strict, whole-document errors) and routing: exact beats wildcard,
  * longer wildcard beats shorter, longest base path on a segment boundary, path rewriting. */
 #include "config/router.h"
+#include "config/upstream_tls.h"
 #include "process/policy_compiler.h"
 #include "tg_test.h"
 
@@ -39,8 +40,66 @@ static const char *GOOD =
     "  \"target\":{\"endpoints\":[]}},"
     " {\"id\":\"a/test\",\"environments\":[\"test\"],\"basePath\":\"/t\",\"target\":{\"endpoints\":[]}}]}";
 
+/* target.tls: one address:port plain and with TLS (and with two TLS settings) is three endpoints of one name, so
+ * no pooled connection or TLS session is shared across settings; settings that cannot work refuse the snapshot. */
+static void test_target_tls(void)
+{
+    static const char *fmt =
+        "{\"version\":1,\"groups\":[],\"proxies\":["
+        " {\"id\":\"t/plain\",\"environments\":[\"p\"],\"basePath\":\"/a\",\"target\":{\"endpoints\":"
+        "  [{\"address\":\"10.0.0.7\",\"port\":443}]}},"
+        " {\"id\":\"t/tls\",\"environments\":[\"p\"],\"basePath\":\"/b\",\"target\":{\"endpoints\":"
+        "  [{\"address\":\"10.0.0.7\",\"port\":443}],\"tls\":{\"enabled\":true,\"serverName\":\"b.example\"}}},"
+        " {\"id\":\"t/tls2\",\"environments\":[\"p\"],\"basePath\":\"/c\",\"target\":{\"endpoints\":"
+        "  [{\"address\":\"10.0.0.7\",\"port\":443}],\"tls\":{\"enabled\":true,\"serverName\":\"c.example\"%s}}}]}";
+    char text[2048];
+    snprintf(text, sizeof text, fmt, "");
+    json_t *errors = json_array();
+    json_t *doc = parse(text);
+    struct tg_snapshot *s = tg_snapshot_build(doc, NULL, errors);
+    CHECK(s != NULL);
+    if (s) {
+        const struct tg_proxy_cfg *a = tg_snapshot_find_proxy(s, "t/plain"), *b = tg_snapshot_find_proxy(s, "t/tls"),
+                                   *c = tg_snapshot_find_proxy(s, "t/tls2");
+        CHECK(a && b && c && !a->tls && b->tls && c->tls);
+        if (a && b && c && b->tls && c->tls) {
+            CHECK(a->endpoints[0] != b->endpoints[0] && b->endpoints[0] != c->endpoints[0]);
+            CHECK(!a->endpoints[0]->tls && b->endpoints[0]->tls);
+            CHECK_EQ_STR(b->endpoints[0]->name, "10.0.0.7:443");
+            CHECK(strcmp(b->tls->profile, c->tls->profile) != 0);
+            CHECK_EQ_STR(b->tls->server_name, "b.example");
+            CHECK(b->tls->verify && !b->tls->client_cert);
+        }
+        tg_snapshot_unref(s);
+    }
+    json_decref(doc);
+    static const char *const bad[][2] = {
+        {",\"caPem\":\"junk\"", "caPem: no PEM certificate"},
+        {",\"clientKeyPem\":\"x\"", "clientCertPem and clientKeyPem go together"},
+        {",\"insecureSkipVerify\":1", "insecureSkipVerify: must be true or false"},
+        {",\"verify\":true", "tls.verify: unknown field"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(text, sizeof text, fmt, bad[i][0]);
+        json_array_clear(errors);
+        doc = parse(text);
+        s = tg_snapshot_build(doc, NULL, errors);
+        CHECK(s == NULL);
+        int found = 0;
+        for (size_t e = 0; e < json_array_size(errors); e++)
+            found |= strstr(json_string_value(json_array_get(errors, e)), bad[i][1]) != NULL;
+        CHECK(found);
+        if (!found)
+            json_dumpf(errors, stderr, 0);
+        tg_snapshot_unref(s);
+        json_decref(doc);
+    }
+    json_decref(errors);
+}
+
 int main(void)
 {
+    test_target_tls();
     json_t *errors = json_array();
     json_t *doc = parse(GOOD);
     struct tg_snapshot *s = tg_snapshot_build(doc, &tg_registered_policies, errors);

@@ -33,7 +33,7 @@ static void on_event(void *owner) { (*(int *)owner)++; }
 
 static struct tg_upstream *connected(struct tg_worker *w, struct tg_upstream_pool *pool, struct tg_endpoint *ep)
 {
-    struct tg_upstream *up = tg_upstream_acquire(pool, ep);
+    struct tg_upstream *up = tg_upstream_acquire(pool, ep, NULL);
     if (!up)
         return NULL;
     tg_upstream_bind(up, on_event, &events);
@@ -79,7 +79,7 @@ static void test_pool(void)
     tg_upstream_release(a, 1);
     CHECK_EQ_INT(atomic_load(&ep->active), 0);
     CHECK_EQ_INT(pool.idle_counts[ep->index], 1);
-    struct tg_upstream *again = tg_upstream_acquire(&pool, ep);
+    struct tg_upstream *again = tg_upstream_acquire(&pool, ep, NULL);
     CHECK(again == a);
     CHECK(again->reused);
     CHECK_EQ_INT(again->conn.fd, fd_a);
@@ -163,7 +163,7 @@ static void test_pool(void)
 
     /* a refused connect: the port is closed */
     close(lfd);
-    struct tg_upstream *h = tg_upstream_acquire(&pool, ep);
+    struct tg_upstream *h = tg_upstream_acquire(&pool, ep, NULL);
     int failed = 0;
     if (!h) {
         failed = 1;

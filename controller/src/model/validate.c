@@ -132,13 +132,10 @@ int tg_is_ip_literal(const char *s)
 
 const char *tg_parse_target_url(const char *url, char *address, int *port, char *prefix)
 {
-    static const char scheme[] = "http://";
-    if (strncmp(url, scheme, sizeof scheme - 1) != 0) {
-        if (strncmp(url, "https://", 8) == 0)
-            return "must use http:// (set target.tls.enabled for TLS to the backend)";
-        return "must start with http://";
-    }
-    const char *auth = url + sizeof scheme - 1;
+    int https = strncmp(url, "https://", 8) == 0;
+    if (!https && strncmp(url, "http://", 7) != 0)
+        return "must start with http:// or https://";
+    const char *auth = url + (https ? 8 : 7);
     size_t alen = strcspn(auth, "/?#");
     const char *rest = auth + alen;
     if (*rest == '?' || *rest == '#')
@@ -186,7 +183,7 @@ const char *tg_parse_target_url(const char *url, char *address, int *port, char 
         else if (inet_pton(AF_INET, host, buf) != 1)
             return "host must be an IP literal or localhost (host names are not resolved; use target.service)";
     }
-    int pv = 80;
+    int pv = https ? 443 : 80;
     if (port_str) {
         if (port_len == 0 || port_len > 5)
             return "has an invalid port";

@@ -28,9 +28,9 @@ const char *tg_check_base_path(const char *p);
 /* 1 when s is an IPv4 (dotted quad) or IPv6 literal (no brackets, no zone). */
 int tg_is_ip_literal(const char *s);
 
-/* Parses a target URL of the form http://HOST[:PORT][/PATH]: HOST an IPv4 literal, a bracketed IPv6 literal,
+/* Parses a target URL of the form http[s]://HOST[:PORT][/PATH]: HOST an IPv4 literal, a bracketed IPv6 literal,
  * or "localhost" (→ 127.0.0.1); other names are refused because translation does no DNS (see
- * docs/controller.md). PORT defaults to 80. PATH becomes the path prefix, "" for none or "/", without a
+ * docs/controller.md). PORT defaults to 80 (443 for https://, which the caller turns into target TLS). PATH becomes the path prefix, "" for none or "/", without a
  * trailing "/", checked like a base path. No userinfo, query or fragment. Fills address[46], *port,
  * prefix[TG_MAX_PATH_LEN + 1]. */
 const char *tg_parse_target_url(const char *url, char *address, int *port, char *prefix);

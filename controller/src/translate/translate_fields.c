@@ -47,7 +47,16 @@ static void vreport(struct tg__tr *tr, struct tg__item *it, enum tg_diag_severit
                      o->namespace_, o->name, text);
     else
         tg_diags_add(&tr->out->diags, sev, "%s %s/%s: %s", tg_kind_name(o->kind), o->namespace_, o->name, text);
-    append_message(msg, text);
+    if (msg)
+        append_message(msg, text);
+}
+
+void tg__warning(struct tg__tr *tr, struct tg__item *it, const char *path, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(tr, it, TG_DIAG_WARNING, NULL, path, fmt, ap);
+    va_end(ap);
 }
 
 void tg__invalid(struct tg__tr *tr, struct tg__item *it, const char *path, const char *fmt, ...)

@@ -38,13 +38,16 @@ struct tg__item {
 /* Problem reporting: each adds a diag line and updates the item's status. path may be "" (no field).
  * invalid: Accepted=False/Invalid, the item is excluded (valid = 0); error.
  * conflict: Accepted=False/Conflicted (the caller decides about exclusion); error.
- * unresolved: ResolvedRefs=False/reason; the item stays; warning. */
+ * unresolved: ResolvedRefs=False/reason; the item stays; warning.
+ * warning: a diagnostic only (the item stays, its conditions untouched). */
 void tg__invalid(struct tg__tr *tr, struct tg__item *it, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void tg__conflict(struct tg__tr *tr, struct tg__item *it, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void tg__unresolved(struct tg__tr *tr, struct tg__item *it, const char *reason, const char *path,
                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void tg__warning(struct tg__tr *tr, struct tg__item *it, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Orders items oldest first (see translate.h); used for conflict resolution. */
 int tg__older_first(const void *a, const void *b);

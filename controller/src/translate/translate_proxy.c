@@ -21,7 +21,8 @@ static const char *const spec_fields[] = {"environments", "basePath", "stripBase
 static const char *const target_fields[] = {"service", "url", "tls", "connectTimeout", "timeout",
                                             "loadBalancing", NULL};
 static const char *const service_fields[] = {"name", "port", NULL};
-static const char *const tls_fields[] = {"enabled", "serverName", "caSecretName", NULL};
+static const char *const tls_fields[] = {"enabled", "serverName", "caSecretName", "clientCertSecretName",
+                                         "insecureSkipVerify", NULL};
 static const char *const websocket_fields[] = {"enabled", "idleTimeout", "maxLifetime", "maxMessageBytes", NULL};
 
 /* Optional mapping field; NULL when absent (after reporting when of another type: check it->valid). */
@@ -123,18 +124,79 @@ static json_t *policies(struct tg__tr *tr, struct tg__item *it, const json_t *sp
     return out;
 }
 
-/* target.tls → {"enabled","serverName","caPem"}; *unresolved set when the CA Secret cannot be used. */
-static json_t *target_tls(struct tg__tr *tr, struct tg__item *it, const json_t *target, int *unresolved)
+/* A Secret's value (key) for target.tls, PEM-checked; NULL after reporting it unresolved (the proxy is then
+ * served with no endpoints: 503 rather than a connection that is not what was asked). */
+static char *tls_secret_value(struct tg__tr *tr, struct tg__item *it, const char *secret, const char *key,
+                              const char *field, size_t *len)
+{
+    const char *ns = it->src->namespace_;
+    const char *why = NULL;
+    char *v = tg__secret_value(tr, ns, secret, key, len, &why);
+    if (v && strcmp(key, "ca.crt") == 0 && (why = tg__check_pem(v, NULL)) != NULL) {
+        free(v);
+        v = NULL;
+    }
+    if (!v)
+        tg__unresolved(tr, it,
+                       tg_store_get(tr->store, TG_KIND_SECRET, ns, secret) ? TG_REASON_INVALID_REF
+                                                                            : TG_REASON_REF_NOT_FOUND,
+                       field, "Secret %s/%s: %s", ns, secret, why);
+    return v;
+}
+
+/* spec.target.tls.clientCertSecretName: a kubernetes.io/tls Secret (tls.crt + tls.key, matching) → *cert, *key. */
+static int client_cert(struct tg__tr *tr, struct tg__item *it, const char *secret, char **cert, char **key,
+                       size_t *key_len)
+{
+    static const char field[] = "spec.target.tls.clientCertSecretName";
+    const char *ns = it->src->namespace_;
+    const struct tg_store_object *so = tg_store_get(tr->store, TG_KIND_SECRET, ns, secret);
+    const char *type = NULL;
+    if (so && tg_json_get_string(so->obj, "type", 256, &type) == TG_JSON_FOUND &&
+        strcmp(type, "kubernetes.io/tls") != 0) {
+        tg__unresolved(tr, it, TG_REASON_INVALID_REF, field, "Secret %s/%s is of type %s, not kubernetes.io/tls", ns,
+                       secret, type);
+        return -1;
+    }
+    size_t clen = 0;
+    *cert = tls_secret_value(tr, it, secret, "tls.crt", field, &clen);
+    *key = *cert ? tls_secret_value(tr, it, secret, "tls.key", field, key_len) : NULL;
+    const char *why = *cert && *key ? tg__check_pem(*cert, *key) : NULL;
+    if (why)
+        tg__unresolved(tr, it, TG_REASON_INVALID_REF, field, "Secret %s/%s: %s", ns, secret, why);
+    if (!*cert || !*key || why) {
+        free(*cert);
+        if (*key) {
+            memset(*key, 0, *key_len);
+            free(*key);
+        }
+        *cert = *key = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* target.tls → {"enabled","serverName","caPem"} (+ "clientCertPem","clientKeyPem" and "insecureSkipVerify" when
+ * set); *unresolved set when a Secret cannot be used. force_tls: an https:// url (TLS whatever "enabled" says).
+ * default_sni: the server name when none is given (the Service's DNS name, or "" to verify the endpoint IP). */
+static json_t *target_tls(struct tg__tr *tr, struct tg__item *it, const json_t *target, int force_tls,
+                          const char *default_sni, int *unresolved)
 {
     json_t *tls = opt_object(tr, it, target, "tls", "spec.target.tls", tls_fields);
     if (!it->valid)
         return NULL;
-    int enabled = bool_field(tr, it, tls, "enabled", "spec.target.tls.enabled", 0);
-    const char *server_name = "", *ca_secret = NULL;
+    int enabled = bool_field(tr, it, tls, "enabled", "spec.target.tls.enabled", 0) || force_tls;
+    int insecure = bool_field(tr, it, tls, "insecureSkipVerify", "spec.target.tls.insecureSkipVerify", 0);
+    const char *server_name = "", *ca_secret = NULL, *cert_secret = NULL;
     char sni[TG_HOSTNAME_BUF] = "";
     int r = tg_json_get_string(tls, "serverName", 253, &server_name);
     if (r < 0 || (r == TG_JSON_FOUND && *server_name && tg_normalize_hostname(server_name, 0, sni))) {
         tg__invalid(tr, it, "spec.target.tls.serverName", "must be a DNS name (no wildcard) or empty");
+        return NULL;
+    }
+    if (sni[0] && strspn(sni, "0123456789.") == strlen(sni)) { /* RFC 6066 §3: never an address in SNI */
+        tg__invalid(tr, it, "spec.target.tls.serverName",
+                    "must be a DNS name, not an IP address (leave it empty: the endpoint's IP is then verified)");
         return NULL;
     }
     r = tg_json_get_string(tls, "caSecretName", 253, &ca_secret);
@@ -142,28 +204,43 @@ static json_t *target_tls(struct tg__tr *tr, struct tg__item *it, const json_t *
         tg__invalid(tr, it, "spec.target.tls.caSecretName", "must be the name of a Secret in the same namespace");
         return NULL;
     }
+    r = tg_json_get_string(tls, "clientCertSecretName", 253, &cert_secret);
+    if (r < 0 || (r == TG_JSON_FOUND && *cert_secret && tg_check_dns_subdomain(cert_secret))) {
+        tg__invalid(tr, it, "spec.target.tls.clientCertSecretName",
+                    "must be the name of a kubernetes.io/tls Secret in the same namespace");
+        return NULL;
+    }
+    if (insecure && ca_secret && *ca_secret) {
+        tg__invalid(tr, it, "spec.target.tls.insecureSkipVerify", "cannot be set together with caSecretName");
+        return NULL;
+    }
     if (!it->valid)
         return NULL;
-    char *ca = NULL;
-    if (ca_secret && *ca_secret) {
-        size_t len = 0;
-        const char *why = NULL;
-        ca = tg__secret_value(tr, it->src->namespace_, ca_secret, "ca.crt", &len, &why);
-        if (ca && (why = tg__check_pem(ca, NULL)) != NULL) {
-            free(ca);
-            ca = NULL;
-        }
-        if (!ca) {
-            tg__unresolved(tr, it,
-                           tg_store_get(tr->store, TG_KIND_SECRET, it->src->namespace_, ca_secret)
-                               ? TG_REASON_INVALID_REF
-                               : TG_REASON_REF_NOT_FOUND,
-                           "spec.target.tls.caSecretName", "Secret %s/%s: %s", it->src->namespace_, ca_secret, why);
-            *unresolved = 1;
-        }
-    }
+    if (enabled && !sni[0] && default_sni)
+        snprintf(sni, sizeof sni, "%s", default_sni);
+    char *ca = NULL, *cert = NULL, *key = NULL;
+    size_t len = 0, key_len = 0;
+    if (ca_secret && *ca_secret && !(ca = tls_secret_value(tr, it, ca_secret, "ca.crt",
+                                                          "spec.target.tls.caSecretName", &len)))
+        *unresolved = 1;
+    if (enabled && cert_secret && *cert_secret && client_cert(tr, it, cert_secret, &cert, &key, &key_len) != 0)
+        *unresolved = 1;
     json_t *out = json_pack("{s:b,s:s,s:s}", "enabled", enabled, "serverName", sni, "caPem", ca ? ca : "");
+    if (out && cert && key) {
+        json_object_set_new(out, "clientCertPem", json_string(cert));
+        json_object_set_new(out, "clientKeyPem", json_string(key));
+    }
+    if (out && enabled && insecure) {
+        json_object_set_new(out, "insecureSkipVerify", json_true());
+        tg__warning(tr, it, "spec.target.tls.insecureSkipVerify",
+                    "the backend's certificate is not verified (anyone on the path can impersonate it)");
+    }
     free(ca);
+    free(cert);
+    if (key) {
+        memset(key, 0, key_len);
+        free(key);
+    }
     return out;
 }
 
@@ -200,6 +277,7 @@ void tg__translate_proxy(struct tg__tr *tr, struct tg__item *it)
     if (target && it->valid && !!service == !!url)
         tg__invalid(tr, it, "spec.target", "exactly one of service and url is required");
     char address[64] = "", prefix[TG_MAX_PATH_LEN + 1] = "";
+    char default_sni[TG_HOSTNAME_BUF] = "";
     int port = 0;
     if (url && it->valid && (why = tg_parse_target_url(url, address, &port, prefix)) != NULL)
         tg__invalid(tr, it, "spec.target.url", "%s", why);
@@ -207,6 +285,8 @@ void tg__translate_proxy(struct tg__tr *tr, struct tg__item *it)
         const char *svc_name = NULL;
         if (tg_json_get_string(service, "name", 63, &svc_name) != TG_JSON_FOUND || tg_check_dns_label(svc_name))
             tg__invalid(tr, it, "spec.target.service.name", "required: the name of a Service in the same namespace");
+        else /* the name a Service's serving certificate carries (its cluster DNS name) */
+            snprintf(default_sni, sizeof default_sni, "%s.%s.svc", svc_name, it->src->namespace_);
         json_t *p = json_object_get(service, "port");
         if (!(json_is_integer(p) && json_integer_value(p) >= 1 && json_integer_value(p) <= 65535) &&
             !(json_is_string(p) && json_string_length(p) >= 1 && json_string_length(p) <= 63))
@@ -236,7 +316,10 @@ void tg__translate_proxy(struct tg__tr *tr, struct tg__item *it)
 
     /* references last, so an invalid proxy does not also report missing backends */
     int unresolved = 0;
-    tls = target_tls(tr, it, target, &unresolved);
+    int https = url && strncmp(url, "https://", 8) == 0;
+    if (url && strncmp(url + (https ? 8 : 7), "localhost", 9) == 0 && strchr(":/", url[(https ? 8 : 7) + 9]))
+        snprintf(default_sni, sizeof default_sni, "localhost"); /* an IP-literal host is verified as an IP */
+    tls = target_tls(tr, it, target, https, default_sni, &unresolved);
     if (!it->valid)
         goto out;
     endpoints = json_array();

@@ -8,12 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct tg_strmap registry; /* name → struct tg_endpoint* */
+static struct tg_strmap registry; /* name, or name + " tls:" + profile → struct tg_endpoint* */
 static _Atomic uint32_t endpoint_total;
 
 uint32_t tg_endpoint_count(void) { return atomic_load_explicit(&endpoint_total, memory_order_acquire); }
 
 struct tg_endpoint *tg_endpoint_intern(const char *address, long port, char *err, size_t err_size)
+{
+    return tg_endpoint_intern_tls(address, port, NULL, err, err_size);
+}
+
+struct tg_endpoint *tg_endpoint_intern_tls(const char *address, long port, const char *tls_profile, char *err,
+                                           size_t err_size)
 {
     if (port < 1 || port > 65535) {
         snprintf(err, err_size, "port %ld out of range 1-65535", port);
@@ -39,22 +45,32 @@ struct tg_endpoint *tg_endpoint_intern(const char *address, long port, char *err
         snprintf(err, err_size, "address \"%.64s\" is not an IPv4 or IPv6 literal", address);
         return NULL;
     }
-    struct tg_endpoint *found = tg_strmap_get(&registry, probe.name, strlen(probe.name));
+    char key[sizeof probe.name + 80];
+    probe.tls = tls_profile && *tls_profile;
+    int klen = snprintf(key, sizeof key, "%s%s%.64s", probe.name, probe.tls ? " tls:" : "", probe.tls ? tls_profile : "");
+    struct tg_endpoint *found = tg_strmap_get(&registry, key, (size_t)klen);
     if (found)
         return found;
     struct tg_endpoint *ep = malloc(sizeof *ep);
-    if (!ep) {
+    char *stored_key = malloc((size_t)klen + 1);
+    if (!ep || !stored_key) {
+        free(ep);
+        free(stored_key);
         snprintf(err, err_size, "out of memory");
         return NULL;
     }
     *ep = probe;
     atomic_init(&ep->active, 0);
     atomic_init(&ep->connect_failures, 0);
+    atomic_init(&ep->tls_log_ms, 0);
+    atomic_init(&ep->tls_log_left_out, 0);
     ep->index = atomic_load_explicit(&endpoint_total, memory_order_relaxed);
+    memcpy(stored_key, key, (size_t)klen + 1); /* lives as long as the entry: the process */
     int put_err = 0;
-    tg_strmap_put(&registry, ep->name, strlen(ep->name), ep, &put_err);
+    tg_strmap_put(&registry, stored_key, (size_t)klen, ep, &put_err);
     if (put_err) {
         free(ep);
+        free(stored_key);
         snprintf(err, err_size, "out of memory");
         return NULL;
     }

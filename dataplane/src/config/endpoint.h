@@ -4,6 +4,10 @@
  * swaps: the active-connection counts leastConnections balances on, and the key each worker's keep-alive pool
  * is indexed by. Entries are created by the thread that builds snapshots and never freed while the process
  * runs (their number is bounded by the distinct endpoints ever configured; see docs/operations.md).
+ *
+ * An endpoint reached over TLS is interned with its TLS settings' digest (config/upstream_tls.h "profile"): the
+ * same address:port with other settings (plain TCP, another CA, SNI or client certificate) is another endpoint,
+ * so a pooled connection or a cached TLS session is only ever reused under the settings it was made with.
  */
 #ifndef TG_ENDPOINT_H
 #define TG_ENDPOINT_H
@@ -19,12 +23,19 @@ struct tg_endpoint {
     char name[64];                  /* "10.0.0.5:8080" or "[::1]:8080" (for logs, /sessions, traces) */
     _Atomic uint32_t active;        /* connections to it in use right now, all workers */
     _Atomic uint64_t connect_failures;
-    uint32_t index;                 /* dense index, for per-worker arrays (keep-alive pools) */
+    _Atomic uint64_t tls_log_ms;    /* when a TLS failure to it was last logged (the log is rate-limited) */
+    _Atomic uint64_t tls_log_left_out; /* TLS failures not logged since */
+    uint32_t index;                 /* dense index, for per-worker arrays (keep-alive pools, TLS sessions) */
+    unsigned char tls;              /* interned with a TLS profile: connections to it are TLS */
 };
 
 /* Finds or creates the endpoint for an IP literal and port. Returns NULL (and an error text in err) when the
  * address is not an IPv4/IPv6 literal or the port is out of range. Not thread-safe: the snapshot builder only. */
 struct tg_endpoint *tg_endpoint_intern(const char *address, long port, char *err, size_t err_size);
+/* The same for an endpoint reached with TLS settings whose digest is tls_profile (NULL or "": plain TCP, as
+ * tg_endpoint_intern). The name stays "address:port". */
+struct tg_endpoint *tg_endpoint_intern_tls(const char *address, long port, const char *tls_profile, char *err,
+                                           size_t err_size);
 /* Number of endpoints ever interned (upper bound of index + 1); safe from any thread. */
 uint32_t tg_endpoint_count(void);
 

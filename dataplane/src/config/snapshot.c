@@ -5,6 +5,7 @@
 #include "config/snapshot.h"
 
 #include "config/tls_certs.h"
+#include "config/upstream_tls.h"
 #include "json_util.h"
 #include "log.h"
 
@@ -188,6 +189,23 @@ static void build_target(struct build *b, struct tg_proxy_cfg *px, const json_t 
         px->path_prefix = "";
     px->path_prefix_len = strlen(px->path_prefix);
 
+    /* TLS first: its settings' digest is part of each endpoint's identity (endpoint.h) */
+    json_t *tls = json_object_get(target, "tls");
+    if (tls) {
+        static const char *const tls_keys[] = {"enabled", "serverName", "caPem", "clientCertPem", "clientKeyPem",
+                                               "insecureSkipVerify", NULL};
+        char tls_path[128];
+        snprintf(tls_path, sizeof tls_path, "%s.tls", path);
+        if (!json_is_object(tls)) {
+            add_error(b, "%s: must be an object", tls_path);
+        } else {
+            check_keys(b, tls, tls_path, tls_keys);
+            if (get_bool(b, tls, tls_path, "enabled", 0))
+                px->tls = tg_upstream_tls_build(tls, tls_path, px->id, b->errors);
+        }
+    }
+    const char *profile = px->tls ? px->tls->profile : NULL;
+
     json_t *eps = json_object_get(target, "endpoints");
     if (!json_is_array(eps)) {
         add_error(b, "%s.endpoints: required array", path);
@@ -213,7 +231,8 @@ static void build_target(struct build *b, struct tg_proxy_cfg *px, const json_t 
             if (!addr)
                 continue;
             char err[128];
-            struct tg_endpoint *e = tg_endpoint_intern(addr, (long)json_integer_value(port), err, sizeof err);
+            struct tg_endpoint *e = tg_endpoint_intern_tls(addr, (long)json_integer_value(port), profile, err,
+                                                           sizeof err);
             if (!e) {
                 add_error(b, "%s: %s", ep_path, err);
                 continue;
@@ -222,21 +241,6 @@ static void build_target(struct build *b, struct tg_proxy_cfg *px, const json_t 
         }
     }
 
-    json_t *tls = json_object_get(target, "tls");
-    if (tls) {
-        static const char *const tls_keys[] = {"enabled", "serverName", "caPem", NULL};
-        char tls_path[128];
-        snprintf(tls_path, sizeof tls_path, "%s.tls", path);
-        if (!json_is_object(tls)) {
-            add_error(b, "%s: must be an object", tls_path);
-        } else {
-            check_keys(b, tls, tls_path, tls_keys);
-            px->tls_enabled = get_bool(b, tls, tls_path, "enabled", 0);
-            px->tls_server_name = get_string(b, tls, tls_path, "serverName", 0);
-            if (px->tls_enabled)
-                add_error(b, "%s.enabled: TLS to targets is not supported by this data plane yet", tls_path);
-        }
-    }
     uint64_t v;
     if (get_uint(b, target, path, "connectTimeoutMs", 5000, 3600000, &v) == 0)
         px->connect_timeout_ms = (uint32_t)(v ? v : 5000);
@@ -432,6 +436,7 @@ static void free_snapshot(struct tg_snapshot *s)
         struct tg_proxy_cfg *px = &s->proxies[i];
         free(px->environments);
         free(px->endpoints);
+        tg_upstream_tls_free(px->tls);
         if (px->policies && s->policies)
             s->policies->free(px->policies, px->num_policies);
     }

@@ -24,6 +24,7 @@
 
 struct tg_compiled_policy; /* policy/policy.h */
 struct tg_tls_certs;       /* config/tls_certs.h */
+struct tg_upstream_tls;    /* config/upstream_tls.h */
 
 enum tg_lb_policy { TG_LB_ROUND_ROBIN = 0, TG_LB_LEAST_CONNECTIONS, TG_LB_RANDOM };
 
@@ -41,8 +42,7 @@ struct tg_proxy_cfg {
     size_t path_prefix_len;
     struct tg_endpoint **endpoints;
     size_t num_endpoints;
-    int tls_enabled;
-    const char *tls_server_name;
+    struct tg_upstream_tls *tls;    /* TLS to the endpoints (interned with its profile); NULL: plain TCP */
     uint32_t connect_timeout_ms;
     uint32_t timeout_ms;
     enum tg_lb_policy lb;

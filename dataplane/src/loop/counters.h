@@ -19,6 +19,7 @@ struct tg_counters {
     _Atomic uint64_t ws_messages_c2b, ws_messages_b2c;
     _Atomic uint64_t ws_bytes_c2b, ws_bytes_b2c;
     _Atomic uint64_t upstream_connect_failures;
+    _Atomic uint64_t upstream_tls_failures;     /* TLS handshakes to backends that failed (verification...) */
     _Atomic uint64_t accept_errors;
     _Atomic uint64_t tls_handshakes;         /* server handshakes completed */
     _Atomic uint64_t tls_handshake_failures; /* server connections that ended (error or EOF) before completing one */

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <limits.h>
 #include <openssl/err.h>
+#include <openssl/x509.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -25,12 +27,15 @@ static void note_end(SSL *ssl)
     if (handshake_counters && SSL_is_server(ssl) && !SSL_is_init_finished(ssl))
         tg_counter_add(&handshake_counters->tls_handshake_failures, 1);
 }
+static _Thread_local int last_error_tls; /* the last failure was TLS's (an alert, a bad record), not the socket's */
 
 const char *tg_tls_last_error(void) { return last_error; }
+int tg_tls_last_error_protocol(void) { return last_error_tls; }
 
 static void note_error(void)
 {
     unsigned long e = ERR_peek_last_error();
+    last_error_tls = e != 0;
     if (e)
         ERR_error_string_n(e, last_error, sizeof last_error);
     else
@@ -91,7 +96,13 @@ static void tls_shutdown_write(struct tg_conn *c)
 
 static void tls_close(struct tg_conn *c)
 {
-    SSL_free(c->tls);
+    SSL *ssl = c->tls;
+    /* A client connection that ends without close_notify (most backends just close) would have OpenSSL mark its
+     * session not resumable on SSL_free; only a connection that failed (a TLS error) should lose it (nginx's
+     * upstream does the same with a quiet shutdown). */
+    if (!SSL_is_server(ssl) && SSL_is_init_finished(ssl) && !c->io_error)
+        SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    SSL_free(ssl);
     c->tls = NULL;
     close(c->fd);
 }
@@ -130,19 +141,99 @@ int tg_conn_start_tls_server(struct tg_conn *c, SSL_CTX *ctx, void *app_data)
     return 0;
 }
 
-int tg_conn_start_tls_client(struct tg_conn *c, SSL_CTX *ctx, const char *server_name, SSL_SESSION *session)
+/* The SSL ex_data index that carries a client connection's session slot (created once per process). */
+static int slot_index = -1;
+static pthread_once_t slot_once = PTHREAD_ONCE_INIT;
+static void make_slot_index(void) { slot_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL); }
+
+/* OpenSSL's new-session callback: the session goes to the connection's slot (1: we keep the reference). */
+static int on_new_session(SSL *ssl, SSL_SESSION *session)
+{
+    struct tg_tls_session_slot *slot = slot_index >= 0 ? SSL_get_ex_data(ssl, slot_index) : NULL;
+    if (!slot || !SSL_SESSION_is_resumable(session))
+        return 0;
+    SSL_SESSION_free(slot->session);
+    slot->session = session;
+    return 1;
+}
+
+int tg_tls_client_ctx_cache_sessions(SSL_CTX *ctx)
+{
+    pthread_once(&slot_once, make_slot_index);
+    if (slot_index < 0)
+        return -1;
+    /* OpenSSL's own client cache is keyed by nothing useful to us: only the slots keep sessions */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, on_new_session);
+    return 0;
+}
+
+void tg_tls_session_slot_clear(struct tg_tls_session_slot *slot)
+{
+    SSL_SESSION_free(slot->session);
+    slot->session = NULL;
+}
+
+int tg_conn_start_tls_client(struct tg_conn *c, SSL_CTX *ctx, const char *server_name,
+                             struct tg_tls_session_slot *slot)
 {
     SSL *ssl = new_ssl(c, ctx);
     if (!ssl)
         return -1;
     if (server_name && server_name[0]) {
-        SSL_set_tlsext_host_name(ssl, server_name);
-        SSL_set1_host(ssl, server_name);
+        /* RFC 6066 §3: a host name only (the callers never pass an IP literal here) */
+        if (SSL_set_tlsext_host_name(ssl, server_name) != 1 ||
+            ((SSL_CTX_get_verify_mode(ctx) & SSL_VERIFY_PEER) && SSL_set1_host(ssl, server_name) != 1)) {
+            SSL_free(ssl);
+            ERR_clear_error();
+            return -1;
+        }
     }
-    if (session)
-        SSL_set_session(ssl, session);
+    if (slot && slot_index >= 0) {
+        SSL_set_ex_data(ssl, slot_index, slot);
+        if (slot->session && SSL_SESSION_is_resumable(slot->session))
+            SSL_set_session(ssl, slot->session);
+    }
     SSL_set_connect_state(ssl);
     c->tls = ssl;
     c->tp = &tg_transport_tls;
     return 0;
+}
+
+int tg_conn_tls_handshake(struct tg_conn *c, int *events)
+{
+    SSL *ssl = c->tls;
+    errno = 0;
+    int rc = SSL_do_handshake(ssl);
+    if (rc == 1)
+        return 0;
+    switch (SSL_get_error(ssl, rc)) {
+    case SSL_ERROR_WANT_READ:
+        *events = EV_READ;
+        return TG_IO_AGAIN;
+    case SSL_ERROR_WANT_WRITE:
+        *events = EV_WRITE;
+        return TG_IO_AGAIN;
+    default:
+        break;
+    }
+    long verify = SSL_get_verify_result(ssl);
+    last_error_tls = 1;
+    if (verify != X509_V_OK) {
+        snprintf(last_error, sizeof last_error, "certificate verify failed: %s",
+                 X509_verify_cert_error_string(verify));
+        ERR_clear_error();
+    } else if (ERR_peek_last_error() == 0 && errno == 0) {
+        snprintf(last_error, sizeof last_error, "the peer closed the connection during the handshake");
+        last_error_tls = 0;
+    } else {
+        note_error();
+    }
+    return -1;
+}
+
+int tg_conn_tls_resumed(const struct tg_conn *c)
+{
+    SSL *ssl = tg_conn_ssl(c);
+    return ssl && SSL_session_reused(ssl);
 }

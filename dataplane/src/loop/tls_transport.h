@@ -23,8 +23,31 @@ extern const struct tg_transport tg_transport_tls;
 /* Puts c (initialised on its socket, no bytes exchanged yet) on TLS as the server side of ctx; app_data is
  * stored in the SSL (SSL_set_app_data) for ctx's callbacks. Returns 0, or -1 (the socket is left as it was). */
 int tg_conn_start_tls_server(struct tg_conn *c, SSL_CTX *ctx, void *app_data);
-/* The same as a client: server_name for SNI (NULL: none), session to resume (NULL: none). */
-int tg_conn_start_tls_client(struct tg_conn *c, SSL_CTX *ctx, const char *server_name, SSL_SESSION *session);
+/* Client-side session reuse (origination to backends). A slot holds the latest resumable session a server gave
+ * to connections started with it (one slot per backend endpoint and TLS settings, per worker: its owner keeps
+ * it alive for as long as any connection started with it). Zeroed is empty. */
+struct tg_tls_session_slot {
+    SSL_SESSION *session;           /* one reference, or NULL */
+};
+/* Makes ctx (a client context) hand every new session to the slot of the connection it belongs to (TLS 1.2: at
+ * the end of a full handshake; TLS 1.3: each NewSessionTicket). Call once per context, before it is shared. */
+int tg_tls_client_ctx_cache_sessions(SSL_CTX *ctx);
+/* Empties a slot (drops its reference). */
+void tg_tls_session_slot_clear(struct tg_tls_session_slot *slot);
+
+/* Puts c (a socket connecting or connected, no bytes exchanged) on TLS as the client side of ctx: server_name
+ * (NULL or "": none) is sent as SNI and, when ctx verifies peers, is the name the certificate must carry;
+ * slot (NULL: no reuse) offers its session for resumption and receives the new ones. The handshake is then
+ * driven by tg_conn_tls_handshake. Returns 0, or -1 (the socket is left as it was). */
+int tg_conn_start_tls_client(struct tg_conn *c, SSL_CTX *ctx, const char *server_name,
+                             struct tg_tls_session_slot *slot);
+/* Drives a client handshake one step (a server's is driven by its reads). Returns 0 when it completed, TG_IO_AGAIN
+ * with *events set to the readiness to wait for (EV_READ or EV_WRITE), or -1 when it failed: then
+ * tg_tls_last_error() says why — for a certificate that failed verification "certificate verify failed: "
+ * and OpenSSL's verification result ("Hostname mismatch", "unable to get local issuer certificate", ...). */
+int tg_conn_tls_handshake(struct tg_conn *c, int *events);
+/* 1 when c's completed handshake resumed a session. */
+int tg_conn_tls_resumed(const struct tg_conn *c);
 /* The conn's SSL, or NULL for a plain conn. */
 static inline SSL *tg_conn_ssl(const struct tg_conn *c) { return c->tp == &tg_transport_tls ? c->tls : NULL; }
 /* Server handshakes on this thread are counted in counters from now on (its tls_handshake_failures when a server
@@ -37,5 +60,8 @@ void tg_tls_note_handshake_done(void);
 /* The reason the last TLS read or write of this thread failed (OpenSSL's error string, for logs; "" if none).
  * Never contains key material. */
 const char *tg_tls_last_error(void);
+/* 1 when that failure was TLS's own (an alert from the peer, a record that does not decrypt, a handshake that
+ * failed), 0 when it was the socket's (reset, closed). */
+int tg_tls_last_error_protocol(void);
 
 #endif

@@ -5,6 +5,7 @@
 #include "process/dataplane.h"
 
 #include "clock.h"
+#include "config/upstream_tls.h"
 #include "process/console.h"
 #include "proxy/sessions.h"
 #include "policy/policy.h"
@@ -62,6 +63,10 @@ static json_t *config_summary(const struct tg_dataplane *dp)
                                                  "environments", string_list(px->environments, px->num_environments),
                                                  "endpoints", eps, "policies", policies, "websocket",
                                                  px->ws_enabled));
+        if (px->tls) /* what the backend connection does, never its key material (docs/tls.md "Origination") */
+            json_object_set_new(json_array_get(proxies, json_array_size(proxies) - 1), "tls",
+                                json_pack("{s:s,s:b,s:b}", "serverName", px->tls->server_name, "verify",
+                                          px->tls->verify, "clientCertificate", px->tls->client_cert));
     }
     json_object_set_new(out, "groups", groups);
     json_object_set_new(out, "proxies", proxies);

@@ -64,6 +64,8 @@ char *tg_metrics_render(void)
          offsetof(struct tg_counters, ws_sessions_active)},
         {"tollgate_upstream_connect_failures_total", "counter", "Failed connections to backends.",
          offsetof(struct tg_counters, upstream_connect_failures)},
+        {"tollgate_upstream_tls_failures_total", "counter",
+         "Failed TLS handshakes to backends (certificate verification, client certificate, protocol).", offsetof(struct tg_counters, upstream_tls_failures)},
         {"tollgate_accept_errors_total", "counter", "accept(2) failures (EMFILE and others).",
          offsetof(struct tg_counters, accept_errors)},
         {"tollgate_tls_handshakes_total", "counter", "TLS handshakes completed with clients (--tls-listen).",

@@ -95,7 +95,7 @@ const char *tg_metrics_upstream_kind(const char *code, const char *detail)
 {
     const char *d = detail ? detail : "";
     enum upstream_kind k = UP_OTHER;
-    if (strstr(d, "TLS") || strstr(d, "certificate"))
+    if (strcmp(code, "upstream.tls_failed") == 0 || strstr(d, "TLS") || strstr(d, "certificate"))
         k = UP_TLS;
     else if (strcmp(code, "upstream.no_endpoints") == 0)
         k = UP_NO_ENDPOINTS;

@@ -268,7 +268,7 @@ enum tg_forward_result tg_forwarder_start(struct tg_forwarder *f, struct tg_http
     tg_buf_consume(f->client->in, (*head)->head_len);
     free(*head);
     *head = NULL;
-    struct tg_upstream *up = tg_upstream_acquire(f->env->pool, ep);
+    struct tg_upstream *up = tg_upstream_acquire(f->env->pool, ep, px->tls);
     if (!up) {
         tg_buf_put(&f->env->w->bufs, out);
         tg_counter_add(&f->env->counters->upstream_connect_failures, 1);
@@ -335,10 +335,11 @@ static enum tg_forward_result upstream_failed(struct tg_forwarder *f, const char
         tg_forwarder_release(f, 0);
         f->retry_head = retry_head;
         f->retried = 1;
-        struct tg_upstream *fresh = tg_upstream_acquire(f->env->pool, ep);
+        const struct tg_upstream_tls *tls = f->route->proxy->tls;
+        struct tg_upstream *fresh = tg_upstream_acquire(f->env->pool, ep, tls);
         while (fresh && fresh->reused) { /* the retry needs a new connection: the other idle ones are as suspect */
             tg_upstream_release(fresh, 0);
-            fresh = tg_upstream_acquire(f->env->pool, ep);
+            fresh = tg_upstream_acquire(f->env->pool, ep, tls);
         }
         if (fresh) {
             attach(f, fresh);
@@ -353,6 +354,29 @@ static enum tg_forward_result upstream_failed(struct tg_forwarder *f, const char
     }
     tg_debug("upstream failed: %s", why);
     return fail(f, 502, "upstream.failed", why);
+}
+
+/* The TLS handshake with the backend failed (its certificate did not verify, it refused ours, it speaks no
+ * TLS...): 502, counted and logged with the reason — never a retry in plain text. One line per second per endpoint
+ * at most (a backend with a bad certificate fails every request), with the number of lines left out. */
+static enum tg_forward_result tls_failed(struct tg_forwarder *f)
+{
+    const struct tg_proxy_cfg *px = f->route->proxy;
+    struct tg_endpoint *ep = f->up->ep;
+    tg_counter_add(&f->env->counters->upstream_tls_failures, 1);
+    uint64_t now = tg_now_ms(), last = atomic_load_explicit(&ep->tls_log_ms, memory_order_relaxed);
+    if ((last && now - last < 1000) ||
+        !atomic_compare_exchange_strong_explicit(&ep->tls_log_ms, &last, now, memory_order_relaxed,
+                                                 memory_order_relaxed)) {
+        atomic_fetch_add_explicit(&ep->tls_log_left_out, 1, memory_order_relaxed);
+    } else {
+        tg_warn("proxy %s: TLS to backend %s (server name \"%s\") failed: %s (%llu similar lines left out)",
+                px->id ? px->id : "?", ep->name,
+                px->tls && px->tls->server_name[0] ? px->tls->server_name : "(none: IP verified)",
+                tg_upstream_tls_error(),
+                (unsigned long long)atomic_exchange_explicit(&ep->tls_log_left_out, 0, memory_order_relaxed));
+    }
+    return fail(f, 502, "upstream.tls_failed", "the TLS handshake with the backend failed");
 }
 
 enum tg_forward_result tg_forwarder_timeout(struct tg_forwarder *f)
@@ -760,6 +784,10 @@ static enum tg_forward_result relay_response(struct tg_forwarder *f)
         if (n < 0) {
             if (f->resp_head_done)
                 return TG_FORWARD_ABORT;
+            /* TLS 1.3: a backend that refuses our client certificate says so with an alert after our handshake
+             * completed, i.e. here */
+            if (tg_conn_ssl(&up->conn) && tg_tls_last_error_protocol())
+                return tls_failed(f);
             return upstream_failed(f, "the backend reset the connection");
         }
         /* n == 0: EOF, handled at the top of the next round */
@@ -800,9 +828,11 @@ enum tg_forward_result tg_forwarder_pump(struct tg_forwarder *f)
     if (up->connecting) {
         int c = tg_upstream_finish_connect(up);
         if (c == TG_IO_AGAIN) {
-            tg_conn_want(f->env->w->loop, &up->conn, EV_WRITE);
+            tg_conn_want(f->env->w->loop, &up->conn, up->wait_events);
             return TG_FORWARD_BUSY;
         }
+        if (c < 0 && up->tls_failed)
+            return tls_failed(f);
         if (c < 0) {
             tg_counter_add(&f->env->counters->upstream_connect_failures, 1);
             atomic_fetch_add_explicit(&up->ep->connect_failures, 1, memory_order_relaxed);

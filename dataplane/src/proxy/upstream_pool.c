@@ -2,10 +2,12 @@
 #include "proxy/upstream_pool.h"
 
 #include "clock.h"
+#include "log.h"
 
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -39,6 +41,8 @@ void tg_upstream_pool_init(struct tg_upstream_pool *pool, struct tg_worker *w, u
     pool->idle_timeout_ms = idle_timeout_ms;
     pool->per_endpoint = per_endpoint;
     pool->closed = 0;
+    pool->sessions = NULL;
+    pool->sessions_len = 0;
 }
 
 static int ensure_slot(struct tg_upstream_pool *pool, uint32_t index)
@@ -84,9 +88,56 @@ static void on_idle_expired(struct tg_timer *t, uint64_t now_ms)
     close_upstream(up);
 }
 
+/* The worker's session slot for ep (created on first use); NULL when out of memory (no reuse then). */
+static struct tg_tls_session_slot *session_slot(struct tg_upstream_pool *pool, const struct tg_endpoint *ep)
+{
+    if (ep->index >= pool->sessions_len) {
+        uint32_t len = tg_endpoint_count();
+        if (len <= ep->index)
+            len = ep->index + 1;
+        struct tg_tls_session_slot **grown = realloc(pool->sessions, len * sizeof *grown);
+        if (!grown)
+            return NULL;
+        for (uint32_t i = pool->sessions_len; i < len; i++)
+            grown[i] = NULL;
+        pool->sessions = grown;
+        pool->sessions_len = len;
+    }
+    if (!pool->sessions[ep->index])
+        pool->sessions[ep->index] = calloc(1, sizeof **pool->sessions);
+    return pool->sessions[ep->index];
+}
+
+/* Puts a new connection's socket on TLS: SNI and the name verified, or (no server name) the endpoint's IP
+ * address verified against the certificate's iPAddress SANs (RFC 5280 §4.2.1.6) with no SNI at all (RFC 6066 §3
+ * allows host names only); the cached session offered. */
+static int start_tls(struct tg_upstream *up, const struct tg_upstream_tls *tls)
+{
+    struct tg_tls_session_slot *slot = session_slot(up->pool, up->ep);
+    if (tg_conn_start_tls_client(&up->conn, tls->ctx, tls->server_name, slot) != 0)
+        return -1;
+    if (tls->verify && !tls->server_name[0]) {
+        const struct sockaddr_storage *a = &up->ep->addr;
+        const unsigned char *ip = a->ss_family == AF_INET6
+                                      ? (const unsigned char *)&((const struct sockaddr_in6 *)a)->sin6_addr
+                                      : (const unsigned char *)&((const struct sockaddr_in *)a)->sin_addr;
+        size_t ip_len = a->ss_family == AF_INET6 ? 16 : 4;
+        if (X509_VERIFY_PARAM_set1_ip(SSL_get0_param(tg_conn_ssl(&up->conn)), ip, ip_len) != 1)
+            return -1;
+    }
+    return 0;
+}
+
 static void on_upstream_io(struct ev_loop *loop, ev_io *io, int revents)
 {
     struct tg_upstream *up = io->data;
+    if (!up->owner && up->ep->tls) {
+        /* idle TLS: a record that carries no data (a late TLS 1.3 session ticket) keeps the connection; data,
+         * an alert or the end closes it like on plain TCP */
+        char byte;
+        if (tg_conn_read(&up->conn, &byte, 1) == TG_IO_AGAIN)
+            return;
+    }
     if (!up->owner) {
         /* idle in the pool: any readability means the backend closed it (or misbehaves) */
         pool_remove(up);
@@ -97,7 +148,8 @@ static void on_upstream_io(struct ev_loop *loop, ev_io *io, int revents)
     up->on_event(up->owner);
 }
 
-static struct tg_upstream *connect_new(struct tg_upstream_pool *pool, struct tg_endpoint *ep)
+static struct tg_upstream *connect_new(struct tg_upstream_pool *pool, struct tg_endpoint *ep,
+                                       const struct tg_upstream_tls *tls)
 {
     int fd = socket(ep->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -121,18 +173,31 @@ static struct tg_upstream *connect_new(struct tg_upstream_pool *pool, struct tg_
     up->ep = ep;
     up->deferred.free_fn = free_upstream;
     tg_conn_init(&up->conn, fd, on_upstream_io, up);
-    up->connecting = rc != 0;
+    up->tcp_connected = rc == 0;
+    up->connecting = rc != 0 || tls;
+    up->wait_events = EV_WRITE;
     up->connect_started_ns = t0;
-    if (rc == 0 && pool->connect_times)
+    if (!up->connecting && pool->connect_times)
         tg_histogram_observe_ns(pool->connect_times, tg_now_ns() - t0);
     up->conn.writable = rc == 0;
     up->conn.readable = 0; /* nothing to read before the request is sent */
     tg_timer_init(&up->timer, on_idle_expired);
+    if (tls && start_tls(up, tls) != 0) {
+        tg_conn_close(pool->w->loop, &up->conn, &pool->w->bufs);
+        free(up);
+        errno = ENOMEM;
+        return NULL;
+    }
     return up;
 }
 
-struct tg_upstream *tg_upstream_acquire(struct tg_upstream_pool *pool, struct tg_endpoint *ep)
+struct tg_upstream *tg_upstream_acquire(struct tg_upstream_pool *pool, struct tg_endpoint *ep,
+                                        const struct tg_upstream_tls *tls)
 {
+    if (!ep->tls != !tls) { /* never plain text to a TLS endpoint (nor the reverse) */
+        errno = EINVAL;
+        return NULL;
+    }
     struct tg_upstream *up = NULL;
     if (ep->index < pool->len && pool->idle[ep->index]) {
         up = pool->idle[ep->index];
@@ -145,7 +210,7 @@ struct tg_upstream *tg_upstream_acquire(struct tg_upstream_pool *pool, struct tg
         up->conn.readable = 0;
         up->conn.writable = 1;
     } else {
-        up = connect_new(pool, ep);
+        up = connect_new(pool, ep, tls);
         if (!up)
             return NULL;
     }
@@ -159,19 +224,41 @@ int tg_upstream_finish_connect(struct tg_upstream *up)
 {
     if (!up->connecting)
         return 0;
-    if (!up->conn.writable)
-        return TG_IO_AGAIN;
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(up->conn.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-        err = errno;
-    if (err == EINPROGRESS || err == EALREADY) {
-        up->conn.writable = 0;
-        return TG_IO_AGAIN;
+    if (!up->tcp_connected) {
+        up->wait_events = EV_WRITE;
+        if (!up->conn.writable)
+            return TG_IO_AGAIN;
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (getsockopt(up->conn.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+            err = errno;
+        if (err == EINPROGRESS || err == EALREADY) {
+            up->conn.writable = 0;
+            return TG_IO_AGAIN;
+        }
+        if (err) {
+            errno = err;
+            return -1;
+        }
+        up->tcp_connected = 1;
     }
-    if (err) {
-        errno = err;
-        return -1;
+    if (tg_conn_ssl(&up->conn)) {
+        int events = 0;
+        int rc = tg_conn_tls_handshake(&up->conn, &events);
+        if (rc == TG_IO_AGAIN) {
+            up->wait_events = (short)events;
+            return TG_IO_AGAIN;
+        }
+        if (rc < 0) {
+            up->tls_failed = 1;
+            errno = EPROTO;
+            return -1;
+        }
+        if (tg_log_get_level() <= TG_LOG_DEBUG)
+            tg_debug("TLS to %s: %s handshake (%s)", up->ep->name,
+                     tg_conn_tls_resumed(&up->conn) ? "resumed" : "full", SSL_get_version(tg_conn_ssl(&up->conn)));
+        up->conn.writable = 1;
+        up->conn.readable = 0;
     }
     up->connecting = 0;
     if (up->pool->connect_times)
@@ -186,8 +273,9 @@ void tg_upstream_release(struct tg_upstream *up, int reusable)
     drop_active(up);
     up->owner = NULL;
     up->on_event = NULL;
+    SSL *ssl = tg_conn_ssl(&up->conn);
     if (!reusable || pool->closed || up->connecting || tg_buf_len(up->conn.in) || tg_buf_len(up->conn.out) ||
-        up->conn.fd < 0 || ensure_slot(pool, up->ep->index) != 0 ||
+        up->conn.fd < 0 || (ssl && SSL_pending(ssl) > 0) || ensure_slot(pool, up->ep->index) != 0 ||
         pool->idle_counts[up->ep->index] >= pool->per_endpoint) {
         close_upstream(up);
         return;
@@ -231,6 +319,14 @@ void tg_upstream_pool_drain(struct tg_upstream_pool *pool)
 
 void tg_upstream_pool_destroy(struct tg_upstream_pool *pool)
 {
+    for (uint32_t i = 0; i < pool->sessions_len; i++) {
+        if (pool->sessions[i])
+            tg_tls_session_slot_clear(pool->sessions[i]);
+        free(pool->sessions[i]);
+    }
+    free(pool->sessions);
+    pool->sessions = NULL;
+    pool->sessions_len = 0;
     free(pool->idle);
     free(pool->idle_counts);
     pool->idle = NULL;

@@ -5,13 +5,23 @@
  * A connection in use belongs to one owner (the forwarder of one request), which it tells about socket events
  * through the callback it was bound to (tg_upstream_bind); released, it returns to the pool or is closed. Each
  * connection in use holds one count of its endpoint's `active` (what leastConnections balances on).
+ *
+ * TLS origination: a connection to an endpoint interned with TLS settings (endpoint.h) starts TLS on its socket
+ * at once and stays `connecting` until the TCP connect and then the TLS handshake completed
+ * (tg_upstream_finish_connect drives both, so the owner's connect timeout bounds the handshake too). The worker
+ * keeps one TLS session per such endpoint (so per address, SNI and settings) and offers it on every new
+ * connection: the backend resumes instead of a full handshake. A handshake that fails (the certificate does not
+ * verify, the backend refuses our client certificate...) fails the connect with a reason; nothing is ever sent
+ * in plain text to an endpoint that asks for TLS.
  */
 #ifndef TG_UPSTREAM_POOL_H
 #define TG_UPSTREAM_POOL_H
 
 #include "config/endpoint.h"
+#include "config/upstream_tls.h"
 #include "histogram.h"
 #include "loop/conn.h"
+#include "loop/tls_transport.h"
 #include "loop/worker.h"
 #include "timer_wheel.h"
 
@@ -29,7 +39,10 @@ struct tg_upstream {
     void *owner;                    /* NULL while idle in the pool */
     struct tg_upstream *pool_next;  /* idle pool link */
     struct tg_timer timer;          /* idle-in-pool expiry */
-    unsigned char connecting;       /* connect(2) in progress */
+    unsigned char connecting;       /* connect(2) or the TLS handshake in progress */
+    unsigned char tcp_connected;    /* connect(2) completed (the TLS handshake may still be going) */
+    unsigned char tls_failed;       /* the connect failed in the TLS handshake (tg_upstream_tls_error says why) */
+    short wait_events;              /* while connecting: the readiness the connect or handshake waits for */
     unsigned char reused;           /* came from the keep-alive pool */
     unsigned char counted_active;   /* holds one ep->active */
     uint32_t requests;              /* requests served on this connection */
@@ -44,23 +57,30 @@ struct tg_upstream_pool {
     uint32_t len;
     uint64_t idle_timeout_ms;
     size_t per_endpoint;            /* idle connections kept per endpoint */
+    struct tg_tls_session_slot **sessions; /* TLS session to resume, by endpoint index (NULL until one is used) */
+    uint32_t sessions_len;
     int closed;                     /* draining: nothing returns to the pool any more */
     struct tg_histogram *connect_times; /* new connections' connect durations (the worker's; NULL: none) */
 };
 
 void tg_upstream_pool_init(struct tg_upstream_pool *pool, struct tg_worker *w, uint64_t idle_timeout_ms,
                            size_t per_endpoint);
-/* An idle pooled connection to ep, or a new connecting one; NULL with errno on immediate failure. The result
- * holds one ep->active and has no owner yet (tg_upstream_bind). */
-struct tg_upstream *tg_upstream_acquire(struct tg_upstream_pool *pool, struct tg_endpoint *ep);
+/* An idle pooled connection to ep, or a new connecting one; NULL with errno on immediate failure. tls: the
+ * settings of an endpoint interned with TLS (ep->tls), NULL for plain TCP. The result holds one ep->active and has
+ * no owner yet (tg_upstream_bind). */
+struct tg_upstream *tg_upstream_acquire(struct tg_upstream_pool *pool, struct tg_endpoint *ep,
+                                        const struct tg_upstream_tls *tls);
 /* Socket events of up now call on_event(owner). */
 static inline void tg_upstream_bind(struct tg_upstream *up, void (*on_event)(void *owner), void *owner)
 {
     up->on_event = on_event;
     up->owner = owner;
 }
-/* Finishes a connect: 0 connected, TG_IO_AGAIN still in progress, -1 failed (errno set). */
+/* Finishes a connect (TCP, then TLS when the endpoint asks for it): 0 connected, TG_IO_AGAIN still in progress
+ * (wait for up->wait_events), -1 failed (errno set; up->tls_failed when the TLS handshake failed). */
 int tg_upstream_finish_connect(struct tg_upstream *up);
+/* Why the last TLS handshake of this thread failed (for logs; never key material). */
+static inline const char *tg_upstream_tls_error(void) { return tg_tls_last_error(); }
 /* Ends the owner's use: back to the pool when reusable (nothing buffered, pool open, room left), else closed. */
 void tg_upstream_release(struct tg_upstream *up, int reusable);
 /* The owner moved up->conn elsewhere (a tunnel): frees up without touching up->ep->active — the count it held

@@ -1,0 +1,262 @@
+/* upstream_tls.c — see upstream_tls.h. */
+#include "config/upstream_tls.h"
+
+#include "json_util.h"
+#include "log.h"
+#include "loop/tls_transport.h"
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_PEM_BYTES (1u << 20)    /* one bundle or chain; the control socket bounds the document anyway */
+#define MAX_CA_CERTS 512
+
+static void add_error(json_t *errors, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_error(json_t *errors, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    tg_json_errors_vappend(errors, fmt, ap);
+    va_end(ap);
+}
+
+static const char *ssl_reason(void)
+{
+    static _Thread_local char text[160];
+    unsigned long e = ERR_peek_last_error();
+    if (e)
+        ERR_error_string_n(e, text, sizeof text);
+    else
+        snprintf(text, sizeof text, "no PEM block");
+    ERR_clear_error();
+    return text;
+}
+
+static int no_password(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return -1; /* an encrypted key is refused, never prompted for */
+}
+
+/* Optional string field: "" when absent; NULL (reported) when of another type or too long. */
+static const char *opt_string(const json_t *obj, const char *key, const char *path, json_t *errors)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (!v)
+        return "";
+    if (!json_is_string(v) || json_string_length(v) > MAX_PEM_BYTES) {
+        add_error(errors, "%s.%s: must be a string of at most %u bytes", path, key, MAX_PEM_BYTES);
+        return NULL;
+    }
+    return json_string_value(v);
+}
+
+/* RFC 1123 host name (lower case, no wildcard, not digits and dots only: no IPv4 address) — what SNI may carry
+ * (RFC 6066 §3). */
+static int server_name_ok(const char *h)
+{
+    size_t len = strlen(h), label = 0;
+    if (len == 0 || len > 253)
+        return 0;
+    int not_numeric = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = h[i];
+        if (c == '.') {
+            if (label == 0 || h[i - 1] == '-')
+                return 0;
+            label = 0;
+            continue;
+        }
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-') || (label == 0 && c == '-') ||
+            ++label > 63)
+            return 0;
+        not_numeric |= c < '0' || c > '9';
+    }
+    return label > 0 && h[len - 1] != '-' && not_numeric;
+}
+
+/* caPem: every certificate of the bundle becomes a trust anchor of ctx. */
+static int load_ca(SSL_CTX *ctx, const char *pem, const char *path, json_t *errors)
+{
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+    BIO *bio = BIO_new_mem_buf(pem, -1);
+    size_t n = 0;
+    X509 *x;
+    ERR_clear_error();
+    while (bio && n <= MAX_CA_CERTS && (x = PEM_read_bio_X509(bio, NULL, no_password, NULL)) != NULL) {
+        int ok = X509_STORE_add_cert(store, x);
+        X509_free(x);
+        if (ok != 1) {
+            add_error(errors, "%s.caPem: certificate %zu cannot be used (%s)", path, n, ssl_reason());
+            BIO_free(bio);
+            return -1;
+        }
+        n++;
+    }
+    BIO_free(bio);
+    if (n == 0) {
+        add_error(errors, "%s.caPem: no PEM certificate (%s)", path, ssl_reason());
+        return -1;
+    }
+    if (n > MAX_CA_CERTS) {
+        add_error(errors, "%s.caPem: more than %d certificates", path, MAX_CA_CERTS);
+        return -1;
+    }
+    ERR_clear_error(); /* the end of the bundle reads as "no start line" */
+    return 0;
+}
+
+/* clientCertPem (leaf, then its chain) and clientKeyPem, matching. */
+static int load_client_cert(SSL_CTX *ctx, const char *cert_pem, const char *key_pem, const char *path,
+                            json_t *errors)
+{
+    int rc = -1;
+    EVP_PKEY *key = NULL;
+    STACK_OF(X509) *chain = sk_X509_new_null();
+    ERR_clear_error();
+    BIO *bio = BIO_new_mem_buf(cert_pem, -1);
+    X509 *cert = bio ? PEM_read_bio_X509(bio, NULL, no_password, NULL) : NULL;
+    if (!cert || !chain) {
+        add_error(errors, "%s.clientCertPem: not a PEM certificate (%s)", path, ssl_reason());
+        goto out;
+    }
+    X509 *extra;
+    while (sk_X509_num(chain) < 16 && (extra = PEM_read_bio_X509(bio, NULL, no_password, NULL)) != NULL)
+        sk_X509_push(chain, extra);
+    ERR_clear_error();
+    BIO_free(bio);
+    bio = BIO_new_mem_buf(key_pem, -1);
+    key = bio ? PEM_read_bio_PrivateKey(bio, NULL, no_password, NULL) : NULL;
+    if (!key) {
+        add_error(errors, "%s.clientKeyPem: not an unencrypted PEM private key (%s)", path, ssl_reason());
+        goto out;
+    }
+    if (SSL_CTX_use_cert_and_key(ctx, cert, key, chain, 1) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+        add_error(errors, "%s.clientKeyPem: does not match clientCertPem (%s)", path, ssl_reason());
+        goto out;
+    }
+    rc = 0;
+out:
+    BIO_free(bio);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    sk_X509_pop_free(chain, X509_free);
+    return rc;
+}
+
+/* The settings' digest: SHA-256 over every setting, NUL-separated, its first 16 bytes in hex. */
+static void make_profile(struct tg_upstream_tls *t, const char *ca, const char *cert, const char *key)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    const char *parts[] = {"tls1", t->server_name, ca, cert, key, t->verify ? "verify" : "insecure"};
+    int ok = m && EVP_DigestInit_ex(m, EVP_sha256(), NULL) == 1;
+    for (size_t i = 0; ok && i < sizeof parts / sizeof *parts; i++)
+        ok = EVP_DigestUpdate(m, parts[i], strlen(parts[i]) + 1) == 1;
+    ok = ok && EVP_DigestFinal_ex(m, md, &md_len) == 1 && md_len >= 16;
+    EVP_MD_CTX_free(m);
+    for (size_t i = 0; i < 16; i++)
+        snprintf(t->profile + 2 * i, 3, "%02x", ok ? md[i] : 0);
+}
+
+static SSL_CTX *client_ctx_new(void)
+{
+    static const unsigned char alpn[] = "\x08http/1.1";
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx)
+        return NULL;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+    /* a backend that closes without close_notify (most do) ends its stream like TCP's end, as in nginx and curl:
+     * a response delimited by the close is whole, a tunnel sees the end */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+                              SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_read_ahead(ctx, 0);
+    /* ALPN: we speak HTTP/1.1 (and WebSocket over it) only; 0 means success for this call */
+    if (SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1) != 0 || tg_tls_client_ctx_cache_sessions(ctx) != 0) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+struct tg_upstream_tls *tg_upstream_tls_build(const json_t *obj, const char *path, const char *proxy_id,
+                                              json_t *errors)
+{
+    const char *ca = opt_string(obj, "caPem", path, errors);
+    const char *cert = opt_string(obj, "clientCertPem", path, errors);
+    const char *key = opt_string(obj, "clientKeyPem", path, errors);
+    const char *sni = opt_string(obj, "serverName", path, errors);
+    const json_t *skip = json_object_get(obj, "insecureSkipVerify");
+    int insecure = json_is_true(skip);
+    if (skip && !json_is_boolean(skip)) {
+        add_error(errors, "%s.insecureSkipVerify: must be true or false", path);
+        return NULL;
+    }
+    if (!ca || !cert || !key || !sni)
+        return NULL;
+    if (*sni && !server_name_ok(sni)) {
+        add_error(errors, "%s.serverName: \"%.253s\" must be a lower-case DNS name (no wildcard, no IP literal)",
+                  path, sni);
+        return NULL;
+    }
+    if (!*cert != !*key) {
+        add_error(errors, "%s: clientCertPem and clientKeyPem go together", path);
+        return NULL;
+    }
+    if (insecure && *ca) {
+        add_error(errors, "%s: caPem and insecureSkipVerify exclude each other", path);
+        return NULL;
+    }
+    struct tg_upstream_tls *t = calloc(1, sizeof *t);
+    if (!t || !(t->ctx = client_ctx_new())) {
+        free(t);
+        add_error(errors, "%s: out of memory for the TLS context", path);
+        return NULL;
+    }
+    t->server_name = sni;
+    t->verify = !insecure;
+    t->client_cert = *cert != '\0';
+    if (t->verify) {
+        SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
+        if (*ca) {
+            if (load_ca(t->ctx, ca, path, errors) != 0)
+                goto fail;
+            X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(t->ctx), X509_V_FLAG_PARTIAL_CHAIN);
+        } else if (SSL_CTX_set_default_verify_paths(t->ctx) != 1) {
+            add_error(errors, "%s: the system trust store cannot be loaded (%s)", path, ssl_reason());
+            goto fail;
+        }
+    } else {
+        SSL_CTX_set_verify(t->ctx, SSL_VERIFY_NONE, NULL);
+    }
+    if (t->client_cert && load_client_cert(t->ctx, cert, key, path, errors) != 0)
+        goto fail;
+    make_profile(t, ca, cert, key);
+    if (insecure)
+        tg_warn("proxy %s: target.tls.insecureSkipVerify is set: the backend's certificate is NOT verified "
+                "(anyone on the path can impersonate it)", proxy_id ? proxy_id : "?");
+    return t;
+fail:
+    tg_upstream_tls_free(t);
+    return NULL;
+}
+
+void tg_upstream_tls_free(struct tg_upstream_tls *t)
+{
+    if (!t)
+        return;
+    SSL_CTX_free(t->ctx);
+    free(t);
+}
