@@ -5,6 +5,7 @@
 
 #include "translate/translate_backend.h"
 #include "translate/translate_fields.h"
+#include "translate/translate_tls_options.h"
 
 #include "json_util.h"
 #include "strmap.h"
@@ -42,7 +43,7 @@ static json_t *hostname_list(struct tg__tr *tr, struct tg__item *it, const json_
     return out;
 }
 
-static const char *const group_spec_fields[] = {"hostnames", "environments", "tls", NULL};
+static const char *const group_spec_fields[] = {"hostnames", "environments", "tls", "tlsOptions", NULL};
 static const char *const group_tls_fields[] = {"secretName", "hostnames", NULL};
 
 /* One spec.tls[i] entry → {"hostnames","certPem","keyPem"} or NULL (reported; NULL without invalidating when
@@ -166,6 +167,10 @@ void tg__translate_group(struct tg__tr *tr, struct tg__item *it)
     char id[320];
     snprintf(id, sizeof id, "%s/%s", it->src->namespace_, it->src->name);
     it->out = json_pack("{s:s,s:o,s:o,s:o}", "id", id, "hostnames", hosts, "environments", envs, "tls", tls);
+    if (it->out && tg__translate_tls_options(tr, it, spec, it->out) < 0) {
+        json_decref(it->out);
+        it->out = NULL;
+    }
 }
 
 /* Removes from arr the strings that are not in keep. */
@@ -187,6 +192,7 @@ void tg__resolve_hostnames(struct tg__tr *tr, struct tg__item *groups, size_t n)
     struct tg__item **order = tg__emitted_oldest_first(groups, n, &m);
     struct tg_strmap owners;
     tg_strmap_init(&owners);
+    struct tg__item *default_owner = NULL; /* the oldest group with tlsOptions.defaultCertificate */
     for (size_t k = 0; k < m; k++) {
         struct tg__item *it = order[k];
         json_t *hosts = json_object_get(it->out, "hostnames");
@@ -226,6 +232,17 @@ void tg__resolve_hostnames(struct tg__tr *tr, struct tg__item *groups, size_t n)
             json_object_set_new(it->out, "tls", tls_kept);
         }
         json_object_set_new(it->out, "hostnames", kept);
+        json_t *opts = json_object_get(it->out, "tlsOptions");
+        if (json_is_true(json_object_get(opts, "defaultCertificate"))) {
+            if (default_owner) {
+                tg__conflict(tr, it, "spec.tlsOptions.defaultCertificate",
+                             "older EnvironmentGroup %s/%s already answers handshakes without a known name",
+                             default_owner->src->namespace_, default_owner->src->name);
+                json_object_del(opts, "defaultCertificate");
+            } else {
+                default_owner = it;
+            }
+        }
     }
     tg_strmap_free(&owners);
     free(order);

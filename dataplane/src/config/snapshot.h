@@ -72,6 +72,8 @@ struct tg_group_cfg {
     struct tg_strmap routes_by_base_path; /* base path → struct tg_route* */
     struct tg_route *routes;
     size_t num_routes;
+    uint16_t https_redirect_port;   /* "httpsRedirect": plain-HTTP requests get 308 to https on it; 0: off */
+    char *hsts_header;              /* "hsts": "Strict-Transport-Security: ...\r\n" for HTTPS answers, or NULL */
 };
 
 struct tg_snapshot {

@@ -137,14 +137,30 @@ static size_t read_sni(SSL *ssl, char *out, size_t size)
     return n;
 }
 
-static SSL_CTX *find_ctx(const struct tg_snapshot *snap, const char *name, size_t len)
+static const struct tg_tls_site *find_site(const struct tg_snapshot *snap, const char *name, size_t len)
 {
     struct tg_route_match m = tg_snapshot_route(snap, name, len, "/", 1);
     size_t gi = m.group ? (size_t)(m.group - snap->groups) : SIZE_MAX;
     return tg_tls_certs_find(snap->tls, name, len, gi);
 }
 
-/* Runs first in the handshake (before version and cipher negotiation): picks the certificate context. */
+/* The chosen group's versions and cipher lists, on this connection: SSL_set_SSL_CTX switches the certificate,
+ * not these, and the version is negotiated after this callback. 0, or -1 (a list OpenSSL refused). */
+static int apply_policy(SSL *ssl, const struct tg_tls_policy *p)
+{
+    if (!p)
+        return 0;
+    if (SSL_set_min_proto_version(ssl, p->min_version) != 1 || SSL_set_max_proto_version(ssl, p->max_version) != 1)
+        return -1;
+    if (p->ciphers && SSL_set_cipher_list(ssl, p->ciphers) != 1)
+        return -1;
+    if (p->cipher_suites && SSL_set_ciphersuites(ssl, p->cipher_suites) != 1)
+        return -1;
+    return 0;
+}
+
+/* Runs first in the handshake (before version and cipher negotiation): picks the certificate context and applies
+ * its group's policy. */
 static int on_client_hello(SSL *ssl, int *alert, void *arg)
 {
     (void)arg;
@@ -152,12 +168,14 @@ static int on_client_hello(SSL *ssl, int *alert, void *arg)
     const struct tg_snapshot *snap = slot ? *slot : NULL;
     char name[256];
     size_t len = read_sni(ssl, name, sizeof name);
-    SSL_CTX *ctx = NULL;
+    const struct tg_tls_site *site = NULL;
     if (snap && len)
-        ctx = find_ctx(snap, name, len);
-    if (!ctx && snap && fallback_host)
-        ctx = find_ctx(snap, fallback_host, strlen(fallback_host));
-    if (!ctx) {
+        site = find_site(snap, name, len);
+    if (!site && snap && fallback_host)
+        site = find_site(snap, fallback_host, strlen(fallback_host));
+    if (!site && snap && snap->tls)
+        site = snap->tls->fallback; /* the group whose tlsOptions.defaultCertificate is set */
+    if (!site) {
         *alert = SSL_AD_UNRECOGNIZED_NAME;
         return SSL_CLIENT_HELLO_ERROR;
     }
@@ -168,7 +186,12 @@ static int on_client_hello(SSL *ssl, int *alert, void *arg)
             SSL_set_ex_data(ssl, sni_index, copy);
         }
     }
-    SSL_set_SSL_CTX(ssl, ctx);
+    SSL_set_SSL_CTX(ssl, site->ctx);
+    if (apply_policy(ssl, site->policy) != 0) {
+        ERR_clear_error();
+        *alert = SSL_AD_INTERNAL_ERROR;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
     return SSL_CLIENT_HELLO_SUCCESS;
 }
 
