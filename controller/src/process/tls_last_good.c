@@ -105,7 +105,7 @@ int tg_tls_last_good_apply(struct tg_tls_last_good *m, struct tg_translation *t,
             snprintf(text, sizeof text, "spec.tls: Secret %s: the certificate has expired", secret);
             tg_diags_add(&t->diags, TG_DIAG_WARNING, "EnvironmentGroup %s: %s", gid, text);
             if (st)
-                condition_false(&st->resolved_refs, TG_REASON_INVALID_REF, text);
+                condition_false(&st->resolved_refs, TG_REASON_INVALID_CERTIFICATE_REF, text);
             remove_entry(group, entry);
         }
         json_t *good = json_object_get(m->by_secret, secret);
@@ -132,6 +132,11 @@ int tg_tls_last_good_apply(struct tg_tls_last_good *m, struct tg_translation *t,
         tg_diags_add(&t->diags, TG_DIAG_WARNING,
                      "EnvironmentGroup %s: spec.tls: Secret %s is unusable; the last good certificate stays in use",
                      gid, secret);
+        if (st) { /* the condition (and so the Event) says what the data plane serves meanwhile */
+            char text[600];
+            snprintf(text, sizeof text, "spec.tls: Secret %s: the last good certificate stays in use", secret);
+            condition_false(&st->resolved_refs, TG_REASON_INVALID_CERTIFICATE_REF, text);
+        }
         restored++;
     }
     return restored;

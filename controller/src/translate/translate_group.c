@@ -88,8 +88,8 @@ static json_t *tls_entry(struct tg__tr *tr, struct tg__item *it, const json_t *e
     const char *type = NULL;
     if (so && tg_json_get_string(so->obj, "type", 256, &type) == TG_JSON_FOUND &&
         strcmp(type, "kubernetes.io/tls") != 0) {
-        tg__unresolved(tr, it, TG_REASON_INVALID_REF, p, "Secret %s/%s is of type %s, not kubernetes.io/tls", ns,
-                       secret, type);
+        tg__unresolved(tr, it, TG_REASON_INVALID_CERTIFICATE_REF, p,
+                       "Secret %s/%s is of type %s, not kubernetes.io/tls", ns, secret, type);
         json_decref(hosts);
         return NULL;
     }
@@ -104,10 +104,10 @@ static json_t *tls_entry(struct tg__tr *tr, struct tg__item *it, const json_t *e
     if (ref)
         json_array_append_new(tr->out->tls_refs, ref);
     if (!cert || !key) {
-        tg__unresolved(tr, it, so ? TG_REASON_INVALID_REF : TG_REASON_REF_NOT_FOUND, p, "Secret %s/%s: %s", ns,
-                       secret, why);
+        tg__unresolved(tr, it, so ? TG_REASON_INVALID_CERTIFICATE_REF : TG_REASON_REF_NOT_FOUND, p,
+                       "Secret %s/%s: %s", ns, secret, why);
     } else if ((why = tg__check_pem(cert, key)) != NULL) {
-        tg__unresolved(tr, it, TG_REASON_INVALID_REF, p, "Secret %s/%s: %s", ns, secret, why);
+        tg__unresolved(tr, it, TG_REASON_INVALID_CERTIFICATE_REF, p, "Secret %s/%s: %s", ns, secret, why);
     } else {
         out = json_pack("{s:O,s:s,s:s}", "hostnames", hosts, "certPem", cert, "keyPem", key);
         if (ref && out)

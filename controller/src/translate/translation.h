@@ -26,6 +26,7 @@
 #define TG_REASON_REF_NOT_FOUND "RefNotFound"
 #define TG_REASON_INVALID_REF "InvalidRef"
 #define TG_REASON_SECRET_NOT_FOUND "SecretNotFound"
+#define TG_REASON_INVALID_CERTIFICATE_REF "InvalidCertificateRef" /* a group TLS Secret that is unusable (Gateway API) */
 
 /* One condition. reason: CamelCase ([A-Za-z][A-Za-z0-9_,:]*), a static string; message: owned free text
  * ("; "-joined problems; never NULL after tg_translate). */
