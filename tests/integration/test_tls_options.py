@@ -196,3 +196,24 @@ def test_hsts_on_https_answers(dp, pki):
     assert r.stdout.lower().count("strict-transport-security") == 0
     r = curl(dp.tls_port, OPEN)
     assert r.stdout.lower().count("strict-transport-security") == 1
+
+
+def test_tls13_resumption_chain(dp, pki):
+    """Every TLS 1.3 resumption is given a fresh ticket (clients use a ticket once, RFC 8446 §C.4): a client that
+    always resumes with the ticket of its previous connection resumes every time, not every other time."""
+    ctx = ssl.create_default_context(cafile=str(pki.ca.cert))
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    sess, reused, fresh = None, [], []
+    for _ in range(6):
+        with socket.create_connection(("127.0.0.1", dp.tls_port), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname=OPEN, session=sess) as s:
+                s.sendall(f"GET /echo/x HTTP/1.1\r\nHost: {OPEN}\r\n\r\n".encode())
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += s.recv(4096)
+                assert data.startswith(b"HTTP/1.1 200"), data
+                reused.append(s.session_reused)
+                fresh.append(sess is None or s.session.id != sess.id)  # a new ticket came with this connection
+                sess = s.session
+    assert reused == [False] + [True] * 5, reused
+    assert all(fresh), fresh

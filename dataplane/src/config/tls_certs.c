@@ -43,7 +43,7 @@ SSL_CTX *tg_tls_server_ctx_new(void)
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    SSL_CTX_set_read_ahead(ctx, 0);
+    SSL_CTX_set_read_ahead(ctx, 1); /* several records per read(2); loop/tls_transport.c drains them */
     if (SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1 ||
         SSL_CTX_set_session_id_context(ctx, SID_CTX, sizeof SID_CTX - 1) != 1) {
         SSL_CTX_free(ctx);

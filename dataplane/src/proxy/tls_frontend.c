@@ -58,7 +58,9 @@ static int rotate_ticket_keys_locked(uint64_t now_ms)
 static int on_ticket_key(SSL *ssl, unsigned char key_name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
                          EVP_MAC_CTX *hctx, int enc)
 {
-    (void)ssl;
+    /* TLS 1.3: a resumption always gets a fresh ticket (RFC 8446 §C.4: clients use a ticket once; OpenSSL's
+     * server sends one after a resumption only when this callback asks for a renewal) */
+    int renew_always = SSL_version(ssl) >= TLS1_3_VERSION;
     int result = 0;
     pthread_mutex_lock(&ticket_lock);
     const struct ticket_key *k = NULL;
@@ -72,7 +74,7 @@ static int on_ticket_key(SSL *ssl, unsigned char key_name[16], unsigned char *iv
         for (int i = 0; i < TICKET_KEYS && !k; i++) {
             if (ticket_keys[i].valid && memcmp(ticket_keys[i].name, key_name, 16) == 0) {
                 k = &ticket_keys[i];
-                result = i == 0 ? 1 : 2; /* 2: decrypts, but issue a fresh ticket under the current key */
+                result = i == 0 && !renew_always ? 1 : 2; /* 2: decrypts, and a fresh ticket is issued */
             }
         }
     }
