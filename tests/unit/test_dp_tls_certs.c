@@ -159,6 +159,34 @@ int main(void)
         {json_pack("[{s:s,s:s,s:b}]", "certPem", api_ec.cert, "keyPem", api_ec.key, "ocsp", 1), "tls[0].ocsp: unknown"},
         {json_pack("[{s:s}]", "certPem", api_ec.cert), "certPem and keyPem are required"},
     };
+    /* lastGood markers take what the snapshot in use served for their Secret; one nothing matches is dropped */
+    {
+        json_t *served = entry(NULL, &api_ec);
+        json_object_set_new(served, "secret", json_string("a/api-tls"));
+        json_t *prev = json_pack("[{s:s,s:[s],s:[o]}]", "id", "a/x", "hostnames", "x.test", "tls", served);
+        json_t *next = json_pack("[{s:s,s:[s],s:[{s:s,s:b},{s:s,s:b}]}]", "id", "a/x", "hostnames", "x.test", "tls",
+                                 "secret", "a/api-tls", "lastGood", 1, "secret", "a/never-good", "lastGood", 1);
+        tg_tls_certs_keep_last_good(next, prev);
+        json_t *tls = json_object_get(json_array_get(next, 0), "tls");
+        CHECK_EQ_INT((int)json_array_size(tls), 1);
+        CHECK(json_object_get(json_array_get(tls, 0), "lastGood") == NULL);
+        CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(tls, 0), "certPem")), api_ec.cert);
+        json_t *errs = json_array();
+        struct tg_tls_certs *tk = tg_tls_certs_build(next, errs);
+        CHECK(tk != NULL);
+        CHECK_EQ_STR(cn_of(tk ? tg_tls_certs_find(tk, "x.test", 6, 0) : NULL, 0), "api-ec");
+        tg_tls_certs_free(tk);
+        /* without a snapshot in use, every marker goes */
+        json_t *alone = json_pack("[{s:s,s:[s],s:[{s:s,s:b}]}]", "id", "a/x", "hostnames", "x.test", "tls", "secret",
+                                  "a/api-tls", "lastGood", 1);
+        tg_tls_certs_keep_last_good(alone, NULL);
+        CHECK_EQ_INT((int)json_array_size(json_object_get(json_array_get(alone, 0), "tls")), 0);
+        json_decref(alone);
+        json_decref(errs);
+        json_decref(next);
+        json_decref(prev);
+    }
+
     /* tlsOptions refusals */
     struct {
         json_t *opts;

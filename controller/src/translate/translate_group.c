@@ -46,8 +46,9 @@ static json_t *hostname_list(struct tg__tr *tr, struct tg__item *it, const json_
 static const char *const group_spec_fields[] = {"hostnames", "environments", "tls", "tlsOptions", NULL};
 static const char *const group_tls_fields[] = {"secretName", "hostnames", NULL};
 
-/* One spec.tls[i] entry → {"hostnames","certPem","keyPem"} or NULL (reported; NULL without invalidating when
- * only the Secret is missing or unusable). */
+/* One spec.tls[i] entry → {"hostnames","secret","certPem","keyPem"}; when only the Secret is missing or unusable
+ * (reported), the marker {"hostnames","secret","lastGood":true}: keep serving the last good content of that
+ * Secret (the controller's memory, process/tls_last_good.h, or else the data plane's). NULL when invalid. */
 static json_t *tls_entry(struct tg__tr *tr, struct tg__item *it, const json_t *entry, size_t idx,
                          const json_t *all_hosts)
 {
@@ -109,9 +110,15 @@ static json_t *tls_entry(struct tg__tr *tr, struct tg__item *it, const json_t *e
     } else if ((why = tg__check_pem(cert, key)) != NULL) {
         tg__unresolved(tr, it, TG_REASON_INVALID_CERTIFICATE_REF, p, "Secret %s/%s: %s", ns, secret, why);
     } else {
-        out = json_pack("{s:O,s:s,s:s}", "hostnames", hosts, "certPem", cert, "keyPem", key);
+        out = json_pack("{s:O,s:s++,s:s,s:s}", "hostnames", hosts, "secret", ns, "/", secret, "certPem", cert,
+                        "keyPem", key);
         if (ref && out)
             json_object_set(ref, "entry", out);
+    }
+    if (!out) { /* nothing usable now: the data plane keeps what it served for this Secret (docs/tls.md) */
+        out = json_pack("{s:O,s:s++,s:b}", "hostnames", hosts, "secret", ns, "/", secret, "lastGood", 1);
+        if (ref && out)
+            json_object_set(ref, "marker", out);
     }
     free(cert);
     if (key) {

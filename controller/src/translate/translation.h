@@ -57,8 +57,9 @@ struct tg_translation {
     struct tg_object_status *statuses; /* groups first, then proxies, each in namespace/name order */
     size_t nstatuses;
     /* one object per EnvironmentGroup spec.tls entry that named a Secret: {"group": "ns/name", "secret":
-     * "ns/name", "hostnames": [...], "entry": the emitted snapshot entry (the same object, referenced) or absent
-     * when the Secret was missing or unusable} — for the pipeline's last-good memory (process/tls_last_good.h) */
+     * "ns/name", "hostnames": [...], "entry": the emitted snapshot entry (the same object, referenced), or
+     * "marker": the emitted {"lastGood": true} entry when the Secret was missing or unusable} — for the pipeline's
+     * last-good memory (process/tls_last_good.h) */
     json_t *tls_refs;
 };
 

@@ -497,6 +497,12 @@ void tg_snapshot_unref(struct tg_snapshot *s)
 
 struct tg_snapshot *tg_snapshot_build(json_t *doc, const struct tg_policy_compiler *policies, json_t *errors)
 {
+    return tg_snapshot_build_next(doc, NULL, policies, errors);
+}
+
+struct tg_snapshot *tg_snapshot_build_next(json_t *doc, const struct tg_snapshot *prev,
+                                           const struct tg_policy_compiler *policies, json_t *errors)
+{
     struct build b = {.errors = errors, .policies = policies};
     size_t errors_before = json_array_size(errors);
     if (!json_is_object(doc)) {
@@ -526,6 +532,8 @@ struct tg_snapshot *tg_snapshot_build(json_t *doc, const struct tg_policy_compil
 
     json_t *proxies = json_object_get(doc, "proxies");
     json_t *groups = json_object_get(doc, "groups");
+    if (json_is_array(groups)) /* "lastGood" markers: what prev served for their Secret, or nothing */
+        tg_tls_certs_keep_last_good(groups, prev ? json_object_get(prev->doc, "groups") : NULL);
     if (!json_is_array(proxies))
         add_error(&b, "snapshot.proxies: required array");
     if (!json_is_array(groups))

@@ -2,6 +2,7 @@
 #include "config/tls_certs.h"
 
 #include "json_util.h"
+#include "log.h"
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -99,7 +100,7 @@ static void entry_clear(struct entry *e)
 /* Parses obj (groups[gi].tls[ei]) into e; 0, or -1 with errors reported. */
 static int parse_entry(struct build *b, struct entry *e, const json_t *obj, const char *path)
 {
-    static const char *const keys[] = {"hostnames", "certPem", "keyPem", NULL};
+    static const char *const keys[] = {"hostnames", "secret", "certPem", "keyPem", NULL};
     if (!json_is_object(obj)) {
         add_error(b, "%s: must be an object", path);
         return -1;
@@ -418,4 +419,49 @@ const struct tg_tls_site *tg_tls_certs_find(const struct tg_tls_certs *t, const 
     if (group_index < t->num_groups)
         return t->group_default[group_index];
     return NULL;
+}
+
+/* The certPem/keyPem entry of prev_groups that came from Secret secret, or NULL. */
+static const json_t *served_entry(const json_t *prev_groups, const char *secret)
+{
+    size_t gi, ei;
+    json_t *g, *e;
+    json_array_foreach(prev_groups, gi, g) {
+        json_array_foreach(json_object_get(g, "tls"), ei, e) {
+            const char *s = json_string_value(json_object_get(e, "secret"));
+            if (s && strcmp(s, secret) == 0 && json_is_string(json_object_get(e, "certPem")) &&
+                json_is_string(json_object_get(e, "keyPem")))
+                return e;
+        }
+    }
+    return NULL;
+}
+
+void tg_tls_certs_keep_last_good(json_t *groups, const json_t *prev_groups)
+{
+    size_t gi;
+    json_t *g;
+    json_array_foreach(groups, gi, g) {
+        json_t *tls = json_object_get(g, "tls");
+        for (size_t i = 0; json_is_array(tls) && i < json_array_size(tls);) {
+            json_t *e = json_array_get(tls, i);
+            if (!json_is_object(e) || !json_is_true(json_object_get(e, "lastGood"))) {
+                i++;
+                continue;
+            }
+            const char *secret = json_string_value(json_object_get(e, "secret"));
+            const json_t *old = secret ? served_entry(prev_groups, secret) : NULL;
+            if (old) {
+                json_object_del(e, "lastGood");
+                json_object_set(e, "certPem", json_object_get(old, "certPem"));
+                json_object_set(e, "keyPem", json_object_get(old, "keyPem"));
+                tg_info("TLS: Secret %.253s has no usable certificate: the last one served stays in use", secret);
+                i++;
+            } else {
+                tg_warn("TLS: Secret %.253s has no usable certificate and none was served before: its hostnames "
+                        "go without it", secret ? secret : "(unnamed)");
+                json_array_remove(tls, i);
+            }
+        }
+    }
 }

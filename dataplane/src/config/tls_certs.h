@@ -62,6 +62,12 @@ SSL_CTX *tg_tls_server_ctx_new(void);
 struct tg_tls_certs *tg_tls_certs_build(const json_t *groups, json_t *errors);
 void tg_tls_certs_free(struct tg_tls_certs *t);
 
+/* Before tg_tls_certs_build: each entry {"hostnames", "secret", "lastGood": true} of groups (a Secret that has no
+ * usable content now) takes "certPem" and "keyPem" from the entry of prev_groups (the snapshot in use; NULL:
+ * none) that came from the same "secret"; a marker nothing matches is removed (its hostnames go without that
+ * certificate) and logged. Edits groups in place. */
+void tg_tls_certs_keep_last_good(json_t *groups, const json_t *prev_groups);
+
 /* The site for SNI name (lower-case, no trailing dot; len bytes): the exact hostname, else the longest
  * wildcard, else the default of group_index (the group that serves name, SIZE_MAX: none). NULL: none. */
 const struct tg_tls_site *tg_tls_certs_find(const struct tg_tls_certs *t, const char *name, size_t len, size_t group_index);

@@ -17,7 +17,7 @@ uint64_t tg_dataplane_apply(struct tg_dataplane *dp, json_t *doc, json_t *errors
     struct timespec c0, c1;
     clock_gettime(CLOCK_MONOTONIC, &c0);
     *conflict = 0;
-    struct tg_snapshot *snap = tg_snapshot_build(doc, &tg_registered_policies, errors);
+    struct tg_snapshot *snap = tg_snapshot_build_next(doc, dp->current, &tg_registered_policies, errors);
     if (!snap)
         return 0;
     if (snap->version < dp->applied_version) {
