@@ -404,12 +404,13 @@ int main(int argc, char **argv)
     if (fn == handshake_thread) {
         for (int i = 0; i < conns; i++)
             pthread_join(t[i], NULL);
+        free(t);
         printf("handshakes %llu rate %.0f resumed %llu\n", (unsigned long long)done, done / el,
                (unsigned long long)res);
-    } else {
-        printf("messages %llu rate %.0f bytes_per_s %.0f\n", (unsigned long long)done, done / el, bytes / el);
-        fflush(stdout);
-        _exit(0); /* echo threads may sit in a blocking read */
+        return 0;
     }
-    return 0;
+    free(t); /* the echo threads are not joined: they may sit in a blocking read */
+    printf("messages %llu rate %.0f bytes_per_s %.0f\n", (unsigned long long)done, done / el, bytes / el);
+    fflush(stdout);
+    _exit(0);
 }
