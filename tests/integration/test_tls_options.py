@@ -6,6 +6,7 @@ curl, Python ssl. Certificates are made by the test with `openssl` (tls_pki.py).
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import subprocess
@@ -217,3 +218,59 @@ def test_tls13_resumption_chain(dp, pki):
                 sess = s.session
     assert reused == [False] + [True] * 5, reused
     assert all(fresh), fresh
+
+
+def _start_with_keys(run_dir, name, snap, keys_file):
+    for _ in range(3):
+        port = it.free_port()
+        try:
+            d = it.Dataplane(run_dir, name, workers=2,
+                             args=["--tls-listen", f"127.0.0.1:{port}", "--tls-ticket-keys-file", str(keys_file)]
+                             ).start(snap)
+        except RuntimeError:
+            continue
+        it.wait_until(lambda: it.port_open(port), 5, what="TLS listener")
+        d.tls_port = port
+        return d
+    raise RuntimeError("no TLS data plane")
+
+
+def _session_then_resume(first_port, second_port, version, pki):
+    ctx = ssl.create_default_context(cafile=str(pki.ca.cert))
+    ctx.minimum_version = ctx.maximum_version = version
+    sess = None
+    for port in (first_port, second_port):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname=OPEN, session=sess) as s:
+                s.sendall(f"GET /echo/x HTTP/1.1\r\nHost: {OPEN}\r\n\r\n".encode())
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += s.recv(4096)
+                reused = s.session_reused
+                sess = s.session
+    return reused
+
+
+def test_ticket_keys_file_shared_by_replicas(run_dir, backends, pki, dp, tmp_path):
+    """Two data planes reading the same --tls-ticket-keys-file resume each other's tickets (TLS 1.2 and 1.3); a
+    data plane with its own keys does not; a file that is not 1-3 keys of 80 bytes stops the start."""
+    keys = tmp_path / "ticket.keys"
+    keys.write_bytes(os.urandom(160))
+    snap = options_snapshot(1, pki, backends)
+    a = _start_with_keys(run_dir, "dataplane-tls-keys-a", snap, keys)
+    b = _start_with_keys(run_dir, "dataplane-tls-keys-b", snap, keys)
+    try:
+        for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+            assert _session_then_resume(a.tls_port, b.tls_port, version, pki), version
+            assert not _session_then_resume(a.tls_port, dp.tls_port, version, pki), version
+        assert "TLS: session-ticket keys from" in a.proc.log()
+    finally:
+        a.check_clean_exit()
+        b.check_clean_exit()
+    keys.write_bytes(os.urandom(79))
+    r = subprocess.run([str(it.binary("tollgate-dataplane")), "--listen", f"127.0.0.1:{it.free_port()}",
+                        "--tls-listen", f"127.0.0.1:{it.free_port()}", "--admin", f"127.0.0.1:{it.free_port()}",
+                        "--control-socket", "", "--tls-ticket-keys-file", str(keys), "--workers", "1"],
+                       capture_output=True, text=True, timeout=15)
+    assert r.returncode != 0 and "must hold 1 to 3 keys of 80 bytes" in r.stderr + r.stdout, (r.returncode,
+                                                                                               r.stderr)

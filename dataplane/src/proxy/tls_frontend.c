@@ -9,6 +9,7 @@
 #include "clock.h"
 
 #include <ctype.h>
+#include <fcntl.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -17,6 +18,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static SSL_CTX *server_ctx;
 static const char *fallback_host; /* --tls-default-host, or NULL: unrecognized_name */
@@ -39,9 +42,67 @@ static uint64_t ticket_rotated_ms;
 static pthread_mutex_t ticket_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic int ktls_noted;
 
-/* Under ticket_lock: a new current key when the last is older than the period. 0, or -1 (no randomness). */
+/* --tls-ticket-keys-file: the keys come from there (checked for a change every TICKET_FILE_CHECK_MS). */
+#define TICKET_FILE_CHECK_MS 60000u
+#define TICKET_KEY_FILE_BYTES 80
+static const char *ticket_file;
+static uint64_t ticket_file_checked_ms;
+static struct stat ticket_file_stat;
+
+/* Under ticket_lock (or before the workers start): reads the keys file into the ring. 0, or -1 with *why set
+ * (the ring is left as it was). */
+static int load_ticket_file_locked(const char **why)
+{
+    unsigned char buf[TICKET_KEYS * TICKET_KEY_FILE_BYTES + 1];
+    struct stat st;
+    int fd = open(ticket_file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        *why = "cannot be read";
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    ssize_t n = read(fd, buf, sizeof buf);
+    close(fd);
+    if (n <= 0 || n % TICKET_KEY_FILE_BYTES != 0 || n > TICKET_KEYS * TICKET_KEY_FILE_BYTES) {
+        *why = "must hold 1 to 3 keys of 80 bytes (16 name, 32 HMAC, 32 AES)";
+        OPENSSL_cleanse(buf, sizeof buf);
+        return -1;
+    }
+    memset(ticket_keys, 0, sizeof ticket_keys);
+    for (ssize_t i = 0; i < n / TICKET_KEY_FILE_BYTES; i++) {
+        const unsigned char *k = buf + i * TICKET_KEY_FILE_BYTES;
+        memcpy(ticket_keys[i].name, k, 16);
+        memcpy(ticket_keys[i].hmac, k + 16, 32);
+        memcpy(ticket_keys[i].aes, k + 48, 32);
+        ticket_keys[i].valid = 1;
+    }
+    OPENSSL_cleanse(buf, sizeof buf);
+    ticket_file_stat = st;
+    return 0;
+}
+
+/* Under ticket_lock: a new current key when the last is older than the period (or, with a keys file, the file
+ * re-read when it changed). 0, or -1 (no randomness, or no key at all). */
 static int rotate_ticket_keys_locked(uint64_t now_ms)
 {
+    if (ticket_file) {
+        struct stat st;
+        if (now_ms - ticket_file_checked_ms >= TICKET_FILE_CHECK_MS) {
+            ticket_file_checked_ms = now_ms;
+            const char *why = NULL;
+            if (stat(ticket_file, &st) == 0 &&
+                (st.st_mtim.tv_sec != ticket_file_stat.st_mtim.tv_sec ||
+                 st.st_mtim.tv_nsec != ticket_file_stat.st_mtim.tv_nsec || st.st_size != ticket_file_stat.st_size ||
+                 st.st_ino != ticket_file_stat.st_ino)) {
+                if (load_ticket_file_locked(&why) == 0)
+                    tg_info("TLS: session-ticket keys re-read from %s", ticket_file);
+                else
+                    tg_warn("TLS: session-ticket keys file %s %s; the previous keys stay", ticket_file, why);
+            }
+        }
+        return ticket_keys[0].valid ? 0 : -1;
+    }
     if (ticket_keys[0].valid && now_ms - ticket_rotated_ms < TICKET_ROTATE_MS)
         return 0;
     struct ticket_key fresh = {.valid = 1};
@@ -197,11 +258,21 @@ static int on_client_hello(SSL *ssl, int *alert, void *arg)
     return SSL_CLIENT_HELLO_SUCCESS;
 }
 
-int tg_tls_frontend_init(const char *default_host)
+int tg_tls_frontend_init(const char *default_host, const char *ticket_keys_file)
 {
     if (server_ctx)
         return 0;
     fallback_host = default_host && default_host[0] ? default_host : NULL;
+    if (ticket_keys_file && ticket_keys_file[0]) {
+        const char *why = NULL;
+        ticket_file = ticket_keys_file;
+        if (load_ticket_file_locked(&why) != 0) {
+            tg_error("TLS: --tls-ticket-keys-file %s %s", ticket_keys_file, why);
+            return -1;
+        }
+        ticket_file_checked_ms = tg_now_ms();
+        tg_info("TLS: session-ticket keys from %s (shared by every replica that reads it)", ticket_keys_file);
+    }
     sni_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, free_sni);
     server_ctx = tg_tls_server_ctx_new();
     if (!server_ctx || sni_index < 0) {

@@ -19,8 +19,12 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-/* Once per process, before any worker accepts: the shared server context. 0, or -1 with a logged error. */
-int tg_tls_frontend_init(const char *default_host);
+/* Once per process, before any worker accepts: the shared server context. ticket_keys_file (or NULL): the
+ * session-ticket keys, N × 80 bytes (16 name, 32 HMAC-SHA256, 32 AES-256 — nginx's layout; the first encrypts, all
+ * decrypt, at most 3), shared by every replica that reads the same file and re-read within a minute of a change
+ * (a mounted Secret); without it each process makes its own and rotates them hourly. 0, or -1 with a logged
+ * error (the file cannot be read or is not 1–3 keys). */
+int tg_tls_frontend_init(const char *default_host, const char *ticket_keys_file);
 /* Puts conn (accepted on the TLS listener, nothing read yet) on TLS; its handshake will pick the certificate
  * on *snapshot_slot, the accepting worker's current snapshot (read on the worker's thread when the
  * ClientHello arrives). 0, or -1 (out of memory). */
