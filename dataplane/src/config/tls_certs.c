@@ -453,8 +453,9 @@ void tg_tls_certs_keep_last_good(json_t *groups, const json_t *prev_groups)
             const json_t *old = secret ? served_entry(prev_groups, secret) : NULL;
             if (old) {
                 json_object_del(e, "lastGood");
-                json_object_set(e, "certPem", json_object_get(old, "certPem"));
-                json_object_set(e, "keyPem", json_object_get(old, "keyPem"));
+                /* copies: the old document may be freed on a worker thread while this one lives on */
+                json_object_set_new(e, "certPem", json_string(json_string_value(json_object_get(old, "certPem"))));
+                json_object_set_new(e, "keyPem", json_string(json_string_value(json_object_get(old, "keyPem"))));
                 tg_info("TLS: Secret %.253s has no usable certificate: the last one served stays in use", secret);
                 i++;
             } else {
