@@ -14,7 +14,8 @@
 # Standalone: bench/tls.sh [OUT.md]; bench/run.sh calls it and appends the table to the report.
 # Environment: TOLLGATE_BUILD (default build), BENCH_PORT_BASE (default 21480; uses 8 ports from it),
 # BENCH_TLS_DURATION (seconds per scenario, default 5), BENCH_TLS_IDLE_SESSIONS (default 1000),
-# BENCH_TLS_PEERS (default "tollgate nginx haproxy"), BENCH_KEEP_TMP=1.
+# BENCH_TLS_PEERS (default "tollgate nginx haproxy"), BENCH_TLS_IDLE_ARGS (e.g. "--tls 1.2" for TLS 1.2 idle
+# sessions), BENCH_KEEP_TMP=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -213,7 +214,7 @@ for peer in $PEERS; do
   echo "  ws64: $out"; R[$peer,ws64]=$(awk '/^messages/ { printf("%s msg/s", $4) }' <<<"$out"); R[$peer,ws64]=${R[$peer,ws64]:-failed}
   out=$("$LOAD" echo --target "127.0.0.1:$PEER_PORT" --sni "$HOST" --conns 2 --size 1048576 --window 1 --duration "$DUR" 2>&1) || true
   echo "  mib: $out"; R[$peer,mib]=$(awk '/^messages/ { printf("%.0f MiB/s", $6 / 1048576) }' <<<"$out"); R[$peer,mib]=${R[$peer,mib]:-failed}
-  out=$("$LOAD" idle --target "127.0.0.1:$PEER_PORT" --sni "$HOST" --sessions "$IDLE" --rss-pids "$PEER_PIDS" --settle 2 2>&1) || true
+  out=$("$LOAD" idle --target "127.0.0.1:$PEER_PORT" --sni "$HOST" --sessions "$IDLE" --rss-pids "$PEER_PIDS" --settle 2 ${BENCH_TLS_IDLE_ARGS:-} 2>&1) || true
   echo "  idle: $out"; R[$peer,idle]=$(awk '/^sessions/ { printf("%s B", $4) }' <<<"$out"); R[$peer,idle]=${R[$peer,idle]:-failed}
   [ "$peer" = tollgate ] && grep -h "kernel TLS" "$TMP/tollgate.log" | sed 's/^/  /' || true
   stop_peer
