@@ -274,3 +274,16 @@ def test_ticket_keys_file_shared_by_replicas(run_dir, backends, pki, dp, tmp_pat
                        capture_output=True, text=True, timeout=15)
     assert r.returncode != 0 and "must hold 1 to 3 keys of 80 bytes" in r.stderr + r.stdout, (r.returncode,
                                                                                                r.stderr)
+
+
+def test_tls_handshake_metrics(dp, pki):
+    """/metrics counts completed handshakes, resumed ones and those the listener refused with a fatal alert."""
+    def m():
+        got = dp.metrics()
+        return (got.get("tollgate_tls_handshakes_total", 0), got.get("tollgate_tls_resumed_handshakes_total", 0),
+                got.get("tollgate_tls_handshake_failures_total", 0))
+    h0, r0, f0 = m()
+    assert _session_then_resume(dp.tls_port, dp.tls_port, ssl.TLSVersion.TLSv1_3, pki)
+    assert negotiated(s_client(dp.tls_port, "-servername", V13, "-tls1_2")) is None  # protocol_version
+    assert negotiated(s_client(dp.tls_port, "-servername", "unknown.opt.test")) is None  # unrecognized_name
+    it.wait_until(lambda: m() == (h0 + 2, r0 + 1, f0 + 2), 5, what=f"the TLS counters (from {(h0, r0, f0)})")

@@ -17,6 +17,7 @@ struct tg_counters {
     _Atomic uint64_t ws_bytes_c2b, ws_bytes_b2c;
     _Atomic uint64_t upstream_connect_failures;
     _Atomic uint64_t accept_errors;
+    _Atomic uint64_t tls_handshakes, tls_resumed, tls_handshake_failures; /* the TLS listener */
 };
 
 /* Adds n to a single-writer counter (relaxed load + store: no locked instruction on the hot path). */

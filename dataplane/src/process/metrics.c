@@ -155,6 +155,13 @@ char *tg_metrics_render(void)
          offsetof(struct tg_counters, upstream_connect_failures)},
         {"tollgate_accept_errors_total", "counter", "accept(2) failures (EMFILE and others).",
          offsetof(struct tg_counters, accept_errors)},
+        {"tollgate_tls_handshakes_total", "counter", "TLS handshakes completed on the TLS listener (resumed included).",
+         offsetof(struct tg_counters, tls_handshakes)},
+        {"tollgate_tls_resumed_handshakes_total", "counter", "TLS handshakes that resumed a session (tickets).",
+         offsetof(struct tg_counters, tls_resumed)},
+        {"tollgate_tls_handshake_failures_total", "counter",
+         "TLS handshakes the listener ended with a fatal alert (unrecognized_name, protocol_version, ...).",
+         offsetof(struct tg_counters, tls_handshake_failures)},
     };
     for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
         emit(&t, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", plain[i].name, plain[i].help, plain[i].name, plain[i].type,

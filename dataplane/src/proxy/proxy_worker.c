@@ -19,7 +19,7 @@ static void on_accept_tls(void *owner, int fd, const struct sockaddr *peer)
     /* the new connection is the head of the server's list (unless the cap closed fd), waiting for its first
      * bytes with nothing read yet: it goes on TLS before it reads anything */
     struct tg_server_conn *c = pw->server.conns;
-    if (c && c->conn.fd == fd && !c->conn.tls && tg_tls_frontend_start(&c->conn, &pw->server.snapshot) != 0) {
+    if (c && c->conn.fd == fd && !c->conn.tls && tg_tls_frontend_start(&c->conn, &pw->server.snapshot, pw->counters) != 0) {
         tg_warn("TLS: cannot set up a connection (out of memory)");
         shutdown(fd, SHUT_RDWR); /* the connection sees EOF and closes through its own path */
     }

@@ -155,11 +155,26 @@ static int on_ticket_key(SSL *ssl, unsigned char key_name[16], unsigned char *iv
     return result;
 }
 
-/* After a handshake: says once per process whether the kernel took the record layer over (kTLS). */
+static int counters_index = -1; /* SSL ex_data slot: the accepting worker's struct tg_counters */
+
+/* Counts handshakes (done once per connection: TLS 1.3 may report "done" again after its tickets) and the fatal
+ * alerts we send before one completes; after the first handshake of the process, says whether the kernel took
+ * the record layer over (kTLS). */
 static void on_info(const SSL *ssl, int where, int ret)
 {
-    (void)ret;
-    if (!(where & SSL_CB_HANDSHAKE_DONE) || atomic_exchange(&ktls_noted, 1))
+    struct tg_counters *counters = SSL_get_ex_data(ssl, counters_index);
+    if ((where & SSL_CB_ALERT) && (where & SSL_CB_WRITE) && (ret >> 8) == SSL3_AL_FATAL && !SSL_is_init_finished(ssl) &&
+        counters)
+        tg_counter_add(&counters->tls_handshake_failures, 1);
+    if (!(where & SSL_CB_HANDSHAKE_DONE))
+        return;
+    if (counters) {
+        SSL_set_ex_data((SSL *)ssl, counters_index, NULL); /* counted: a second "done" is not a second handshake */
+        tg_counter_add(&counters->tls_handshakes, 1);
+        if (SSL_session_reused(ssl))
+            tg_counter_add(&counters->tls_resumed, 1);
+    }
+    if (atomic_load_explicit(&ktls_noted, memory_order_relaxed) || atomic_exchange(&ktls_noted, 1))
         return;
     int send = BIO_get_ktls_send(SSL_get_wbio(ssl)) == 1, recv = BIO_get_ktls_recv(SSL_get_rbio(ssl)) == 1;
     if (send || recv)
@@ -274,8 +289,9 @@ int tg_tls_frontend_init(const char *default_host, const char *ticket_keys_file)
         tg_info("TLS: session-ticket keys from %s (shared by every replica that reads it)", ticket_keys_file);
     }
     sni_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, free_sni);
+    counters_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
     server_ctx = tg_tls_server_ctx_new();
-    if (!server_ctx || sni_index < 0) {
+    if (!server_ctx || sni_index < 0 || counters_index < 0) {
         tg_error("TLS: cannot create the server context");
         return -1;
     }
@@ -286,14 +302,16 @@ int tg_tls_frontend_init(const char *default_host, const char *ticket_keys_file)
     return 0;
 }
 
-int tg_tls_frontend_start(struct tg_conn *conn, struct tg_snapshot *const *snapshot_slot)
+int tg_tls_frontend_start(struct tg_conn *conn, struct tg_snapshot *const *snapshot_slot,
+                          struct tg_counters *counters)
 {
     if (tg_conn_start_tls_server(conn, server_ctx, (void *)snapshot_slot) != 0) {
         ERR_clear_error();
         return -1;
     }
-    if (!atomic_load_explicit(&ktls_noted, memory_order_relaxed))
-        SSL_set_info_callback(tg_conn_ssl(conn), on_info); /* per SSL: the context changes at the ClientHello */
+    SSL *ssl = tg_conn_ssl(conn);
+    SSL_set_ex_data(ssl, counters_index, counters);
+    SSL_set_info_callback(ssl, on_info); /* per SSL: the context changes at the ClientHello */
     return 0;
 }
 

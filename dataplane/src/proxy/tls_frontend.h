@@ -15,6 +15,7 @@
 
 #include "config/snapshot.h"
 #include "loop/conn.h"
+#include "loop/counters.h"
 
 #include <stddef.h>
 #include <sys/socket.h>
@@ -27,8 +28,10 @@
 int tg_tls_frontend_init(const char *default_host, const char *ticket_keys_file);
 /* Puts conn (accepted on the TLS listener, nothing read yet) on TLS; its handshake will pick the certificate
  * on *snapshot_slot, the accepting worker's current snapshot (read on the worker's thread when the
- * ClientHello arrives). 0, or -1 (out of memory). */
-int tg_tls_frontend_start(struct tg_conn *conn, struct tg_snapshot *const *snapshot_slot);
+ * ClientHello arrives), and count itself in counters (tls_handshakes, tls_resumed, tls_handshake_failures; the
+ * accepting worker's). 0, or -1 (out of memory). */
+int tg_tls_frontend_start(struct tg_conn *conn, struct tg_snapshot *const *snapshot_slot,
+                          struct tg_counters *counters);
 /* The SNI name conn's client presented (lower-case), or NULL (plain TCP, or no SNI); *len its length. */
 const char *tg_tls_frontend_sni(const struct tg_conn *conn, size_t *len);
 /* 1 when conn presented an SNI name that selects another group of snap than group (the Host's): the request is
