@@ -232,6 +232,7 @@ int main(void)
     CHECK_EQ_INT((int)SSL_CTX_get_min_proto_version(ctx), TLS1_2_VERSION);
     CHECK_EQ_INT((int)SSL_CTX_get_max_proto_version(ctx), TLS1_3_VERSION);
     CHECK((SSL_CTX_get_mode(ctx) & SSL_MODE_RELEASE_BUFFERS) != 0);
+    CHECK(SSL_CTX_get_read_ahead(ctx) == 1); /* several records per read(2): loop/tls_transport.c drains them */
     CHECK((SSL_CTX_get_options(ctx) & SSL_OP_NO_RENEGOTIATION) != 0);
     SSL_CTX_free(ctx);
     json_decref(errors);
