@@ -318,6 +318,15 @@ if [ "${BENCH_EXTRAS:-1}" = 1 ]; then
   fi
 fi
 
+# ---- TLS termination side by side (bench/tls.sh, issue 12; BENCH_TLS=0 skips it) ----
+if [ "${BENCH_TLS:-1}" = 1 ]; then
+  echo "bench: TLS termination side by side with nginx and HAProxy (bench/tls.sh)"
+  tls_out=$(BENCH_TLS_DURATION=$( [ "$QUICK" = 1 ] && echo 1 || echo 5 ) BENCH_PORT_BASE=$((${BENCH_PORT_BASE:-18480} + 3000)) ./bench/tls.sh "$TMP/tls.md" 2>&1) || FAILED=1
+  echo "$tls_out" | tail -n 12
+  EXTRA=$(printf '%s\n### TLS termination (bench/tls.sh, one worker each)\n\n%s\n' "$EXTRA" "$(cat "$TMP/tls.md" 2>/dev/null)")
+fi
+# ---- end of the TLS block ----
+
 # ---- docs/benchmarks.md ----
 cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 mem_total=$(awk '/^MemTotal/ { printf("%.1f GiB", $2 / 1048576) }' /proc/meminfo)

@@ -121,6 +121,23 @@ def test_default_render_shape(k8s_tools):
     assert named["http"] == 8080 and named["https"] == 8443
 
 
+def test_tls_ticket_keys_secret_is_mounted_for_the_data_plane(k8s_tools):
+    (dep,) = by_kind(render(k8s_tools, "--set", "dataplane.tlsTicketKeysSecret=ticket-keys"), "Deployment")
+    pod = dep["spec"]["template"]["spec"]
+    dp = {c["name"]: c for c in pod["containers"]}["dataplane"]
+    assert "--tls-ticket-keys-file=/etc/tollgate/tls-ticket-keys/tls.ticket-keys" in dp["args"]
+    assert {"name": "tls-ticket-keys", "mountPath": "/etc/tollgate/tls-ticket-keys", "readOnly": True} in \
+        dp["volumeMounts"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["tls-ticket-keys"]["secret"]["secretName"] == "ticket-keys"
+    # off by default, and off without the TLS listener
+    for values in ((), ("--set", "dataplane.tls=false", "--set", "dataplane.tlsTicketKeysSecret=ticket-keys")):
+        (dep,) = by_kind(render(k8s_tools, *values), "Deployment")
+        dp = {c["name"]: c for c in dep["spec"]["template"]["spec"]["containers"]}["dataplane"]
+        assert not any("ticket" in a for a in dp["args"])
+        assert not any(v["name"] == "tls-ticket-keys" for v in dep["spec"]["template"]["spec"]["volumes"])
+
+
 def test_rbac_is_least_privilege(k8s_tools):
     objs = render(k8s_tools)
     (cr,) = by_kind(objs, "ClusterRole")

@@ -70,8 +70,8 @@ def procs():
 
 @pytest.fixture
 def dataplane(tmp_path, procs):
-    def make(tag: str = "a") -> Dataplane:
-        dp = Dataplane(tmp_path, tag)
+    def make(tag: str = "a", tls: bool = False) -> Dataplane:
+        dp = Dataplane(tmp_path, tag, tls)
         procs.append(dp)
         return dp
     return make

@@ -105,13 +105,15 @@ class Proc:
 
 
 class Dataplane(Proc):
-    def __init__(self, tmp: Path, tag: str):
+    def __init__(self, tmp: Path, tag: str, tls: bool = False):
         self.socket = tmp / f"control-{tag}.sock"
         self.port = free_port()
         self.admin_port = free_port()
+        self.tls_port = free_port() if tls else 0
+        extra = ["--tls-listen", f"127.0.0.1:{self.tls_port}"] if tls else []
         super().__init__(f"dataplane-{tag}", [str(DATAPLANE), "--listen", f"127.0.0.1:{self.port}", "--admin",
                                               f"127.0.0.1:{self.admin_port}", "--control-socket", str(self.socket),
-                                              "--workers", "1"], tmp / f"dataplane-{tag}.log")
+                                              "--workers", "1", *extra], tmp / f"dataplane-{tag}.log")
         wait_until(lambda: http_get(f"http://127.0.0.1:{self.admin_port}/healthz")[0] == 200, 10,
                    what=f"{self.name} /healthz")
 

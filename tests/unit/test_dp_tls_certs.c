@@ -48,8 +48,9 @@ static void make_cert(struct pem *out, const char *cn, int rsa)
 }
 
 /* The CN of the certificate of ctx for key type pkey_id (EVP_PKEY_EC / EVP_PKEY_RSA), or "". */
-static const char *cn_of(SSL_CTX *ctx, int want_rsa)
+static const char *cn_of(const struct tg_tls_site *site, int want_rsa)
 {
+    SSL_CTX *ctx = site ? site->ctx : NULL;
     static char text[64];
     text[0] = 0;
     if (!ctx)
@@ -116,9 +117,36 @@ int main(void)
     /* a group without certificates, and a name nobody serves */
     CHECK(FIND("two.test", 1) == NULL);
     CHECK(FIND("nowhere.test", SIZE_MAX) == NULL);
+    /* no group asked to be the default certificate; every policy is the listener's default */
+    CHECK(t->fallback == NULL);
+    CHECK_EQ_INT(FIND("api.example.com", 0)->policy->min_version, TLS1_2_VERSION);
+    CHECK(FIND("api.example.com", 0)->policy->ciphers == NULL);
 #undef FIND
     tg_tls_certs_free(t);
     json_decref(groups);
+
+    /* tlsOptions: versions and lists reach the group's sites; defaultCertificate makes the group the fallback */
+    {
+        json_t *opts = json_pack("{s:s,s:s,s:s,s:s,s:b}", "minVersion", "1.3", "maxVersion", "1.3", "ciphers",
+                                 "ECDHE-ECDSA-AES256-GCM-SHA384", "cipherSuites", "TLS_CHACHA20_POLY1305_SHA256",
+                                 "defaultCertificate", 1);
+        json_t *g = json_pack("[{s:s,s:[s],s:[o]},{s:s,s:[s],s:[o],s:o}]", "id", "c/plain", "hostnames", "p.test",
+                              "tls", entry(NULL, &other), "id", "c/strict", "hostnames", "s.test", "tls",
+                              entry(NULL, &api_ec), "tlsOptions", opts);
+        json_t *errs = json_array();
+        struct tg_tls_certs *tp = tg_tls_certs_build(g, errs);
+        CHECK(tp != NULL);
+        const struct tg_tls_site *site = tp ? tg_tls_certs_find(tp, "s.test", 6, 1) : NULL;
+        CHECK(site && site->policy->min_version == TLS1_3_VERSION && site->policy->max_version == TLS1_3_VERSION);
+        CHECK(site && strcmp(site->policy->cipher_suites, "TLS_CHACHA20_POLY1305_SHA256") == 0);
+        CHECK(tp && tp->fallback == site);
+        CHECK_EQ_STR(cn_of(tp ? tp->fallback : NULL, 0), "api-ec");
+        site = tp ? tg_tls_certs_find(tp, "p.test", 6, 0) : NULL;
+        CHECK(site && site->policy->min_version == TLS1_2_VERSION && site->policy->cipher_suites == NULL);
+        tg_tls_certs_free(tp);
+        json_decref(errs);
+        json_decref(g);
+    }
 
     /* refusals: the field is named, the key never appears */
     struct {
@@ -131,6 +159,59 @@ int main(void)
         {json_pack("[{s:s,s:s,s:b}]", "certPem", api_ec.cert, "keyPem", api_ec.key, "ocsp", 1), "tls[0].ocsp: unknown"},
         {json_pack("[{s:s}]", "certPem", api_ec.cert), "certPem and keyPem are required"},
     };
+    /* lastGood markers take what the snapshot in use served for their Secret; one nothing matches is dropped */
+    {
+        json_t *served = entry(NULL, &api_ec);
+        json_object_set_new(served, "secret", json_string("a/api-tls"));
+        json_t *prev = json_pack("[{s:s,s:[s],s:[o]}]", "id", "a/x", "hostnames", "x.test", "tls", served);
+        json_t *next = json_pack("[{s:s,s:[s],s:[{s:s,s:b},{s:s,s:b}]}]", "id", "a/x", "hostnames", "x.test", "tls",
+                                 "secret", "a/api-tls", "lastGood", 1, "secret", "a/never-good", "lastGood", 1);
+        tg_tls_certs_keep_last_good(next, prev);
+        json_t *tls = json_object_get(json_array_get(next, 0), "tls");
+        CHECK_EQ_INT((int)json_array_size(tls), 1);
+        CHECK(json_object_get(json_array_get(tls, 0), "lastGood") == NULL);
+        CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(tls, 0), "certPem")), api_ec.cert);
+        json_t *errs = json_array();
+        struct tg_tls_certs *tk = tg_tls_certs_build(next, errs);
+        CHECK(tk != NULL);
+        CHECK_EQ_STR(cn_of(tk ? tg_tls_certs_find(tk, "x.test", 6, 0) : NULL, 0), "api-ec");
+        tg_tls_certs_free(tk);
+        /* without a snapshot in use, every marker goes */
+        json_t *alone = json_pack("[{s:s,s:[s],s:[{s:s,s:b}]}]", "id", "a/x", "hostnames", "x.test", "tls", "secret",
+                                  "a/api-tls", "lastGood", 1);
+        tg_tls_certs_keep_last_good(alone, NULL);
+        CHECK_EQ_INT((int)json_array_size(json_object_get(json_array_get(alone, 0), "tls")), 0);
+        json_decref(alone);
+        json_decref(errs);
+        json_decref(next);
+        json_decref(prev);
+    }
+
+    /* tlsOptions refusals */
+    struct {
+        json_t *opts;
+        const char *expect;
+    } bad_opts[] = {
+        {json_pack("{s:s}", "minVersion", "1.1"), "tlsOptions.minVersion: must be"},
+        {json_pack("{s:s,s:s}", "minVersion", "1.3", "maxVersion", "1.2"), "maxVersion is below minVersion"},
+        {json_pack("{s:s}", "ciphers", "NOT-A-CIPHER"), "tlsOptions.ciphers: selects no cipher"},
+        {json_pack("{s:s}", "cipherSuites", "TLS_NOPE"), "tlsOptions.cipherSuites: selects no cipher"},
+        {json_pack("{s:i}", "defaultCertificate", 1), "defaultCertificate: must be true or false"},
+        {json_pack("{s:b}", "sessionTickets", 0), "tlsOptions.sessionTickets: unknown field"},
+    };
+    for (size_t i = 0; i < sizeof bad_opts / sizeof bad_opts[0]; i++) {
+        json_t *g = json_pack("[{s:s,s:[s],s:[o],s:o}]", "id", "b/x", "hostnames", "x.test", "tls",
+                              entry(NULL, &other), "tlsOptions", bad_opts[i].opts);
+        json_t *errs = json_array();
+        CHECK(tg_tls_certs_build(g, errs) == NULL);
+        char *text = json_dumps(errs, 0);
+        CHECK(text && strstr(text, bad_opts[i].expect) != NULL);
+        if (text && !strstr(text, bad_opts[i].expect))
+            fprintf(stderr, "options case %zu: expected \"%s\" in %s\n", i, bad_opts[i].expect, text);
+        free(text);
+        json_decref(errs);
+        json_decref(g);
+    }
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         json_t *g = json_pack("[{s:s,s:[s],s:o}]", "id", "b/x", "hostnames", "x.test", "tls", bad[i].tls);
         json_t *errs = json_array();
@@ -151,6 +232,7 @@ int main(void)
     CHECK_EQ_INT((int)SSL_CTX_get_min_proto_version(ctx), TLS1_2_VERSION);
     CHECK_EQ_INT((int)SSL_CTX_get_max_proto_version(ctx), TLS1_3_VERSION);
     CHECK((SSL_CTX_get_mode(ctx) & SSL_MODE_RELEASE_BUFFERS) != 0);
+    CHECK(SSL_CTX_get_read_ahead(ctx) == 1); /* several records per read(2): loop/tls_transport.c drains them */
     CHECK((SSL_CTX_get_options(ctx) & SSL_OP_NO_RENEGOTIATION) != 0);
     SSL_CTX_free(ctx);
     json_decref(errors);

@@ -93,6 +93,7 @@ int tg_tls_last_good_apply(struct tg_tls_last_good *m, struct tg_translation *t,
         if (!secret || !group)
             continue; /* the group was left out (invalid or conflicted): nothing is served for it anyway */
         struct tg_object_status *st = group_status(t, gid);
+        json_t *marker = json_object_get(ref, "marker");
         if (entry) {
             const char *cert = json_string_value(json_object_get(entry, "certPem"));
             if (cert && !expired(cert, now_sec)) {
@@ -105,12 +106,14 @@ int tg_tls_last_good_apply(struct tg_tls_last_good *m, struct tg_translation *t,
             snprintf(text, sizeof text, "spec.tls: Secret %s: the certificate has expired", secret);
             tg_diags_add(&t->diags, TG_DIAG_WARNING, "EnvironmentGroup %s: %s", gid, text);
             if (st)
-                condition_false(&st->resolved_refs, TG_REASON_INVALID_REF, text);
-            remove_entry(group, entry);
+                condition_false(&st->resolved_refs, TG_REASON_INVALID_CERTIFICATE_REF, text);
+            remove_entry(group, entry); /* no marker: an expired certificate is not one to keep serving */
         }
         json_t *good = json_object_get(m->by_secret, secret);
         if (!good)
-            continue;
+            continue; /* the marker stays: the data plane keeps what it served for this Secret, if anything */
+        if (marker)
+            remove_entry(group, marker);
         /* the hostnames the group still serves (a conflict may have taken some) */
         json_t *hosts = json_array(), *served = json_object_get(group, "hostnames");
         size_t k, j;
@@ -127,11 +130,16 @@ int tg_tls_last_good_apply(struct tg_tls_last_good *m, struct tg_translation *t,
             continue;
         }
         json_array_append_new(json_object_get(group, "tls"),
-                              json_pack("{s:o,s:O,s:O}", "hostnames", hosts, "certPem",
+                              json_pack("{s:o,s:s,s:O,s:O}", "hostnames", hosts, "secret", secret, "certPem",
                                         json_object_get(good, "certPem"), "keyPem", json_object_get(good, "keyPem")));
         tg_diags_add(&t->diags, TG_DIAG_WARNING,
                      "EnvironmentGroup %s: spec.tls: Secret %s is unusable; the last good certificate stays in use",
                      gid, secret);
+        if (st) { /* the condition (and so the Event) says what the data plane serves meanwhile */
+            char text[600];
+            snprintf(text, sizeof text, "spec.tls: Secret %s: the last good certificate stays in use", secret);
+            condition_false(&st->resolved_refs, TG_REASON_INVALID_CERTIFICATE_REF, text);
+        }
         restored++;
     }
     return restored;

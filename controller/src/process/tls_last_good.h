@@ -4,6 +4,11 @@
  * keeps serving the last certificate that was good, and the problem is reported on the group's ResolvedRefs
  * condition and in the diagnostics.
  *
+ * A Secret without usable content reaches the snapshot as a marker entry {"hostnames", "secret", "lastGood": true};
+ * when this memory has the Secret's last good content, the marker is replaced by it, otherwise it goes to the data
+ * plane, which keeps serving what it served for that Secret (config/tls_certs.h) — so a controller restart does
+ * not take a certificate away either, as long as the data plane runs.
+ *
  * Translation is pure (translate.h: no clock, no memory of earlier runs), so both the memory and the expiry
  * check live here, applied by the pipeline to each fresh translation before it is hashed and pushed.
  */

@@ -5,6 +5,7 @@
 
 #include "translate/translate_backend.h"
 #include "translate/translate_fields.h"
+#include "translate/translate_tls_options.h"
 
 #include "json_util.h"
 #include "strmap.h"
@@ -42,11 +43,12 @@ static json_t *hostname_list(struct tg__tr *tr, struct tg__item *it, const json_
     return out;
 }
 
-static const char *const group_spec_fields[] = {"hostnames", "environments", "tls", NULL};
+static const char *const group_spec_fields[] = {"hostnames", "environments", "tls", "tlsOptions", NULL};
 static const char *const group_tls_fields[] = {"secretName", "hostnames", NULL};
 
-/* One spec.tls[i] entry → {"hostnames","certPem","keyPem"} or NULL (reported; NULL without invalidating when
- * only the Secret is missing or unusable). */
+/* One spec.tls[i] entry → {"hostnames","secret","certPem","keyPem"}; when only the Secret is missing or unusable
+ * (reported), the marker {"hostnames","secret","lastGood":true}: keep serving the last good content of that
+ * Secret (the controller's memory, process/tls_last_good.h, or else the data plane's). NULL when invalid. */
 static json_t *tls_entry(struct tg__tr *tr, struct tg__item *it, const json_t *entry, size_t idx,
                          const json_t *all_hosts)
 {
@@ -87,8 +89,8 @@ static json_t *tls_entry(struct tg__tr *tr, struct tg__item *it, const json_t *e
     const char *type = NULL;
     if (so && tg_json_get_string(so->obj, "type", 256, &type) == TG_JSON_FOUND &&
         strcmp(type, "kubernetes.io/tls") != 0) {
-        tg__unresolved(tr, it, TG_REASON_INVALID_REF, p, "Secret %s/%s is of type %s, not kubernetes.io/tls", ns,
-                       secret, type);
+        tg__unresolved(tr, it, TG_REASON_INVALID_CERTIFICATE_REF, p,
+                       "Secret %s/%s is of type %s, not kubernetes.io/tls", ns, secret, type);
         json_decref(hosts);
         return NULL;
     }
@@ -103,14 +105,20 @@ static json_t *tls_entry(struct tg__tr *tr, struct tg__item *it, const json_t *e
     if (ref)
         json_array_append_new(tr->out->tls_refs, ref);
     if (!cert || !key) {
-        tg__unresolved(tr, it, so ? TG_REASON_INVALID_REF : TG_REASON_REF_NOT_FOUND, p, "Secret %s/%s: %s", ns,
-                       secret, why);
+        tg__unresolved(tr, it, so ? TG_REASON_INVALID_CERTIFICATE_REF : TG_REASON_REF_NOT_FOUND, p,
+                       "Secret %s/%s: %s", ns, secret, why);
     } else if ((why = tg__check_pem(cert, key)) != NULL) {
-        tg__unresolved(tr, it, TG_REASON_INVALID_REF, p, "Secret %s/%s: %s", ns, secret, why);
+        tg__unresolved(tr, it, TG_REASON_INVALID_CERTIFICATE_REF, p, "Secret %s/%s: %s", ns, secret, why);
     } else {
-        out = json_pack("{s:O,s:s,s:s}", "hostnames", hosts, "certPem", cert, "keyPem", key);
+        out = json_pack("{s:O,s:s++,s:s,s:s}", "hostnames", hosts, "secret", ns, "/", secret, "certPem", cert,
+                        "keyPem", key);
         if (ref && out)
             json_object_set(ref, "entry", out);
+    }
+    if (!out) { /* nothing usable now: the data plane keeps what it served for this Secret (docs/tls.md) */
+        out = json_pack("{s:O,s:s++,s:b}", "hostnames", hosts, "secret", ns, "/", secret, "lastGood", 1);
+        if (ref && out)
+            json_object_set(ref, "marker", out);
     }
     free(cert);
     if (key) {
@@ -166,6 +174,10 @@ void tg__translate_group(struct tg__tr *tr, struct tg__item *it)
     char id[320];
     snprintf(id, sizeof id, "%s/%s", it->src->namespace_, it->src->name);
     it->out = json_pack("{s:s,s:o,s:o,s:o}", "id", id, "hostnames", hosts, "environments", envs, "tls", tls);
+    if (it->out && tg__translate_tls_options(tr, it, spec, it->out) < 0) {
+        json_decref(it->out);
+        it->out = NULL;
+    }
 }
 
 /* Removes from arr the strings that are not in keep. */
@@ -187,6 +199,7 @@ void tg__resolve_hostnames(struct tg__tr *tr, struct tg__item *groups, size_t n)
     struct tg__item **order = tg__emitted_oldest_first(groups, n, &m);
     struct tg_strmap owners;
     tg_strmap_init(&owners);
+    struct tg__item *default_owner = NULL; /* the oldest group with tlsOptions.defaultCertificate */
     for (size_t k = 0; k < m; k++) {
         struct tg__item *it = order[k];
         json_t *hosts = json_object_get(it->out, "hostnames");
@@ -226,6 +239,17 @@ void tg__resolve_hostnames(struct tg__tr *tr, struct tg__item *groups, size_t n)
             json_object_set_new(it->out, "tls", tls_kept);
         }
         json_object_set_new(it->out, "hostnames", kept);
+        json_t *opts = json_object_get(it->out, "tlsOptions");
+        if (json_is_true(json_object_get(opts, "defaultCertificate"))) {
+            if (default_owner) {
+                tg__conflict(tr, it, "spec.tlsOptions.defaultCertificate",
+                             "older EnvironmentGroup %s/%s already answers handshakes without a known name",
+                             default_owner->src->namespace_, default_owner->src->name);
+                json_object_del(opts, "defaultCertificate");
+            } else {
+                default_owner = it;
+            }
+        }
     }
     tg_strmap_free(&owners);
     free(order);

@@ -26,6 +26,7 @@
 #define TG_REASON_REF_NOT_FOUND "RefNotFound"
 #define TG_REASON_INVALID_REF "InvalidRef"
 #define TG_REASON_SECRET_NOT_FOUND "SecretNotFound"
+#define TG_REASON_INVALID_CERTIFICATE_REF "InvalidCertificateRef" /* a group TLS Secret that is unusable (Gateway API) */
 
 /* One condition. reason: CamelCase ([A-Za-z][A-Za-z0-9_,:]*), a static string; message: owned free text
  * ("; "-joined problems; never NULL after tg_translate). */
@@ -56,8 +57,9 @@ struct tg_translation {
     struct tg_object_status *statuses; /* groups first, then proxies, each in namespace/name order */
     size_t nstatuses;
     /* one object per EnvironmentGroup spec.tls entry that named a Secret: {"group": "ns/name", "secret":
-     * "ns/name", "hostnames": [...], "entry": the emitted snapshot entry (the same object, referenced) or absent
-     * when the Secret was missing or unusable} — for the pipeline's last-good memory (process/tls_last_good.h) */
+     * "ns/name", "hostnames": [...], "entry": the emitted snapshot entry (the same object, referenced), or
+     * "marker": the emitted {"lastGood": true} entry when the Secret was missing or unusable} — for the pipeline's
+     * last-good memory (process/tls_last_good.h) */
     json_t *tls_refs;
 };
 

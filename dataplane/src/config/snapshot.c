@@ -327,6 +327,47 @@ static int proxy_in_environment(const struct tg_proxy_cfg *px, const char *env)
     return 0;
 }
 
+/* "httpsRedirect": {"port"} and "hsts": {"maxAgeSeconds", "includeSubDomains", "preload"} of a group ("tlsOptions"
+ * is config/tls_certs.c's). */
+static void build_group_https(struct build *b, struct tg_group_cfg *g, const json_t *obj, const char *path)
+{
+    char p[96];
+    const json_t *redirect = json_object_get(obj, "httpsRedirect");
+    if (redirect) {
+        static const char *const keys[] = {"port", NULL};
+        snprintf(p, sizeof p, "%s.httpsRedirect", path);
+        uint64_t port = 443;
+        if (!json_is_object(redirect)) {
+            add_error(b, "%s: must be an object", p);
+        } else {
+            check_keys(b, redirect, p, keys);
+            if (get_uint(b, redirect, p, "port", 443, 65535, &port) == 0 && port == 0)
+                add_error(b, "%s.port: must be from 1 to 65535", p);
+            g->https_redirect_port = (uint16_t)port;
+        }
+    }
+    const json_t *hsts = json_object_get(obj, "hsts");
+    if (hsts) {
+        static const char *const keys[] = {"maxAgeSeconds", "includeSubDomains", "preload", NULL};
+        snprintf(p, sizeof p, "%s.hsts", path);
+        if (!json_is_object(hsts)) {
+            add_error(b, "%s: must be an object", p);
+            return;
+        }
+        check_keys(b, hsts, p, keys);
+        uint64_t age = 0;
+        if (get_uint(b, hsts, p, "maxAgeSeconds", 31536000, 1ull << 32, &age) != 0)
+            return;
+        int sub = get_bool(b, hsts, p, "includeSubDomains", 0), preload = get_bool(b, hsts, p, "preload", 0);
+        char header[128];
+        snprintf(header, sizeof header, "Strict-Transport-Security: max-age=%llu%s%s\r\n", (unsigned long long)age,
+                 sub ? "; includeSubDomains" : "", preload ? "; preload" : "");
+        g->hsts_header = strdup(header);
+        if (!g->hsts_header)
+            add_error(b, "%s: out of memory", p);
+    }
+}
+
 static void build_group(struct build *b, struct tg_group_cfg *g, const json_t *obj, size_t index)
 {
     char path[64];
@@ -336,8 +377,10 @@ static void build_group(struct build *b, struct tg_group_cfg *g, const json_t *o
         add_error(b, "%s: must be an object", path);
         return;
     }
-    static const char *const keys[] = {"id", "hostnames", "environments", "tls", NULL};
+    static const char *const keys[] = {"id", "hostnames", "environments", "tls", "tlsOptions", "httpsRedirect",
+                                       "hsts", NULL};
     check_keys(b, obj, path, keys);
+    build_group_https(b, g, obj, path);
     g->id = get_string(b, obj, path, "id", 1);
     g->hostnames = get_string_array(b, obj, path, "hostnames", &g->num_hostnames, 1);
     g->environments = get_string_array(b, obj, path, "environments", &g->num_environments, 1);
@@ -430,6 +473,7 @@ static void free_snapshot(struct tg_snapshot *s)
         free(g->hostnames);
         free(g->environments);
         free(g->routes);
+        free(g->hsts_header);
         tg_strmap_free(&g->routes_by_base_path);
     }
     for (size_t i = 0; i < s->num_proxies; i++) {
@@ -457,6 +501,12 @@ void tg_snapshot_unref(struct tg_snapshot *s)
 }
 
 struct tg_snapshot *tg_snapshot_build(json_t *doc, const struct tg_policy_compiler *policies, json_t *errors)
+{
+    return tg_snapshot_build_next(doc, NULL, policies, errors);
+}
+
+struct tg_snapshot *tg_snapshot_build_next(json_t *doc, const struct tg_snapshot *prev,
+                                           const struct tg_policy_compiler *policies, json_t *errors)
 {
     struct build b = {.errors = errors, .policies = policies};
     size_t errors_before = json_array_size(errors);
@@ -487,6 +537,8 @@ struct tg_snapshot *tg_snapshot_build(json_t *doc, const struct tg_policy_compil
 
     json_t *proxies = json_object_get(doc, "proxies");
     json_t *groups = json_object_get(doc, "groups");
+    if (json_is_array(groups)) /* "lastGood" markers: what prev served for their Secret, or nothing */
+        tg_tls_certs_keep_last_good(groups, prev ? json_object_get(prev->doc, "groups") : NULL);
     if (!json_is_array(proxies))
         add_error(&b, "snapshot.proxies: required array");
     if (!json_is_array(groups))

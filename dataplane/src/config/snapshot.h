@@ -72,6 +72,8 @@ struct tg_group_cfg {
     struct tg_strmap routes_by_base_path; /* base path → struct tg_route* */
     struct tg_route *routes;
     size_t num_routes;
+    uint16_t https_redirect_port;   /* "httpsRedirect": plain-HTTP requests get 308 to https on it; 0: off */
+    char *hsts_header;              /* "hsts": "Strict-Transport-Security: ...\r\n" for HTTPS answers, or NULL */
 };
 
 struct tg_snapshot {
@@ -105,6 +107,11 @@ struct tg_policy_compiler {
  * how policy lists are compiled (NULL: a proxy with a non-empty "policies" list is an error). On any error
  * returns NULL and appends one string per problem ("proxies[2].basePath: must start with \"/\"") to errors. */
 struct tg_snapshot *tg_snapshot_build(json_t *doc, const struct tg_policy_compiler *policies, json_t *errors);
+/* The same, after prev (the snapshot in use, or NULL): a group TLS entry {"secret", "lastGood": true} takes the
+ * certificate and key prev served for that Secret (config/tls_certs.h), so a Secret gone bad keeps its last good
+ * certificate across a controller restart. doc is edited in place for that. */
+struct tg_snapshot *tg_snapshot_build_next(json_t *doc, const struct tg_snapshot *prev,
+                                           const struct tg_policy_compiler *policies, json_t *errors);
 
 static inline struct tg_snapshot *tg_snapshot_ref(struct tg_snapshot *s)
 {

@@ -2,6 +2,7 @@
 #include "config/tls_certs.h"
 
 #include "json_util.h"
+#include "log.h"
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -43,7 +44,7 @@ SSL_CTX *tg_tls_server_ctx_new(void)
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    SSL_CTX_set_read_ahead(ctx, 0);
+    SSL_CTX_set_read_ahead(ctx, 1); /* several records per read(2); loop/tls_transport.c drains them */
     if (SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1 ||
         SSL_CTX_set_session_id_context(ctx, SID_CTX, sizeof SID_CTX - 1) != 1) {
         SSL_CTX_free(ctx);
@@ -99,7 +100,7 @@ static void entry_clear(struct entry *e)
 /* Parses obj (groups[gi].tls[ei]) into e; 0, or -1 with errors reported. */
 static int parse_entry(struct build *b, struct entry *e, const json_t *obj, const char *path)
 {
-    static const char *const keys[] = {"hostnames", "certPem", "keyPem", NULL};
+    static const char *const keys[] = {"hostnames", "secret", "certPem", "keyPem", NULL};
     if (!json_is_object(obj)) {
         add_error(b, "%s: must be an object", path);
         return -1;
@@ -172,25 +173,29 @@ static int covers(const struct entry *e, const char *host)
     return 0;
 }
 
-/* A context holding the entries of mask (bit i = entry i); the earliest entry of a key type wins, so they are
- * loaded last to first. Cached per mask within one group. */
-static SSL_CTX *ctx_for(struct build *b, struct entry *es, size_t n, unsigned long long mask,
-                        struct tg_strmap *cache, const char *path)
+/* A site holding the entries of mask (bit i = entry i) with the group's policy; the earliest entry of a key
+ * type wins, so they are loaded last to first. Cached per mask within one group. */
+static struct tg_tls_site *site_for(struct build *b, struct entry *es, size_t n, unsigned long long mask,
+                                    const struct tg_tls_policy *policy, struct tg_strmap *cache, const char *path)
 {
     char key[32];
     int klen = snprintf(key, sizeof key, "%llx", mask);
-    SSL_CTX *ctx = tg_strmap_get(cache, key, (size_t)klen);
-    if (ctx)
-        return ctx;
-    ctx = tg_tls_server_ctx_new();
-    SSL_CTX **grown = ctx ? realloc(b->t->owned, (b->t->num_owned + 1) * sizeof *grown) : NULL;
+    struct tg_tls_site *site = tg_strmap_get(cache, key, (size_t)klen);
+    if (site)
+        return site;
+    site = calloc(1, sizeof *site);
+    SSL_CTX *ctx = site ? tg_tls_server_ctx_new() : NULL;
+    struct tg_tls_site **grown = ctx ? realloc(b->t->owned, (b->t->num_owned + 1) * sizeof *grown) : NULL;
     if (!grown) {
         SSL_CTX_free(ctx);
+        free(site);
         add_error(b, "%s: out of memory", path);
         return NULL;
     }
+    site->ctx = ctx;
+    site->policy = policy;
     b->t->owned = grown;
-    b->t->owned[b->t->num_owned++] = ctx;
+    b->t->owned[b->t->num_owned++] = site;
     for (size_t i = n; i-- > 0;) {
         if (!(mask >> i & 1))
             continue;
@@ -199,24 +204,100 @@ static SSL_CTX *ctx_for(struct build *b, struct entry *es, size_t n, unsigned lo
             return NULL;
         }
     }
-    tg_strmap_put(cache, key, (size_t)klen, ctx, NULL);
-    return ctx;
+    tg_strmap_put(cache, key, (size_t)klen, site, NULL);
+    return site;
 }
 
-/* Maps one hostname (or "*.suffix") to ctx. */
-static void map_host(struct tg_tls_certs *t, const char *host, SSL_CTX *ctx)
+/* Maps one hostname (or "*.suffix") to site. */
+static void map_host(struct tg_tls_certs *t, const char *host, struct tg_tls_site *site)
 {
     int wildcard = host[0] == '*';
     struct tg_strmap *map = wildcard ? &t->wildcard : &t->exact;
     const char *key = wildcard ? host + 1 : host;
     if (!tg_strmap_get(map, key, strlen(key)))
-        tg_strmap_put(map, key, strlen(key), ctx, NULL);
+        tg_strmap_put(map, key, strlen(key), site, NULL);
+}
+
+/* "1.2" / "1.3" → TLS1_2_VERSION / TLS1_3_VERSION; dflt when absent; 0 after reporting. */
+static int parse_version(struct build *b, const json_t *opts, const char *path, const char *key, int dflt)
+{
+    const json_t *v = json_object_get(opts, key);
+    if (!v)
+        return dflt;
+    const char *s = json_string_value(v);
+    if (s && strcmp(s, "1.2") == 0)
+        return TLS1_2_VERSION;
+    if (s && strcmp(s, "1.3") == 0)
+        return TLS1_3_VERSION;
+    add_error(b, "%s.%s: must be \"1.2\" or \"1.3\"", path, key);
+    return 0;
+}
+
+/* A cipher list of opts checked on a scratch context (tls13: TLS 1.3 suites); NULL when absent or reported. */
+static const char *parse_ciphers(struct build *b, const json_t *opts, const char *path, const char *key, int tls13)
+{
+    const json_t *v = json_object_get(opts, key);
+    if (!v)
+        return NULL;
+    const char *s = json_string_value(v);
+    if (!s || !s[0] || strlen(s) > 2048) {
+        add_error(b, "%s.%s: must be a non-empty OpenSSL cipher string of at most 2048 bytes", path, key);
+        return NULL;
+    }
+    SSL_CTX *probe = SSL_CTX_new(TLS_server_method());
+    int ok = probe && (tls13 ? SSL_CTX_set_ciphersuites(probe, s) : SSL_CTX_set_cipher_list(probe, s)) == 1;
+    SSL_CTX_free(probe);
+    if (!ok) {
+        add_error(b, "%s.%s: selects no cipher this OpenSSL knows (%s)", path, key, ssl_reason());
+        return NULL;
+    }
+    return s;
+}
+
+/* groups[gi].tlsOptions → t->policies[gi] (defaults: TLS 1.2–1.3, the listener's lists); 1 when the group asks to
+ * be the default certificate. */
+static int build_policy(struct build *b, const json_t *group, size_t gi)
+{
+    struct tg_tls_policy *p = &b->t->policies[gi];
+    p->min_version = TLS1_2_VERSION;
+    p->max_version = TLS1_3_VERSION;
+    const json_t *opts = json_object_get(group, "tlsOptions");
+    if (!opts)
+        return 0;
+    char path[64];
+    snprintf(path, sizeof path, "groups[%zu].tlsOptions", gi);
+    if (!json_is_object(opts)) {
+        add_error(b, "%s: must be an object", path);
+        return 0;
+    }
+    static const char *const keys[] = {"minVersion", "maxVersion", "ciphers", "cipherSuites", "defaultCertificate",
+                                       NULL};
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)opts, key, value) {
+        int known = 0;
+        for (size_t i = 0; keys[i]; i++)
+            known |= strcmp(keys[i], key) == 0;
+        if (!known)
+            add_error(b, "%s.%s: unknown field", path, key);
+    }
+    p->min_version = parse_version(b, opts, path, "minVersion", TLS1_2_VERSION);
+    p->max_version = parse_version(b, opts, path, "maxVersion", TLS1_3_VERSION);
+    if (p->min_version && p->max_version && p->min_version > p->max_version)
+        add_error(b, "%s: maxVersion is below minVersion", path);
+    p->ciphers = parse_ciphers(b, opts, path, "ciphers", 0);
+    p->cipher_suites = parse_ciphers(b, opts, path, "cipherSuites", 1);
+    const json_t *def = json_object_get(opts, "defaultCertificate");
+    if (def && !json_is_boolean(def))
+        add_error(b, "%s.defaultCertificate: must be true or false", path);
+    return json_is_true(def);
 }
 
 static void build_group(struct build *b, const json_t *group, size_t gi)
 {
     const json_t *tls = json_object_get(group, "tls");
     const json_t *hostnames = json_object_get(group, "hostnames");
+    int wants_default = build_policy(b, group, gi);
     if (!tls || !json_is_array(tls) || json_array_size(tls) == 0 || !json_is_array(hostnames))
         return; /* snapshot.c reports a "tls" that is not an array */
     char path[64];
@@ -251,12 +332,15 @@ static void build_group(struct build *b, const json_t *group, size_t gi)
                 if (covers(&es[i], host))
                     mask |= 1ull << i;
             if (mask) {
-                SSL_CTX *ctx = ctx_for(b, es, n, mask, &cache, path);
-                if (ctx)
-                    map_host(b->t, host, ctx);
+                struct tg_tls_site *site = site_for(b, es, n, mask, &b->t->policies[gi], &cache, path);
+                if (site)
+                    map_host(b->t, host, site);
             }
         }
-        b->t->group_default[gi] = ctx_for(b, es, n, n == 64 ? ~0ull : (1ull << n) - 1, &cache, path);
+        b->t->group_default[gi] =
+            site_for(b, es, n, n == 64 ? ~0ull : (1ull << n) - 1, &b->t->policies[gi], &cache, path);
+        if (wants_default && !b->t->fallback)
+            b->t->fallback = b->t->group_default[gi];
         b->t->num_certs += n;
         tg_strmap_free(&cache);
     }
@@ -270,9 +354,15 @@ struct tg_tls_certs *tg_tls_certs_build(const json_t *groups, json_t *errors)
     struct build b = {.errors = errors, .errors_before = json_array_size(errors)};
     struct tg_tls_certs *t = calloc(1, sizeof *t);
     size_t n = json_array_size(groups);
-    if (t)
+    if (t) {
         t->group_default = calloc(n ? n : 1, sizeof *t->group_default);
-    if (!t || !t->group_default) {
+        t->policies = calloc(n ? n : 1, sizeof *t->policies);
+    }
+    if (!t || !t->group_default || !t->policies) {
+        if (t) {
+            free(t->group_default);
+            free(t->policies);
+        }
         free(t);
         add_error(&b, "groups: out of memory for TLS certificates");
         return NULL;
@@ -297,32 +387,82 @@ void tg_tls_certs_free(struct tg_tls_certs *t)
 {
     if (!t)
         return;
-    for (size_t i = 0; i < t->num_owned; i++)
-        SSL_CTX_free(t->owned[i]);
+    for (size_t i = 0; i < t->num_owned; i++) {
+        SSL_CTX_free(t->owned[i]->ctx);
+        free(t->owned[i]);
+    }
     free(t->owned);
     free(t->group_default);
+    free(t->policies);
     tg_strmap_free(&t->exact);
     tg_strmap_free(&t->wildcard);
     free(t);
 }
 
-SSL_CTX *tg_tls_certs_find(const struct tg_tls_certs *t, const char *name, size_t len, size_t group_index)
+const struct tg_tls_site *tg_tls_certs_find(const struct tg_tls_certs *t, const char *name, size_t len,
+                                            size_t group_index)
 {
     if (!t)
         return NULL;
-    SSL_CTX *ctx = tg_strmap_get(&t->exact, name, len);
-    if (ctx)
-        return ctx;
+    const struct tg_tls_site *site = tg_strmap_get(&t->exact, name, len);
+    if (site)
+        return site;
     /* the longest wildcard first: each "." in name starts a candidate suffix, leftmost is the longest; a
      * wildcard stands for at least one label, so the suffix never starts at name's first byte */
     for (size_t i = 1; i < len; i++) {
         if (name[i] != '.')
             continue;
-        ctx = tg_strmap_get(&t->wildcard, name + i, len - i);
-        if (ctx)
-            return ctx;
+        site = tg_strmap_get(&t->wildcard, name + i, len - i);
+        if (site)
+            return site;
     }
     if (group_index < t->num_groups)
         return t->group_default[group_index];
     return NULL;
+}
+
+/* The certPem/keyPem entry of prev_groups that came from Secret secret, or NULL. */
+static const json_t *served_entry(const json_t *prev_groups, const char *secret)
+{
+    size_t gi, ei;
+    json_t *g, *e;
+    json_array_foreach(prev_groups, gi, g) {
+        json_array_foreach(json_object_get(g, "tls"), ei, e) {
+            const char *s = json_string_value(json_object_get(e, "secret"));
+            if (s && strcmp(s, secret) == 0 && json_is_string(json_object_get(e, "certPem")) &&
+                json_is_string(json_object_get(e, "keyPem")))
+                return e;
+        }
+    }
+    return NULL;
+}
+
+void tg_tls_certs_keep_last_good(json_t *groups, const json_t *prev_groups)
+{
+    size_t gi;
+    json_t *g;
+    json_array_foreach(groups, gi, g) {
+        json_t *tls = json_object_get(g, "tls");
+        for (size_t i = 0; json_is_array(tls) && i < json_array_size(tls);) {
+            json_t *e = json_array_get(tls, i);
+            if (!json_is_object(e) || !json_is_true(json_object_get(e, "lastGood"))) {
+                i++;
+                continue;
+            }
+            const char *secret = json_string_value(json_object_get(e, "secret"));
+            const json_t *old = secret ? served_entry(prev_groups, secret) : NULL;
+            if (old) {
+                json_object_del(e, "lastGood");
+                /* copies: the old document may be freed on a worker thread while this one lives on */
+                json_object_set_new(e, "certPem", json_string(json_string_value(json_object_get(old, "certPem"))));
+                json_object_set_new(e, "keyPem", json_string(json_string_value(json_object_get(old, "keyPem"))));
+                tg_info("TLS: Secret %.253s has no usable certificate: the last one served stays in use", secret);
+                i++;
+            } else {
+                tg_warn("TLS: Secret %.253s has no usable certificate and none was served before: its hostnames "
+                        "go without it", secret ? secret : "(unnamed)");
+                json_array_remove(tls, i);
+            }
+        }
+    }
 }

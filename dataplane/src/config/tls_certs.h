@@ -10,6 +10,10 @@
  * "hostnames" covers all of its group's. A group's default context (for a name the group serves that no entry
  * names, e.g. under a wildcard) holds all of the group's entries.
  *
+ * A group's "tlsOptions" give its protocol versions and cipher lists (checked here against OpenSSL, applied per
+ * handshake by the listener) and "defaultCertificate": its certificates answer a ClientHello without SNI or
+ * with a name no certificate covers (the first such group; the controller lets only the oldest say so).
+ *
  * Key material: the PEM text is read from the snapshot document and never copied, logged or put in an error
  * (errors name the field and OpenSSL's reason only).
  */
@@ -22,12 +26,27 @@
 #include <openssl/ssl.h>
 #include <stddef.h>
 
+/* A group's "tlsOptions" (docs/control-protocol.md): applied to each handshake whose certificate it chose. */
+struct tg_tls_policy {
+    int min_version, max_version;   /* TLS1_2_VERSION / TLS1_3_VERSION */
+    const char *ciphers;            /* TLS 1.2 list ("A:B"), or NULL: the listener's default */
+    const char *cipher_suites;      /* TLS 1.3 suites, or NULL: OpenSSL's */
+};
+
+/* What a handshake is given: a certificate context and the policy of the group it belongs to. */
+struct tg_tls_site {
+    SSL_CTX *ctx;
+    const struct tg_tls_policy *policy;
+};
+
 struct tg_tls_certs {
-    struct tg_strmap exact;         /* "api.example.com" → SSL_CTX* */
-    struct tg_strmap wildcard;      /* ".ws.example.com" ("*" removed) → SSL_CTX* */
-    SSL_CTX **group_default;        /* by group index; NULL where the group has no certificate */
+    struct tg_strmap exact;         /* "api.example.com" → struct tg_tls_site* */
+    struct tg_strmap wildcard;      /* ".ws.example.com" ("*" removed) → struct tg_tls_site* */
+    struct tg_tls_site **group_default; /* by group index; NULL where the group has no certificate */
+    struct tg_tls_policy *policies; /* by group index */
     size_t num_groups;
-    SSL_CTX **owned;                /* every context built (one reference each) */
+    const struct tg_tls_site *fallback; /* the default of the first group with "defaultCertificate", or NULL */
+    struct tg_tls_site **owned;     /* every site built (its context holds one reference) */
     size_t num_owned;
     size_t num_certs;               /* certificates parsed (for /config and logs) */
 };
@@ -43,8 +62,14 @@ SSL_CTX *tg_tls_server_ctx_new(void);
 struct tg_tls_certs *tg_tls_certs_build(const json_t *groups, json_t *errors);
 void tg_tls_certs_free(struct tg_tls_certs *t);
 
-/* The context for SNI name (lower-case, no trailing dot; len bytes): the exact hostname, else the longest
+/* Before tg_tls_certs_build: each entry {"hostnames", "secret", "lastGood": true} of groups (a Secret that has no
+ * usable content now) takes "certPem" and "keyPem" from the entry of prev_groups (the snapshot in use; NULL:
+ * none) that came from the same "secret"; a marker nothing matches is removed (its hostnames go without that
+ * certificate) and logged. Edits groups in place. */
+void tg_tls_certs_keep_last_good(json_t *groups, const json_t *prev_groups);
+
+/* The site for SNI name (lower-case, no trailing dot; len bytes): the exact hostname, else the longest
  * wildcard, else the default of group_index (the group that serves name, SIZE_MAX: none). NULL: none. */
-SSL_CTX *tg_tls_certs_find(const struct tg_tls_certs *t, const char *name, size_t len, size_t group_index);
+const struct tg_tls_site *tg_tls_certs_find(const struct tg_tls_certs *t, const char *name, size_t len, size_t group_index);
 
 #endif

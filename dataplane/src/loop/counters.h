@@ -21,9 +21,9 @@ struct tg_counters {
     _Atomic uint64_t upstream_connect_failures;
     _Atomic uint64_t upstream_tls_failures;     /* TLS handshakes to backends that failed (verification...) */
     _Atomic uint64_t accept_errors;
-    _Atomic uint64_t tls_handshakes;         /* server handshakes completed */
-    _Atomic uint64_t tls_handshake_failures; /* server connections that ended (error or EOF) before completing one */
-    struct tg_histogram upstream_connect;    /* new backend connections: connect(2) to writable */
+    _Atomic uint64_t tls_handshakes, tls_resumed; /* the TLS listener: handshakes completed, of which resumed */
+    _Atomic uint64_t tls_handshake_failures;     /* listener connections that ended (error or EOF) before completing one */
+    struct tg_histogram upstream_connect;         /* new backend connections: connect(2) (+ TLS) to ready */
 };
 
 /* Adds n to a single-writer counter (relaxed load + store: no locked instruction on the hot path). */

@@ -15,12 +15,6 @@ static _Thread_local struct tg_counters *handshake_counters;
 
 void tg_tls_count_into(struct tg_counters *counters) { handshake_counters = counters; }
 
-void tg_tls_note_handshake_done(void)
-{
-    if (handshake_counters)
-        tg_counter_add(&handshake_counters->tls_handshakes, 1);
-}
-
 /* A server conn's read or write ended it (error or EOF): a failed handshake when none had completed. */
 static void note_end(SSL *ssl)
 {
@@ -65,14 +59,27 @@ static ssize_t map_result(SSL *ssl, int n)
     }
 }
 
+/* One SSL_read returns one record at most: keep reading while OpenSSL holds bytes it already took from the
+ * socket (read-ahead), so a burst of small records costs one call here, not one event-loop turn each (a short
+ * read tells the owner the socket is drained: conn.c). Whatever stopped the loop after some bytes (a partial
+ * record, close_notify) is seen again on the next call. */
 static ssize_t tls_read(struct tg_conn *c, void *buf, size_t len)
 {
     SSL *ssl = c->tls;
-    errno = 0;
-    int n = SSL_read(ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
-    if (n > 0)
-        return n;
-    return map_result(ssl, n);
+    size_t got = 0;
+    do {
+        size_t room = len - got;
+        errno = 0;
+        int n = SSL_read(ssl, (char *)buf + got, room > INT_MAX ? INT_MAX : (int)room);
+        if (n <= 0) {
+            if (got == 0)
+                return map_result(ssl, n);
+            ERR_clear_error();
+            break;
+        }
+        got += (size_t)n;
+    } while (got < len && SSL_has_pending(ssl));
+    return (ssize_t)got;
 }
 
 static ssize_t tls_write(struct tg_conn *c, const void *buf, size_t len)

@@ -50,13 +50,10 @@ int tg_conn_tls_handshake(struct tg_conn *c, int *events);
 int tg_conn_tls_resumed(const struct tg_conn *c);
 /* The conn's SSL, or NULL for a plain conn. */
 static inline SSL *tg_conn_ssl(const struct tg_conn *c) { return c->tp == &tg_transport_tls ? c->tls : NULL; }
-/* Server handshakes on this thread are counted in counters from now on (its tls_handshake_failures when a server
- * conn's read or write fails or meets EOF before the handshake completed; NULL: not counted). A worker binds
- * its own struct before it starts a server conn. */
+/* Failed server handshakes on this thread are counted in counters from now on (its tls_handshake_failures when
+ * a server conn's read or write fails or meets EOF before the handshake completed; NULL: not counted). A worker
+ * binds its own struct before it starts a server conn; completed handshakes are counted by their owner. */
 void tg_tls_count_into(struct tg_counters *counters);
-/* Counts one completed server handshake into the thread's bound counters (the owner's info callback calls it
- * on SSL_CB_HANDSHAKE_DONE). */
-void tg_tls_note_handshake_done(void);
 /* The reason the last TLS read or write of this thread failed (OpenSSL's error string, for logs; "" if none).
  * Never contains key material. */
 const char *tg_tls_last_error(void);

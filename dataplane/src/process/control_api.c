@@ -15,7 +15,7 @@ uint64_t tg_dataplane_apply(struct tg_dataplane *dp, json_t *doc, json_t *errors
 {
     uint64_t t0 = tg_now_ns();
     *conflict = 0;
-    struct tg_snapshot *snap = tg_snapshot_build(doc, &tg_registered_policies, errors);
+    struct tg_snapshot *snap = tg_snapshot_build_next(doc, dp->current, &tg_registered_policies, errors);
     if (!snap) {
         tg_metrics_snapshot_failed(1, (tg_now_ns() - t0) / 1000u);
         return 0;

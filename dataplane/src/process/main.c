@@ -38,6 +38,8 @@ static void usage(FILE *out)
             "  --listen ADDR:PORT          HTTP/WebSocket listener (default 0.0.0.0:8080)\n"
             "  --tls-listen ADDR:PORT      HTTPS/wss:// listener, certificates by SNI from the snapshot (default off)\n"
             "  --tls-default-host NAME     certificate for handshakes without a known SNI (default: refuse them)\n"
+            "  --tls-ticket-keys-file PATH session-ticket keys (80 bytes each, first encrypts; re-read when it\n"
+            "                              changes) shared by replicas (default: per-process keys rotated hourly)\n"
             "  --admin ADDR:PORT           admin API (default 127.0.0.1:9901)\n"
             "  --control-socket PATH       controller pushes snapshots here (default /run/tollgate/control.sock;\n"
             "                              \"\" disables)\n"
@@ -179,7 +181,7 @@ int main(int argc, char **argv)
     enum { OPT_LISTEN = 1, OPT_ADMIN, OPT_CONTROL, OPT_SNAPSHOT, OPT_WORKERS, OPT_DRAIN, OPT_MAX_HEADER,
            OPT_KEEPALIVE, OPT_HEADER_TIMEOUT, OPT_LOG_LEVEL, OPT_HELP, OPT_MAX_CONNS, OPT_MAX_CONNS_IP,
            OPT_BODY_TIMEOUT, OPT_ANALYTICS, OPT_ANALYTICS_QUEUE, OPT_PROBE, OPT_ADMIN_TOKEN, OPT_TLS_LISTEN,
-           OPT_TLS_DEFAULT_HOST, OPT_TRUSTED };
+           OPT_TLS_DEFAULT_HOST, OPT_TLS_TICKET_KEYS, OPT_TRUSTED };
     static const struct option options[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"admin", required_argument, NULL, OPT_ADMIN},
@@ -201,6 +203,7 @@ int main(int argc, char **argv)
         {"admin-token-file", required_argument, NULL, OPT_ADMIN_TOKEN},
         {"tls-listen", required_argument, NULL, OPT_TLS_LISTEN},
         {"tls-default-host", required_argument, NULL, OPT_TLS_DEFAULT_HOST},
+        {"tls-ticket-keys-file", required_argument, NULL, OPT_TLS_TICKET_KEYS},
         {"trusted-proxies", required_argument, NULL, OPT_TRUSTED},
         {NULL, 0, NULL, 0},
     };
@@ -272,6 +275,7 @@ int main(int argc, char **argv)
         case OPT_HELP: usage(stdout); return 0;
         case OPT_TLS_LISTEN: dp->config.proxy.tls_listen_addr = optarg; break;
         case OPT_TLS_DEFAULT_HOST: dp->config.proxy.tls_default_host = optarg; break;
+        case OPT_TLS_TICKET_KEYS: dp->config.proxy.tls_ticket_keys_file = optarg; break;
         case OPT_TRUSTED:
             if (tg_trusted_proxies_flag(optarg, &dp->config.proxy) != 0)
                 return 2;

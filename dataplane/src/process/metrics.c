@@ -68,10 +68,12 @@ char *tg_metrics_render(void)
          "Failed TLS handshakes to backends (certificate verification, client certificate, protocol).", offsetof(struct tg_counters, upstream_tls_failures)},
         {"tollgate_accept_errors_total", "counter", "accept(2) failures (EMFILE and others).",
          offsetof(struct tg_counters, accept_errors)},
-        {"tollgate_tls_handshakes_total", "counter", "TLS handshakes completed with clients (--tls-listen).",
+        {"tollgate_tls_handshakes_total", "counter", "TLS handshakes completed on the TLS listener (resumed included).",
          offsetof(struct tg_counters, tls_handshakes)},
+        {"tollgate_tls_resumed_handshakes_total", "counter", "TLS handshakes that resumed a session (tickets).",
+         offsetof(struct tg_counters, tls_resumed)},
         {"tollgate_tls_handshake_failures_total", "counter",
-         "TLS client connections that failed or ended before completing a handshake.",
+         "TLS client connections that failed or ended before completing a handshake (fatal alert, error or EOF).",
          offsetof(struct tg_counters, tls_handshake_failures)},
     };
     for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* RFC 9110 §7.6.1: fields that belong to one connection, never forwarded. X-Forwarded-* are rewritten. */
 static int is_hop_by_hop(struct tg_slice name)
@@ -509,9 +510,13 @@ static int queue_response_head(struct tg_forwarder *f, const struct tg_http_head
     /* RFC 9112 §6.3 item 3: with Transfer-Encoding, Content-Length is ignored, and an intermediary that forwards
      * the message must remove it (the body is relayed with its transfer coding) */
     int drop_length = tg_http_find_header(h, "transfer-encoding") != NULL;
+    const char *ours = h->status >= 200 ? f->response_header : NULL;
+    size_t ours_len = ours ? strcspn(ours, ":") : 0; /* its field name */
     for (size_t i = 0; i < h->num_headers; i++) {
         const struct tg_http_header *fld = &h->headers[i];
         if (is_hop_by_hop(fld->name) || named_by_connection(h, fld->name) || edited(edits, num_edits, fld->name))
+            continue;
+        if (ours && fld->name.len == ours_len && strncasecmp(fld->name.ptr, ours, ours_len) == 0)
             continue;
         if (f->dechunk && tg_slice_eq_nocase(fld->name, "transfer-encoding"))
             continue;
@@ -523,6 +528,8 @@ static int queue_response_head(struct tg_forwarder *f, const struct tg_http_head
         puts_(&wr, "\r\n");
     }
     put_edits(&wr, edits, num_edits);
+    if (ours)
+        puts_(&wr, ours);
     if (h->status >= 200 && !f->keep_alive)
         puts_(&wr, "Connection: close\r\n");
     puts_(&wr, "\r\n");

@@ -68,6 +68,8 @@ struct tg_forwarder {
     char ws_accept[29];                 /* expected Sec-WebSocket-Accept of an upgrade */
     unsigned ws_rsv;                    /* after a 101: the RSV bits its Sec-WebSocket-Extensions allow */
     uint64_t started_ms;                /* the request (or its retry) began: the connect deadline counts from it */
+    const char *response_header;        /* NULL, or "Name: value\r\n" put on the final response (HSTS over TLS),
+                                         * replacing the backend's field of that name; not on a 101 */
 
     /* progress */
     struct tg_upstream *up;

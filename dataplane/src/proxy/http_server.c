@@ -304,6 +304,13 @@ static void answer(struct tg_server_conn *c, int status, const char *code, const
     }
     tg_forwarder_release(&c->fwd, 0);
     keep = keep && c->fwd.keep_alive && c->fwd.req_done && !c->server->draining;
+    char with_hsts[1024];
+    if (c->fwd.response_header) { /* HSTS over TLS (set once the group is known) */
+        int w = snprintf(with_hsts, sizeof with_hsts, "%s%s", extra_headers ? extra_headers : "",
+                         c->fwd.response_header);
+        if (w > 0 && (size_t)w < sizeof with_hsts)
+            extra_headers = with_hsts;
+    }
     size_t n = tg_format_error_response(response, sizeof response, status, code, message, extra_headers, !keep);
     if (c->fwd.is_head) { /* a HEAD answer has the headers only */
         char *body = strstr(response, "\r\n\r\n");
@@ -331,9 +338,9 @@ static void answer_empty(struct tg_server_conn *c, int status, const char *extra
 {
     char response[1536];
     int keep = c->fwd.keep_alive && c->fwd.req_done && !c->server->draining;
-    int n = snprintf(response, sizeof response, "HTTP/1.1 %d %s\r\n%s%s%s\r\n", status, tg_http_reason(status),
+    int n = snprintf(response, sizeof response, "HTTP/1.1 %d %s\r\n%s%s%s%s\r\n", status, tg_http_reason(status),
                      status == 204 || status == 304 ? "" : "Content-Length: 0\r\n", keep ? "" : "Connection: close\r\n",
-                     extra_headers ? extra_headers : "");
+                     extra_headers ? extra_headers : "", c->fwd.response_header ? c->fwd.response_header : "");
     c->fwd.status = status;
     count_request(c, status);
     if (n < 0 || (size_t)n >= sizeof response || queue_output(c, response, (size_t)n) != 0) {
@@ -545,6 +552,34 @@ static int target_and_path(struct tg_server_conn *c, struct tg_http_head *h)
     return 0;
 }
 
+/* The group's plain-HTTP redirect (opt-in, "httpsRedirect"): 308 to https://host[:port]/target, the target as
+ * the client spelled it. ACME HTTP-01 challenges stay on plain HTTP (cert-manager answers them there). 1 when
+ * answered. */
+static int redirect_to_https(struct tg_server_conn *c, const struct tg_http_head *h, const struct tg_group_cfg *g)
+{
+    static const char acme[] = "/.well-known/acme-challenge/";
+    if (!g->https_redirect_port || tg_tls_frontend_is_tls(&c->conn))
+        return 0;
+    if (c->raw_path.len >= sizeof acme - 1 && memcmp(c->raw_path.ptr, acme, sizeof acme - 1) == 0)
+        return 0;
+    size_t host_len = h->host.len;
+    const char *colon = memrchr(h->host.ptr, ':', host_len);
+    if (colon && memchr(colon, ']', host_len - (size_t)(colon - h->host.ptr)) == NULL)
+        host_len = (size_t)(colon - h->host.ptr); /* the port of the plain listener goes */
+    char port[8] = "";
+    if (g->https_redirect_port != 443)
+        snprintf(port, sizeof port, ":%u", (unsigned)g->https_redirect_port);
+    char location[1280];
+    int n = snprintf(location, sizeof location, "Location: https://%.*s%s%.*s\r\n", (int)host_len, h->host.ptr, port,
+                     (int)c->raw_path.len, c->raw_path.ptr);
+    if (n < 0 || (size_t)n >= sizeof location) {
+        answer(c, 414, "request.target_too_long", "the target is too long to redirect to HTTPS", NULL, 0);
+        return 1;
+    }
+    answer_empty(c, 308, location);
+    return 1;
+}
+
 /* A complete head is at the front of conn.in: route it, check it, run the policies. */
 static void process_request(struct tg_server_conn *c, struct tg_http_head *h)
 {
@@ -576,6 +611,10 @@ static void process_request(struct tg_server_conn *c, struct tg_http_head *h)
         answer(c, 404, "routing.no_group", "no environment group serves this host", NULL, 1);
         return;
     }
+    if (redirect_to_https(c, h, m.group))
+        return;
+    if (m.group->hsts_header && tg_tls_frontend_is_tls(&c->conn)) /* RFC 6797 §7.2: never over plain HTTP */
+        f->response_header = m.group->hsts_header;
     if (tg_tls_frontend_misdirected(&c->conn, snap, m.group)) {
         answer(c, 421, "routing.misdirected", "the Host names another group than the TLS server name", NULL, 1);
         return;

@@ -21,7 +21,7 @@ static void on_accept_tls(void *owner, int fd, const struct sockaddr *peer)
     /* the new connection is the head of the server's list (unless the cap closed fd), waiting for its first
      * bytes with nothing read yet: it goes on TLS before it reads anything */
     struct tg_server_conn *c = pw->server.conns;
-    if (c && c->conn.fd == fd && !c->conn.tls && tg_tls_frontend_start(&c->conn, &pw->server.snapshot) != 0) {
+    if (c && c->conn.fd == fd && !c->conn.tls && tg_tls_frontend_start(&c->conn, &pw->server.snapshot, pw->counters) != 0) {
         tg_warn("TLS: cannot set up a connection (out of memory)");
         shutdown(fd, SHUT_RDWR); /* the connection sees EOF and closes through its own path */
     }
@@ -101,7 +101,7 @@ int tg_proxy_worker_init(struct tg_proxy_worker *pw, struct tg_worker *w, const 
     tg_listener_start(&pw->listener);
     pw->tls_listener.fd = pw->tls_listener.reserve_fd = -1;
     if (settings->tls_listen_addr) {
-        if (tg_tls_frontend_init(settings->tls_default_host) != 0 ||
+        if (tg_tls_frontend_init(settings->tls_default_host, settings->tls_ticket_keys_file) != 0 ||
             tg_listener_open(&pw->tls_listener, w->loop, settings->tls_listen_addr, w->id, on_accept_tls, pw) != 0)
             return -1;
         pw->tls_listener.accept_errors = &counters->accept_errors;

@@ -9,6 +9,7 @@
 #include "clock.h"
 
 #include <ctype.h>
+#include <fcntl.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -17,6 +18,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static SSL_CTX *server_ctx;
 static const char *fallback_host; /* --tls-default-host, or NULL: unrecognized_name */
@@ -39,9 +42,67 @@ static uint64_t ticket_rotated_ms;
 static pthread_mutex_t ticket_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic int ktls_noted;
 
-/* Under ticket_lock: a new current key when the last is older than the period. 0, or -1 (no randomness). */
+/* --tls-ticket-keys-file: the keys come from there (checked for a change every TICKET_FILE_CHECK_MS). */
+#define TICKET_FILE_CHECK_MS 60000u
+#define TICKET_KEY_FILE_BYTES 80
+static const char *ticket_file;
+static uint64_t ticket_file_checked_ms;
+static struct stat ticket_file_stat;
+
+/* Under ticket_lock (or before the workers start): reads the keys file into the ring. 0, or -1 with *why set
+ * (the ring is left as it was). */
+static int load_ticket_file_locked(const char **why)
+{
+    unsigned char buf[TICKET_KEYS * TICKET_KEY_FILE_BYTES + 1];
+    struct stat st;
+    int fd = open(ticket_file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        *why = "cannot be read";
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    ssize_t n = read(fd, buf, sizeof buf);
+    close(fd);
+    if (n <= 0 || n % TICKET_KEY_FILE_BYTES != 0 || n > TICKET_KEYS * TICKET_KEY_FILE_BYTES) {
+        *why = "must hold 1 to 3 keys of 80 bytes (16 name, 32 HMAC, 32 AES)";
+        OPENSSL_cleanse(buf, sizeof buf);
+        return -1;
+    }
+    memset(ticket_keys, 0, sizeof ticket_keys);
+    for (ssize_t i = 0; i < n / TICKET_KEY_FILE_BYTES; i++) {
+        const unsigned char *k = buf + i * TICKET_KEY_FILE_BYTES;
+        memcpy(ticket_keys[i].name, k, 16);
+        memcpy(ticket_keys[i].hmac, k + 16, 32);
+        memcpy(ticket_keys[i].aes, k + 48, 32);
+        ticket_keys[i].valid = 1;
+    }
+    OPENSSL_cleanse(buf, sizeof buf);
+    ticket_file_stat = st;
+    return 0;
+}
+
+/* Under ticket_lock: a new current key when the last is older than the period (or, with a keys file, the file
+ * re-read when it changed). 0, or -1 (no randomness, or no key at all). */
 static int rotate_ticket_keys_locked(uint64_t now_ms)
 {
+    if (ticket_file) {
+        struct stat st;
+        if (now_ms - ticket_file_checked_ms >= TICKET_FILE_CHECK_MS) {
+            ticket_file_checked_ms = now_ms;
+            const char *why = NULL;
+            if (stat(ticket_file, &st) == 0 &&
+                (st.st_mtim.tv_sec != ticket_file_stat.st_mtim.tv_sec ||
+                 st.st_mtim.tv_nsec != ticket_file_stat.st_mtim.tv_nsec || st.st_size != ticket_file_stat.st_size ||
+                 st.st_ino != ticket_file_stat.st_ino)) {
+                if (load_ticket_file_locked(&why) == 0)
+                    tg_info("TLS: session-ticket keys re-read from %s", ticket_file);
+                else
+                    tg_warn("TLS: session-ticket keys file %s %s; the previous keys stay", ticket_file, why);
+            }
+        }
+        return ticket_keys[0].valid ? 0 : -1;
+    }
     if (ticket_keys[0].valid && now_ms - ticket_rotated_ms < TICKET_ROTATE_MS)
         return 0;
     struct ticket_key fresh = {.valid = 1};
@@ -58,7 +119,9 @@ static int rotate_ticket_keys_locked(uint64_t now_ms)
 static int on_ticket_key(SSL *ssl, unsigned char key_name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
                          EVP_MAC_CTX *hctx, int enc)
 {
-    (void)ssl;
+    /* TLS 1.3: a resumption always gets a fresh ticket (RFC 8446 §C.4: clients use a ticket once; OpenSSL's
+     * server sends one after a resumption only when this callback asks for a renewal) */
+    int renew_always = SSL_version(ssl) >= TLS1_3_VERSION;
     int result = 0;
     pthread_mutex_lock(&ticket_lock);
     const struct ticket_key *k = NULL;
@@ -72,7 +135,7 @@ static int on_ticket_key(SSL *ssl, unsigned char key_name[16], unsigned char *iv
         for (int i = 0; i < TICKET_KEYS && !k; i++) {
             if (ticket_keys[i].valid && memcmp(ticket_keys[i].name, key_name, 16) == 0) {
                 k = &ticket_keys[i];
-                result = i == 0 ? 1 : 2; /* 2: decrypts, but issue a fresh ticket under the current key */
+                result = i == 0 && !renew_always ? 1 : 2; /* 2: decrypts, and a fresh ticket is issued */
             }
         }
     }
@@ -92,14 +155,24 @@ static int on_ticket_key(SSL *ssl, unsigned char key_name[16], unsigned char *iv
     return result;
 }
 
-/* After a handshake: counts it (tollgate_tls_handshakes_total), and says once per process whether the kernel took
- * the record layer over (kTLS). */
+static int counters_index = -1; /* SSL ex_data slot: the accepting worker's struct tg_counters */
+
+/* Counts handshakes (done once per connection: TLS 1.3 may report "done" again after its tickets; failures are
+ * counted by loop/tls_transport.c when a connection ends before one); after the first handshake of the process,
+ * says whether the kernel took the record layer over (kTLS). */
 static void on_info(const SSL *ssl, int where, int ret)
 {
+    struct tg_counters *counters = SSL_get_ex_data(ssl, counters_index);
     (void)ret;
-    if (where & SSL_CB_HANDSHAKE_DONE)
-        tg_tls_note_handshake_done(); /* tollgate_tls_handshakes_total */
-    if (!(where & SSL_CB_HANDSHAKE_DONE) || atomic_exchange(&ktls_noted, 1))
+    if (!(where & SSL_CB_HANDSHAKE_DONE))
+        return;
+    if (counters) {
+        SSL_set_ex_data((SSL *)ssl, counters_index, NULL); /* counted: a second "done" is not a second handshake */
+        tg_counter_add(&counters->tls_handshakes, 1);
+        if (SSL_session_reused(ssl))
+            tg_counter_add(&counters->tls_resumed, 1);
+    }
+    if (atomic_load_explicit(&ktls_noted, memory_order_relaxed) || atomic_exchange(&ktls_noted, 1))
         return;
     int send = BIO_get_ktls_send(SSL_get_wbio(ssl)) == 1, recv = BIO_get_ktls_recv(SSL_get_rbio(ssl)) == 1;
     if (send || recv)
@@ -140,14 +213,30 @@ static size_t read_sni(SSL *ssl, char *out, size_t size)
     return n;
 }
 
-static SSL_CTX *find_ctx(const struct tg_snapshot *snap, const char *name, size_t len)
+static const struct tg_tls_site *find_site(const struct tg_snapshot *snap, const char *name, size_t len)
 {
     struct tg_route_match m = tg_snapshot_route(snap, name, len, "/", 1);
     size_t gi = m.group ? (size_t)(m.group - snap->groups) : SIZE_MAX;
     return tg_tls_certs_find(snap->tls, name, len, gi);
 }
 
-/* Runs first in the handshake (before version and cipher negotiation): picks the certificate context. */
+/* The chosen group's versions and cipher lists, on this connection: SSL_set_SSL_CTX switches the certificate,
+ * not these, and the version is negotiated after this callback. 0, or -1 (a list OpenSSL refused). */
+static int apply_policy(SSL *ssl, const struct tg_tls_policy *p)
+{
+    if (!p)
+        return 0;
+    if (SSL_set_min_proto_version(ssl, p->min_version) != 1 || SSL_set_max_proto_version(ssl, p->max_version) != 1)
+        return -1;
+    if (p->ciphers && SSL_set_cipher_list(ssl, p->ciphers) != 1)
+        return -1;
+    if (p->cipher_suites && SSL_set_ciphersuites(ssl, p->cipher_suites) != 1)
+        return -1;
+    return 0;
+}
+
+/* Runs first in the handshake (before version and cipher negotiation): picks the certificate context and applies
+ * its group's policy. */
 static int on_client_hello(SSL *ssl, int *alert, void *arg)
 {
     (void)arg;
@@ -155,12 +244,14 @@ static int on_client_hello(SSL *ssl, int *alert, void *arg)
     const struct tg_snapshot *snap = slot ? *slot : NULL;
     char name[256];
     size_t len = read_sni(ssl, name, sizeof name);
-    SSL_CTX *ctx = NULL;
+    const struct tg_tls_site *site = NULL;
     if (snap && len)
-        ctx = find_ctx(snap, name, len);
-    if (!ctx && snap && fallback_host)
-        ctx = find_ctx(snap, fallback_host, strlen(fallback_host));
-    if (!ctx) {
+        site = find_site(snap, name, len);
+    if (!site && snap && fallback_host)
+        site = find_site(snap, fallback_host, strlen(fallback_host));
+    if (!site && snap && snap->tls)
+        site = snap->tls->fallback; /* the group whose tlsOptions.defaultCertificate is set */
+    if (!site) {
         *alert = SSL_AD_UNRECOGNIZED_NAME;
         return SSL_CLIENT_HELLO_ERROR;
     }
@@ -171,18 +262,34 @@ static int on_client_hello(SSL *ssl, int *alert, void *arg)
             SSL_set_ex_data(ssl, sni_index, copy);
         }
     }
-    SSL_set_SSL_CTX(ssl, ctx);
+    SSL_set_SSL_CTX(ssl, site->ctx);
+    if (apply_policy(ssl, site->policy) != 0) {
+        ERR_clear_error();
+        *alert = SSL_AD_INTERNAL_ERROR;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
     return SSL_CLIENT_HELLO_SUCCESS;
 }
 
-int tg_tls_frontend_init(const char *default_host)
+int tg_tls_frontend_init(const char *default_host, const char *ticket_keys_file)
 {
     if (server_ctx)
         return 0;
     fallback_host = default_host && default_host[0] ? default_host : NULL;
+    if (ticket_keys_file && ticket_keys_file[0]) {
+        const char *why = NULL;
+        ticket_file = ticket_keys_file;
+        if (load_ticket_file_locked(&why) != 0) {
+            tg_error("TLS: --tls-ticket-keys-file %s %s", ticket_keys_file, why);
+            return -1;
+        }
+        ticket_file_checked_ms = tg_now_ms();
+        tg_info("TLS: session-ticket keys from %s (shared by every replica that reads it)", ticket_keys_file);
+    }
     sni_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, free_sni);
+    counters_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
     server_ctx = tg_tls_server_ctx_new();
-    if (!server_ctx || sni_index < 0) {
+    if (!server_ctx || sni_index < 0 || counters_index < 0) {
         tg_error("TLS: cannot create the server context");
         return -1;
     }
@@ -193,13 +300,16 @@ int tg_tls_frontend_init(const char *default_host)
     return 0;
 }
 
-int tg_tls_frontend_start(struct tg_conn *conn, struct tg_snapshot *const *snapshot_slot)
+int tg_tls_frontend_start(struct tg_conn *conn, struct tg_snapshot *const *snapshot_slot,
+                          struct tg_counters *counters)
 {
     if (tg_conn_start_tls_server(conn, server_ctx, (void *)snapshot_slot) != 0) {
         ERR_clear_error();
         return -1;
     }
-    SSL_set_info_callback(tg_conn_ssl(conn), on_info); /* per SSL: the context changes at the ClientHello */
+    SSL *ssl = tg_conn_ssl(conn);
+    SSL_set_ex_data(ssl, counters_index, counters);
+    SSL_set_info_callback(ssl, on_info); /* per SSL: the context changes at the ClientHello */
     return 0;
 }
 

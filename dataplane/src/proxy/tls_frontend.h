@@ -2,7 +2,9 @@
  * transport (loop/tls_transport.h) before the HTTP/1 server connection sees a byte, and each handshake picks its
  * certificate by SNI on the accepting worker's snapshot (config/tls_certs.h): the exact hostname, the longest
  * wildcard, the default of the group that serves the name; otherwise the configured default host's
- * certificate (--tls-default-host), or the handshake fails with an unrecognized_name alert (RFC 6066 §3).
+ * certificate (--tls-default-host), else the group marked "defaultCertificate", or the handshake fails with an
+ * unrecognized_name alert (RFC 6066 §3). The chosen group's versions and cipher lists ("tlsOptions") are set on
+ * the connection in the same ClientHello callback, before OpenSSL negotiates the version.
  *
  * One server SSL_CTX serves every worker of the process, so the session-ticket keys it generates are shared by
  * all workers (a ticket issued by one resumes on any). The SNI a connection presented is kept with its SSL so
@@ -13,16 +15,23 @@
 
 #include "config/snapshot.h"
 #include "loop/conn.h"
+#include "loop/counters.h"
 
 #include <stddef.h>
 #include <sys/socket.h>
 
-/* Once per process, before any worker accepts: the shared server context. 0, or -1 with a logged error. */
-int tg_tls_frontend_init(const char *default_host);
+/* Once per process, before any worker accepts: the shared server context. ticket_keys_file (or NULL): the
+ * session-ticket keys, N × 80 bytes (16 name, 32 HMAC-SHA256, 32 AES-256 — nginx's layout; the first encrypts, all
+ * decrypt, at most 3), shared by every replica that reads the same file and re-read within a minute of a change
+ * (a mounted Secret); without it each process makes its own and rotates them hourly. 0, or -1 with a logged
+ * error (the file cannot be read or is not 1–3 keys). */
+int tg_tls_frontend_init(const char *default_host, const char *ticket_keys_file);
 /* Puts conn (accepted on the TLS listener, nothing read yet) on TLS; its handshake will pick the certificate
  * on *snapshot_slot, the accepting worker's current snapshot (read on the worker's thread when the
- * ClientHello arrives). 0, or -1 (out of memory). */
-int tg_tls_frontend_start(struct tg_conn *conn, struct tg_snapshot *const *snapshot_slot);
+ * ClientHello arrives), and count itself in counters (tls_handshakes, tls_resumed, tls_handshake_failures; the
+ * accepting worker's). 0, or -1 (out of memory). */
+int tg_tls_frontend_start(struct tg_conn *conn, struct tg_snapshot *const *snapshot_slot,
+                          struct tg_counters *counters);
 /* The SNI name conn's client presented (lower-case), or NULL (plain TCP, or no SNI); *len its length. */
 const char *tg_tls_frontend_sni(const struct tg_conn *conn, size_t *len);
 /* 1 when conn presented an SNI name that selects another group of snap than group (the Host's): the request is
