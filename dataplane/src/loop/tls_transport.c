@@ -15,10 +15,12 @@ static _Thread_local struct tg_counters *handshake_counters;
 
 void tg_tls_count_into(struct tg_counters *counters) { handshake_counters = counters; }
 
-/* A server conn's read or write ended it (error or EOF): a failed handshake when none had completed. */
+/* A server conn closes: a failed handshake when the client's Finished never arrived (an alert, an error, the
+ * client's EOF). Not SSL_is_init_finished: a TLS 1.3 server still writing its tickets is not "finished". */
 static void note_end(SSL *ssl)
 {
-    if (handshake_counters && SSL_is_server(ssl) && !SSL_is_init_finished(ssl))
+    unsigned char finished[1];
+    if (handshake_counters && SSL_is_server(ssl) && SSL_get_peer_finished(ssl, finished, sizeof finished) == 0)
         tg_counter_add(&handshake_counters->tls_handshake_failures, 1);
 }
 static _Thread_local int last_error_tls; /* the last failure was TLS's (an alert, a bad record), not the socket's */
@@ -47,13 +49,11 @@ static ssize_t map_result(SSL *ssl, int n)
     case SSL_ERROR_ZERO_RETURN: /* close_notify */
         return 0;
     case SSL_ERROR_SYSCALL:
-        note_end(ssl);
         if (ERR_peek_error() == 0 && errno == 0)
             return 0; /* EOF without close_notify: a peer that just closed (RFC 8446 §6.1 allows treating it so) */
         note_error();
         return -1;
     default:
-        note_end(ssl);
         note_error();
         return -1;
     }
@@ -109,6 +109,7 @@ static void tls_close(struct tg_conn *c)
      * upstream does the same with a quiet shutdown). */
     if (!SSL_is_server(ssl) && SSL_is_init_finished(ssl) && !c->io_error)
         SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    note_end(ssl); /* once per connection, however many reads saw it fail */
     SSL_free(ssl);
     c->tls = NULL;
     close(c->fd);
