@@ -87,6 +87,67 @@ static void end_frame(struct tg_ws_tracker *t, struct tg_ws_track_event *ev)
     }
 }
 
+/* The checks a header must pass on this stream, without changing the tracker: the frame rules, then RFC 6455 §5.4
+ * fragmentation. *message_bytes receives the size of the data message the frame belongs to once it is counted. */
+static enum tg_ws_track_result header_verdict(const struct tg_ws_tracker *t, const struct tg_ws_frame_header *h,
+                                              uint64_t *message_bytes)
+{
+    if (t->rules) {
+        /* RFC 6455 §5.1: clients mask every frame, servers none; §5.2: RSV bits only for negotiated extensions;
+         * RFC 7692 §6.1: permessage-deflate's RSV1 only on the first frame of a message. */
+        if (t->mask_rule == TG_WS_MASK_REQUIRED && !h->masked)
+            return TG_WS_TRACK_UNMASKED;
+        if (t->mask_rule == TG_WS_MASK_FORBIDDEN && h->masked)
+            return TG_WS_TRACK_MASKED;
+        if (h->rsv & ~(unsigned)t->rsv_allowed)
+            return TG_WS_TRACK_RSV;
+        if ((h->rsv & TG_WS_RSV1) && (h->opcode == TG_WS_CONT || opcode_is_control(h->opcode)))
+            return TG_WS_TRACK_RSV;
+    }
+    /* RFC 6455 §5.4: a fragmented message is one TEXT/BINARY frame with FIN=0, then CONT frames, the last with
+     * FIN=1; control frames may be injected between fragments and do not belong to the message. */
+    uint64_t mb = t->message_bytes;
+    if (h->opcode == TG_WS_CONT) {
+        if (!t->in_message)
+            return TG_WS_TRACK_BAD; /* continuation without a message to continue */
+    } else if (h->opcode == TG_WS_TEXT || h->opcode == TG_WS_BINARY) {
+        if (t->in_message)
+            return TG_WS_TRACK_BAD; /* a new message while the previous one is still open */
+        mb = 0;
+    }
+    if (opcode_is_data(h->opcode)) {
+        uint64_t sum = mb + h->payload_len;
+        mb = sum < mb ? UINT64_MAX : sum; /* saturate; payload_len < 2^63 */
+    }
+    *message_bytes = mb;
+    return TG_WS_TRACK_OK;
+}
+
+/* Takes a checked header: the tracker is in its frame now (or past it, for an empty one: returns 1 then, with
+ * *message_ended set when that completed a data message). */
+static int header_commit(struct tg_ws_tracker *t, const struct tg_ws_frame_header *h, uint64_t message_bytes,
+                         int *message_ended)
+{
+    t->message_bytes = message_bytes;
+    if (opcode_is_data(h->opcode))
+        t->in_message = 1; /* open until the FIN frame's last byte passes */
+    t->opcode = (uint8_t)h->opcode;
+    t->fin = (uint8_t)h->fin;
+    *message_ended = 0;
+    if (h->payload_len == 0) {
+        if (opcode_is_data(h->opcode) && h->fin) {
+            *message_ended = 1;
+            t->in_message = 0;
+        }
+        t->in_payload = 0;
+        t->payload_left = 0;
+        return 1;
+    }
+    t->in_payload = 1;
+    t->payload_left = h->payload_len;
+    return 0;
+}
+
 enum tg_ws_track_result tg_ws_tracker_feed(struct tg_ws_tracker *t, const uint8_t *buf, size_t len,
                                            struct tg_ws_track_event *ev)
 {
@@ -115,48 +176,87 @@ enum tg_ws_track_result tg_ws_tracker_feed(struct tg_ws_tracker *t, const uint8_
         ev->need_more = 1; /* consumed stays 0: the incomplete header is never forwarded unchecked */
         return TG_WS_TRACK_OK;
     }
-
-    if (t->rules) {
-        /* RFC 6455 §5.1: clients mask every frame, servers none; §5.2: RSV bits only for negotiated extensions;
-         * RFC 7692 §6.1: permessage-deflate's RSV1 only on the first frame of a message. */
-        if (t->mask_rule == TG_WS_MASK_REQUIRED && !h.masked)
-            return TG_WS_TRACK_UNMASKED;
-        if (t->mask_rule == TG_WS_MASK_FORBIDDEN && h.masked)
-            return TG_WS_TRACK_MASKED;
-        if (h.rsv & ~(unsigned)t->rsv_allowed)
-            return TG_WS_TRACK_RSV;
-        if ((h.rsv & TG_WS_RSV1) && (h.opcode == TG_WS_CONT || opcode_is_control(h.opcode)))
-            return TG_WS_TRACK_RSV;
-    }
-
-    /* RFC 6455 §5.4: a fragmented message is one TEXT/BINARY frame with FIN=0, then CONT frames, the last with
-     * FIN=1; control frames may be injected between fragments and do not belong to the message. */
-    if (h.opcode == TG_WS_CONT) {
-        if (!t->in_message)
-            return TG_WS_TRACK_BAD; /* continuation without a message to continue */
-    } else if (h.opcode == TG_WS_TEXT || h.opcode == TG_WS_BINARY) {
-        if (t->in_message)
-            return TG_WS_TRACK_BAD; /* a new message while the previous one is still open */
-        t->message_bytes = 0;
-    }
-    if (opcode_is_data(h.opcode)) {
-        t->in_message = 1; /* open until the FIN frame's last byte passes (end_frame) */
-        uint64_t sum = t->message_bytes + h.payload_len;
-        t->message_bytes = sum < t->message_bytes ? UINT64_MAX : sum; /* saturate; payload_len < 2^63 */
-    }
-
-    t->opcode = (uint8_t)h.opcode;
-    t->fin = (uint8_t)h.fin;
+    uint64_t mb;
+    enum tg_ws_track_result v = header_verdict(t, &h, &mb);
+    if (v != TG_WS_TRACK_OK)
+        return v;
+    int message_ended;
     ev->consumed = h.header_len;
     ev->frame_started = 1;
     ev->header = h;
-    if (h.payload_len == 0) {
-        end_frame(t, ev);
-    } else {
-        t->in_payload = 1;
-        t->payload_left = h.payload_len;
+    if (header_commit(t, &h, mb, &message_ended)) {
+        ev->frame_ended = 1;
+        ev->message_ended = message_ended;
     }
     ev->message_bytes = t->message_bytes;
+    return TG_WS_TRACK_OK;
+}
+
+enum tg_ws_track_result tg_ws_tracker_scan(struct tg_ws_tracker *t, const uint8_t *buf, size_t len,
+                                           uint64_t max_message_bytes, struct tg_ws_scan *sc)
+{
+    size_t pos = 0;
+    uint64_t messages = 0;
+    sc->stop = TG_WS_SCAN_END;
+    for (;;) {
+        if (t->in_payload) {
+            /* payload bytes are covered without being looked at */
+            size_t avail = len - pos;
+            if (t->payload_left > avail) {
+                t->payload_left -= avail;
+                pos = len;
+                break;
+            }
+            pos += (size_t)t->payload_left;
+            t->payload_left = 0;
+            t->in_payload = 0;
+            if (t->fin && opcode_is_data(t->opcode)) {
+                messages++;
+                t->in_message = 0;
+            }
+        }
+        if (pos == len)
+            break;
+        struct tg_ws_frame_header h;
+        int r = tg_ws_parse_frame_header(buf + pos, len - pos, &h);
+        if (r <= 0) {
+            if (r < 0) {
+                sc->consumed = pos;
+                sc->messages = messages;
+                sc->message_bytes = t->message_bytes;
+                return TG_WS_TRACK_BAD;
+            }
+            sc->stop = TG_WS_SCAN_NEED_MORE; /* the incomplete header is never forwarded unchecked */
+            break;
+        }
+        uint64_t mb;
+        enum tg_ws_track_result v = header_verdict(t, &h, &mb);
+        if (v != TG_WS_TRACK_OK) {
+            sc->consumed = pos;
+            sc->messages = messages;
+            sc->message_bytes = t->message_bytes;
+            return v;
+        }
+        if (max_message_bytes && opcode_is_data(h.opcode) && mb > max_message_bytes) {
+            sc->stop = TG_WS_SCAN_TOO_BIG; /* refused before any byte of the frame is covered */
+            sc->consumed = pos;
+            sc->messages = messages;
+            sc->message_bytes = mb;
+            return TG_WS_TRACK_OK;
+        }
+        int message_ended;
+        header_commit(t, &h, mb, &message_ended);
+        messages += (uint64_t)message_ended;
+        pos += h.header_len;
+        if (h.opcode == TG_WS_CLOSE) {
+            sc->stop = TG_WS_SCAN_CLOSE;
+            sc->header = h;
+            break;
+        }
+    }
+    sc->consumed = pos;
+    sc->messages = messages;
+    sc->message_bytes = t->message_bytes;
     return TG_WS_TRACK_OK;
 }
 
