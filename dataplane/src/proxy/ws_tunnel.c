@@ -49,12 +49,17 @@ static void free_tunnel(struct tg_deferred *d)
     free(t);
 }
 
+static uint64_t last_activity(const struct tg_tunnel *t)
+{
+    return atomic_load_explicit(&t->session.last_activity_ms, memory_order_relaxed);
+}
+
 static void refresh_timer(struct tg_tunnel *t)
 {
     uint64_t deadline = UINT64_MAX;
     if (t->state == TG_TUNNEL_OPEN) {
         if (t->session.proxy->ws_idle_timeout_ms)
-            deadline = t->last_activity_ms + t->session.proxy->ws_idle_timeout_ms;
+            deadline = last_activity(t) + t->session.proxy->ws_idle_timeout_ms;
         if (t->session.proxy->ws_max_lifetime_ms && t->started_ms + t->session.proxy->ws_max_lifetime_ms < deadline)
             deadline = t->started_ms + t->session.proxy->ws_max_lifetime_ms;
         if (t->cred_expiry_ms && t->cred_expiry_ms < deadline)
@@ -99,7 +104,8 @@ struct tg_tunnel *tg_tunnel_start(const struct tg_tunnel_env *env, const struct 
     t->session.environment = setup->route->environment;
     snprintf(t->session.client_ip, sizeof t->session.client_ip, "%s", setup->client_ip);
     t->ip_limit = setup->ip_limit;
-    t->started_ms = t->last_activity_ms = tg_now_ms();
+    t->started_ms = tg_now_ms();
+    atomic_store_explicit(&t->session.last_activity_ms, t->started_ms, memory_order_relaxed);
     t->close_code = 1005; /* "no status" until a close frame says otherwise */
     t->debug_handle = setup->debug_handle;
     t->analytics = setup->analytics;
@@ -393,7 +399,7 @@ static int pump_direction(struct tg_tunnel *t, struct tg_ws_direction *d, struct
         reads++;
         if (n > 0) {
             src->in->tail += (uint32_t)n;
-            t->last_activity_ms = tg_worker_now_ms(w);
+            atomic_store_explicit(&t->session.last_activity_ms, tg_worker_now_ms(w), memory_order_relaxed);
             continue;
         }
         if (n == TG_IO_AGAIN)
@@ -662,7 +668,7 @@ static void on_tunnel_timer(struct tg_timer *timer, uint64_t now_ms)
                         "max lifetime reached", TG_CLOSED_BY_PROXY);
         return;
     }
-    if (px->ws_idle_timeout_ms && now_ms >= t->last_activity_ms + px->ws_idle_timeout_ms) {
+    if (px->ws_idle_timeout_ms && now_ms >= last_activity(t) + px->ws_idle_timeout_ms) {
         tg_tunnel_close(t, TG_WS_CLOSE_GOING_AWAY, "idle timeout", TG_WS_CLOSE_GOING_AWAY, "idle timeout",
                         TG_CLOSED_BY_PROXY);
         return;

@@ -68,7 +68,6 @@ struct tg_tunnel {
     struct tg_snapshot *snap;        /* session.proxy lives in it (follows the worker's, tg_tunnels_follow) */
     struct tg_ip_limit *ip_limit;    /* holds a slot of session.client_ip in it (NULL: none) */
     uint64_t started_ms;
-    uint64_t last_activity_ms;
     uint64_t closing_deadline_ms;
     uint64_t close_started_ms;       /* a peer's close frame was relayed: the handshake must finish in time */
     struct tg_credential *cred;      /* the credential that admitted the session (NULL: none) */
