@@ -193,8 +193,60 @@ enum tg_ws_track_result tg_ws_tracker_feed(struct tg_ws_tracker *t, const uint8_
     return TG_WS_TRACK_OK;
 }
 
-enum tg_ws_track_result tg_ws_tracker_scan(struct tg_ws_tracker *t, const uint8_t *buf, size_t len,
-                                           uint64_t max_message_bytes, struct tg_ws_scan *sc)
+/* Ends a scan: what it covered before stopping. */
+static enum tg_ws_track_result scan_end(struct tg_ws_scan *sc, const struct tg_ws_tracker *t, size_t pos,
+                                        uint64_t messages, enum tg_ws_track_result r)
+{
+    sc->consumed = pos;
+    sc->messages = messages;
+    sc->message_bytes = t->message_bytes;
+    return r;
+}
+
+/* The fast path of tg_ws_tracker_scan: the common header — a whole TEXT/BINARY/CONT header with a 7- or 16-bit
+ * length at p[0..avail) that passes the rules and the fragmentation order and keeps its message within max
+ * (no parse error is possible for such a header). Takes it and returns its length; 0 for anything else, which
+ * the general path (tg_ws_parse_frame_header, header_verdict) then decides, refusals included. */
+static inline size_t scan_data_header(struct tg_ws_tracker *t, const uint8_t *p, size_t avail, uint64_t max,
+                                      uint64_t *messages)
+{
+    if (avail < 2)
+        return 0;
+    unsigned b0 = p[0], b1 = p[1], op = b0 & 0x0F, len7 = b1 & 0x7F;
+    if (op > TG_WS_BINARY || len7 > 126)
+        return 0;
+    unsigned masked = b1 >> 7, rsv = (b0 >> 4) & 7, fin = b0 >> 7;
+    size_t hlen = 2 + (masked << 2) + (len7 == 126 ? 2 : 0);
+    if (avail < hlen)
+        return 0;
+    if (t->rules && ((t->mask_rule == TG_WS_MASK_REQUIRED && !masked) ||
+                     (t->mask_rule == TG_WS_MASK_FORBIDDEN && masked) || (rsv & ~(unsigned)t->rsv_allowed) ||
+                     ((rsv & TG_WS_RSV1) && op == TG_WS_CONT)))
+        return 0;
+    if ((op == TG_WS_CONT) != (t->in_message != 0))
+        return 0; /* CONT without an open message, or a new message inside one */
+    uint64_t plen = len7 == 126 ? ((uint64_t)p[2] << 8 | p[3]) : len7;
+    uint64_t mb = (op == TG_WS_CONT ? t->message_bytes : 0) + plen; /* wrapped: mb < plen (the general path saturates) */
+    if (mb < plen || (max && mb > max))
+        return 0;
+    t->message_bytes = mb;
+    t->opcode = (uint8_t)op;
+    t->fin = (uint8_t)fin;
+    if (plen == 0) {
+        t->in_message = (uint8_t)!fin;
+        *messages += fin;
+    } else {
+        t->in_message = 1;
+        t->in_payload = 1;
+        t->payload_left = plen;
+    }
+    return hlen;
+}
+
+/* tg_ws_tracker_scan on a tracker the caller copied to a local: buf is bytes, which may alias anything, so a
+ * tracker behind the caller's pointer would be reloaded from memory after every read of buf. */
+static inline enum tg_ws_track_result scan_local(struct tg_ws_tracker *t, const uint8_t *buf, size_t len,
+                                                 uint64_t max_message_bytes, struct tg_ws_scan *sc)
 {
     size_t pos = 0;
     uint64_t messages = 0;
@@ -218,30 +270,27 @@ enum tg_ws_track_result tg_ws_tracker_scan(struct tg_ws_tracker *t, const uint8_
         }
         if (pos == len)
             break;
+        size_t fast = scan_data_header(t, buf + pos, len - pos, max_message_bytes, &messages);
+        if (fast) {
+            pos += fast;
+            continue;
+        }
+        /* the general path: control frames, 64-bit lengths, incomplete headers, and every refusal */
         struct tg_ws_frame_header h;
         int r = tg_ws_parse_frame_header(buf + pos, len - pos, &h);
-        if (r <= 0) {
-            if (r < 0) {
-                sc->consumed = pos;
-                sc->messages = messages;
-                sc->message_bytes = t->message_bytes;
-                return TG_WS_TRACK_BAD;
-            }
+        if (r < 0)
+            return scan_end(sc, t, pos, messages, TG_WS_TRACK_BAD);
+        if (r == 0) {
             sc->stop = TG_WS_SCAN_NEED_MORE; /* the incomplete header is never forwarded unchecked */
             break;
         }
         uint64_t mb;
         enum tg_ws_track_result v = header_verdict(t, &h, &mb);
-        if (v != TG_WS_TRACK_OK) {
-            sc->consumed = pos;
-            sc->messages = messages;
-            sc->message_bytes = t->message_bytes;
-            return v;
-        }
+        if (v != TG_WS_TRACK_OK)
+            return scan_end(sc, t, pos, messages, v);
         if (max_message_bytes && opcode_is_data(h.opcode) && mb > max_message_bytes) {
             sc->stop = TG_WS_SCAN_TOO_BIG; /* refused before any byte of the frame is covered */
-            sc->consumed = pos;
-            sc->messages = messages;
+            scan_end(sc, t, pos, messages, TG_WS_TRACK_OK);
             sc->message_bytes = mb;
             return TG_WS_TRACK_OK;
         }
@@ -255,10 +304,16 @@ enum tg_ws_track_result tg_ws_tracker_scan(struct tg_ws_tracker *t, const uint8_
             break;
         }
     }
-    sc->consumed = pos;
-    sc->messages = messages;
-    sc->message_bytes = t->message_bytes;
-    return TG_WS_TRACK_OK;
+    return scan_end(sc, t, pos, messages, TG_WS_TRACK_OK);
+}
+
+enum tg_ws_track_result tg_ws_tracker_scan(struct tg_ws_tracker *t, const uint8_t *buf, size_t len,
+                                           uint64_t max_message_bytes, struct tg_ws_scan *sc)
+{
+    struct tg_ws_tracker local = *t;
+    enum tg_ws_track_result r = scan_local(&local, buf, len, max_message_bytes, sc);
+    *t = local;
+    return r;
 }
 
 int tg_ws_tracker_at_boundary(const struct tg_ws_tracker *t)
