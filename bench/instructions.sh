@@ -9,6 +9,8 @@
 #   hs     WebSocket opening handshakes (connect, upgrade, 101, close frame, close; 8 connections looping, a
 #          Python client): Ir per handshake, no policy
 #   hskey  the same through a proxy with verifyApiKey (the key in X-Api-Key): Ir per handshake
+# BENCH_DEBUG_OTHER=1: a debug session is recording on another proxy (bench/other, which no scenario calls) for
+# the whole run: what recording costs the requests it does not match (issue 15 item 7).
 # Usage: bench/instructions.sh [BUILD_DIR ...]   (default: $TOLLGATE_BUILD or build). Several build directories
 # are measured in turn, e.g. a checkout of the previous commit built into build-before, to show a change's cost:
 #   bench/instructions.sh build-before build
@@ -34,6 +36,13 @@ cat >"$tmp/snapshot.json" <<JSON
 {"version": 1, "generatedAt": "2026-01-01T00:00:00Z",
  "groups": [{"id": "bench/bench", "hostnames": ["bench.local"], "environments": ["bench"]}],
  "proxies": [{"id": "bench/echo", "environments": ["bench"], "basePath": "/", "stripBasePath": false,
+   "maxRequestBodyBytes": 0,
+   "target": {"pathPrefix": "", "endpoints": [{"address": "127.0.0.1", "port": $backend_port}],
+              "tls": {"enabled": false, "serverName": "", "caPem": ""}, "connectTimeoutMs": 5000,
+              "timeoutMs": 3600000, "loadBalancing": "roundRobin"},
+   "websocket": {"enabled": true, "idleTimeoutMs": 3600000, "maxLifetimeMs": 0, "maxMessageBytes": 0},
+   "policies": []},
+  {"id": "bench/other", "environments": ["bench"], "basePath": "/other", "stripBasePath": true,
    "maxRequestBodyBytes": 0,
    "target": {"pathPrefix": "", "endpoints": [{"address": "127.0.0.1", "port": $backend_port}],
               "tls": {"enabled": false, "serverName": "", "caPem": ""}, "connectTimeoutMs": 5000,
@@ -93,6 +102,10 @@ for build in "${builds[@]}"; do
   pids+=("$vg")
   for _ in $(seq 150); do curl -sf "127.0.0.1:$admin_port/readyz" >/dev/null && break; sleep 0.2; done
   curl -sf "127.0.0.1:$admin_port/readyz" >/dev/null || { echo "instructions: $dp did not become ready" >&2; cat "$tmp/dataplane.log" >&2; exit 1; }
+  if [ "${BENCH_DEBUG_OTHER:-0}" = 1 ]; then
+    curl -sf -XPOST "127.0.0.1:$admin_port/debug/sessions" -d '{"proxy":"bench/other","durationSeconds":900}' >/dev/null \
+      || { echo "instructions: could not start the debug session" >&2; exit 1; }
+  fi
   echo_args=(--target "127.0.0.1:$proxy_port" --host bench.local --path / --conns 16 --window 16 --size 64)
   "$bench_tool" echo "${echo_args[@]}" --duration 2 --warmup 1 >/dev/null
   callgrind_control -i on "$vg" >/dev/null 2>&1

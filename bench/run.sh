@@ -222,8 +222,52 @@ start_peer() {
   echo "  $peer: ready on $PEER_ADDR"
 }
 
-# One measurement of one scenario against one peer.
+# CPU time (user + system, in clock ticks) the processes PIDS... have used so far (/proc/PID/stat fields 14, 15;
+# the command name, field 2, may hold spaces: fields are counted after its closing parenthesis).
+cpu_ticks() {
+  local p sum=0 t
+  for p in "$@"; do
+    t=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }') || continue
+    sum=$((sum + ${t:-0}))
+  done
+  echo "$sum"
+}
+CLK_TCK=$(getconf CLK_TCK)
+
+# Adds the proxy's CPU per relayed message (or request) to the last results line when it is this peer's RESULT:
+# cpu_us_per_msg = CPU µs used by the proxy's processes during the client's run ÷ the messages it relayed in that
+# time. The client counts messages only after its warm-up, so the count is scaled to the whole run (warm-up at
+# the same rate); wrk has no warm-up.
+add_cpu() {
+  local peer=$1 label=$2 ticks=$3 last
+  last=$(tail -1 "$RESULTS")
+  [[ "$last" == "peer=$peer "* ]] && [[ "$last" != *failed=* ]] || return 0
+  local extra
+  extra=$(echo "$last" | awk -v ticks="$ticks" -v hz="$CLK_TCK" -v warm="$WARM" -v wrkdur="$WRK_DUR" '
+    { for (i = 1; i <= NF; i++) { eq = index($i, "="); if (eq > 1) v[substr($i, 1, eq - 1)] = substr($i, eq + 1) } }
+    END {
+      cpu_us = ticks * 1e6 / hz
+      if (v["scenario"] == "http") n = v["rps"] * wrkdur
+      else n = v["msgs"] * (v["seconds"] + warm) / (v["seconds"] > 0 ? v["seconds"] : 1)
+      if (n > 0) printf("cpu_ms=%.0f cpu_us_per_msg=%.2f", cpu_us / 1000, cpu_us / n)
+    }')
+  [ -n "$extra" ] && sed -i '$ s/$/ '"$extra"'/' "$RESULTS"
+  return 0
+}
+
+# One measurement of one scenario against one peer (with the proxy's CPU per message, except for direct).
 run_scenario() {
+  local peer=$1 label=$2 before after
+  [ "$peer" = direct ] && { run_scenario_client "$peer" "$label"; return; }
+  # shellcheck disable=SC2086
+  before=$(cpu_ticks ${P_RSS[$peer]})
+  run_scenario_client "$peer" "$label"
+  # shellcheck disable=SC2086
+  after=$(cpu_ticks ${P_RSS[$peer]})
+  add_cpu "$peer" "$label" $((after - before))
+}
+
+run_scenario_client() {
   local peer=$1 label=$2 addr=${P_ADDR[$1]}
   case $label in
   lat1 | lat1same) run_client "$peer" "$label" $PIN_LOAD "$TOOL" echo --target "$addr" --conns 1 --size $LAT_SIZE \
@@ -294,9 +338,12 @@ done
 for peer in "${LIVE[@]}"; do [ "$peer" = direct ] || stop_pid "${P_PID[$peer]}"; done
 ELAPSED=$(( $(date +%s) - START ))
 
-REPORT=$(awk -v peers="$PEERS" -f bench/report.awk "$RESULTS")
+mkdir -p "$OUT/plots"
+REPORT=$(awk -v peers="$PEERS" -v plots="$OUT/plots" -f bench/report.awk "$RESULTS")
 echo
 echo "$REPORT"
+# the pictures, next to the report (docs/images/ for docs/benchmarks.md)
+PICTURES=$(./bench/plots.sh "$OUT/plots" "$(dirname "$DOCS")/images")
 
 # ---- Tollgate-only benchmarks: handshakes/s per policy, and the controller at scale ----
 EXTRA=""
@@ -357,6 +404,13 @@ rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
   echo
   echo "$REPORT"
   echo
+  if [ -n "$PICTURES" ]; then
+    echo "### Pictures"
+    echo
+    echo "Latency by percentile per scenario (medians of the rounds at each percentile; log scales), and every ratio above as a bar (bench/plots.sh, gnuplot)."
+    echo
+    echo "$PICTURES"
+  fi
   if [ -n "$EXTRA" ]; then
     echo "$EXTRA"
     echo
