@@ -93,6 +93,7 @@ static void on_after_poll(struct ev_loop *loop, ev_check *c, int revents)
     struct tg_worker *w = c->data;
     w->woke_ns = now_ns();
     w->now_ms = w->woke_ns / 1000000u;
+    w->iteration++;
 }
 
 static void on_wakeup(struct ev_loop *loop, ev_async *a, int revents)

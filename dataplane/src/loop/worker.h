@@ -61,6 +61,7 @@ struct tg_worker {
     ev_check after_poll;
     uint64_t now_ms;                /* monotonic ms read once when the loop woke (tg_worker_now_ms) */
     uint64_t woke_ns;               /* monotonic ns of that wake-up */
+    uint32_t iteration;             /* counts the loop's wake-ups (wraps): per-iteration budgets compare it */
     struct tg_histogram iterations; /* how long each loop iteration worked: from the wake-up to the next sleep */
     struct tg_timer_wheel wheel;
     struct tg_buf_pool bufs;
@@ -102,6 +103,13 @@ void tg_worker_defer_free(struct tg_worker *w, struct tg_deferred *d);
 static inline uint64_t tg_worker_now_ms(const struct tg_worker *w)
 {
     return w->now_ms;
+}
+
+/* Which wake-up of the loop this is (wraps): a connection that stamps its budget with it knows when a new
+ * iteration gives it a fresh one. Worker thread. */
+static inline uint32_t tg_worker_iteration(const struct tg_worker *w)
+{
+    return w->iteration;
 }
 
 uint32_t tg_worker_random(struct tg_worker *w);

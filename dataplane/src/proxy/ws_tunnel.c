@@ -20,6 +20,13 @@
 #include <sys/socket.h>
 
 #define TUNNEL_READS_PER_WAKEUP 16
+/* Bytes one direction of one session may read per loop iteration (libuv and HAProxy bound a connection's work per
+ * wake-up the same way): a 1 MiB sender then moves 64 KiB and lets every other connection of the worker have its
+ * turn before it moves the next, instead of up to 16 × 32 KiB in one go. Level-triggered epoll wakes the loop
+ * again for what is left in the socket. */
+#ifndef TUNNEL_BYTES_PER_ITERATION /* overridable for measuring (bench/loop_tail.sh): EXTRA_CFLAGS=-D... */
+#define TUNNEL_BYTES_PER_ITERATION (64 * 1024)
+#endif
 #define TUNNEL_CLOSE_LINGER_MS 1000
 /* A close frame relayed from one peer must be answered (and the session ended) within this time; a peer that
  * never answers does not hold both sockets until the idle timeout (HAProxy's `timeout client-fin` idea). */
@@ -391,6 +398,13 @@ static int pump_direction(struct tg_tunnel *t, struct tg_ws_direction *d, struct
         }
         if (d->eof || src->fd < 0 || !src->readable || reads >= TUNNEL_READS_PER_WAKEUP)
             return 0;
+        uint32_t iteration = tg_worker_iteration(w);
+        if (d->budget_iteration != iteration) {
+            d->budget_iteration = iteration;
+            d->budget_used = 0;
+        }
+        if (d->budget_used >= TUNNEL_BYTES_PER_ITERATION)
+            return 0; /* this iteration's share is used: the rest waits for the next wake-up */
         if (!src->in && !(src->in = tg_buf_get(&w->bufs)))
             return 0;
         if (tg_buf_room(src->in) < 16)
@@ -399,6 +413,7 @@ static int pump_direction(struct tg_tunnel *t, struct tg_ws_direction *d, struct
         reads++;
         if (n > 0) {
             src->in->tail += (uint32_t)n;
+            d->budget_used += (uint32_t)n;
             atomic_store_explicit(&t->session.last_activity_ms, tg_worker_now_ms(w), memory_order_relaxed);
             continue;
         }

@@ -31,6 +31,8 @@ struct tg_ws_direction {
     unsigned char inject_pending;    /* a proxy close frame must be written to the destination */
     unsigned char injected;          /* it was queued */
     uint16_t inject_code;
+    uint32_t budget_iteration;       /* the loop iteration budget_used counts for (tg_worker_iteration) */
+    uint32_t budget_used;            /* bytes read from the source in that iteration */
     const char *inject_reason;
 };
 
