@@ -39,6 +39,11 @@ static void run_deferred(struct tg_worker *w)
  * runs before every sleep of the loop, and most iterations do not bring the earliest deadline closer). */
 static void arm_wheel(struct tg_worker *w, uint64_t now)
 {
+    /* nothing scheduled, cancelled or run since the last computation, and that wake-up is still ahead: it still
+     * holds (the wheel's next-delay scan was 4 % of a relayed message's instructions, run every iteration) */
+    if (ev_is_active(&w->wheel_tick) && w->wheel.changes == w->wheel_armed_changes && w->wheel_due_ms > now)
+        return;
+    w->wheel_armed_changes = w->wheel.changes;
     uint64_t delay = tg_timer_wheel_next_delay_ms(&w->wheel, now, 1000);
     uint64_t due = now + delay;
     /* armed to fire no later than needed (an early wake-up only re-arms): nothing to change */

@@ -57,6 +57,7 @@ struct tg_worker {
     ev_async wakeup;
     ev_timer wheel_tick;
     uint64_t wheel_due_ms;          /* when wheel_tick is armed to fire (monotonic ms) */
+    uint64_t wheel_armed_changes;   /* wheel.changes when wheel_due_ms was computed */
     ev_prepare before_sleep;
     ev_check after_poll;
     uint64_t now_ms;                /* monotonic ms read once when the loop woke (tg_worker_now_ms) */
