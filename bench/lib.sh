@@ -5,7 +5,8 @@
 # no WebSocket library), the backend and data plane started on the snapshot, and the measured runs.
 #
 # Inputs (set by the sourcing script): NAME (for messages), BUILD, DURATION, PROCS, CONNS, WORKERS, HOST,
-# DP_PORT, ADMIN_PORT, BACKEND_PORT. Sets: TMP, PIDS (processes stopped at exit), RATE[policy] (handshakes/s).
+# DP_PORT, ADMIN_PORT, BACKEND_PORT. Sets: TMP, PIDS (processes stopped at exit), DP_PID, RATE[policy]
+# (handshakes/s), CPU_US[policy] (the data plane's CPU µs per handshake, from /proc).
 
 # bench_setup TMP_PREFIX: checks the binaries, makes $TMP, arms the cleanup, writes the helpers into $TMP.
 bench_setup() {
@@ -83,6 +84,7 @@ bench_start() {
   "$BUILD/tollgate-dataplane" --listen "127.0.0.1:$DP_PORT" --admin "127.0.0.1:$ADMIN_PORT" \
     --control-socket "$TMP/control.sock" --workers "$WORKERS" --snapshot "$TMP/snapshot.json" \
     --log-level warn >"$TMP/dataplane.log" 2>&1 &
+  DP_PID=$!
   PIDS+=($!)
   for _ in $(seq 100); do
     curl -fs "http://127.0.0.1:$ADMIN_PORT/readyz" >/dev/null 2>&1 && break
@@ -94,17 +96,25 @@ bench_start() {
 
 declare -A RATE
 
+declare -A CPU_US
+
+# The data plane's CPU time so far in clock ticks (/proc/PID/stat utime + stime, all threads).
+dp_ticks() { sed 's/^.*) //' "/proc/$DP_PID/stat" | awk '{ print $12 + $13 }'; }
+
 # bench_measure POLICY PATH HEADERS: a one-second warm-up (not counted), then PROCS clients for DURATION
-# seconds; sets RATE[POLICY] and prints its RESULT line.
+# seconds; sets RATE[POLICY] and CPU_US[POLICY] (the data plane's CPU µs per handshake over the measured
+# clients' run) and prints its RESULT line.
 bench_measure() {
-  local pol=$1 path=$2 hdrs=$3 p ok err rate
+  local pol=$1 path=$2 hdrs=$3 p ok err rate t0 t1
   python3 "$TMP/client.py" "$DP_PORT" "$HOST" "$path" 4 1 "$hdrs" >/dev/null
+  t0=$(dp_ticks)
   local clients=()
   for p in $(seq "$PROCS"); do
     python3 "$TMP/client.py" "$DP_PORT" "$HOST" "$path" "$CONNS" "$DURATION" "$hdrs" >"$TMP/out-$pol-$p.json" &
     clients+=($!)
   done
   wait "${clients[@]}"
+  t1=$(dp_ticks)
   read -r ok err < <(python3 -c 'import json, sys
 ok = err = 0
 for f in sys.argv[1:]:
@@ -112,13 +122,14 @@ for f in sys.argv[1:]:
 print(ok, err)' "$TMP"/out-"$pol"-*.json)
   rate=$(awk -v ok="$ok" -v d="$DURATION" 'BEGIN { printf "%.0f", ok / d }')
   RATE[$pol]=$rate
-  echo "RESULT scenario=handshake policy=$pol handshakes_per_s=$rate errors=$err duration_s=$DURATION procs=$PROCS conns=$((PROCS * CONNS)) workers=$WORKERS"
+  CPU_US[$pol]=$(awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v ok="$ok" 'BEGIN { printf "%.1f", (ok > 0 ? t * 1e6 / hz / ok : 0) }')
+  echo "RESULT scenario=handshake policy=$pol handshakes_per_s=$rate errors=$err duration_s=$DURATION procs=$PROCS conns=$((PROCS * CONNS)) workers=$WORKERS cpu_us_per_handshake=${CPU_US[$pol]}"
 }
 
 # bench_table POLICY...: handshakes/s of each measured policy and its ratio to "none".
 bench_table() {
   local base=${RATE[none]:-} pol rel
-  printf '\n%-16s %14s %10s\n' policy handshakes/s "vs none"
+  printf '\n%-16s %14s %10s %18s\n' policy handshakes/s "vs none" "CPU µs/handshake"
   for pol in "$@"; do
     [ -n "${RATE[$pol]:-}" ] || continue
     if [ -n "$base" ] && [ "$base" != 0 ]; then
@@ -126,6 +137,6 @@ bench_table() {
     else
       rel=-
     fi
-    printf '%-16s %14s %10s\n' "$pol" "${RATE[$pol]}" "$rel"
+    printf '%-16s %14s %10s %18s\n' "$pol" "${RATE[$pol]}" "$rel" "${CPU_US[$pol]:--}"
   done
 }

@@ -1,7 +1,10 @@
 # bench/report.awk — turns bench/run.sh's results file (one "peer=NAME scenario=… label=… key=value …" line per
 # measurement) into Markdown tables, one per scenario, each followed by the ratio of Tollgate to the better of
-# nginx and HAProxy and whether the issue's target is met. Usage: awk -v peers="direct tollgate nginx haproxy"
-# -f bench/report.awk results.txt
+# nginx and HAProxy and whether the issue's target is met; beside each rate, the proxy's CPU time per relayed
+# message or request (cpu_us_per_msg, from /proc, added by run.sh). Usage: awk -v peers="direct tollgate nginx
+# haproxy" [-v plots=DIR] -f bench/report.awk results.txt. With plots=DIR it also writes the data the pictures
+# are drawn from (bench/plots.sh): DIR/ratios.dat (one "figure ratio" line per ratio printed) and
+# DIR/latency-LABEL.dat (per latency scenario: one line per percentile, one column per peer, medians of rounds).
 
 BEGIN { NP = split(peers, P, " ") }
 
@@ -108,6 +111,32 @@ function ratio(l, k, dir, what,    t, b, r, ok, tlo, thi, noise) {
     }
     printf("- Tollgate ÷ better of nginx/HAProxy (%s, best: %s): **%.2f×** (%s is better) — target %s%s\n", what,
            pretty(bestname), r, dir < 0 ? "lower" : "higher", ok ? "met" : "**missed**", noise)
+    if (plots != "") { # better-is-up for the bar chart: lower-is-better figures are inverted
+        gsub(/ /, "_", what)
+        printf("%s:%s %.4f\n", l, what, dir < 0 ? b / t : r) > (plots "/ratios.dat")
+    }
+}
+
+# The percentile curve of one latency scenario for the plots: x = 1 / (1 - q), one column per peer.
+function curve(l,    q, i, keys, qs, line, f) {
+    if (plots == "") return
+    f = plots "/latency-" l ".dat"
+    line = "# x"
+    for (q = 1; q <= NP; q++) line = line " " P[q]
+    print line > f
+    split("p50_us p90_us p99_us p999_us p9999_us", keys, " ")
+    split("2 10 100 1000 10000", qs, " ")
+    for (i = 1; i <= 5; i++) {
+        line = qs[i]
+        for (q = 1; q <= NP; q++) line = line " " (has(P[q], l, keys[i]) ? V[P[q], l, keys[i]] : "NaN")
+        print line > f
+    }
+    close(f)
+}
+
+function cpu_cell(p, l) {
+    if (p == "direct") return "-"
+    return cell(p, l, "cpu_us_per_msg", "%.2f")
 }
 
 function num(x) { return x >= 1000 ? grp(x) : sprintf("%.1f", x) }
@@ -163,15 +192,18 @@ function latency_section(l, title,    q, n) {
     printf("%s connection%s, each sending one %s-byte message and waiting for its echo (%s). Round-trip times in µs.\n\n",
            param(l, "conns"), param(l, "conns") == 1 ? "" : "s", param(l, "size"), runs(l))
     T[0, 0] = "peer"; T[0, 1] = "p50"; T[0, 2] = "p99"; T[0, 3] = "p99.9"; T[0, 4] = "added p50"; T[0, 5] = "added p99"; T[0, 6] = "round trips/s"
+    T[0, 7] = "proxy CPU µs / message"
     n = 1
     for (q = 1; q <= NP; q++) {
         T[n, 0] = pretty(P[q]); T[n, 1] = cell(P[q], l, "p50_us", "%.1f"); T[n, 2] = cell(P[q], l, "p99_us", "%.1f")
         T[n, 3] = cell(P[q], l, "p999_us", "%.1f"); T[n, 4] = added(P[q], l, "p50_us"); T[n, 5] = added(P[q], l, "p99_us")
-        T[n, 6] = icell(P[q], l, "msgs_per_s"); n++
+        T[n, 6] = icell(P[q], l, "msgs_per_s"); T[n, 7] = cpu_cell(P[q], l); n++
     }
-    emit(n, 7)
+    emit(n, 8)
     ratio(l, "p50_us", -1, "p50")
     ratio(l, "p99_us", -1, "p99")
+    ratio(l, "cpu_us_per_msg", -1, "proxy CPU per message")
+    curve(l)
     print ""
 }
 
@@ -180,16 +212,18 @@ function throughput_section(l, title, unitkey, unitname, otherkey, othername,   
     printf("### %s\n\n", title)
     printf("%s connections × %s messages in flight each, %s-byte messages echoed by the backend (%s). Counted on the way back (each message crosses the proxy twice).\n\n",
            param(l, "conns"), param(l, "window"), grp(param(l, "size")), runs(l))
-    T[0, 0] = "peer"; T[0, 1] = unitname; T[0, 2] = othername
+    T[0, 0] = "peer"; T[0, 1] = unitname; T[0, 2] = othername; T[0, 3] = "proxy CPU µs / message"
     n = 1
     for (q = 1; q <= NP; q++) {
         T[n, 0] = pretty(P[q])
         T[n, 1] = unitkey == "mib_per_s" ? cell(P[q], l, unitkey, "%.1f") : icell(P[q], l, unitkey)
         T[n, 2] = otherkey == "mib_per_s" ? cell(P[q], l, otherkey, "%.1f") : icell(P[q], l, otherkey)
+        T[n, 3] = cpu_cell(P[q], l)
         n++
     }
-    emit(n, 3)
+    emit(n, 4)
     ratio(l, unitkey, 1, unitname)
+    ratio(l, "cpu_us_per_msg", -1, "proxy CPU per message")
     print ""
 }
 
@@ -222,18 +256,21 @@ function http_section(l,    q, n) {
     printf("wrk, %s thread, %s keep-alive connections, GET of a 6-byte plain-text body (%s). Latency in µs.\n\n",
            param(l, "threads"), param(l, "conns"), runs(l))
     T[0, 0] = "peer"; T[0, 1] = "requests/s"; T[0, 2] = "p50"; T[0, 3] = "p99"; T[0, 4] = "errors"
+    T[0, 5] = "proxy CPU µs / request"
     n = 1
     for (q = 1; q <= NP; q++) {
         T[n, 0] = pretty(P[q]); T[n, 1] = icell(P[q], l, "rps"); T[n, 2] = cell(P[q], l, "p50_us", "%.0f")
-        T[n, 3] = cell(P[q], l, "p99_us", "%.0f"); T[n, 4] = icell(P[q], l, "errors"); n++
+        T[n, 3] = cell(P[q], l, "p99_us", "%.0f"); T[n, 4] = icell(P[q], l, "errors"); T[n, 5] = cpu_cell(P[q], l); n++
     }
-    emit(n, 5)
+    emit(n, 6)
     ratio(l, "rps", 1, "requests/s")
+    ratio(l, "cpu_us_per_msg", -1, "proxy CPU per request")
     print ""
 }
 
 END {
     aggregate()
+    if (plots != "") printf("") > (plots "/ratios.dat")
     latency_section("lat1", "WebSocket echo round trip, 1 connection")
     latency_section("lat1same", "WebSocket echo round trip, 1 connection, proxy on the clients' CPU")
     latency_section("lat100", "WebSocket echo round trip, 100 connections")

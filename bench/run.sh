@@ -222,8 +222,52 @@ start_peer() {
   echo "  $peer: ready on $PEER_ADDR"
 }
 
-# One measurement of one scenario against one peer.
+# CPU time (user + system, in clock ticks) the processes PIDS... have used so far (/proc/PID/stat fields 14, 15;
+# the command name, field 2, may hold spaces: fields are counted after its closing parenthesis).
+cpu_ticks() {
+  local p sum=0 t
+  for p in "$@"; do
+    t=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }') || continue
+    sum=$((sum + ${t:-0}))
+  done
+  echo "$sum"
+}
+CLK_TCK=$(getconf CLK_TCK)
+
+# Adds the proxy's CPU per relayed message (or request) to the last results line when it is this peer's RESULT:
+# cpu_us_per_msg = CPU µs used by the proxy's processes during the client's run ÷ the messages it relayed in that
+# time. The client counts messages only after its warm-up, so the count is scaled to the whole run (warm-up at
+# the same rate); wrk has no warm-up.
+add_cpu() {
+  local peer=$1 label=$2 ticks=$3 last
+  last=$(tail -1 "$RESULTS")
+  [[ "$last" == "peer=$peer "* ]] && [[ "$last" != *failed=* ]] || return 0
+  local extra
+  extra=$(echo "$last" | awk -v ticks="$ticks" -v hz="$CLK_TCK" -v warm="$WARM" -v wrkdur="$WRK_DUR" '
+    { for (i = 1; i <= NF; i++) { eq = index($i, "="); if (eq > 1) v[substr($i, 1, eq - 1)] = substr($i, eq + 1) } }
+    END {
+      cpu_us = ticks * 1e6 / hz
+      if (v["scenario"] == "http") n = v["rps"] * wrkdur
+      else n = v["msgs"] * (v["seconds"] + warm) / (v["seconds"] > 0 ? v["seconds"] : 1)
+      if (n > 0) printf("cpu_ms=%.0f cpu_us_per_msg=%.2f", cpu_us / 1000, cpu_us / n)
+    }')
+  [ -n "$extra" ] && sed -i '$ s/$/ '"$extra"'/' "$RESULTS"
+  return 0
+}
+
+# One measurement of one scenario against one peer (with the proxy's CPU per message, except for direct).
 run_scenario() {
+  local peer=$1 label=$2 before after
+  [ "$peer" = direct ] && { run_scenario_client "$peer" "$label"; return; }
+  # shellcheck disable=SC2086
+  before=$(cpu_ticks ${P_RSS[$peer]})
+  run_scenario_client "$peer" "$label"
+  # shellcheck disable=SC2086
+  after=$(cpu_ticks ${P_RSS[$peer]})
+  add_cpu "$peer" "$label" $((after - before))
+}
+
+run_scenario_client() {
   local peer=$1 label=$2 addr=${P_ADDR[$1]}
   case $label in
   lat1 | lat1same) run_client "$peer" "$label" $PIN_LOAD "$TOOL" echo --target "$addr" --conns 1 --size $LAT_SIZE \
@@ -294,9 +338,12 @@ done
 for peer in "${LIVE[@]}"; do [ "$peer" = direct ] || stop_pid "${P_PID[$peer]}"; done
 ELAPSED=$(( $(date +%s) - START ))
 
-REPORT=$(awk -v peers="$PEERS" -f bench/report.awk "$RESULTS")
+mkdir -p "$OUT/plots"
+REPORT=$(awk -v peers="$PEERS" -v plots="$OUT/plots" -f bench/report.awk "$RESULTS")
 echo
 echo "$REPORT"
+# the pictures, next to the report (docs/images/ for docs/benchmarks.md)
+PICTURES=$(./bench/plots.sh "$OUT/plots" "$(dirname "$DOCS")/images")
 
 # ---- Tollgate-only benchmarks: handshakes/s per policy, and the controller at scale ----
 EXTRA=""
@@ -358,6 +405,7 @@ rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
   fi
   echo "- **Equivalent proxy settings**: 2 workers (Tollgate \`--workers 2\`, nginx \`worker_processes 2\` with a \`reuseport\` listener each, HAProxy \`nbthread 2\`), WebSocket upgrade proxying, keep-alive upstream pools (nginx \`keepalive 256\`, HAProxy \`http-reuse safe\`, Tollgate's per-endpoint pool), no access logs, one-hour idle/tunnel timeouts, X-Forwarded-For/-Proto added. The generated nginx/HAProxy configurations and the Tollgate snapshot are in bench/peers.sh."
   echo "- **Idle sessions**: $IDLE_SESSIONS sessions, not 10,000: a relayed session holds two descriptors in the proxy and a process may hold at most 20,000 here, so one proxy process tops out near 9,900 relayed sessions. The client spreads its sessions over several processes (≤ 5,000 each). Memory is VmRSS from /proc/PID/status (nginx: master + workers), read before the sessions open and ${SETTLE} s after the last one opened, while they are still open."
+  echo "- **Proxy CPU per message**: the CPU time (user + system, all threads and processes of the proxy, from /proc/PID/stat) used during each client run, divided by the messages relayed in it (the client's count scaled to include its warm-up) or the requests served: less noisy than rates on a shared machine, because it does not depend on how much CPU the clients got. [performance.md](performance.md) has the profiles behind it."
   echo "- All peers run side by side on their own ports, each warmed up with a short echo run. The idle scenario runs first on each, so memory freed by earlier load cannot hide its cost. Every other scenario runs in $ROUNDS round(s) of ${ROUND_DUR} s (after a ${WARM} s warm-up each) that interleave the peers in a rotating order, so drifting background load falls on all of them alike; the tables show the median of the rounds."
   echo
   echo "## Results"
@@ -366,6 +414,13 @@ rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
   echo
   echo "$REPORT"
   echo
+  if [ -n "$PICTURES" ]; then
+    echo "### Pictures"
+    echo
+    echo "Latency by percentile per scenario (medians of the rounds at each percentile; log scales), and every ratio above as a bar (bench/plots.sh, gnuplot)."
+    echo
+    echo "$PICTURES"
+  fi
   if [ -n "$EXTRA" ]; then
     echo "$EXTRA"
     echo

@@ -150,9 +150,10 @@ int tg_bench_run_echo(const struct tg_bench_echo_opts *o, FILE *out)
             o->label, o->conns, o->window, o->size, secs, (unsigned long long)r.msgs, (double)r.msgs / secs,
             (double)r.bytes / secs / (1024.0 * 1024.0));
     if (o->window == 1)
-        fprintf(out, " p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f mean_us=%.1f",
+        fprintf(out, " p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f p9999_us=%.1f max_us=%.1f mean_us=%.1f",
                 tg_hist_quantile(r.hist, 0.50) / 1e3, tg_hist_quantile(r.hist, 0.90) / 1e3,
                 tg_hist_quantile(r.hist, 0.99) / 1e3, tg_hist_quantile(r.hist, 0.999) / 1e3,
+                tg_hist_quantile(r.hist, 0.9999) / 1e3,
                 r.hist->count ? r.hist->max / 1e3 : 0.0, tg_hist_mean(r.hist) / 1e3);
     fprintf(out, "\n");
     fflush(out);

@@ -113,15 +113,19 @@ static struct tg_slice trim_ows(struct tg_slice s)
     return s;
 }
 
+/* s equals str[0..n) ignoring ASCII case (the caller compared the lengths). */
+static int same_nocase(const char *s, const char *str, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ascii_lower((unsigned char)s[i]) != ascii_lower((unsigned char)str[i]))
+            return 0;
+    return 1;
+}
+
 int tg_slice_eq_nocase(struct tg_slice s, const char *str)
 {
     size_t n = strlen(str);
-    if (s.len != n)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (ascii_lower((unsigned char)s.ptr[i]) != ascii_lower((unsigned char)str[i]))
-            return 0;
-    return 1;
+    return s.len == n && same_nocase(s.ptr, str, n);
 }
 
 const char *tg_http_status_str(enum tg_http_status st)
@@ -225,18 +229,20 @@ static int list_next(struct tg_slice list, size_t *pos, int quotes, struct tg_sl
 
 int tg_http_list_has_token(struct tg_slice value, const char *token)
 {
-    size_t pos = 0;
+    size_t pos = 0, n = strlen(token);
     struct tg_slice elem;
     while (list_next(value, &pos, 0, &elem) == 1)
-        if (tg_slice_eq_nocase(elem, token))
+        if (elem.len == n && same_nocase(elem.ptr, token, n))
             return 1;
     return 0;
 }
 
 const struct tg_http_header *tg_http_find_header(const struct tg_http_head *head, const char *name)
 {
+    /* the name's length once, then lengths first: most fields differ in length (issue 15, handshake path) */
+    size_t n = strlen(name);
     for (size_t i = 0; i < head->num_headers; i++)
-        if (tg_slice_eq_nocase(head->headers[i].name, name))
+        if (head->headers[i].name.len == n && same_nocase(head->headers[i].name.ptr, name, n))
             return &head->headers[i];
     return NULL;
 }

@@ -22,6 +22,7 @@ static void unlink_timer(struct tg_timer *t)
 
 void tg_timer_schedule(struct tg_timer_wheel *w, struct tg_timer *t, uint64_t deadline_ms)
 {
+    w->changes++;
     if (t->pprev)
         unlink_timer(t);
     else
@@ -43,6 +44,7 @@ void tg_timer_cancel(struct tg_timer_wheel *w, struct tg_timer *t)
 {
     if (!t->pprev)
         return;
+    w->changes++;
     unlink_timer(t);
     w->count--;
 }
@@ -51,6 +53,7 @@ size_t tg_timer_wheel_run(struct tg_timer_wheel *w, uint64_t now_ms, size_t max_
 {
     uint64_t now_tick = tick_of(now_ms);
     size_t fired = 0;
+    w->changes++;
     if (w->count == 0) {
         w->next_tick = now_tick + 1;
         return 0;

@@ -30,6 +30,8 @@ struct tg_timer_wheel {
     struct tg_timer *slots[TG_WHEEL_SLOTS];
     uint64_t next_tick;      /* the first tick not processed yet */
     size_t count;            /* scheduled timers */
+    uint64_t changes;        /* bumped by every schedule, cancel and run: a caller that cached a next delay
+                                (the worker's libev timer) knows it still holds while this is unchanged */
 };
 
 void tg_timer_wheel_init(struct tg_timer_wheel *w, uint64_t now_ms);

@@ -4,6 +4,7 @@
  */
 #include "ws_frame.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <strings.h>
 
@@ -87,6 +88,67 @@ static void end_frame(struct tg_ws_tracker *t, struct tg_ws_track_event *ev)
     }
 }
 
+/* The checks a header must pass on this stream, without changing the tracker: the frame rules, then RFC 6455 §5.4
+ * fragmentation. *message_bytes receives the size of the data message the frame belongs to once it is counted. */
+static enum tg_ws_track_result header_verdict(const struct tg_ws_tracker *t, const struct tg_ws_frame_header *h,
+                                              uint64_t *message_bytes)
+{
+    if (t->rules) {
+        /* RFC 6455 §5.1: clients mask every frame, servers none; §5.2: RSV bits only for negotiated extensions;
+         * RFC 7692 §6.1: permessage-deflate's RSV1 only on the first frame of a message. */
+        if (t->mask_rule == TG_WS_MASK_REQUIRED && !h->masked)
+            return TG_WS_TRACK_UNMASKED;
+        if (t->mask_rule == TG_WS_MASK_FORBIDDEN && h->masked)
+            return TG_WS_TRACK_MASKED;
+        if (h->rsv & ~(unsigned)t->rsv_allowed)
+            return TG_WS_TRACK_RSV;
+        if ((h->rsv & TG_WS_RSV1) && (h->opcode == TG_WS_CONT || opcode_is_control(h->opcode)))
+            return TG_WS_TRACK_RSV;
+    }
+    /* RFC 6455 §5.4: a fragmented message is one TEXT/BINARY frame with FIN=0, then CONT frames, the last with
+     * FIN=1; control frames may be injected between fragments and do not belong to the message. */
+    uint64_t mb = t->message_bytes;
+    if (h->opcode == TG_WS_CONT) {
+        if (!t->in_message)
+            return TG_WS_TRACK_BAD; /* continuation without a message to continue */
+    } else if (h->opcode == TG_WS_TEXT || h->opcode == TG_WS_BINARY) {
+        if (t->in_message)
+            return TG_WS_TRACK_BAD; /* a new message while the previous one is still open */
+        mb = 0;
+    }
+    if (opcode_is_data(h->opcode)) {
+        uint64_t sum = mb + h->payload_len;
+        mb = sum < mb ? UINT64_MAX : sum; /* saturate; payload_len < 2^63 */
+    }
+    *message_bytes = mb;
+    return TG_WS_TRACK_OK;
+}
+
+/* Takes a checked header: the tracker is in its frame now (or past it, for an empty one: returns 1 then, with
+ * *message_ended set when that completed a data message). */
+static int header_commit(struct tg_ws_tracker *t, const struct tg_ws_frame_header *h, uint64_t message_bytes,
+                         int *message_ended)
+{
+    t->message_bytes = message_bytes;
+    if (opcode_is_data(h->opcode))
+        t->in_message = 1; /* open until the FIN frame's last byte passes */
+    t->opcode = (uint8_t)h->opcode;
+    t->fin = (uint8_t)h->fin;
+    *message_ended = 0;
+    if (h->payload_len == 0) {
+        if (opcode_is_data(h->opcode) && h->fin) {
+            *message_ended = 1;
+            t->in_message = 0;
+        }
+        t->in_payload = 0;
+        t->payload_left = 0;
+        return 1;
+    }
+    t->in_payload = 1;
+    t->payload_left = h->payload_len;
+    return 0;
+}
+
 enum tg_ws_track_result tg_ws_tracker_feed(struct tg_ws_tracker *t, const uint8_t *buf, size_t len,
                                            struct tg_ws_track_event *ev)
 {
@@ -115,49 +177,143 @@ enum tg_ws_track_result tg_ws_tracker_feed(struct tg_ws_tracker *t, const uint8_
         ev->need_more = 1; /* consumed stays 0: the incomplete header is never forwarded unchecked */
         return TG_WS_TRACK_OK;
     }
-
-    if (t->rules) {
-        /* RFC 6455 §5.1: clients mask every frame, servers none; §5.2: RSV bits only for negotiated extensions;
-         * RFC 7692 §6.1: permessage-deflate's RSV1 only on the first frame of a message. */
-        if (t->mask_rule == TG_WS_MASK_REQUIRED && !h.masked)
-            return TG_WS_TRACK_UNMASKED;
-        if (t->mask_rule == TG_WS_MASK_FORBIDDEN && h.masked)
-            return TG_WS_TRACK_MASKED;
-        if (h.rsv & ~(unsigned)t->rsv_allowed)
-            return TG_WS_TRACK_RSV;
-        if ((h.rsv & TG_WS_RSV1) && (h.opcode == TG_WS_CONT || opcode_is_control(h.opcode)))
-            return TG_WS_TRACK_RSV;
-    }
-
-    /* RFC 6455 §5.4: a fragmented message is one TEXT/BINARY frame with FIN=0, then CONT frames, the last with
-     * FIN=1; control frames may be injected between fragments and do not belong to the message. */
-    if (h.opcode == TG_WS_CONT) {
-        if (!t->in_message)
-            return TG_WS_TRACK_BAD; /* continuation without a message to continue */
-    } else if (h.opcode == TG_WS_TEXT || h.opcode == TG_WS_BINARY) {
-        if (t->in_message)
-            return TG_WS_TRACK_BAD; /* a new message while the previous one is still open */
-        t->message_bytes = 0;
-    }
-    if (opcode_is_data(h.opcode)) {
-        t->in_message = 1; /* open until the FIN frame's last byte passes (end_frame) */
-        uint64_t sum = t->message_bytes + h.payload_len;
-        t->message_bytes = sum < t->message_bytes ? UINT64_MAX : sum; /* saturate; payload_len < 2^63 */
-    }
-
-    t->opcode = (uint8_t)h.opcode;
-    t->fin = (uint8_t)h.fin;
+    uint64_t mb;
+    enum tg_ws_track_result v = header_verdict(t, &h, &mb);
+    if (v != TG_WS_TRACK_OK)
+        return v;
+    int message_ended;
     ev->consumed = h.header_len;
     ev->frame_started = 1;
     ev->header = h;
-    if (h.payload_len == 0) {
-        end_frame(t, ev);
-    } else {
-        t->in_payload = 1;
-        t->payload_left = h.payload_len;
+    if (header_commit(t, &h, mb, &message_ended)) {
+        ev->frame_ended = 1;
+        ev->message_ended = message_ended;
     }
     ev->message_bytes = t->message_bytes;
     return TG_WS_TRACK_OK;
+}
+
+/* Ends a scan: what it covered before stopping. */
+static enum tg_ws_track_result scan_end(struct tg_ws_scan *sc, const struct tg_ws_tracker *t, size_t pos,
+                                        uint64_t messages, enum tg_ws_track_result r)
+{
+    sc->consumed = pos;
+    sc->messages = messages;
+    sc->message_bytes = t->message_bytes;
+    return r;
+}
+
+/* The fast path of tg_ws_tracker_scan: the common header — a whole TEXT/BINARY/CONT header with a 7- or 16-bit
+ * length at p[0..avail) that passes the rules and the fragmentation order and keeps its message within max
+ * (no parse error is possible for such a header). Takes it and returns its length; 0 for anything else, which
+ * the general path (tg_ws_parse_frame_header, header_verdict) then decides, refusals included. */
+static inline size_t scan_data_header(struct tg_ws_tracker *t, const uint8_t *p, size_t avail, uint64_t max,
+                                      uint64_t *messages)
+{
+    if (avail < 2)
+        return 0;
+    unsigned b0 = p[0], b1 = p[1], op = b0 & 0x0F, len7 = b1 & 0x7F;
+    if (op > TG_WS_BINARY || len7 > 126)
+        return 0;
+    unsigned masked = b1 >> 7, rsv = (b0 >> 4) & 7, fin = b0 >> 7;
+    size_t hlen = 2 + (masked << 2) + (len7 == 126 ? 2 : 0);
+    if (avail < hlen)
+        return 0;
+    if (t->rules && ((t->mask_rule == TG_WS_MASK_REQUIRED && !masked) ||
+                     (t->mask_rule == TG_WS_MASK_FORBIDDEN && masked) || (rsv & ~(unsigned)t->rsv_allowed) ||
+                     ((rsv & TG_WS_RSV1) && op == TG_WS_CONT)))
+        return 0;
+    if ((op == TG_WS_CONT) != (t->in_message != 0))
+        return 0; /* CONT without an open message, or a new message inside one */
+    uint64_t plen = len7 == 126 ? ((uint64_t)p[2] << 8 | p[3]) : len7;
+    uint64_t mb = (op == TG_WS_CONT ? t->message_bytes : 0) + plen; /* wrapped: mb < plen (the general path saturates) */
+    if (mb < plen || (max && mb > max))
+        return 0;
+    t->message_bytes = mb;
+    t->opcode = (uint8_t)op;
+    t->fin = (uint8_t)fin;
+    if (plen == 0) {
+        t->in_message = (uint8_t)!fin;
+        *messages += fin;
+    } else {
+        t->in_message = 1;
+        t->in_payload = 1;
+        t->payload_left = plen;
+    }
+    return hlen;
+}
+
+/* tg_ws_tracker_scan on a tracker the caller copied to a local: buf is bytes, which may alias anything, so a
+ * tracker behind the caller's pointer would be reloaded from memory after every read of buf. */
+static inline enum tg_ws_track_result scan_local(struct tg_ws_tracker *t, const uint8_t *buf, size_t len,
+                                                 uint64_t max_message_bytes, struct tg_ws_scan *sc)
+{
+    size_t pos = 0;
+    uint64_t messages = 0;
+    sc->stop = TG_WS_SCAN_END;
+    for (;;) {
+        if (t->in_payload) {
+            /* payload bytes are covered without being looked at */
+            size_t avail = len - pos;
+            if (t->payload_left > avail) {
+                t->payload_left -= avail;
+                pos = len;
+                break;
+            }
+            pos += (size_t)t->payload_left;
+            t->payload_left = 0;
+            t->in_payload = 0;
+            if (t->fin && opcode_is_data(t->opcode)) {
+                messages++;
+                t->in_message = 0;
+            }
+        }
+        if (pos == len)
+            break;
+        size_t fast = scan_data_header(t, buf + pos, len - pos, max_message_bytes, &messages);
+        if (fast) {
+            pos += fast;
+            continue;
+        }
+        /* the general path: control frames, 64-bit lengths, incomplete headers, and every refusal */
+        struct tg_ws_frame_header h;
+        int r = tg_ws_parse_frame_header(buf + pos, len - pos, &h);
+        if (r < 0)
+            return scan_end(sc, t, pos, messages, TG_WS_TRACK_BAD);
+        if (r == 0) {
+            sc->stop = TG_WS_SCAN_NEED_MORE; /* the incomplete header is never forwarded unchecked */
+            break;
+        }
+        uint64_t mb;
+        enum tg_ws_track_result v = header_verdict(t, &h, &mb);
+        if (v != TG_WS_TRACK_OK)
+            return scan_end(sc, t, pos, messages, v);
+        if (max_message_bytes && opcode_is_data(h.opcode) && mb > max_message_bytes) {
+            sc->stop = TG_WS_SCAN_TOO_BIG; /* refused before any byte of the frame is covered */
+            scan_end(sc, t, pos, messages, TG_WS_TRACK_OK);
+            sc->message_bytes = mb;
+            return TG_WS_TRACK_OK;
+        }
+        int message_ended;
+        header_commit(t, &h, mb, &message_ended);
+        messages += (uint64_t)message_ended;
+        pos += h.header_len;
+        if (h.opcode == TG_WS_CLOSE) {
+            sc->stop = TG_WS_SCAN_CLOSE;
+            sc->header = h;
+            break;
+        }
+    }
+    return scan_end(sc, t, pos, messages, TG_WS_TRACK_OK);
+}
+
+enum tg_ws_track_result tg_ws_tracker_scan(struct tg_ws_tracker *t, const uint8_t *buf, size_t len,
+                                           uint64_t max_message_bytes, struct tg_ws_scan *sc)
+{
+    struct tg_ws_tracker local = *t;
+    enum tg_ws_track_result r = scan_local(&local, buf, len, max_message_bytes, sc);
+    *t = local;
+    return r;
 }
 
 int tg_ws_tracker_at_boundary(const struct tg_ws_tracker *t)
@@ -330,19 +486,36 @@ int tg_ws_key_is_valid(const char *key, size_t len)
     return n == 18;
 }
 
+static EVP_MD *sha1_md;
+static pthread_once_t sha1_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha1(void)
+{
+    sha1_md = EVP_MD_fetch(NULL, "SHA1", NULL); /* kept for the process's life */
+}
+
 void tg_ws_accept_for_key(const char *key, size_t len, char out[29])
 {
+    /* SHA-1 fetched once (OpenSSL 3's implicit fetch in EVP_sha1()/EVP_DigestInit_ex was a third of this
+     * function's cost per handshake), the key and the GUID hashed from one stack buffer by the one-shot digest */
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int dlen = 0;
+    char input[64 + sizeof ws_guid];
     out[0] = '\0';
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (!ctx)
+    pthread_once(&sha1_once, fetch_sha1);
+    if (!sha1_md)
         return;
-    if (EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) == 1 && EVP_DigestUpdate(ctx, key, len) == 1 &&
-        EVP_DigestUpdate(ctx, ws_guid, sizeof ws_guid - 1) == 1 && EVP_DigestFinal_ex(ctx, digest, &dlen) == 1 &&
-        dlen == 20) {
-        /* 20 bytes → 28 base64 symbols + NUL (EVP_EncodeBlock NUL-terminates). */
-        EVP_EncodeBlock((unsigned char *)out, digest, 20);
+    int ok;
+    if (len <= 64) { /* always, for a valid key (24 bytes, tg_ws_key_is_valid) */
+        memcpy(input, key, len);
+        memcpy(input + len, ws_guid, sizeof ws_guid - 1);
+        ok = EVP_Digest(input, len + sizeof ws_guid - 1, digest, &dlen, sha1_md, NULL) == 1;
+    } else {
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        ok = ctx && EVP_DigestInit_ex(ctx, sha1_md, NULL) == 1 && EVP_DigestUpdate(ctx, key, len) == 1 &&
+             EVP_DigestUpdate(ctx, ws_guid, sizeof ws_guid - 1) == 1 && EVP_DigestFinal_ex(ctx, digest, &dlen) == 1;
+        EVP_MD_CTX_free(ctx);
     }
-    EVP_MD_CTX_free(ctx);
+    if (ok && dlen == 20) /* 20 bytes → 28 base64 symbols + NUL (EVP_EncodeBlock NUL-terminates) */
+        EVP_EncodeBlock((unsigned char *)out, digest, 20);
 }

@@ -119,6 +119,34 @@ unsigned tg_ws_extensions_rsv(const char *value, size_t len);
 enum tg_ws_track_result tg_ws_tracker_feed(struct tg_ws_tracker *t, const uint8_t *buf, size_t len,
                                            struct tg_ws_track_event *ev);
 
+/* What one call of tg_ws_tracker_scan covered: the relay's fast path, many frames per call. */
+enum tg_ws_scan_stop {
+    TG_WS_SCAN_END = 0,       /* the input is used up (consumed == len); the tracker may be inside a payload */
+    TG_WS_SCAN_NEED_MORE,     /* the input ends inside a frame header: consumed stops before it (kept, fed again) */
+    TG_WS_SCAN_CLOSE,         /* a close frame's header ends consumed (header is valid): the caller reads its code
+                                 from the bytes after it and scans again */
+    TG_WS_SCAN_TOO_BIG,       /* the next header would take its data message over max_message_bytes: consumed
+                                 stops before that header and the tracker is left as it was before it */
+};
+
+struct tg_ws_scan {
+    size_t consumed;          /* bytes the caller may forward */
+    enum tg_ws_scan_stop stop;
+    uint64_t messages;        /* data messages whose FIN frame's last byte lies within consumed */
+    uint64_t message_bytes;   /* as tg_ws_track_event.message_bytes, after the last covered byte (TOO_BIG: of the
+                                 refused message, its refused frame included) */
+    struct tg_ws_frame_header header; /* valid for TG_WS_SCAN_CLOSE */
+};
+
+/* Advances over buf[0..len) through as many whole frames as it holds, checking every header exactly as
+ * tg_ws_tracker_feed does (same results, same state afterwards), and stops only where the caller must look: the
+ * end of the input, an incomplete header, a close frame's header (its code), a data message
+ * growing over max_message_bytes (0: no limit), or a protocol error. On an error result the scan's consumed
+ * bytes (the frames before the bad header) are valid and may be forwarded or dropped; the bad header is never
+ * covered. One call replaces the loop of tg_ws_tracker_feed calls for a whole read buffer of small frames. */
+enum tg_ws_track_result tg_ws_tracker_scan(struct tg_ws_tracker *t, const uint8_t *buf, size_t len,
+                                           uint64_t max_message_bytes, struct tg_ws_scan *sc);
+
 /* 1 when the tracker sits at a frame boundary (no payload pending). The tracker keeps no header bytes: a
  * partial header is the bytes the caller kept after need_more, so "no partial header" is the caller's part. */
 int tg_ws_tracker_at_boundary(const struct tg_ws_tracker *t);

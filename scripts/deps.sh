@@ -8,7 +8,7 @@ DEBIAN_PACKAGES=(
   build-essential pkg-config
   libev-dev libssl-dev libjansson-dev libyaml-dev libcurl4-openssl-dev libhiredis-dev libcjose-dev
   clang clang-tidy cppcheck libclang-rt-14-dev
-  nginx-light haproxy redis-server wrk curl openssl netcat-openbsd procps iproute2 psmisc valgrind
+  nginx-light haproxy redis-server wrk curl openssl netcat-openbsd procps iproute2 psmisc valgrind gnuplot-nox
   python3 python3-pip nodejs npm chromium
 )
 PY_PACKAGES=(websockets==12.0 pytest==8.3.3 pyyaml==6.0.2 redis==5.0.8 requests==2.32.3 cryptography==48.0.0 prometheus-client==0.21.0)

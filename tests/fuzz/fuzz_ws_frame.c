@@ -6,7 +6,9 @@
  * bounds and cut reasons on UTF-8 boundaries. The stream is then tracked again with frame rules (mask rule and
  * allowed RSV bits from the first byte, tg_ws_tracker_set_rules): whole and split must agree again, every
  * header let through obeys the rules, and the run is the rule-less run cut at its first refusal (rules only
- * ever refuse, at a header, and change nothing before it). tg_ws_extensions_rsv stays within the RSV bits. */
+ * ever refuse, at a header, and change nothing before it). The batch scanner (tg_ws_tracker_scan) over the same
+ * cuts must forward, keep and refuse exactly what the feed does and count the same messages, with and without
+ * rules; with a message limit it only ever stops earlier. tg_ws_extensions_rsv stays within the RSV bits. */
 #include "ws_frame.h"
 
 #include <stdint.h>
@@ -131,6 +133,88 @@ static void drive(const uint8_t *s, size_t len, unsigned pattern, struct run *r)
     free(buf);
 }
 
+/* The batch scanner over the same stream, cut by the same pattern: what it forwards, keeps, refuses (and where)
+ * and the messages it counts must be the feed's (max = 0); with a limit it stops at an over-limit message only. */
+struct scan_result {
+    size_t forwarded, kept, bad_at;
+    uint64_t messages, too_big_mb;
+    int bad, too_big;
+};
+
+static void scan_drive(const uint8_t *s, size_t len, unsigned pattern, uint64_t max, struct scan_result *r)
+{
+    struct tg_ws_tracker t;
+    memset(&t, 0, sizeof t);
+    if (rules_on)
+        tg_ws_tracker_set_rules(&t, rules_mask, rules_rsv);
+    memset(r, 0, sizeof *r);
+    uint8_t *buf = malloc(len + 16);
+    if (!buf)
+        abort();
+    size_t carry = 0, pos = 0, idx = 0;
+    while (pos < len) {
+        size_t chunk = pattern == 0 ? len : pattern == 1 ? 1 : 1 + ((idx * 2654435761u + pattern) % (pattern * 3 + 1));
+        idx++;
+        if (chunk > len - pos)
+            chunk = len - pos;
+        memcpy(buf + carry, s + pos, chunk);
+        size_t blen = carry + chunk, base = pos - carry, off = 0;
+        pos += chunk;
+        carry = 0;
+        while (off < blen) {
+            struct tg_ws_scan sc;
+            enum tg_ws_track_result res = tg_ws_tracker_scan(&t, buf + off, blen - off, max, &sc);
+            if (sc.consumed > blen - off)
+                abort();
+            off += sc.consumed;
+            r->forwarded += sc.consumed;
+            r->messages += sc.messages;
+            if (res != TG_WS_TRACK_OK) {
+                r->bad = 1;
+                r->bad_at = base + off;
+                free(buf);
+                return;
+            }
+            if (sc.stop == TG_WS_SCAN_TOO_BIG) {
+                if (!max || sc.message_bytes <= max)
+                    abort();
+                r->too_big = 1;
+                r->too_big_mb = sc.message_bytes;
+                free(buf);
+                return;
+            }
+            if (sc.stop == TG_WS_SCAN_CLOSE) {
+                if (sc.header.opcode != TG_WS_CLOSE || sc.consumed < sc.header.header_len)
+                    abort();
+                continue;
+            }
+            if (sc.stop == TG_WS_SCAN_NEED_MORE) {
+                if (blen - off >= 14)
+                    abort();
+                memmove(buf, buf + off, blen - off);
+                carry = blen - off;
+                break;
+            }
+            if (off != blen)
+                abort(); /* TG_WS_SCAN_END covers all of it */
+        }
+    }
+    r->kept = carry;
+    free(buf);
+}
+
+static void compare_scan(const struct run *feed, const struct scan_result *sc)
+{
+    uint64_t messages = 0;
+    for (size_t i = 0; i < feed->n; i++)
+        messages += feed->ev[i].msg_ended;
+    if (sc->bad != feed->bad || sc->forwarded != feed->forwarded || sc->kept != feed->kept ||
+        (feed->bad && sc->bad_at != feed->bad_at))
+        abort();
+    if (feed->n < MAX_EVENTS && sc->messages != messages)
+        abort();
+}
+
 static void compare(const struct run *a, const struct run *b)
 {
     if (a->bad != b->bad || a->n != b->n || a->forwarded != b->forwarded || a->kept != b->kept)
@@ -201,6 +285,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         drive(s, len, pattern, &split_run);
         compare(&whole_run, &split_run);
     }
+    struct scan_result sc, limited;
+    scan_drive(s, len, pattern, 0, &sc);
+    compare_scan(&whole_run, &sc);
+    scan_drive(s, len, pattern, (uint64_t)pattern * 7 + 1, &limited);
+    if (limited.forwarded > sc.forwarded || limited.messages > sc.messages || (!limited.too_big && !limited.bad &&
+                                                                              limited.forwarded != sc.forwarded))
+        abort();
     /* the same stream under frame rules */
     rules_on = 1;
     rules_mask = (enum tg_ws_mask_rule)(pattern % 3);
@@ -208,6 +299,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     drive(s, len, 0, &rules_whole);
     drive(s, len, 1, &rules_split);
     compare(&rules_whole, &rules_split);
+    scan_drive(s, len, pattern, 0, &sc);
+    compare_scan(&rules_whole, &sc);
     rules_on = 0;
     /* rules only refuse: the run is the rule-less one up to the refusal */
     if (!rules_whole.bad) {

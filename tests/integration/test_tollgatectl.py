@@ -215,15 +215,26 @@ def test_sessions_table_json_and_proxy_filter(ctl_dp):
             assert lines[0].split()[:4] == ["ID", "PROXY", "ENVIRONMENT", "CLIENT"]
             row = [l for l in lines[1:] if " ctl/echo " in l]
             assert len(row) == 1 and "127.0.0.1" in row[0] and " 3/3 " in row[0], r.stdout
+            # IDLE: the session's idle time from /sessions' idleMs (a duration, not "-")
+            titles = lines[0].split()
+            assert "IDLE" in titles, lines[0]
+            idle_at = lines[0].index("IDLE")
+            assert row[0][idle_at:].split()[0] != "-", r.stdout
             j = json.loads(ctl(ctl_dp, "sessions", "-o", "json").stdout)
             (s,) = [s for s in j["sessions"] if s["proxy"] == "ctl/echo"]
             assert s["messages"] == {"clientToBackend": 3, "backendToClient": 3}
+            assert isinstance(s["idleMs"], int) and 0 <= s["idleMs"] < 10000, s
             assert s["environment"] == "prod" and s["client"] == "127.0.0.1"
             only = json.loads(ctl(ctl_dp, "sessions", "--proxy", "ctl/other", "-o", "json").stdout)
             assert only == {"sessions": []}
             short = json.loads(ctl(ctl_dp, "sessions", "--proxy", "echo", "-o", "json").stdout)
             assert [x["id"] for x in short["sessions"]] == [s["id"]]
-            assert yaml.safe_load(ctl(ctl_dp, "sessions", "-o", "yaml").stdout) == j
+            # two fetches: idleMs moves between them (time passes), everything else is the same
+            as_yaml = yaml.safe_load(ctl(ctl_dp, "sessions", "-o", "yaml").stdout)
+            for doc in (as_yaml, j):
+                for x in doc["sessions"]:
+                    assert isinstance(x.pop("idleMs"), int)
+            assert as_yaml == j
 
     it.run(body())
     it.wait_until(lambda: not ctl_dp.sessions(), 5)

@@ -240,6 +240,18 @@ def test_sessions_lists_live_sessions_with_counters(main_dp):
             # bytes are frame bytes: client frames carry a 4-byte mask, the backend's do not
             assert by_count[0]["bytes"] == {"clientToBackend": 2 + 2 + 4 + 200, "backendToClient": 2 + 2 + 200}
             assert by_count[1]["bytes"] == {"clientToBackend": 3 * (2 + 4 + 5), "backendToClient": 3 * (2 + 5)}
+            # idleMs: time since either side last sent; it grows while both are quiet and drops on traffic
+            for s in live:
+                assert isinstance(s["idleMs"], int) and 0 <= s["idleMs"] < 5000, s
+            await asyncio.sleep(0.6)
+            quiet = {s["id"]: s["idleMs"] for s in main_dp.sessions() if s["proxy"] == "it/sessions"}
+            assert all(v >= 500 for v in quiet.values()), quiet
+            await a.send("wake")
+            assert await a.recv() == "wake"
+            after = {s["id"]: s["idleMs"] for s in main_dp.sessions() if s["proxy"] == "it/sessions"}
+            woke = by_count[1]["id"]
+            assert after[woke] < 400, after
+            assert after[by_count[0]["id"]] >= 500, after
 
     it.run(body())
     it.wait_until(lambda: not [s for s in main_dp.sessions() if s["proxy"] == "it/sessions"], 5,

@@ -1,6 +1,7 @@
 /* test_common_ws_frame.c — unit tests for common/ws_frame.c: header parsing (7/16/64-bit lengths, masks,
  * invalid headers), the incremental tracker (splits down to one byte, fragmentation with interleaved control
- * frames, protocol errors), frame/close building and the RFC 6455 handshake helpers. */
+ * frames, protocol errors), the batch scanner (tg_ws_tracker_scan against the feed at every split), frame/close
+ * building and the RFC 6455 handshake helpers. */
 #include "tg_test.h"
 #include "ws_frame.h"
 
@@ -608,6 +609,183 @@ static void test_large_frame_tracking(void)
     CHECK(tg_ws_tracker_at_boundary(&t));
 }
 
+/* What a relay sees using tg_ws_tracker_scan (the batch path) over a stream cut at the given offsets. */
+struct scan_run {
+    size_t forwarded, kept, bad_at, too_big_at, calls;
+    uint64_t messages, too_big_mb;
+    int bad, result, too_big;
+    size_t closes[8];   /* stream offsets where a close header ended (TG_WS_SCAN_CLOSE) */
+    size_t num_closes;
+    struct tg_ws_tracker end_state;
+};
+
+/* Feeds stream[0..len) cut at cuts[0..ncuts) (ascending; 0 cuts = whole), keeping an incomplete header's bytes and
+ * feeding them again in front of the next piece, as the relay does; max = the message-size limit. */
+static void scan_drive(const uint8_t *stream, size_t len, const size_t *cuts, size_t ncuts, uint64_t max,
+                       struct scan_run *r)
+{
+    struct tg_ws_tracker t;
+    memset(&t, 0, sizeof t);
+    memset(r, 0, sizeof *r);
+    if (drive_rules)
+        tg_ws_tracker_set_rules(&t, drive_mask_rule, drive_rsv);
+    uint8_t carry[16 + 4096];
+    size_t carry_len = 0, pos = 0;
+    for (size_t piece = 0; piece <= ncuts && pos < len; piece++) {
+        size_t end = piece < ncuts ? cuts[piece] : len;
+        size_t take = end - pos;
+        memcpy(carry + carry_len, stream + pos, take);
+        size_t blen = carry_len + take, base = pos - carry_len, off = 0;
+        pos = end;
+        carry_len = 0;
+        while (off < blen) {
+            struct tg_ws_scan sc;
+            enum tg_ws_track_result res = tg_ws_tracker_scan(&t, carry + off, blen - off, max, &sc);
+            r->calls++;
+            off += sc.consumed;
+            r->forwarded += sc.consumed;
+            r->messages += sc.messages;
+            if (res != TG_WS_TRACK_OK) {
+                r->bad = 1;
+                r->result = res;
+                r->bad_at = base + off;
+                r->end_state = t;
+                return;
+            }
+            if (sc.stop == TG_WS_SCAN_TOO_BIG) {
+                r->too_big = 1;
+                r->too_big_at = base + off;
+                r->too_big_mb = sc.message_bytes;
+                r->end_state = t;
+                return;
+            }
+            if (sc.stop == TG_WS_SCAN_CLOSE) {
+                CHECK(sc.header.opcode == TG_WS_CLOSE);
+                if (r->num_closes < 8)
+                    r->closes[r->num_closes++] = base + off;
+                continue;
+            }
+            if (sc.stop == TG_WS_SCAN_NEED_MORE) {
+                memmove(carry, carry + off, blen - off);
+                carry_len = blen - off;
+                break;
+            }
+            CHECK(off == blen); /* TG_WS_SCAN_END: all of it */
+        }
+    }
+    r->kept = carry_len;
+    r->end_state = t;
+}
+
+/* The scan agrees with the event-by-event feed (drive()) on what is forwarded, kept and refused, and on the
+ * number of messages. */
+static int scan_matches_feed(const struct scan_run *s, const struct run *f)
+{
+    return s->forwarded == f->forwarded && s->kept == f->kept && s->bad == f->bad &&
+           (!s->bad || (s->bad_at == f->bad_at && s->result == f->result)) && s->messages == count(f, 1);
+}
+
+/* issue 15: the batch scanner — one call covers every whole frame of a read; splits at every byte position (two
+ * pieces and three) give what the whole stream gives; it stops after a close header, before an over-limit
+ * header (tracker untouched), and refuses what tg_ws_tracker_feed refuses, at the same offset. */
+static void test_scan_batch(void)
+{
+    uint8_t s[1024];
+    size_t n = build_stream(s);
+    struct run feed;
+    struct scan_run whole, r;
+    drive(s, n, 0, &feed);
+    scan_drive(s, n, NULL, 0, 0, &whole);
+    CHECK(scan_matches_feed(&whole, &feed));
+    CHECK_EQ_INT(whole.messages, 4);
+    CHECK_EQ_INT(whole.num_closes, 1);
+    CHECK_EQ_INT(whole.closes[0], n - 5); /* "bye" close from the client: its 6-byte header ends 5 bytes before the end */
+    CHECK_EQ_INT(whole.calls, 2);          /* everything up to the close header, then the close's body */
+    CHECK(tg_ws_tracker_at_boundary(&whole.end_state));
+
+    int all_two = 1, all_three = 1;
+    for (size_t a = 1; a < n; a++) {
+        size_t cuts[2] = {a, 0};
+        scan_drive(s, n, cuts, 1, 0, &r);
+        if (!scan_matches_feed(&r, &feed) || r.num_closes != 1 || r.closes[0] != whole.closes[0] ||
+            memcmp(&r.end_state, &whole.end_state, sizeof r.end_state) != 0)
+            all_two = 0;
+        for (size_t b = a + 1; b < n && b < a + 20; b++) {
+            cuts[1] = b;
+            scan_drive(s, n, cuts, 2, 0, &r);
+            if (!scan_matches_feed(&r, &feed) || r.num_closes != 1)
+                all_three = 0;
+        }
+    }
+    CHECK(all_two);
+    CHECK(all_three);
+
+    /* many frames per read: 500 small masked messages are covered by one call */
+    static uint8_t many[500 * 14];
+    size_t m = 0;
+    for (int i = 0; i < 500; i++)
+        m += tg_ws_build_frame(many + m, TG_WS_BINARY, 1, (const uint8_t *)"12345678", 8, mask_key);
+    struct tg_ws_tracker t;
+    memset(&t, 0, sizeof t);
+    tg_ws_tracker_set_rules(&t, TG_WS_MASK_REQUIRED, 0);
+    struct tg_ws_scan sc;
+    CHECK(tg_ws_tracker_scan(&t, many, m, 0, &sc) == TG_WS_TRACK_OK);
+    CHECK(sc.stop == TG_WS_SCAN_END && sc.consumed == m && sc.messages == 500);
+    /* the same read cut inside the last header: everything before it, then need-more */
+    memset(&t, 0, sizeof t);
+    CHECK(tg_ws_tracker_scan(&t, many, m - 10, 0, &sc) == TG_WS_TRACK_OK);
+    CHECK(sc.stop == TG_WS_SCAN_NEED_MORE && sc.consumed == m - 14 && sc.messages == 499);
+    /* cut inside the last payload: all consumed, the tracker waits for 2 payload bytes */
+    memset(&t, 0, sizeof t);
+    CHECK(tg_ws_tracker_scan(&t, many, m - 2, 0, &sc) == TG_WS_TRACK_OK);
+    CHECK(sc.stop == TG_WS_SCAN_END && sc.consumed == m - 2 && sc.messages == 499 && !tg_ws_tracker_at_boundary(&t));
+    CHECK(tg_ws_tracker_scan(&t, many + m - 2, 2, 0, &sc) == TG_WS_TRACK_OK);
+    CHECK(sc.consumed == 2 && sc.messages == 1 && tg_ws_tracker_at_boundary(&t));
+
+    /* maxMessageBytes: the fragmented message of build_stream is 30 bytes; a limit of 29 refuses its last
+     * fragment before its header, whole or split at any byte; the tracker is as before that header */
+    int all_limit = 1;
+    for (size_t a = 0; a < n; a++) {
+        size_t cuts[1] = {a};
+        scan_drive(s, n, cuts, a ? 1 : 0, 29, &r);
+        size_t last_cont = 6 + 5 + 6 + 10 + 6 + 1 + 6 + 2; /* Hello, BINARY(10), PING(1), CONT(0), PONG */
+        if (!r.too_big || r.too_big_at != last_cont || r.too_big_mb != 30 || r.messages != 1 ||
+            r.end_state.message_bytes != 10 || !tg_ws_tracker_at_boundary(&r.end_state))
+            all_limit = 0;
+    }
+    CHECK(all_limit);
+    scan_drive(s, n, NULL, 0, 300, &r); /* the largest message, the 300-byte binary */
+    CHECK(!r.too_big && r.forwarded == n); /* the limit is inclusive */
+
+    /* protocol errors and rule violations: refused at the same offset as the feed, frames before it covered */
+    const uint8_t *bad_streams[3];
+    size_t bad_lens[3];
+    uint8_t b1[64], b2[64], b3[64];
+    size_t k = tg_ws_build_frame(b1, TG_WS_TEXT, 0, (const uint8_t *)"ab", 2, mask_key);
+    k += tg_ws_build_frame(b1 + k, TG_WS_TEXT, 1, (const uint8_t *)"cd", 2, mask_key);
+    bad_streams[0] = b1, bad_lens[0] = k;
+    k = tg_ws_build_frame(b2, TG_WS_BINARY, 1, (const uint8_t *)"ab", 2, mask_key);
+    k += tg_ws_build_frame(b2 + k, TG_WS_BINARY, 1, (const uint8_t *)"cd", 2, NULL); /* unmasked */
+    bad_streams[1] = b2, bad_lens[1] = k;
+    k = tg_ws_build_frame(b3, TG_WS_BINARY, 1, (const uint8_t *)"ab", 2, mask_key);
+    b3[k++] = 0x83; /* reserved opcode */
+    b3[k++] = 0x80;
+    bad_streams[2] = b3, bad_lens[2] = k;
+    rules(1, TG_WS_MASK_REQUIRED, 0);
+    int all_bad = 1;
+    for (int i = 0; i < 3; i++) {
+        drive(bad_streams[i], bad_lens[i], 0, &feed);
+        for (size_t a = 0; a < bad_lens[i]; a++) {
+            size_t cuts[1] = {a};
+            scan_drive(bad_streams[i], bad_lens[i], cuts, a ? 1 : 0, 0, &r);
+            if (!feed.bad || !scan_matches_feed(&r, &feed))
+                all_bad = 0;
+        }
+    }
+    CHECK(all_bad);
+    rules(0, TG_WS_MASK_ANY, 0);
+}
+
 int main(void)
 {
     test_accept_rfc_example();
@@ -622,5 +800,6 @@ int main(void)
     test_build_close();
     test_build_frame_roundtrip();
     test_large_frame_tracking();
+    test_scan_batch();
     TG_TEST_MAIN_END();
 }

@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define TIMERS_PER_ROUND 20000
 
@@ -36,9 +37,13 @@ static void run_deferred(struct tg_worker *w)
 
 /* Points the libev timer at the wheel's next due tick; left alone when it is already due no later than that (this
  * runs before every sleep of the loop, and most iterations do not bring the earliest deadline closer). */
-static void arm_wheel(struct tg_worker *w)
+static void arm_wheel(struct tg_worker *w, uint64_t now)
 {
-    uint64_t now = tg_now_ms();
+    /* nothing scheduled, cancelled or run since the last computation, and that wake-up is still ahead: it still
+     * holds (the wheel's next-delay scan was 4 % of a relayed message's instructions, run every iteration) */
+    if (ev_is_active(&w->wheel_tick) && w->wheel.changes == w->wheel_armed_changes && w->wheel_due_ms > now)
+        return;
+    w->wheel_armed_changes = w->wheel.changes;
     uint64_t delay = tg_timer_wheel_next_delay_ms(&w->wheel, now, 1000);
     uint64_t due = now + delay;
     /* armed to fire no later than needed (an early wake-up only re-arms): nothing to change */
@@ -65,13 +70,35 @@ static void on_wheel_tick(struct ev_loop *loop, ev_timer *t, int revents)
     check_drained(w);
 }
 
-/* Runs just before the loop sleeps: free what callbacks released, re-arm the wheel. */
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Runs just before the loop sleeps: free what callbacks released, re-arm the wheel, and record how long the
+ * iteration worked since the loop woke (the first run, before any sleep, records nothing). */
 static void on_before_sleep(struct ev_loop *loop, ev_prepare *p, int revents)
 {
     struct tg_worker *w = p->data;
     run_deferred(w);
-    arm_wheel(w);
+    uint64_t ns = now_ns();
+    arm_wheel(w, ns / 1000000u);
     check_drained(w);
+    if (w->woke_ns) {
+        tg_histogram_observe_ns(&w->iterations, ns - w->woke_ns);
+        w->woke_ns = 0;
+    }
+}
+
+/* Runs first when the loop wakes (highest priority): the iteration's clock reading. */
+static void on_after_poll(struct ev_loop *loop, ev_check *c, int revents)
+{
+    struct tg_worker *w = c->data;
+    w->woke_ns = now_ns();
+    w->now_ms = w->woke_ns / 1000000u;
+    w->iteration++;
 }
 
 static void on_wakeup(struct ev_loop *loop, ev_async *a, int revents)
@@ -120,6 +147,11 @@ int tg_worker_init(struct tg_worker *w, int id)
     ev_prepare_init(&w->before_sleep, on_before_sleep);
     w->before_sleep.data = w;
     ev_prepare_start(w->loop, &w->before_sleep);
+    ev_check_init(&w->after_poll, on_after_poll);
+    w->after_poll.data = w;
+    ev_set_priority(&w->after_poll, EV_MAXPRI);
+    ev_check_start(w->loop, &w->after_poll);
+    w->now_ms = tg_now_ms();
     return 0;
 }
 

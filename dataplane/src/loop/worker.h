@@ -8,12 +8,15 @@
  * posted value (a newer one replaces one not taken yet, which is dropped through the hooks), or "drain and
  * stop". Objects are never freed inside their own callback stack: they are queued with tg_worker_defer_free()
  * and freed when the loop is about to sleep (Redis' freeClientAsync habit). The wheel is re-armed before every
- * sleep; a drain ends when the owner says it is idle or at its deadline.
+ * sleep; a drain ends when the owner says it is idle or at its deadline. Each iteration's working time (wake-up
+ * to the next sleep) goes into the worker's `iterations` histogram, which its owner's owner renders (/metrics:
+ * tollgate_event_loop_iteration_duration_seconds); the clock read at the wake-up is the iteration's cached now.
  */
 #ifndef TG_WORKER_H
 #define TG_WORKER_H
 
 #include "buf.h"
+#include "histogram.h"
 #include "timer_wheel.h"
 
 #include <ev.h>
@@ -54,7 +57,13 @@ struct tg_worker {
     ev_async wakeup;
     ev_timer wheel_tick;
     uint64_t wheel_due_ms;          /* when wheel_tick is armed to fire (monotonic ms) */
+    uint64_t wheel_armed_changes;   /* wheel.changes when wheel_due_ms was computed */
     ev_prepare before_sleep;
+    ev_check after_poll;
+    uint64_t now_ms;                /* monotonic ms read once when the loop woke (tg_worker_now_ms) */
+    uint64_t woke_ns;               /* monotonic ns of that wake-up */
+    uint32_t iteration;             /* counts the loop's wake-ups (wraps): per-iteration budgets compare it */
+    struct tg_histogram iterations; /* how long each loop iteration worked: from the wake-up to the next sleep */
     struct tg_timer_wheel wheel;
     struct tg_buf_pool bufs;
     struct tg_deferred *deferred;   /* objects to free at the end of this loop iteration */
@@ -89,6 +98,21 @@ void tg_worker_post(struct tg_worker *w, void *value);
 void tg_worker_post_drain(struct tg_worker *w, uint64_t drain_timeout_ms);
 
 void tg_worker_defer_free(struct tg_worker *w, struct tg_deferred *d);
+
+/* The monotonic clock (clock.h's tg_now_ms) as read once when the loop woke for this iteration: what a hot path
+ * stamps activity with instead of reading the clock per event. At most one iteration old. Worker thread. */
+static inline uint64_t tg_worker_now_ms(const struct tg_worker *w)
+{
+    return w->now_ms;
+}
+
+/* Which wake-up of the loop this is (wraps): a connection that stamps its budget with it knows when a new
+ * iteration gives it a fresh one. Worker thread. */
+static inline uint32_t tg_worker_iteration(const struct tg_worker *w)
+{
+    return w->iteration;
+}
+
 uint32_t tg_worker_random(struct tg_worker *w);
 
 #endif

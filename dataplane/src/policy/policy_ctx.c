@@ -4,9 +4,31 @@
  * The admitting token's claims are recorded by policy_claims.c. */
 #include "policy/policy.h"
 
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+/* the fields tg_policy_ctx_new leaves alone are the two edit arrays, between the ranges it zeroes */
+_Static_assert(offsetof(struct tg_policy_ctx, request_edits) < offsetof(struct tg_policy_ctx, num_request_edits) &&
+                   offsetof(struct tg_policy_ctx, num_request_edits) < offsetof(struct tg_policy_ctx, response_edits) &&
+                   offsetof(struct tg_policy_ctx, response_edits) < offsetof(struct tg_policy_ctx, num_response_edits) &&
+                   offsetof(struct tg_policy_ctx, num_response_edits) < offsetof(struct tg_policy_ctx, credential),
+               "tg_policy_ctx_new assumes this field order");
+
+struct tg_policy_ctx *tg_policy_ctx_new(void)
+{
+    struct tg_policy_ctx *ctx = malloc(sizeof *ctx);
+    if (!ctx)
+        return NULL;
+    memset(ctx, 0, offsetof(struct tg_policy_ctx, request_edits));
+    ctx->num_request_edits = 0;
+    ctx->num_response_edits = 0;
+    size_t rest = offsetof(struct tg_policy_ctx, credential);
+    memset((char *)ctx + rest, 0, sizeof *ctx - rest);
+    return ctx;
+}
 
 static int add_edit(struct tg_header_edit *list, size_t *count, const char *name, const char *value, int remove)
 {

@@ -76,6 +76,7 @@ static json_t *config_summary(const struct tg_dataplane *dp)
 struct sessions_view {
     json_t *list;
     int worker;
+    uint64_t now_ms; /* monotonic, for idleMs */
 };
 
 static void add_session(void *arg, const struct tg_session *s)
@@ -94,15 +95,17 @@ static void add_session(void *arg, const struct tg_session *s)
                               (json_int_t)atomic_load_explicit(&s->bytes[TG_SESSION_C2B], memory_order_relaxed),
                               "backendToClient",
                               (json_int_t)atomic_load_explicit(&s->bytes[TG_SESSION_B2C], memory_order_relaxed));
-    json_array_append_new(v->list, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:i}", "id", id, "environment",
+    uint64_t last = atomic_load_explicit(&s->last_activity_ms, memory_order_relaxed);
+    json_array_append_new(v->list, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:i,s:I}", "id", id, "environment",
                                              s->environment, "proxy", s->proxy->id, "client", s->client_ip,
                                              "endpoint", s->ep->name, "startedAt", started, "messages", messages,
-                                             "bytes", bytes, "worker", v->worker));
+                                             "bytes", bytes, "worker", v->worker, "idleMs",
+                                             (json_int_t)(v->now_ms > last ? v->now_ms - last : 0)));
 }
 
 static json_t *sessions_list(struct tg_dataplane *dp)
 {
-    struct sessions_view v = {json_array(), 0};
+    struct sessions_view v = {json_array(), 0, tg_now_ms()};
     for (int i = 0; i < dp->num_workers; i++) {
         v.worker = i;
         tg_session_list_each(tg_proxy_worker_sessions(&dp->proxies[i]), add_session, &v);
@@ -132,6 +135,7 @@ void tg_admin_handle(struct tg_mini_request *req, void *ctx)
     } else if (strcmp(req->path, "/metrics") == 0) {
         char *text = tg_metrics_render();
         text = tg_metrics_append_process(dp, text);
+        text = tg_metrics_append_loop(dp, text);
         tg_mini_respond(req->conn, 200, "text/plain; version=0.0.4", text ? text : "", text ? strlen(text) : 0);
         free(text);
     } else if (strcmp(req->path, "/config") == 0) {

@@ -10,6 +10,25 @@
 
 static uint64_t mono_ms(void) { return tg_now_ms(); }
 
+/* The bit of a proxy id in st->proxies (FNV-1a). */
+static uint64_t proxy_bit(const char *id)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return (uint64_t)1 << (h & 63);
+}
+
+/* under the lock: st->proxies from the live sessions */
+static void update_proxies_locked(struct tg_debug_store *st)
+{
+    uint64_t bits = 0;
+    for (int i = 0; i < TG_DEBUG_MAX_SESSIONS; i++)
+        if (st->s[i].live)
+            bits |= st->s[i].proxy[0] ? proxy_bit(st->s[i].proxy) : ~(uint64_t)0;
+    atomic_store_explicit(&st->proxies, bits, memory_order_release);
+}
+
 /* under the lock */
 static void end_session(struct tg_debug_store *st, struct tg_debug_session *s, const char *why)
 {
@@ -19,6 +38,7 @@ static void end_session(struct tg_debug_store *st, struct tg_debug_session *s, c
     s->end_reason = why;
     s->ended_wall_ms = tg_wall_ms();
     atomic_fetch_sub_explicit(&st->active, 1, memory_order_relaxed);
+    update_proxies_locked(st);
 }
 
 static void expire_locked(struct tg_debug_store *st)
@@ -59,6 +79,10 @@ static uint64_t hook_wants(void *owner, const char *environment, const char *pro
 {
     struct tg_debug_store *st = owner;
     uint64_t mask = 0;
+    /* no live session is for this proxy: nothing to match, no lock (a session past its duration keeps its bit
+     * until a request of its proxy, the admin API or a scrape expires it) */
+    if (!(atomic_load_explicit(&st->proxies, memory_order_acquire) & proxy_bit(proxy_id)))
+        return 0;
     /* the query string never takes part in a path prefix */
     for (size_t i = 0; i < path.len; i++)
         if (path.ptr[i] == '?') {
@@ -232,6 +256,7 @@ json_t *tg_debug_store_start(struct tg_debug_store *st, const json_t *body, char
     n.txns = json_array();
     st->s[slot] = n;
     atomic_fetch_add_explicit(&st->active, 1, memory_order_relaxed);
+    update_proxies_locked(st);
     pthread_mutex_unlock(&st->lock);
     *status = 201;
     return json_pack("{s:s}", "id", n.id);

@@ -37,6 +37,9 @@ struct tg_debug_session {
 struct tg_debug_store {
     pthread_mutex_t lock;
     _Atomic int active;             /* live sessions (read relaxed on the hot path) */
+    _Atomic uint64_t proxies;       /* one bit per live session's proxy id (a hash's low 6 bits; all bits for a
+                                       session without a proxy): a request whose bit is clear matches no session
+                                       and is not looked at under the lock (issue 15) */
     uint64_t next_handle;
     struct tg_debug_session s[TG_DEBUG_MAX_SESSIONS];
     struct tg_debug_hooks hooks;    /* what the proxy layer is given */

@@ -25,6 +25,8 @@ struct tg_session {
     char client_ip[46];
     _Atomic uint64_t messages[2];   /* complete data messages relayed, by direction */
     _Atomic uint64_t bytes[2];      /* frame bytes relayed, headers included, by direction */
+    _Atomic uint64_t last_activity_ms; /* monotonic ms (clock.h) of the last read from either side: the idle
+                                          timeout's base and /sessions' idleMs; stamped once per read */
 };
 
 struct tg_session_list {

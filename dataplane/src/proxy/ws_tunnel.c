@@ -21,6 +21,13 @@
 #include <sys/socket.h>
 
 #define TUNNEL_READS_PER_WAKEUP 16
+/* Bytes one direction of one session may read per loop iteration (libuv and HAProxy bound a connection's work per
+ * wake-up the same way): a 1 MiB sender then moves 64 KiB and lets every other connection of the worker have its
+ * turn before it moves the next, instead of up to 16 × 32 KiB in one go. Level-triggered epoll wakes the loop
+ * again for what is left in the socket. */
+#ifndef TUNNEL_BYTES_PER_ITERATION /* overridable for measuring (bench/loop_tail.sh): EXTRA_CFLAGS=-D... */
+#define TUNNEL_BYTES_PER_ITERATION (64 * 1024)
+#endif
 #define TUNNEL_CLOSE_LINGER_MS 1000
 /* A close frame relayed from one peer must be answered (and the session ended) within this time; a peer that
  * never answers does not hold both sockets until the idle timeout (HAProxy's `timeout client-fin` idea). */
@@ -50,12 +57,17 @@ static void free_tunnel(struct tg_deferred *d)
     free(t);
 }
 
+static uint64_t last_activity(const struct tg_tunnel *t)
+{
+    return atomic_load_explicit(&t->session.last_activity_ms, memory_order_relaxed);
+}
+
 static void refresh_timer(struct tg_tunnel *t)
 {
     uint64_t deadline = UINT64_MAX;
     if (t->state == TG_TUNNEL_OPEN) {
         if (t->session.proxy->ws_idle_timeout_ms)
-            deadline = t->last_activity_ms + t->session.proxy->ws_idle_timeout_ms;
+            deadline = last_activity(t) + t->session.proxy->ws_idle_timeout_ms;
         if (t->session.proxy->ws_max_lifetime_ms && t->started_ms + t->session.proxy->ws_max_lifetime_ms < deadline)
             deadline = t->started_ms + t->session.proxy->ws_max_lifetime_ms;
         if (t->cred_expiry_ms && t->cred_expiry_ms < deadline)
@@ -100,7 +112,8 @@ struct tg_tunnel *tg_tunnel_start(const struct tg_tunnel_env *env, const struct 
     t->session.environment = setup->route->environment;
     snprintf(t->session.client_ip, sizeof t->session.client_ip, "%s", setup->client_ip);
     t->ip_limit = setup->ip_limit;
-    t->started_ms = t->last_activity_ms = tg_now_ms();
+    t->started_ms = tg_now_ms();
+    atomic_store_explicit(&t->session.last_activity_ms, t->started_ms, memory_order_relaxed);
     t->close_code = 1005; /* "no status" until a close frame says otherwise */
     t->debug_handle = setup->debug_handle;
     t->analytics = setup->analytics;
@@ -207,63 +220,123 @@ static uint16_t peek_close_code(const struct tg_ws_frame_header *h, const uint8_
     return (uint16_t)((b0 << 8) | b1);
 }
 
-/* Validates the unvalidated bytes of src->in. Returns -1 on a protocol error or an over-limit message (the
- * tunnel is then closing). */
-static int validate_input(struct tg_tunnel *t, struct tg_ws_direction *d, struct tg_conn *src, int from_client)
+/* A close frame's header from this direction's source was checked: the close handshake's clock starts, and
+ * the first close says who ended the session and with which code. */
+static void note_close_frame(struct tg_tunnel *t, struct tg_ws_direction *d, const struct tg_ws_frame_header *h,
+                             const uint8_t *payload, size_t avail, int from_client)
+{
+    if (d->close_seen)
+        return;
+    d->close_seen = 1;
+    if (!t->close_started_ms) {
+        t->close_started_ms = tg_worker_now_ms(t->w);
+        refresh_timer(t);
+    }
+    uint16_t code = peek_close_code(h, payload, avail);
+    if (t->closed_by == TG_CLOSED_BY_NONE) {
+        t->closed_by = from_client ? TG_CLOSED_BY_CLIENT : TG_CLOSED_BY_BACKEND;
+        if (code)
+            t->close_code = code;
+    }
+}
+
+/* Counts what one validation pass let through: once per pass, not per frame. */
+static void count_relayed(struct tg_tunnel *t, int from_client, size_t bytes, uint64_t messages)
+{
+    int dir = from_client ? TG_SESSION_C2B : TG_SESSION_B2C;
+    struct tg_counters *m = t->env->counters;
+    tg_counter_add(&t->session.bytes[dir], bytes);
+    tg_counter_add(from_client ? &m->ws_bytes_c2b : &m->ws_bytes_b2c, bytes);
+    if (messages) {
+        tg_counter_add(&t->session.messages[dir], messages);
+        tg_counter_add(from_client ? &m->ws_messages_c2b : &m->ws_messages_b2c, messages);
+    }
+}
+
+static void close_protocol_error(struct tg_tunnel *t, int from_client)
+{
+    tg_tunnel_close(t, TG_WS_CLOSE_PROTOCOL_ERROR, "protocol error", TG_WS_CLOSE_PROTOCOL_ERROR, "protocol error",
+                    from_client ? TG_CLOSED_BY_CLIENT : TG_CLOSED_BY_BACKEND);
+}
+
+static void close_too_big(struct tg_tunnel *t, struct tg_ws_direction *d)
+{
+    d->stop = 1; /* refused before forwarding the frame: the destination stays at a frame boundary */
+    tg_tunnel_close(t, TG_WS_CLOSE_TOO_BIG, "message too big", TG_WS_CLOSE_TOO_BIG, "message too big",
+                    TG_CLOSED_BY_PROXY);
+}
+
+/* validate_input while a proxy close waits for the current frame's end: event by event, so that validation stops
+ * exactly at the first frame boundary (the rare path: only a closing session takes it). */
+static int validate_to_boundary(struct tg_tunnel *t, struct tg_ws_direction *d, struct tg_conn *src, int from_client)
 {
     struct tg_buf *in = src->in;
+    uint64_t max = t->session.proxy->ws_max_message_bytes;
     while (!d->stop && d->validated < tg_buf_len(in)) {
         const uint8_t *p = (const uint8_t *)tg_buf_start(in) + d->validated;
         size_t len = tg_buf_len(in) - d->validated;
         struct tg_ws_track_event ev;
         if (tg_ws_tracker_feed(&d->tracker, p, len, &ev) != TG_WS_TRACK_OK) {
-            tg_tunnel_close(t, TG_WS_CLOSE_PROTOCOL_ERROR, "protocol error", TG_WS_CLOSE_PROTOCOL_ERROR,
-                            "protocol error", from_client ? TG_CLOSED_BY_CLIENT : TG_CLOSED_BY_BACKEND);
+            close_protocol_error(t, from_client);
             return -1;
         }
         if (ev.frame_started) {
             const struct tg_ws_frame_header *h = &ev.header;
             int data_frame = h->opcode == TG_WS_TEXT || h->opcode == TG_WS_BINARY || h->opcode == TG_WS_CONT;
-            if (data_frame && t->session.proxy->ws_max_message_bytes && ev.message_bytes > t->session.proxy->ws_max_message_bytes) {
-                /* refuse before forwarding this frame: the destination stays at a frame boundary */
-                d->validated += (uint32_t)(ev.consumed - h->header_len);
-                d->stop = 1;
-                tg_tunnel_close(t, TG_WS_CLOSE_TOO_BIG, "message too big", TG_WS_CLOSE_TOO_BIG, "message too big",
-                                TG_CLOSED_BY_PROXY);
+            if (data_frame && max && ev.message_bytes > max) {
+                close_too_big(t, d);
                 return -1;
             }
-            if (h->opcode == TG_WS_CLOSE && !d->close_seen) {
-                d->close_seen = 1;
-                if (!t->close_started_ms) {
-                    t->close_started_ms = tg_now_ms();
-                    refresh_timer(t);
-                }
-                uint16_t code = peek_close_code(h, p + ev.consumed, len - ev.consumed);
-                if (t->closed_by == TG_CLOSED_BY_NONE) {
-                    t->closed_by = from_client ? TG_CLOSED_BY_CLIENT : TG_CLOSED_BY_BACKEND;
-                    if (code)
-                        t->close_code = code;
-                }
-            }
+            if (h->opcode == TG_WS_CLOSE)
+                note_close_frame(t, d, h, p + ev.consumed, len - ev.consumed, from_client);
         }
         if (ev.consumed == 0 && ev.need_more)
             break;
         d->validated += (uint32_t)ev.consumed;
-        int dir = from_client ? TG_SESSION_C2B : TG_SESSION_B2C;
-        tg_counter_add(&t->session.bytes[dir], ev.consumed);
-        struct tg_counters *m = t->env->counters;
-        tg_counter_add(from_client ? &m->ws_bytes_c2b : &m->ws_bytes_b2c, ev.consumed);
-        if (ev.message_ended) {
-            tg_counter_add(&t->session.messages[dir], 1);
-            tg_counter_add(from_client ? &m->ws_messages_c2b : &m->ws_messages_b2c, 1);
-        }
-        if (ev.frame_ended && d->stop_at_boundary) {
+        count_relayed(t, from_client, ev.consumed, (uint64_t)ev.message_ended);
+        if (ev.frame_ended) {
             d->stop = 1;
             d->stop_at_boundary = 0;
         }
         if (ev.need_more)
             break;
     }
+    return 0;
+}
+
+/* Validates the unvalidated bytes of src->in: all the whole frames of a read in one scan (tg_ws_tracker_scan),
+ * stopping only at a close frame's header (its code is noted), an incomplete header or the end. Returns -1 on a
+ * protocol error or an over-limit message (the tunnel is then closing; the frames before the bad one still
+ * go out, and the bad one never does). */
+static int validate_input(struct tg_tunnel *t, struct tg_ws_direction *d, struct tg_conn *src, int from_client)
+{
+    if (d->stop_at_boundary)
+        return validate_to_boundary(t, d, src, from_client);
+    struct tg_buf *in = src->in;
+    uint64_t max = t->session.proxy->ws_max_message_bytes;
+    size_t bytes = 0;
+    uint64_t messages = 0;
+    while (!d->stop && d->validated < tg_buf_len(in)) {
+        const uint8_t *p = (const uint8_t *)tg_buf_start(in) + d->validated;
+        size_t len = tg_buf_len(in) - d->validated;
+        struct tg_ws_scan sc;
+        enum tg_ws_track_result r = tg_ws_tracker_scan(&d->tracker, p, len, max, &sc);
+        d->validated += (uint32_t)sc.consumed;
+        bytes += sc.consumed;
+        messages += sc.messages;
+        if (r != TG_WS_TRACK_OK || sc.stop == TG_WS_SCAN_TOO_BIG) {
+            count_relayed(t, from_client, bytes, messages);
+            if (r != TG_WS_TRACK_OK)
+                close_protocol_error(t, from_client);
+            else
+                close_too_big(t, d);
+            return -1;
+        }
+        if (sc.stop != TG_WS_SCAN_CLOSE)
+            break; /* the input is used up, or it ends inside a header */
+        note_close_frame(t, d, &sc.header, p + sc.consumed, len - sc.consumed, from_client);
+    }
+    count_relayed(t, from_client, bytes, messages);
     return 0;
 }
 
@@ -328,6 +401,13 @@ static int pump_direction(struct tg_tunnel *t, struct tg_ws_direction *d, struct
         }
         if (d->eof || src->fd < 0 || !src->readable || reads >= TUNNEL_READS_PER_WAKEUP)
             return 0;
+        uint32_t iteration = tg_worker_iteration(w);
+        if (d->budget_iteration != iteration) {
+            d->budget_iteration = iteration;
+            d->budget_used = 0;
+        }
+        if (d->budget_used >= TUNNEL_BYTES_PER_ITERATION)
+            return 0; /* this iteration's share is used: the rest waits for the next wake-up */
         if (!src->in && !(src->in = tg_buf_get(&w->bufs)))
             return 0;
         if (tg_buf_room(src->in) < 16)
@@ -336,7 +416,8 @@ static int pump_direction(struct tg_tunnel *t, struct tg_ws_direction *d, struct
         reads++;
         if (n > 0) {
             src->in->tail += (uint32_t)n;
-            t->last_activity_ms = tg_now_ms();
+            d->budget_used += (uint32_t)n;
+            atomic_store_explicit(&t->session.last_activity_ms, tg_worker_now_ms(w), memory_order_relaxed);
             continue;
         }
         if (n == TG_IO_AGAIN)
@@ -605,7 +686,7 @@ static void on_tunnel_timer(struct tg_timer *timer, uint64_t now_ms)
                         "max lifetime reached", TG_CLOSED_BY_PROXY);
         return;
     }
-    if (px->ws_idle_timeout_ms && now_ms >= t->last_activity_ms + px->ws_idle_timeout_ms) {
+    if (px->ws_idle_timeout_ms && now_ms >= last_activity(t) + px->ws_idle_timeout_ms) {
         tg_tunnel_close(t, TG_WS_CLOSE_GOING_AWAY, "idle timeout", TG_WS_CLOSE_GOING_AWAY, "idle timeout",
                         TG_CLOSED_BY_PROXY);
         return;

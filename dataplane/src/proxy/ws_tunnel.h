@@ -32,6 +32,8 @@ struct tg_ws_direction {
     unsigned char inject_pending;    /* a proxy close frame must be written to the destination */
     unsigned char injected;          /* it was queued */
     uint16_t inject_code;
+    uint32_t budget_iteration;       /* the loop iteration budget_used counts for (tg_worker_iteration) */
+    uint32_t budget_used;            /* bytes read from the source in that iteration */
     const char *inject_reason;
 };
 
@@ -70,7 +72,6 @@ struct tg_tunnel {
     struct tg_snapshot *snap;        /* session.proxy lives in it (follows the worker's, tg_tunnels_follow) */
     struct tg_ip_limit *ip_limit;    /* holds a slot of session.client_ip in it (NULL: none) */
     uint64_t started_ms;
-    uint64_t last_activity_ms;
     uint64_t closing_deadline_ms;
     uint64_t close_started_ms;       /* a peer's close frame was relayed: the handshake must finish in time */
     struct tg_credential *cred;      /* the credential that admitted the session (NULL: none) */

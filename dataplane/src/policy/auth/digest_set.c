@@ -3,7 +3,9 @@
 #include "policy/auth/digest_set.h"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,8 +68,20 @@ void *tg_digest_set_get(const struct tg_digest_set *s, const uint8_t digest[TG_D
     }
 }
 
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha256(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL); /* kept for the process's life */
+}
+
 void tg_sha256(const void *data, size_t len, uint8_t out[TG_DIGEST_LEN])
 {
-    SHA256(data, len, out);
+    /* SHA-256 fetched once: SHA256() fetches the implementation on every call in OpenSSL 3 (issue 15) */
+    pthread_once(&sha256_once, fetch_sha256);
+    unsigned int n = 0;
+    if (!sha256_md || EVP_Digest(data, len, out, &n, sha256_md, NULL) != 1 || n != TG_DIGEST_LEN)
+        SHA256(data, len, out);
 }
 

@@ -136,7 +136,7 @@ static void vak_run(struct tg_policy_ctx *ctx, void *state)
     uint8_t digest[TG_DIGEST_LEN];
     if (n > 0)
         tg_sha256(value, (size_t)n, digest);
-    OPENSSL_cleanse(value, sizeof value);
+    OPENSSL_cleanse(value, n > 0 ? (size_t)n + 1 : sizeof value); /* what was read (the whole buffer: 3k Ir) */
     const struct api_key *k = n > 0 ? tg_digest_set_get(&st->by_digest, digest) : NULL;
     if (!k) {
         tg_policy_reject(ctx, 401, "auth.invalid_api_key", "the API key is not valid", NULL);
