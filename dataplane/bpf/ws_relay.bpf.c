@@ -2,8 +2,9 @@
  * relayed socket's input at WebSocket frame boundaries and whose verdict redirects every complete, valid data or
  * ping/pong frame to the peer socket, counting bytes, messages and the last activity in the socket's slot of
  * kr_socks (ws_relay_abi.h). Everything user space must see is handed back, never dropped: a close frame, a frame
- * breaking a rule (mask, RSV, opcode, control-frame size, fragmentation), a message over maxMessageBytes, a frame
- * longer than KR_MAX_FRAME, or user space asking (kr_sock.handback). From that frame on the socket is "passing":
+ * breaking a rule (mask, RSV, opcode, control-frame size, fragmentation), a message over maxMessageBytes, or
+ * user space asking (kr_sock.handback) — always at a frame boundary: a frame longer than KR_MAX_FRAME is relayed
+ * in pieces of at most that size, and a hand-back asked for in the middle of one waits for its last piece. From that frame on the socket is "passing":
  * every byte goes to the socket's own receive queue (SK_PASS), in order, so user space reads the stream from a
  * frame boundary exactly where the kernel stopped. The hand-back protocol is written out in docs/performance.md
  * ("Kernel relay"). Compiled with clang -target bpf; embedded into the data plane (Makefile).
@@ -75,6 +76,16 @@ int kr_parse(struct __sk_buff *skb)
     }
     if (s->passing)
         return pass_from_here(skb, s, s->passing);
+    if (s->payload_left) { /* the next piece of a long frame */
+        __u64 piece = s->payload_left < KR_MAX_FRAME ? s->payload_left : KR_MAX_FRAME;
+        s->cur_kind = 0;
+        s->cur_piece = 1;
+        s->cur_data = 0; /* the message state moved at the frame's first piece */
+        s->cur_payload_left = s->payload_left - piece;
+        s->cur_msg_end = s->cur_payload_left == 0 && s->frame_msg_end;
+        s->cur_len = (__u32)piece;
+        return (int)s->cur_len;
+    }
     if (*(volatile unsigned int *)&s->handback)
         return pass_from_here(skb, s, KR_PASS_ASKED);
 
@@ -123,8 +134,7 @@ int kr_parse(struct __sk_buff *skb)
     }
     if (masked)
         hlen += 4;
-    if (plen > KR_MAX_FRAME - hlen)
-        return pass_from_here(skb, s, KR_PASS_BIG); /* the strparser must hold a whole frame */
+    __u64 first = plen > KR_MAX_FRAME - hlen ? KR_MAX_FRAME - hlen : plen; /* the strparser holds whole messages */
     unsigned int data = op <= 2;
     __u64 message_bytes = s->message_bytes;
     if (data) {
@@ -133,11 +143,14 @@ int kr_parse(struct __sk_buff *skb)
             return pass_from_here(skb, s, KR_PASS_LIMIT); /* user space closes 1009 before any byte of it */
     }
     s->cur_kind = 0;
+    s->cur_piece = 0;
     s->cur_data = data;
-    s->cur_msg_end = data && fin;
+    s->cur_payload_left = plen - first;
+    s->frame_msg_end = data && fin;
+    s->cur_msg_end = data && fin && first == plen;
     s->cur_opens = data && !fin;
     s->cur_message_bytes = message_bytes;
-    s->cur_len = (__u32)(hlen + plen);
+    s->cur_len = (__u32)(hlen + first);
     return (int)s->cur_len;
 }
 
@@ -159,7 +172,7 @@ int kr_verdict(struct __sk_buff *skb)
      * barriers): either this frame sees handback and stays here, or user space sees it counted and waits
      * until the peer socket has taken it. */
     __sync_fetch_and_add(&s->bytes, len);
-    if (*(volatile unsigned int *)&s->handback) {
+    if (!s->cur_piece && *(volatile unsigned int *)&s->handback) {
         __sync_fetch_and_sub(&s->bytes, len);
         if (!s->passing)
             s->passing = KR_PASS_ASKED;
@@ -169,10 +182,11 @@ int kr_verdict(struct __sk_buff *skb)
     if (bpf_sk_redirect_map(skb, &kr_sockmap, slot ^ 1, 0) != SK_PASS) {
         __sync_fetch_and_sub(&s->bytes, len); /* no peer in the map: user space gets it */
         if (!s->passing)
-            s->passing = KR_PASS_UNKNOWN;
+            s->passing = KR_PASS_NO_PEER; /* (the peer is closing: a piece handed up mid-frame ends there) */
         s->cur_kind = 1;
         return SK_PASS;
     }
+    s->payload_left = s->cur_payload_left;
     if (s->cur_data) {
         s->in_message = s->cur_opens;
         s->message_bytes = s->cur_message_bytes;

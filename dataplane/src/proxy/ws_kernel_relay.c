@@ -38,7 +38,6 @@ extern const size_t tg_ws_relay_bpf_obj_len;
 
 #define KR_TICK_MS 1000u        /* counters reach /sessions at most this late */
 #define KR_BACK_POLL_MS 1u      /* a take-back waiting for a peer to take its bytes looks again (next tick) */
-#define KR_BACK_GIVE_UP_MS 2000u /* a peer that takes nothing for this long is broken: stop waiting for it */
 
 struct tg_krelay_sess {
     struct tg_timer timer;
@@ -311,12 +310,11 @@ int tg_krelay_take_back(struct tg_krelay_sess *k, uint64_t now_ms)
         if (written == UINT64_MAX || written - k->written0[side] < relayed)
             drained = 0;
     }
-    if (!drained && now_ms - k->back_started_ms < KR_BACK_GIVE_UP_MS) {
+    if (!drained) {
+        /* a peer that never takes its bytes holds the session until the owner's own deadlines end it */
         tg_timer_schedule(k->wheel, &k->timer, now_ms + KR_BACK_POLL_MS);
         return 0;
     }
-    if (!drained)
-        tg_debug("kernel relay: a peer took nothing for %u ms; taking the session back anyway", KR_BACK_GIVE_UP_MS);
     k->in_kernel = 0;
     tg_debug("kernel relay: slots %u/%u back in user space (passing: %u/%u)", k->pair * 2, k->pair * 2 + 1,
              slot(k->pair, 0)->passing, slot(k->pair, 1)->passing);

@@ -6,16 +6,17 @@
 #define TG_WS_RELAY_ABI_H
 
 #define KR_MAX_SLOTS 16384u        /* relayed sockets (two per session) */
-/* Largest frame (header + payload) the stream parser relays whole; a longer frame is handed to user space
- * (the strparser holds a whole message and fails the socket past its receive buffer). */
+/* Largest piece the stream parser makes a message of: a longer frame is relayed in pieces of this size (the
+ * strparser holds a whole message and fails the socket past its receive buffer). A frame is never handed back
+ * in the middle: hand-backs wait for the frame's last piece. */
 #define KR_MAX_FRAME 65536u
 
 enum kr_mask_rule { KR_MASK_REQUIRED = 1, KR_MASK_FORBIDDEN = 2 };
 
 /* Why a direction was handed back (kr_sock.passing). */
 enum kr_pass_reason {
-    KR_PASS_NONE = 0, KR_PASS_ASKED = 1, KR_PASS_CLOSE = 2, KR_PASS_RULE = 3, KR_PASS_LIMIT = 4, KR_PASS_BIG = 5,
-    KR_PASS_UNKNOWN = 6,
+    KR_PASS_NONE = 0, KR_PASS_ASKED = 1, KR_PASS_CLOSE = 2, KR_PASS_RULE = 3, KR_PASS_LIMIT = 4,
+    KR_PASS_NO_PEER = 6,
 };
 
 struct kr_sock {
@@ -37,6 +38,10 @@ struct kr_sock {
     unsigned int cur_len;           /* its length, as the parser returned it */
     unsigned int extra;             /* bytes after the last message in its last skb: where the next one starts,
                                        counted from that skb's end (0: at the start of a fresh skb) */
+    unsigned long long payload_left;    /* payload bytes of the frame in progress not yet relayed (its pieces) */
+    unsigned long long cur_payload_left; /* payload_left once the piece in flight is relayed */
+    unsigned int cur_piece;         /* the message in flight continues a frame (relayed whatever handback says) */
+    unsigned int frame_msg_end;     /* the frame in progress ends a data message (FIN data frame) */
     unsigned long long message_bytes;   /* payload bytes of the open (or last) data message */
     unsigned long long cur_message_bytes; /* message_bytes once the frame in flight is relayed */
     unsigned long long bytes;       /* bytes of frames relayed from this socket to its peer */
