@@ -25,6 +25,8 @@ struct tg_session {
     char client_ip[46];
     _Atomic uint64_t messages[2];   /* complete data messages relayed, by direction */
     _Atomic uint64_t bytes[2];      /* frame bytes relayed, headers included, by direction */
+    _Atomic uint32_t kr_slot1;      /* --kernel-relay: 1 + its client socket's slot (0: none); what the kernel
+                                       relayed since the last collect is added from there (tg_krelay_pending) */
 };
 
 struct tg_session_list {

@@ -48,7 +48,6 @@ struct tg_krelay_sess {
     int fd[2];                  /* client, backend */
     uint64_t cookie[2];
     uint64_t written0[2];       /* bytes each socket had been written at the offer */
-    uint64_t seen_bytes[2], seen_messages[2]; /* per source socket: what tg_krelay_collect reported already */
     uint64_t back_started_ms;   /* a take-back is under way since (0: none) */
     unsigned char in_kernel;
 };
@@ -234,6 +233,7 @@ struct tg_krelay_sess *tg_krelay_offer(const struct tg_krelay_offer *o)
         s->mask_rule = side == 0 ? KR_MASK_REQUIRED : KR_MASK_FORBIDDEN; /* RFC 6455 §5.1 */
         s->rsv_allowed = o->rsv & 7;
         s->max_message = o->max_message;
+        s->owner = o->session_id;
         s->in_message = tr->in_message;
         s->message_bytes = tr->message_bytes;
         atomic_store((_Atomic unsigned int *)&s->active, 1);
@@ -265,6 +265,7 @@ struct tg_krelay_sess *tg_krelay_offer(const struct tg_krelay_offer *o)
     k->owner = o->owner;
     tg_timer_init(&k->timer, on_timer);
     tg_timer_schedule(k->wheel, &k->timer, tg_now_ms() + KR_TICK_MS);
+    o->kr_slot1_out ? atomic_store(o->kr_slot1_out, k->pair * 2 + 1) : (void)0;
     tg_debug("kernel relay: session sockets %d/%d in slots %u/%u", k->fd[0], k->fd[1], k->pair * 2, k->pair * 2 + 1);
     return k;
 fail:
@@ -332,14 +333,32 @@ void tg_krelay_collect(struct tg_krelay_sess *k, struct tg_krelay_counts *c)
         uint64_t bytes = atomic_load((_Atomic unsigned long long *)&s->bytes);
         uint64_t messages = atomic_load((_Atomic unsigned long long *)&s->messages);
         uint64_t last = atomic_load((_Atomic unsigned long long *)&s->last_ns);
-        c->bytes[side] = bytes - k->seen_bytes[side];
-        c->messages[side] = messages - k->seen_messages[side];
-        k->seen_bytes[side] = bytes;
-        k->seen_messages[side] = messages;
+        c->bytes[side] = bytes - s->seen_bytes;
+        c->messages[side] = messages - s->seen_messages;
+        atomic_store((_Atomic unsigned long long *)&s->seen_bytes, bytes);
+        atomic_store((_Atomic unsigned long long *)&s->seen_messages, messages);
         if (last > last_ns)
             last_ns = last;
     }
     c->last_activity_ms = last_ns / 1000000u; /* bpf_ktime_get_ns is CLOCK_MONOTONIC, as tg_now_ms */
+}
+
+void tg_krelay_pending(uint32_t kr_slot1, uint64_t session_id, uint64_t bytes[2], uint64_t messages[2])
+{
+    bytes[0] = bytes[1] = messages[0] = messages[1] = 0;
+    if (!kr.socks || kr_slot1 == 0 || kr_slot1 >= KR_MAX_SLOTS)
+        return;
+    for (int side = 0; side < 2; side++) {
+        struct kr_sock *s = &kr.socks[kr_slot1 - 1 + (uint32_t)side];
+        if (atomic_load((_Atomic unsigned long long *)&s->owner) != session_id)
+            return;
+        uint64_t b = atomic_load((_Atomic unsigned long long *)&s->bytes);
+        uint64_t sb = atomic_load((_Atomic unsigned long long *)&s->seen_bytes);
+        uint64_t m = atomic_load((_Atomic unsigned long long *)&s->messages);
+        uint64_t sm = atomic_load((_Atomic unsigned long long *)&s->seen_messages);
+        bytes[side] = b > sb ? b - sb : 0; /* a collect racing with this read shows up once, not twice */
+        messages[side] = m > sm ? m - sm : 0;
+    }
 }
 
 void tg_krelay_sync_trackers(const struct tg_krelay_sess *k, struct tg_ws_tracker *c2b, struct tg_ws_tracker *b2c)

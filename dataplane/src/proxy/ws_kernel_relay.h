@@ -39,6 +39,8 @@ struct tg_krelay_offer {
     struct tg_timer_wheel *wheel;        /* the owner's worker's */
     void (*cb)(void *owner, enum tg_krelay_event ev);
     void *owner;
+    uint64_t session_id;                 /* for tg_krelay_pending */
+    _Atomic uint32_t *kr_slot1_out;      /* set when the session goes to the kernel (tg_session.kr_slot1) */
 };
 
 struct tg_krelay_sess;
@@ -63,6 +65,9 @@ struct tg_krelay_counts {
     uint64_t last_activity_ms;
 };
 void tg_krelay_collect(struct tg_krelay_sess *k, struct tg_krelay_counts *c);
+/* For /sessions (any thread): what the kernel relayed for session id in slot kr_slot1 (tg_session.kr_slot1)
+ * that its counters do not hold yet; zeros when the slot serves another session by now. */
+void tg_krelay_pending(uint32_t kr_slot1, uint64_t session_id, uint64_t bytes[2], uint64_t messages[2]);
 /* After a take-back: the fragmentation state of each direction (a message the kernel relayed the first frames
  * of is still open) goes into the user-space trackers. */
 void tg_krelay_sync_trackers(const struct tg_krelay_sess *k, struct tg_ws_tracker *c2b, struct tg_ws_tracker *b2c);

@@ -26,6 +26,8 @@ struct kr_sock {
     unsigned int mask_rule;         /* enum kr_mask_rule for frames read from this socket */
     unsigned int rsv_allowed;       /* RSV bits (4,2,1) negotiated extensions allow */
     unsigned long long max_message; /* maxMessageBytes (0: none) */
+    unsigned long long owner;       /* the session id the slot serves (/sessions checks it before reading) */
+    unsigned long long seen_bytes, seen_messages; /* what the session's own counters hold already */
     /* written by the BPF programs */
     unsigned int passing;           /* enum kr_pass_reason: this socket's input goes to user space for good */
     unsigned int cur_kind;          /* the parser's verdict on the message in flight: 0 relay, 1 pass */

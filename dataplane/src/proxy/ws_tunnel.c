@@ -734,6 +734,7 @@ static void krelay_offer(struct tg_tunnel *t)
         .c2b = &t->c2b.tracker, .b2c = &t->b2c.tracker,
         .max_message = t->session.proxy->ws_max_message_bytes, .rsv = t->c2b.tracker.rsv_allowed,
         .wheel = &t->w->wheel, .cb = on_krelay, .owner = t,
+        .session_id = t->session.id, .kr_slot1_out = &t->session.kr_slot1,
     };
     t->krelay = tg_krelay_offer(&o);
 }
