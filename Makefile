@@ -159,7 +159,7 @@ fuzz-short: $(FUZZ_BIN)
 FUZZ_CC = clang $(CFLAGS_BASE) -Wno-unused-function -O1 -g -fsanitize=fuzzer,address,undefined -DTG_FUZZING
 $(BUILD)/fuzz/fuzz_dp_%: tests/fuzz/fuzz_dp_%.c $(COMMON_SRC) $(DP_SRC) $(DP_GEN_SRC)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(DP_INC) -o $@ $< $(COMMON_SRC) $(filter-out %/process/main.c,$(DP_SRC)) $(DP_GEN_SRC) $(LDLIBS)
+	$(FUZZ_CC) $(DP_INC) -o $@ $< $(COMMON_SRC) $(filter-out %/process/main.c,$(DP_SRC)) $(DP_GEN_SRC) $(DP_LDLIBS) $(LDLIBS)
 
 $(BUILD)/fuzz/fuzz_ctl_%: tests/fuzz/fuzz_ctl_%.c $(COMMON_SRC) $(CTL_SRC)
 	@mkdir -p $(dir $@)
