@@ -279,3 +279,15 @@ def test_without_privilege_falls_back_to_user_space_and_says_so_once(dp_factory,
     assert log.count("kernel relay: off") == 1, log
     m = dp.metrics()
     assert m["tollgate_kernel_relay_sessions"] == 0 and m["tollgate_kernel_relay_fallbacks_total"] == 3, m
+
+
+def test_frames_right_behind_the_101_race_the_offer_and_are_never_stuck(kr_dp):
+    # the first frame may arrive between the relay's last read and the sockets' insertion into the sockmap:
+    # it sits in the receive queue, which the strparser only reads on the next data_ready (the offer pokes it)
+    for i in range(60):
+        with it.RawHttp(kr_dp.port, timeout=5 * it.SLOW) as c:
+            c.send(it.ws_handshake_bytes(f"/echo/race-{i}"))
+            assert c.read_response().status == 101
+            for payload in (b"x" * 10, b"y" * 300):
+                c.send(it.ws_frame(0x2, payload))
+                assert c.read_frame() == (0x2, True, payload)

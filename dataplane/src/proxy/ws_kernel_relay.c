@@ -258,6 +258,13 @@ struct tg_krelay_sess *tg_krelay_offer(const struct tg_krelay_offer *o)
             return k;
         }
     }
+    /* Bytes that arrived between user space's last read and the insert sit in the receive queue, and the
+     * strparser only runs on the next data_ready: setting SO_RCVLOWAT (to its default, 1) makes TCP call
+     * data_ready now when anything is queued (tcp_set_rcvlowat), so nothing waits for the peer's next packet. */
+    for (int side = 0; side < 2; side++) {
+        int one = 1;
+        (void)setsockopt(k->fd[side], SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
+    }
     k->in_kernel = 1;
     atomic_fetch_add_explicit(&kr.active, 1, memory_order_relaxed);
     k->wheel = o->wheel;
