@@ -291,3 +291,35 @@ def test_frames_right_behind_the_101_race_the_offer_and_are_never_stuck(kr_dp):
             for payload in (b"x" * 10, b"y" * 300):
                 c.send(it.ws_frame(0x2, payload))
                 assert c.read_frame() == (0x2, True, payload)
+
+
+def test_tls_sessions_stay_in_user_space_and_say_so_once(run_dir, backends):
+    import ssl
+
+    from test_tls_termination import A_HOST, start_tls_dp, tls_snapshot
+    from tls_pki import Pki
+
+    pki = Pki(run_dir / "pki-krelay")
+    pki.a_ec = pki.issue("api-ec", [A_HOST], "ec")
+    pki.a_rsa = pki.issue("api-rsa", [A_HOST], "rsa")
+    pki.wild = pki.issue("wild", ["*.wild.tls.test"], "ec")
+    pki.b = pki.issue("b", ["b.tls.test"], "ec")
+    t = start_tls_dp(run_dir, tls_snapshot(1, pki, backends), "dataplane-krelay-tls", extra=KR)
+    ctx = ssl.create_default_context(cafile=str(pki.ca.cert))
+
+    async def body():
+        for i in range(2):
+            async with websockets.connect(f"wss://{A_HOST}:{t.tls_port}/echo/kr-tls{i}", host="127.0.0.1",
+                                          port=t.tls_port, ssl=ctx, server_hostname=A_HOST, max_size=None,
+                                          compression=None, ping_interval=None) as ws:
+                for size in (1, 70000):
+                    data = os.urandom(size)
+                    await ws.send(data)
+                    assert await ws.recv() == data
+                assert in_kernel(t.dp) == 0
+
+    it.run(body())
+    log = t.dp.proc.log()
+    assert "kernel relay: on" in log and log.count("TLS sessions (no kTLS) stay in the user-space relay") == 1, log
+    assert t.dp.metrics()["tollgate_kernel_relay_fallbacks_total"] == 2
+    t.dp.check_clean_exit()
