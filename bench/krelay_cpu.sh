@@ -27,7 +27,7 @@ BACKEND_PORT=$BACKEND write_tollgate_snapshot
 busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; } # user nice system irq softirq (ticks)
 ptime() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 HZ=$(getconf CLK_TCK)
-printf '%-7s %-5s %12s %14s %16s\n' mode round "echoes/s" "proxy µs/msg" "machine µs/msg"
+printf '%-7s %-5s %12s %14s %16s %9s %9s\n' mode round "echoes/s" "proxy µs/msg" "machine µs/msg" "p50 µs" "p99 µs"
 for ((r = 1; r <= ROUNDS; r++)); do
   for mode in user kernel; do
     flag=; [ $mode = kernel ] && flag=--kernel-relay
@@ -41,12 +41,12 @@ for ((r = 1; r <= ROUNDS; r++)); do
       --size "$SIZE" --duration "$SECS" --warmup 1 --label krelay >"$TMP/out" 2>"$TMP/err" || { cat "$TMP/err"; exit 1; }
     p1=$(ptime "$pid") b1=$(busy)
     sleep 0.5 # the client's sessions end: their last kernel counts are collected
-    inkernel=$(curl -fs "http://127.0.0.1:$ADMIN/metrics" | awk '/^tollgate_kernel_relay_sessions / { print $2 }')
     msgs=$(curl -fs "http://127.0.0.1:$ADMIN/metrics" | awk -F'[ }]' '/^tollgate_websocket_messages_total/ { s += $NF } END { print s }')
     kill "$pid"; wait "$pid" 2>/dev/null || true
     rate=$(grep -o 'msgs_per_s=[0-9.]*' "$TMP/out" | head -1 | cut -d= -f2)
+    p50=$(grep -o ' p50_us=[0-9.]*' "$TMP/out" | head -1 | cut -d= -f2) p99=$(grep -o ' p99_us=[0-9.]*' "$TMP/out" | head -1 | cut -d= -f2)
     awk -v m="$mode" -v r="$r" -v rate="${rate:-0}" -v msgs="$msgs" -v dp=$((p1 - p0)) -v db="$(echo "$b1 - $b0" | bc)" \
-      -v hz="$HZ" -v k="${inkernel:-}" 'BEGIN { printf("%-7s %-5s %12.0f %14.2f %16.2f%s\n", m, r, rate,
-        dp / hz * 1e6 / msgs, db / hz * 1e6 / msgs, k != "" ? "   (in kernel at the end: " k ")" : "") }'
+      -v hz="$HZ" -v p50="${p50:--}" -v p99="${p99:--}" 'BEGIN { printf("%-7s %-5s %12.0f %14.2f %16.2f %9s %9s\n", m, r,
+        rate, dp / hz * 1e6 / msgs, db / hz * 1e6 / msgs, p50, p99) }'
   done
 done
