@@ -63,6 +63,58 @@ static __always_inline int pass_from_here(struct __sk_buff *skb, struct kr_sock 
     return (int)s->cur_len;
 }
 
+/* The frame header at pos (avail bytes there): its length (> 0) with *plen, *op, *fin; 0 when more bytes are
+ * needed; minus a kr_pass_reason when the frame is user space's. RFC 6455 §5.2 (reserved opcodes), §5.5 (control
+ * frames: FIN, ≤ 125 bytes), §5.1 (masking), §5.2 and RFC 7692 §6.1 (RSV bits), §5.4 (fragmentation): the same
+ * rules as common/ws_frame.c's tracker. */
+static __always_inline int frame_header(struct __sk_buff *skb, __u32 pos, __u32 avail, const struct kr_sock *s,
+                                        unsigned int in_message, __u64 *plen, unsigned int *op_out,
+                                        unsigned int *fin_out)
+{
+    __u8 h[8];
+    if (avail < 2 || bpf_skb_load_bytes(skb, pos, h, 2))
+        return 0;
+    unsigned int op = h[0] & 0x0F, fin = h[0] >> 7, rsv = (h[0] >> 4) & 7;
+    unsigned int masked = h[1] >> 7, len7 = h[1] & 0x7F;
+    unsigned int control = op & 8;
+    if (!(op <= 2 || (op >= 8 && op <= 10)))
+        return -KR_PASS_RULE;
+    if (control && (!fin || len7 > 125))
+        return -KR_PASS_RULE;
+    if ((s->mask_rule == KR_MASK_REQUIRED && !masked) || (s->mask_rule == KR_MASK_FORBIDDEN && masked))
+        return -KR_PASS_RULE;
+    if ((rsv & ~s->rsv_allowed) || ((rsv & 4) && (op == 0 || control)))
+        return -KR_PASS_RULE;
+    if ((op == 0 && !in_message) || ((op == 1 || op == 2) && in_message))
+        return -KR_PASS_RULE;
+    if (op == 8)
+        return -KR_PASS_CLOSE;
+    __u64 n = len7;
+    int hlen = 2;
+    if (len7 == 126) {
+        if (avail < 4 || bpf_skb_load_bytes(skb, pos + 2, h, 2))
+            return 0;
+        n = ((__u64)h[0] << 8) | h[1];
+        hlen = 4;
+    } else if (len7 == 127) {
+        if (avail < 10 || bpf_skb_load_bytes(skb, pos + 2, h, 8))
+            return 0;
+        if (h[0] & 0x80)
+            return -KR_PASS_RULE;
+        n = 0;
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+            n = (n << 8) | h[i];
+        hlen = 10;
+    }
+    if (masked)
+        hlen += 4;
+    *plen = n;
+    *op_out = op;
+    *fin_out = fin;
+    return hlen;
+}
+
 SEC("sk_skb/stream_parser")
 int kr_parse(struct __sk_buff *skb)
 {
@@ -80,9 +132,9 @@ int kr_parse(struct __sk_buff *skb)
         __u64 piece = s->payload_left < KR_MAX_FRAME ? s->payload_left : KR_MAX_FRAME;
         s->cur_kind = 0;
         s->cur_piece = 1;
-        s->cur_data = 0; /* the message state moved at the frame's first piece */
+        s->cur_set_state = 0; /* the message state moved at the frame's first piece */
         s->cur_payload_left = s->payload_left - piece;
-        s->cur_msg_end = s->cur_payload_left == 0 && s->frame_msg_end;
+        s->cur_msgs = s->cur_payload_left == 0 && s->frame_msg_end;
         s->cur_len = (__u32)piece;
         return (int)s->cur_len;
     }
@@ -93,65 +145,53 @@ int kr_parse(struct __sk_buff *skb)
     if (off >= skb->len)
         return 0;
     __u32 avail = skb->len - off;
-    __u8 h[8];
-    if (avail < 2 || bpf_skb_load_bytes(skb, off, h, 2))
+    unsigned int in_message = s->in_message, op = 0, fin = 0, msgs = 0;
+    __u64 message_bytes = s->message_bytes, plen = 0;
+    int hl = frame_header(skb, off, avail, s, in_message, &plen, &op, &fin);
+    if (hl == 0)
         return 0;
-    unsigned int op = h[0] & 0x0F, fin = h[0] >> 7, rsv = (h[0] >> 4) & 7;
-    unsigned int masked = h[1] >> 7, len7 = h[1] & 0x7F;
-    unsigned int control = op & 8;
-    /* RFC 6455 §5.2 (reserved opcodes), §5.5 (control frames: FIN, ≤ 125 bytes), §5.1 (masking), §5.2 and
-     * RFC 7692 §6.1 (RSV bits), §5.4 (fragmentation): the same rules as common/ws_frame.c's tracker */
-    if (!(op <= 2 || (op >= 8 && op <= 10)))
-        return pass_from_here(skb, s, KR_PASS_RULE);
-    if (control && (!fin || len7 > 125))
-        return pass_from_here(skb, s, KR_PASS_RULE);
-    if ((s->mask_rule == KR_MASK_REQUIRED && !masked) || (s->mask_rule == KR_MASK_FORBIDDEN && masked))
-        return pass_from_here(skb, s, KR_PASS_RULE);
-    if ((rsv & ~s->rsv_allowed) || ((rsv & 4) && (op == 0 || control)))
-        return pass_from_here(skb, s, KR_PASS_RULE);
-    if ((op == 0 && !s->in_message) || ((op == 1 || op == 2) && s->in_message))
-        return pass_from_here(skb, s, KR_PASS_RULE);
-    if (op == 8)
-        return pass_from_here(skb, s, KR_PASS_CLOSE);
-
-    __u64 plen = len7;
-    __u32 hlen = 2;
-    if (len7 == 126) {
-        if (avail < 4 || bpf_skb_load_bytes(skb, off + 2, h, 2))
-            return 0;
-        plen = ((__u64)h[0] << 8) | h[1];
-        hlen = 4;
-    } else if (len7 == 127) {
-        if (avail < 10 || bpf_skb_load_bytes(skb, off + 2, h, 8))
-            return 0;
-        if (h[0] & 0x80)
-            return pass_from_here(skb, s, KR_PASS_RULE);
-        plen = 0;
-#pragma unroll
-        for (int i = 0; i < 8; i++)
-            plen = (plen << 8) | h[i];
-        hlen = 10;
-    }
-    if (masked)
-        hlen += 4;
-    __u64 first = plen > KR_MAX_FRAME - hlen ? KR_MAX_FRAME - hlen : plen; /* the strparser holds whole messages */
-    unsigned int data = op <= 2;
-    __u64 message_bytes = s->message_bytes;
-    if (data) {
+    if (hl < 0)
+        return pass_from_here(skb, s, (unsigned int)-hl);
+    __u64 first = plen > KR_MAX_FRAME - hl ? KR_MAX_FRAME - hl : plen; /* the strparser holds whole messages */
+    if (op <= 2) {
         message_bytes = (op == 0 ? message_bytes : 0) + plen;
         if (s->max_message && message_bytes > s->max_message)
             return pass_from_here(skb, s, KR_PASS_LIMIT); /* user space closes 1009 before any byte of it */
+        in_message = !fin;
+        msgs = fin && first == plen;
+    }
+    s->frame_msg_end = op <= 2 && fin;
+    __u32 total = (__u32)(hl + first);
+    __u64 left = plen - first; /* payload of the first frame for later pieces (then nothing joins it) */
+    if (left == 0) {
+        /* more frames that are all there already join this message: one redirect for them all; the message
+         * ends before the first frame that is incomplete, too long, or user space's */
+        for (int i = 1; i < KR_BATCH; i++) {
+            if (total >= avail)
+                break;
+            hl = frame_header(skb, off + total, avail - total, s, in_message, &plen, &op, &fin);
+            if (hl <= 0 || plen > KR_MAX_FRAME || total + hl + plen > avail || total + hl + plen > KR_MAX_FRAME)
+                break;
+            if (op <= 2) {
+                __u64 mb = (op == 0 ? message_bytes : 0) + plen;
+                if (s->max_message && mb > s->max_message)
+                    break;
+                message_bytes = mb;
+                in_message = !fin;
+                msgs += fin;
+            }
+            total += (__u32)(hl + plen);
+        }
     }
     s->cur_kind = 0;
     s->cur_piece = 0;
-    s->cur_data = data;
-    s->cur_payload_left = plen - first;
-    s->frame_msg_end = data && fin;
-    s->cur_msg_end = data && fin && first == plen;
-    s->cur_opens = data && !fin;
+    s->cur_set_state = 1;
+    s->cur_payload_left = left;
+    s->cur_in_message = in_message;
     s->cur_message_bytes = message_bytes;
-    s->cur_len = (__u32)(hlen + first);
-    return (int)s->cur_len;
+    s->cur_msgs = msgs;
+    s->cur_len = total;
+    return (int)total;
 }
 
 SEC("sk_skb/stream_verdict")
@@ -187,12 +227,12 @@ int kr_verdict(struct __sk_buff *skb)
         return SK_PASS;
     }
     s->payload_left = s->cur_payload_left;
-    if (s->cur_data) {
-        s->in_message = s->cur_opens;
+    if (s->cur_set_state) {
+        s->in_message = s->cur_in_message;
         s->message_bytes = s->cur_message_bytes;
     }
-    if (s->cur_msg_end)
-        __sync_fetch_and_add(&s->messages, 1);
+    if (s->cur_msgs)
+        __sync_fetch_and_add(&s->messages, s->cur_msgs);
     s->last_ns = bpf_ktime_get_ns();
     return SK_PASS;
 }

@@ -6,6 +6,8 @@
 #define TG_WS_RELAY_ABI_H
 
 #define KR_MAX_SLOTS 16384u        /* relayed sockets (two per session) */
+/* Frames the parser puts into one strparser message when they are all there already (one redirect for many). */
+#define KR_BATCH 16
 /* Largest piece the stream parser makes a message of: a longer frame is relayed in pieces of this size (the
  * strparser holds a whole message and fails the socket past its receive buffer). A frame is never handed back
  * in the middle: hand-backs wait for the frame's last piece. */
@@ -31,10 +33,10 @@ struct kr_sock {
     /* written by the BPF programs */
     unsigned int passing;           /* enum kr_pass_reason: this socket's input goes to user space for good */
     unsigned int cur_kind;          /* the parser's verdict on the message in flight: 0 relay, 1 pass */
-    unsigned int cur_msg_end;       /* the frame in flight ends a data message */
-    unsigned int cur_data;          /* the frame in flight is a data frame (TEXT/BINARY/CONT) */
+    unsigned int cur_msgs;          /* data messages the message in flight completes */
+    unsigned int cur_set_state;     /* the message in flight starts with a frame header: apply cur_in_message... */
     unsigned int in_message;        /* a fragmented data message is open (its frames so far were relayed) */
-    unsigned int cur_opens;         /* the frame in flight opens or continues a message without FIN */
+    unsigned int cur_in_message;    /* in_message once the message in flight is relayed */
     unsigned int cur_started;       /* the parser has placed the message in flight (cur_off is valid) */
     unsigned int cur_off;           /* where the message in flight starts in the skb the parser sees */
     unsigned int cur_len;           /* its length, as the parser returned it */
