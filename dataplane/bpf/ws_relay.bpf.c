@@ -4,7 +4,8 @@
  * kr_socks (ws_relay_abi.h). Everything user space must see is handed back, never dropped: a close frame, a frame
  * breaking a rule (mask, RSV, opcode, control-frame size, fragmentation), a message over maxMessageBytes, or
  * user space asking (kr_sock.handback) — always at a frame boundary: a frame longer than KR_MAX_FRAME is relayed
- * in pieces of at most that size, and a hand-back asked for in the middle of one waits for its last piece. From that frame on the socket is "passing":
+ * in pieces of at most that size, and a hand-back asked for in the middle of one waits for its last piece.
+ * Complete frames that are all there already (up to KR_BATCH) make one message: one redirect for them all. From that frame on the socket is "passing":
  * every byte goes to the socket's own receive queue (SK_PASS), in order, so user space reads the stream from a
  * frame boundary exactly where the kernel stopped. The hand-back protocol is written out in docs/performance.md
  * ("Kernel relay"). Compiled with clang -target bpf; embedded into the data plane (Makefile).
