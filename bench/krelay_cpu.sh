@@ -44,7 +44,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     msgs=$(curl -fs "http://127.0.0.1:$ADMIN/metrics" | awk -F'[ }]' '/^tollgate_websocket_messages_total/ { s += $NF } END { print s }')
     kill "$pid"; wait "$pid" 2>/dev/null || true
     rate=$(grep -o 'msgs_per_s=[0-9.]*' "$TMP/out" | head -1 | cut -d= -f2)
-    p50=$(grep -o ' p50_us=[0-9.]*' "$TMP/out" | head -1 | cut -d= -f2) p99=$(grep -o ' p99_us=[0-9.]*' "$TMP/out" | head -1 | cut -d= -f2)
+    p50=$(grep -o ' p50_us=[0-9.]*' "$TMP/out" | head -1 | cut -d= -f2 || true) p99=$(grep -o ' p99_us=[0-9.]*' "$TMP/out" | head -1 | cut -d= -f2 || true)
     awk -v m="$mode" -v r="$r" -v rate="${rate:-0}" -v msgs="$msgs" -v dp=$((p1 - p0)) -v db="$(echo "$b1 - $b0" | bc)" \
       -v hz="$HZ" -v p50="${p50:--}" -v p99="${p99:--}" 'BEGIN { printf("%-7s %-5s %12.0f %14.2f %16.2f %9s %9s\n", m, r,
         rate, dp / hz * 1e6 / msgs, db / hz * 1e6 / msgs, p50, p99) }'
