@@ -155,15 +155,20 @@ static void fallback(_Atomic int *said, const char *why)
 }
 
 /* Bytes written to fd so far (sent and acked + still queued), or UINT64_MAX when unknown. Read in this order,
- * the sum never exceeds what was written when SIOCOUTQ was read (an ACK in between only lowers it). */
-static uint64_t written_total(int fd)
+ * the sum never exceeds what was written when SIOCOUTQ was read (an ACK in between only lowers it). *gone is set
+ * when the connection can no longer send (reset, or closed our way): nothing queued for it will ever be taken. */
+static uint64_t written_total(int fd, int *gone)
 {
     struct tcp_info ti;
     socklen_t len = sizeof ti;
     int outq = 0;
     if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 || len < offsetof(struct tcp_info, tcpi_bytes_acked) + 8 ||
-        ioctl(fd, SIOCOUTQ, &outq) < 0)
+        ioctl(fd, SIOCOUTQ, &outq) < 0) {
+        *gone = 1;
         return UINT64_MAX;
+    }
+    /* linux/bpf.h names the kernel's TCP states (netinet/tcp.h's clash with linux/tcp.h) */
+    *gone = ti.tcpi_state != BPF_TCP_ESTABLISHED && ti.tcpi_state != BPF_TCP_CLOSE_WAIT;
     return ti.tcpi_bytes_acked + (uint64_t)outq;
 }
 
@@ -221,9 +226,10 @@ struct tg_krelay_sess *tg_krelay_offer(const struct tg_krelay_offer *o)
     k->fd[1] = o->backend_fd;
     for (int side = 0; side < 2; side++) {
         socklen_t len = sizeof k->cookie[side];
-        k->written0[side] = written_total(k->fd[side]);
+        int gone = 0;
+        k->written0[side] = written_total(k->fd[side], &gone);
         if (getsockopt(k->fd[side], SOL_SOCKET, SO_COOKIE, &k->cookie[side], &len) < 0 ||
-            k->written0[side] == UINT64_MAX)
+            k->written0[side] == UINT64_MAX || gone)
             goto fail;
     }
     for (int side = 0; side < 2; side++) {
@@ -314,9 +320,10 @@ int tg_krelay_take_back(struct tg_krelay_sess *k, uint64_t now_ms)
     for (int side = 0; side < 2 && drained; side++) {
         /* bytes the kernel redirected to this socket = what its peer's slot counted */
         uint64_t relayed = atomic_load((_Atomic unsigned long long *)&slot(k->pair, side ^ 1)->bytes);
-        uint64_t written = written_total(k->fd[side]);
-        if (written == UINT64_MAX || written - k->written0[side] < relayed)
-            drained = 0;
+        int gone = 0;
+        uint64_t written = written_total(k->fd[side], &gone);
+        if (!gone && written - k->written0[side] < relayed)
+            drained = 0; /* (a peer that is gone takes nothing more: the tunnel finds out when it reads or writes) */
     }
     if (!drained) {
         /* a peer that never takes its bytes holds the session until the owner's own deadlines end it */
