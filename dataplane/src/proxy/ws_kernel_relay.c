@@ -357,15 +357,20 @@ void tg_krelay_collect(struct tg_krelay_sess *k, struct tg_krelay_counts *c)
     c->last_activity_ms = last_ns / 1000000u; /* bpf_ktime_get_ns is CLOCK_MONOTONIC, as tg_now_ms */
 }
 
-void tg_krelay_pending(uint32_t kr_slot1, uint64_t session_id, uint64_t bytes[2], uint64_t messages[2])
+void tg_krelay_pending(uint32_t kr_slot1, uint64_t session_id, uint64_t bytes[2], uint64_t messages[2],
+                       uint64_t *last_activity_ms)
 {
     bytes[0] = bytes[1] = messages[0] = messages[1] = 0;
+    *last_activity_ms = 0;
     if (!kr.socks || kr_slot1 == 0 || kr_slot1 >= KR_MAX_SLOTS)
         return;
     for (int side = 0; side < 2; side++) {
         struct kr_sock *s = &kr.socks[kr_slot1 - 1 + (uint32_t)side];
         if (atomic_load((_Atomic unsigned long long *)&s->owner) != session_id)
             return;
+        uint64_t last_ms = atomic_load((_Atomic unsigned long long *)&s->last_ns) / 1000000u;
+        if (last_ms > *last_activity_ms)
+            *last_activity_ms = last_ms;
         uint64_t b = atomic_load((_Atomic unsigned long long *)&s->bytes);
         uint64_t sb = atomic_load((_Atomic unsigned long long *)&s->seen_bytes);
         uint64_t m = atomic_load((_Atomic unsigned long long *)&s->messages);

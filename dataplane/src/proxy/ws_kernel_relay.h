@@ -66,8 +66,10 @@ struct tg_krelay_counts {
 };
 void tg_krelay_collect(struct tg_krelay_sess *k, struct tg_krelay_counts *c);
 /* For /sessions (any thread): what the kernel relayed for session id in slot kr_slot1 (tg_session.kr_slot1)
- * that its counters do not hold yet; zeros when the slot serves another session by now. */
-void tg_krelay_pending(uint32_t kr_slot1, uint64_t session_id, uint64_t bytes[2], uint64_t messages[2]);
+ * that its counters do not hold yet, and the kernel's last activity on it (monotonic ms, as tg_now_ms; 0: none);
+ * zeros when the slot serves another session by now. */
+void tg_krelay_pending(uint32_t kr_slot1, uint64_t session_id, uint64_t bytes[2], uint64_t messages[2],
+                       uint64_t *last_activity_ms);
 /* After a take-back: the fragmentation state of each direction (a message the kernel relayed the first frames
  * of is still open) goes into the user-space trackers. */
 void tg_krelay_sync_trackers(const struct tg_krelay_sess *k, struct tg_ws_tracker *c2b, struct tg_ws_tracker *b2c);
