@@ -133,20 +133,14 @@ static void peer_ip_text(const struct sockaddr *peer, char *out, size_t size)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, out, (socklen_t)size);
 }
 
-static void release_ip_slot(struct tg_http_server *s, const struct sockaddr *peer)
-{
-    char ip[46];
-    if (!s->settings->ip_limit)
-        return;
-    peer_ip_text(peer, ip, sizeof ip);
-    tg_ip_limit_release(s->settings->ip_limit, ip);
-}
-
 /* The connection caps at accept (DESIGN.md --max-connections, --max-connections-per-ip): the worker's live
  * connections, relayed WebSocket sessions included, and the peer address's slots across the process. Over a cap
- * the socket is closed before anything is read from it. Returns 1 when fd was shed; otherwise the connection
- * holds an address slot (when the per-IP cap is on). */
-static int over_connection_caps(struct tg_http_server *s, int fd, const struct sockaddr *peer)
+ * the socket is closed before anything is read from it. A peer in --trusted-proxies takes no slot here: every
+ * client behind it shares its address, so its clients are counted per request instead (take_client_slot), as
+ * nginx's limit_conn counts $remote_addr after realip and HAProxy tracks req.hdr_ip(X-Forwarded-For); the
+ * proxy's own connections are bounded by --max-connections. Returns 1 when fd was shed; otherwise, when the
+ * per-IP cap is on and the peer is not trusted, the connection holds a slot of ip (the peer's text form). */
+static int over_connection_caps(struct tg_http_server *s, int fd, const char *ip, int trusted)
 {
     size_t cap = s->settings->max_connections_per_worker;
     if (cap) {
@@ -156,24 +150,35 @@ static int over_connection_caps(struct tg_http_server *s, int fd, const struct s
             return 1;
         }
     }
-    if (s->settings->ip_limit) {
-        char ip[46];
-        peer_ip_text(peer, ip, sizeof ip);
-        if (!tg_ip_limit_acquire(s->settings->ip_limit, ip)) {
-            close(fd);
-            return 1;
-        }
+    if (s->settings->ip_limit && !trusted && !tg_ip_limit_acquire(s->settings->ip_limit, ip)) {
+        close(fd);
+        return 1;
     }
     return 0;
 }
 
+static void release_ip_slot(struct tg_server_conn *c)
+{
+    if (!c->ip_counted)
+        return;
+    tg_ip_limit_release(c->server->settings->ip_limit, c->slot_ip);
+    c->ip_counted = 0;
+}
+
 void tg_http_server_accept(struct tg_http_server *s, int fd, const struct sockaddr *peer)
 {
-    if (over_connection_caps(s, fd, peer))
+    char ip[46];
+    peer_ip_text(peer, ip, sizeof ip);
+    struct tg_ip peer_addr; /* --trusted-proxies: may this peer vouch for the client? */
+    const struct tg_proxy_settings *cfg = s->settings;
+    int trusted = cfg->num_trusted_proxies && tg_ip_parse(ip, strlen(ip), &peer_addr) == 0 &&
+                  tg_cidr_list_match(cfg->trusted_proxies, cfg->num_trusted_proxies, &peer_addr);
+    if (over_connection_caps(s, fd, ip, trusted))
         return;
     struct tg_server_conn *c = calloc(1, sizeof *c);
     if (!c) {
-        release_ip_slot(s, peer);
+        if (cfg->ip_limit && !trusted)
+            tg_ip_limit_release(cfg->ip_limit, ip);
         close(fd);
         return;
     }
@@ -185,16 +190,12 @@ void tg_http_server_accept(struct tg_http_server *s, int fd, const struct sockad
     c->conn.readable = 0; /* wait for the first bytes: an accepted socket rarely has them yet */
     tg_timer_init(&c->timer, on_conn_timer);
     tg_forwarder_init(&c->fwd, &s->forward, &c->conn, on_upstream_wake, c);
-    if (peer->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, c->peer_ip, sizeof c->peer_ip);
-    else if (peer->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, c->peer_ip, sizeof c->peer_ip);
-    c->ip_counted = s->settings->ip_limit != NULL;
-    struct tg_ip peer_addr; /* --trusted-proxies: may this peer vouch for the client? */
-    const struct tg_proxy_settings *cfg = s->settings;
-    c->peer_trusted = cfg->num_trusted_proxies &&
-                      tg_ip_parse(c->peer_ip, strlen(c->peer_ip), &peer_addr) == 0 &&
-                      tg_cidr_list_match(cfg->trusted_proxies, cfg->num_trusted_proxies, &peer_addr);
+    memcpy(c->peer_ip, ip, sizeof c->peer_ip);
+    c->peer_trusted = (unsigned char)trusted;
+    if (cfg->ip_limit && !trusted) {
+        memcpy(c->slot_ip, ip, sizeof c->slot_ip);
+        c->ip_counted = 1;
+    }
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
@@ -234,10 +235,7 @@ static void close_conn(struct tg_server_conn *c)
     tg_forwarder_release(&c->fwd, 0);
     tg_snapshot_unref(c->snap);
     c->snap = NULL;
-    if (c->ip_counted) {
-        tg_ip_limit_release(s->settings->ip_limit, c->peer_ip);
-        c->ip_counted = 0;
-    }
+    release_ip_slot(c);
     tg_conn_close(s->w->loop, &c->conn, &s->w->bufs);
     tg_counter_sub(&s->counters->connections_active, 1);
     unlink_conn(c);
@@ -275,6 +273,8 @@ static void finish_request(struct tg_server_conn *c)
     c->snap = NULL;
     int keep = c->fwd.keep_alive && c->fwd.req_done && !c->server->draining;
     tg_forwarder_release(&c->fwd, 0); /* nothing left to release after a complete exchange */
+    if (c->peer_trusted)
+        release_ip_slot(c); /* a trusted proxy's client holds its slot for one exchange */
     if (!keep) {
         c->fwd.route = NULL;
         c->state = TG_SERVER_CLOSING;
@@ -362,7 +362,7 @@ static void hand_over_to_tunnel(struct tg_server_conn *c)
         .ep = up->ep,
         .ep_counted = up->counted_active,
         .credential = c->policy ? &c->policy->credential : NULL,
-        .client_ip = c->client_ip,
+        .client_ip = c->client_ip, /* == slot_ip when ip_counted: the tunnel releases the slot by it */
         .ip_limit = c->ip_counted ? s->settings->ip_limit : NULL,
         .ws_rsv = c->fwd.ws_rsv,
         .draining = s->draining,
@@ -471,6 +471,24 @@ static void on_policies_done(struct tg_policy_ctx *ctx, void *arg)
         pump(c); /* an asynchronous verdict: nothing else drives the connection now */
 }
 
+/* --max-connections-per-ip behind a trusted proxy: the request's client (client_ip, from X-Forwarded-For) holds
+ * a slot from its parsed head to the end of its exchange, or for a WebSocket session for the session's life.
+ * Over the cap: 429 (the proxy's connection stays usable for its other clients). Returns -1 after answering. */
+static int take_client_slot(struct tg_server_conn *c)
+{
+    struct tg_ip_limit *limit = c->server->settings->ip_limit;
+    if (!limit || !c->peer_trusted || c->ip_counted)
+        return 0;
+    if (!tg_ip_limit_acquire(limit, c->client_ip)) {
+        answer(c, 429, "limits.client_connections", "this client has too many connections open",
+               "Retry-After: 1\r\n", 1);
+        return -1;
+    }
+    memcpy(c->slot_ip, c->client_ip, sizeof c->slot_ip);
+    c->ip_counted = 1;
+    return 0;
+}
+
 /* The client of this request: the peer, or, from a peer in --trusted-proxies, the X-Forwarded-For entry
  * tg_client_address picks (the peer again when the field is missing or malformed: fail closed). */
 static void set_client_ip(struct tg_server_conn *c, const struct tg_http_head *h)
@@ -561,6 +579,8 @@ static void process_request(struct tg_server_conn *c, struct tg_http_head *h)
     f->is_upgrade = (unsigned char)tg_ws_handshake_requested(h);
 
     f->client_http10 = h->minor_version == 0;
+    if (take_client_slot(c) != 0)
+        return;
     if (target_and_path(c, h) != 0)
         return;
     struct tg_slice host = h->host, path = h->target;

@@ -57,7 +57,9 @@ struct tg_server_conn {
     struct tg_timer timer;
     struct tg_server_conn *next, *prev; /* the server's list (for the drain) */
     char peer_ip[46];
-    unsigned char ip_counted;       /* holds a slot of settings->ip_limit (released at close or by the tunnel) */
+    unsigned char ip_counted;       /* holds a slot of slot_ip in settings->ip_limit (released at close or by the
+                                       tunnel; for a trusted proxy's connection at the end of each request) */
+    char slot_ip[46];               /* whose slot: peer_ip, or for a trusted proxy the request's client_ip */
     char client_ip[46];             /* the client: peer_ip, or from X-Forwarded-For when the peer is trusted */
     unsigned char peer_trusted;     /* the peer is in --trusted-proxies */
     uint64_t head_started_ms;       /* first byte of the current request head (0: none yet) */
