@@ -514,14 +514,18 @@ static void set_client_ip(struct tg_server_conn *c, const struct tg_http_head *h
 /* RFC 9112 §3.2: the target's form decides the authority and the path. An absolute-form authority replaces
  * Host (routing, policies and the forwarded Host all use it); the path is normalised (common/path_normalize) and
  * h->target then points at the normal form, so routing, every policy and the backend see the same path.
+ * --encoded-slashes: reject answers "%2F"/"%5C" 400; decode makes them '/' first; keep leaves them encoded and
+ * also sets *decoded (malloc'd, the caller frees it) to the decoded normal form when the path has one, so the
+ * caller can refuse a path whose decoded form — what a decoding backend such as nginx sees — routes elsewhere.
  * Returns -1 after answering (the target is refused). */
-static int target_and_path(struct tg_server_conn *c, struct tg_http_head *h)
+static int target_and_path(struct tg_server_conn *c, struct tg_http_head *h, char **decoded, size_t *decoded_len)
 {
     struct tg_forwarder *f = &c->fwd;
     struct tg_http_target t;
     enum tg_target_form form = tg_http_parse_target(h->method, h->target, &t);
     struct tg_slice path = h->target;
     int slash = 0; /* "/" + path: an absolute-form target with an empty path or one that starts with '?' */
+    *decoded = NULL;
     if (form == TG_TARGET_ABSOLUTE) {
         h->host = t.authority;
         path = t.path;
@@ -531,6 +535,10 @@ static int target_and_path(struct tg_server_conn *c, struct tg_http_head *h)
                NULL, 0);
         return -1;
     }
+    enum tg_encoded_slashes mode = c->server->settings->encoded_slashes;
+    unsigned flags = mode == TG_ENCODED_SLASHES_KEEP     ? TG_PATH_ALLOW_ENCODED_SLASH
+                     : mode == TG_ENCODED_SLASHES_DECODE ? TG_PATH_DECODE_ENCODED_SLASH
+                                                         : 0;
     size_t len = path.len + (size_t)slash;
     char *in = malloc(len + 1), *out = malloc(len + 1);
     if (!in || !out) {
@@ -542,7 +550,16 @@ static int target_and_path(struct tg_server_conn *c, struct tg_http_head *h)
     in[0] = '/';
     memcpy(in + slash, path.ptr, path.len);
     size_t n = 0;
-    enum tg_path_status st = tg_path_normalize(in, len, 0, out, len + 1, &n);
+    enum tg_path_status st = tg_path_normalize(in, len, flags, out, len + 1, &n);
+    if (st == TG_PATH_OK && mode == TG_ENCODED_SLASHES_KEEP && (memmem(out, n, "%2F", 3) || memmem(out, n, "%5C", 3))) {
+        char *d = malloc(len + 1);
+        if (d && tg_path_normalize(in, len, TG_PATH_DECODE_ENCODED_SLASH, d, len + 1, decoded_len) == TG_PATH_OK)
+            *decoded = d;
+        else {
+            free(d);
+            st = TG_PATH_ENCODED_SLASH; /* cannot tell where it would go: refuse */
+        }
+    }
     free(in);
     if (st != TG_PATH_OK) {
         free(out);
@@ -581,15 +598,27 @@ static void process_request(struct tg_server_conn *c, struct tg_http_head *h)
     f->client_http10 = h->minor_version == 0;
     if (take_client_slot(c) != 0)
         return;
-    if (target_and_path(c, h) != 0)
+    char *decoded = NULL;
+    size_t decoded_len = 0;
+    if (target_and_path(c, h, &decoded, &decoded_len) != 0)
         return;
     struct tg_slice host = h->host, path = h->target;
     struct tg_snapshot *snap = c->server->snapshot;
     if (!snap) {
+        free(decoded);
         answer(c, 503, "gateway.not_configured", "the gateway has no configuration yet", NULL, 0);
         return;
     }
     struct tg_route_match m = tg_snapshot_route(snap, host.ptr, host.len, path.ptr, path.len);
+    if (decoded) { /* --encoded-slashes keep: a decoding backend must not reach what the gateway did not check */
+        struct tg_route_match md = tg_snapshot_route(snap, host.ptr, host.len, decoded, decoded_len);
+        free(decoded);
+        if (md.route != m.route || md.group != m.group) {
+            answer(c, 400, "request.encoded_slash", "the path routes elsewhere once its encoded slashes are decoded",
+                   NULL, 0);
+            return;
+        }
+    }
     if (!m.group) {
         answer(c, 404, "routing.no_group", "no environment group serves this host", NULL, 1);
         return;
