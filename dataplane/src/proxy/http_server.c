@@ -32,6 +32,7 @@ static void on_conn_timer(struct tg_timer *t, uint64_t now_ms);
 static void on_upstream_wake(void *arg);
 static void pump(struct tg_server_conn *c);
 static void close_conn(struct tg_server_conn *c);
+static void on_unpark(struct ev_loop *loop, ev_prepare *w, int revents);
 
 const char *tg_server_state_str(enum tg_server_state s)
 {
@@ -78,6 +79,99 @@ void tg_http_server_init(struct tg_http_server *s, struct tg_worker *w, const st
     s->forward.counters = counters;
     s->forward.scratch_head = &s->scratch_head;
     s->forward.max_head_bytes = settings->max_head_bytes;
+    ev_prepare_init(&s->unpark, on_unpark);
+    s->unpark.data = s;
+}
+
+/* ---- the buffer budget (--max-buffer-memory; docs/security.md "Limits") ----
+ * The worker's share is B buffers of 32 KiB. What is in use or may be: the pool's buffers in use plus, for every
+ * admitted exchange and relayed session, its worst case (TG_EXCHANGE_BUFFERS: both sockets' in and out) — counted
+ * on top of what they already hold, so the sum never underestimates. A request head may take a buffer while that
+ * sum stays within B/2, and a complete head starts its exchange while it stays within B: so buffers in use never
+ * exceed B, and heads waiting can never take the room every exchange needs to finish (there is always room for
+ * B/16 exchanges). Otherwise the connection waits unread (TCP backpressure), parked, and is resumed oldest first
+ * (HAProxy's buffer wait queue). A waiting connection holds no buffer; how many may wait is --max-connections'
+ * business. */
+#define TG_EXCHANGE_BUFFERS 4
+
+static size_t budget_used(const struct tg_http_server *s)
+{
+    size_t sessions = s->tunnels ? tg_session_list_count(s->tunnels->sessions) : 0;
+    return s->w->bufs.in_use + TG_EXCHANGE_BUFFERS * (s->exchanges + sessions);
+}
+
+/* May a connection take need buffers of the budget now (1: a head buffer, within half; 4: an exchange)? */
+static int budget_allows(const struct tg_http_server *s, size_t need)
+{
+    size_t b = s->settings->max_buffers_per_worker;
+    if (!b)
+        return 1;
+    return budget_used(s) + need <= (need == 1 ? b / 2 : b);
+}
+
+static void park(struct tg_server_conn *c, unsigned char need)
+{
+    struct tg_http_server *s = c->server;
+    if (c->parked)
+        return;
+    int q = need != 1;
+    c->parked = 1;
+    c->parked_need = need;
+    c->park_next = NULL;
+    c->park_prev = s->parked_tail[q];
+    if (s->parked_tail[q])
+        s->parked_tail[q]->park_next = c;
+    else
+        s->parked_head[q] = c;
+    s->parked_tail[q] = c;
+    if (!ev_is_active(&s->unpark))
+        ev_prepare_start(s->w->loop, &s->unpark);
+    tg_debug("client %s waits for the buffer budget (%zu in use)", c->peer_ip, s->w->bufs.in_use);
+}
+
+static void unpark(struct tg_server_conn *c)
+{
+    struct tg_http_server *s = c->server;
+    if (!c->parked)
+        return;
+    int q = c->parked_need != 1;
+    if (c->park_prev)
+        c->park_prev->park_next = c->park_next;
+    else
+        s->parked_head[q] = c->park_next;
+    if (c->park_next)
+        c->park_next->park_prev = c->park_prev;
+    else
+        s->parked_tail[q] = c->park_prev;
+    c->park_next = c->park_prev = NULL;
+    c->parked = 0;
+}
+
+/* Before the loop sleeps: resume the parked connections the budget has room for now, oldest first — complete
+ * heads before heads still to be read (they hold a buffer each, and starting them is what frees the head half of
+ * the budget: a waiting head never blocks an exchange that fits). */
+static void on_unpark(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    struct tg_http_server *s = w->data;
+    for (int q = 1; q >= 0; q--)
+        for (size_t rounds = 0; s->parked_head[q] && rounds < 1024; rounds++) {
+            struct tg_server_conn *c = s->parked_head[q];
+            if (!budget_allows(s, c->parked_need))
+                break;
+            unpark(c);
+            pump(c);
+        }
+    if (!s->parked_head[0] && !s->parked_head[1])
+        ev_prepare_stop(loop, w);
+}
+
+/* The request of c is over (finished, closed, or now a session counted as one): its reservation goes. */
+static void end_exchange(struct tg_server_conn *c)
+{
+    if (!c->in_exchange)
+        return;
+    c->in_exchange = 0;
+    c->server->exchanges--;
 }
 
 /* The total deadline of a request body (--request-body-timeout): progress never moves it, so a client that
@@ -213,6 +307,8 @@ static void unlink_conn(struct tg_server_conn *c)
 {
     struct tg_http_server *s = c->server;
     tg_timer_cancel(&s->w->wheel, &c->timer);
+    unpark(c);
+    end_exchange(c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -273,6 +369,7 @@ static void finish_request(struct tg_server_conn *c)
     c->snap = NULL;
     int keep = c->fwd.keep_alive && c->fwd.req_done && !c->server->draining;
     tg_forwarder_release(&c->fwd, 0); /* nothing left to release after a complete exchange */
+    end_exchange(c);
     if (c->peer_trusted)
         release_ip_slot(c); /* a trusted proxy's client holds its slot for one exchange */
     if (!keep) {
@@ -687,6 +784,8 @@ static int read_request_head(struct tg_server_conn *c)
     struct tg_http_server *s = c->server;
     struct tg_buf_pool *bufs = &s->w->bufs;
     size_t max_head = s->settings->max_head_bytes;
+    if (c->parked) /* waits for the buffer budget: on_unpark resumes it */
+        return 0;
     for (;;) {
         size_t have = tg_buf_len(c->conn.in);
         /* Re-parse only when new bytes can change the answer (a new line end, or the limit): a head trickling
@@ -697,6 +796,11 @@ static int read_request_head(struct tg_server_conn *c)
             enum tg_http_status st = tg_http1_parse_request(tg_buf_start(c->conn.in), have, max_head, scratch);
             c->head_scanned = (uint32_t)have;
             if (st == TG_HTTP_OK) {
+                if (!budget_allows(s, TG_EXCHANGE_BUFFERS)) {
+                    c->head_scanned = 0; /* parse it again when resumed */
+                    park(c, TG_EXCHANGE_BUFFERS);
+                    return 0;
+                }
                 struct tg_http_head *h = malloc(sizeof *h);
                 if (!h) {
                     close_conn(c);
@@ -706,6 +810,8 @@ static int read_request_head(struct tg_server_conn *c)
                 c->head_started_ms = 0;
                 c->head_scanned = 0;
                 c->req = h; /* kept (with its bytes in conn.in) until the forwarder has built the upstream head */
+                c->in_exchange = 1;
+                s->exchanges++;
                 process_request(c, h);
                 return c->state == TG_SERVER_DONE ? -1 : 0;
             }
@@ -714,8 +820,17 @@ static int read_request_head(struct tg_server_conn *c)
                 return -1;
             }
         }
-        if (!c->conn.readable)
+        if (!c->conn.readable) {
+            if (c->conn.in && tg_buf_len(c->conn.in) == 0) { /* idle (e.g. after an exchange): hold no buffer */
+                tg_buf_put(bufs, c->conn.in);
+                c->conn.in = NULL;
+            }
             return 0;
+        }
+        if (!c->conn.in && !budget_allows(s, 1)) {
+            park(c, 1);
+            return 0;
+        }
         if (!c->conn.in && !(c->conn.in = tg_buf_get(bufs))) {
             close_conn(c);
             return -1;
@@ -798,7 +913,7 @@ static void pump(struct tg_server_conn *c)
     int events = 0;
     if (c->conn.out)
         events |= EV_WRITE;
-    if (c->state == TG_SERVER_READING_HEAD && !c->conn.out)
+    if (c->state == TG_SERVER_READING_HEAD && !c->conn.out && !c->parked)
         events |= EV_READ;
     /* While a request is forwarded the client stays watched for reading as long as nothing of it is buffered:
      * its body, a pipelined request (read ahead, parsed later), or its going away (which aborts the exchange).
@@ -858,6 +973,7 @@ void tg_http_server_drain(struct tg_http_server *s)
 
 void tg_http_server_close_all(struct tg_http_server *s)
 {
+    ev_prepare_stop(s->w->loop, &s->unpark);
     while (s->conns)
         close_conn(s->conns);
 }

@@ -63,6 +63,10 @@ struct tg_server_conn {
     char client_ip[46];             /* the client: peer_ip, or from X-Forwarded-For when the peer is trusted */
     unsigned char peer_trusted;     /* the peer is in --trusted-proxies */
     uint64_t head_started_ms;       /* first byte of the current request head (0: none yet) */
+    unsigned char in_exchange;      /* a request of it is admitted and not finished (server->exchanges) */
+    unsigned char parked;           /* waiting in server->parked for the buffer budget (its socket unread) */
+    unsigned char parked_need;      /* buffers of the budget it waits for: 1 (a head buffer), 4 (an exchange) */
+    struct tg_server_conn *park_next, *park_prev;
     uint32_t head_scanned;          /* bytes of conn.in the head parser has already seen (re-parse gate) */
 
     /* the request in progress (valid from POLICIES to the end of FORWARDING) */
@@ -90,6 +94,12 @@ struct tg_http_server {
     struct tg_http_head scratch_head; /* parse target for request heads (copied out once complete) */
     struct tg_server_conn *conns;
     size_t num_conns;
+    /* --max-buffer-memory (settings->max_buffers_per_worker): requests admitted and not finished, each reserving
+     * TG_EXCHANGE_BUFFERS of the budget like a relayed session; connections waiting for it, oldest first — [0]
+     * for a head buffer, [1] with a complete head for its exchange — and the watcher that resumes them */
+    size_t exchanges;
+    struct tg_server_conn *parked_head[2], *parked_tail[2];
+    ev_prepare unpark;
     int draining;
     /* counts one answered request or handshake (proxy_id "" when unrouted); may be NULL */
     void (*count_request)(int worker, const char *proxy_id, int status);
