@@ -56,9 +56,9 @@ class FastBackend:
                 buf += d
                 while b"\r\n\r\n" in buf:
                     _, _, buf = buf.partition(b"\r\n\r\n")
-                    s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % BODY + body)
                     with self.lock:
-                        self.served += 1
+                        self.served += 1  # requests received (the data plane admitted them)
+                    s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % BODY + body)
         except OSError:
             return
 
