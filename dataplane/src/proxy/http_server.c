@@ -153,8 +153,11 @@ static void unpark(struct tg_server_conn *c)
 static void on_unpark(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     struct tg_http_server *s = w->data;
+    /* each round takes the queue's head out (a resumed connection that must wait again joins the exchange queue
+     * or the tail, behind what this pass still resumes) or ends the pass: no round limit needed, and none wanted
+     * (the loop may sleep next with nothing else to wake it) */
     for (int q = 1; q >= 0; q--)
-        for (size_t rounds = 0; s->parked_head[q] && rounds < 1024; rounds++) {
+        while (s->parked_head[q]) {
             struct tg_server_conn *c = s->parked_head[q];
             if (!budget_allows(s, c->parked_need))
                 break;
