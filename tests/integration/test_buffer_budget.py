@@ -221,3 +221,17 @@ def test_bad_cap_values_are_refused():
         r = subprocess.run([str(it.BUILD / "tollgate-dataplane"), "--workers", "1", "--max-buffer-memory", value],
                            capture_output=True, text=True, timeout=10)
         assert r.returncode == 2 and why in r.stderr, r.stderr
+
+
+def test_idle_sessions_do_not_shut_http_out(dp_factory, backends):
+    """Relayed WebSocket sessions count for the buffers they hold, not a reservation: 40 idle sessions (4 buffers
+    each would be 160, five times a 1 MiB budget) leave HTTP served, and the sessions still relay."""
+    import test_limits as tl
+    dp = dp_factory(tl._snap(backends), workers=1, args=["--max-buffer-memory", "1m"])
+    sessions = [tl._ws_open(dp) for _ in range(40)]
+    try:
+        assert all(tl._get_ok(dp) for _ in range(5))
+        assert all(tl._echo(s, b"still here") for s in sessions[:5])
+    finally:
+        for s in sessions:
+            s.close()

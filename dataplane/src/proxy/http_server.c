@@ -85,19 +85,19 @@ void tg_http_server_init(struct tg_http_server *s, struct tg_worker *w, const st
 
 /* ---- the buffer budget (--max-buffer-memory; docs/security.md "Limits") ----
  * The worker's share is B buffers of 32 KiB. What is in use or may be: the pool's buffers in use plus, for every
- * admitted exchange and relayed session, its worst case (TG_EXCHANGE_BUFFERS: both sockets' in and out) — counted
- * on top of what they already hold, so the sum never underestimates. A request head may take a buffer while that
- * sum stays within B/2, and a complete head starts its exchange while it stays within B: so buffers in use never
- * exceed B, and heads waiting can never take the room every exchange needs to finish (there is always room for
- * B/16 exchanges). Otherwise the connection waits unread (TCP backpressure), parked, and is resumed oldest first
- * (HAProxy's buffer wait queue). A waiting connection holds no buffer; how many may wait is --max-connections'
- * business. */
+ * admitted exchange, its worst case (TG_EXCHANGE_BUFFERS: both sockets' in and out) — counted on top of what it
+ * already holds, so the sum never underestimates an exchange. A request head may take a buffer while that sum
+ * stays within B/2, and a complete head starts its exchange while it stays within B: so heads and exchanges never
+ * hold more than B, and heads waiting can never take the room every exchange needs to finish (there is always room
+ * for B/16 exchanges). Relayed WebSocket sessions count for the buffers they hold (only while a message is in
+ * flight, 4 at most), not for a reservation: thousands of idle sessions must not shut HTTP out. Otherwise the
+ * connection waits unread (TCP backpressure), parked, and is resumed oldest first (HAProxy's buffer wait queue). A
+ * waiting connection holds no buffer; how many may wait is --max-connections' business. */
 #define TG_EXCHANGE_BUFFERS 4
 
 static size_t budget_used(const struct tg_http_server *s)
 {
-    size_t sessions = s->tunnels ? tg_session_list_count(s->tunnels->sessions) : 0;
-    return s->w->bufs.in_use + TG_EXCHANGE_BUFFERS * (s->exchanges + sessions);
+    return s->w->bufs.in_use + TG_EXCHANGE_BUFFERS * s->exchanges;
 }
 
 /* May a connection take need buffers of the budget now (1: a head buffer, within half; 4: an exchange)? */

@@ -95,7 +95,7 @@ struct tg_http_server {
     struct tg_server_conn *conns;
     size_t num_conns;
     /* --max-buffer-memory (settings->max_buffers_per_worker): requests admitted and not finished, each reserving
-     * TG_EXCHANGE_BUFFERS of the budget like a relayed session; connections waiting for it, oldest first — [0]
+     * TG_EXCHANGE_BUFFERS of the budget; connections waiting for it, oldest first — [0]
      * for a head buffer, [1] with a complete head for its exchange — and the watcher that resumes them */
     size_t exchanges;
     struct tg_server_conn *parked_head[2], *parked_tail[2];
