@@ -85,7 +85,7 @@ static enum tg_path_status put_path_char(struct out_buf *w, const char *in, size
     unsigned v = (unsigned)(hi << 4 | lo);
     if (v == 0 || v == 0xC0 || v == 0xC1) /* rule 2: NUL, overlong UTF-8 lead bytes */
         return TG_PATH_BAD;
-    if ((v == '/' || v == '\\') && !(flags & TG_PATH_ALLOW_ENCODED_SLASH))
+    if ((v == '/' || v == '\\') && !(flags & (TG_PATH_ALLOW_ENCODED_SLASH | TG_PATH_DECODE_ENCODED_SLASH)))
         return TG_PATH_ENCODED_SLASH;
     int r;
     if (is_unreserved((unsigned char)v))
@@ -94,6 +94,18 @@ static enum tg_path_status put_path_char(struct out_buf *w, const char *in, size
         r = (put(w, '%') || put(w, upper_hex(in[*i + 1])) || put(w, upper_hex(in[*i + 2]))) ? -1 : 0;
     *i += 3;
     return r == 0 ? TG_PATH_OK : TG_PATH_TOO_LONG;
+}
+
+/* The length of the segment delimiter at in[i] (below end): 1 for '/', 3 for "%2F" / "%5C" (any case) with
+ * TG_PATH_DECODE_ENCODED_SLASH (rule 4's decoding), else 0. */
+static size_t delimiter_at(const char *in, size_t i, size_t end, unsigned flags)
+{
+    if (in[i] == '/')
+        return 1;
+    if (!(flags & TG_PATH_DECODE_ENCODED_SLASH) || in[i] != '%' || i + 2 >= end)
+        return 0;
+    char a = in[i + 1], b = upper_hex(in[i + 2]);
+    return (a == '2' && b == 'F') || (a == '5' && b == 'C') ? 3 : 0;
 }
 
 enum tg_path_status tg_path_normalize(const char *in, size_t len, unsigned flags, char *out, size_t out_cap,
@@ -111,7 +123,8 @@ enum tg_path_status tg_path_normalize(const char *in, size_t len, unsigned flags
     size_t i = 1;
     for (;;) {
         size_t seg = w.o; /* out[seg..] is this segment; out[seg - 1] == '/' */
-        while (i < end && in[i] != '/') {
+        size_t delim = 0;
+        while (i < end && !(delim = delimiter_at(in, i, end, flags))) {
             enum tg_path_status st = put_path_char(&w, in, &i, end, flags);
             if (st != TG_PATH_OK)
                 return st;
@@ -135,7 +148,7 @@ enum tg_path_status tg_path_normalize(const char *in, size_t len, unsigned flags
         /* an empty segment writes nothing: merged slashes; after the last one out ends with '/' */
         if (last)
             break;
-        i++; /* past the '/' */
+        i += delim; /* past the '/' (or the decoded "%2F") */
     }
     for (size_t k = end; k < len; k++) /* rule 7: the query as received */
         if (put(&w, in[k]) != 0)

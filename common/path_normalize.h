@@ -18,7 +18,10 @@
  *  4. An encoded slash "%2F" or encoded backslash "%5C" → TG_PATH_ENCODED_SLASH, unless the caller passes
  *     TG_PATH_ALLOW_ENCODED_SLASH: then it stays encoded ("%2F") and is NOT a segment delimiter, so "a%2F.." is
  *     one ordinary segment (Envoy's path_with_escaped_slashes_action: KEEP_UNCHANGED). The backend may decode it
- *     differently from this proxy; that is what opting in accepts (docs/security.md).
+ *     differently from this proxy; that is what opting in accepts (docs/security.md). With
+ *     TG_PATH_DECODE_ENCODED_SLASH instead, "%2F" and "%5C" are decoded to '/' and delimit segments like it, so
+ *     "/x%2F..%2Fchat" is "/chat" (Envoy's UNESCAPE_AND_FORWARD; "%5C" becomes '/' as a backslash does in
+ *     Envoy's and WHATWG's normalisation). "%252F" is still never decoded twice.
  *  5. A raw backslash '\' → TG_PATH_BAD, always: it is not a URI character (RFC 3986 §2) and several servers
  *     and URL parsers (WHATWG for http(s), IIS) read it as '/'. '#' → TG_PATH_BAD: a request target has no
  *     fragment (RFC 9112 §3.2) and servers disagree on where such a path ends. Other bytes are kept as
@@ -49,7 +52,8 @@ enum tg_path_status {
 
 /* Flags for tg_path_normalize. */
 enum {
-    TG_PATH_ALLOW_ENCODED_SLASH = 1u << 0, /* keep "%2F"/"%5C" encoded, as part of their segment */
+    TG_PATH_ALLOW_ENCODED_SLASH = 1u << 0,  /* keep "%2F"/"%5C" encoded, as part of their segment */
+    TG_PATH_DECODE_ENCODED_SLASH = 1u << 1, /* decode "%2F"/"%5C" to '/', a delimiter (wins over ALLOW) */
 };
 
 /* Normalises in[0..len) (an origin-form target: path and optional "?query") into out[0..out_cap) and sets

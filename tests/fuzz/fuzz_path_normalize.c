@@ -1,13 +1,15 @@
 /* fuzz_path_normalize.c — libFuzzer target for common/path_normalize.c.
  *
- * Input: byte 0 = flags (bit 0: TG_PATH_ALLOW_ENCODED_SLASH) and, in bits 1-7, how many bytes short of the
- * result the small output buffer is; the rest = the request target. Checks, beyond ASan/UBSan (the input and
+ * Input: byte 0 = flags (bit 0: TG_PATH_ALLOW_ENCODED_SLASH, bit 7: TG_PATH_DECODE_ENCODED_SLASH) and, in bits
+ * 1-6, how many bytes short of the result the small output buffer is; the rest = the request target. Checks, beyond ASan/UBSan (the input and
  * the output live in exactly-sized heap buffers): an out_cap of len always suffices; an accepted result is a
  * fixed point (normalise(normalise(x)) == normalise(x)), starts with '/', is no longer than the input, has in
  * its path no "//", no "." or ".." segment, no encoding of an unreserved character, only upper-case escapes,
  * no encoded slash unless opted in, no raw backslash, and keeps the query byte for byte; a smaller buffer gives
  * TG_PATH_TOO_LONG whenever the result does not fit, and otherwise the same result or TOO_LONG; a refusal does
- * not depend on the buffer (or is TOO_LONG when the buffer ran out before the refused byte).
+ * not depend on the buffer (or is TOO_LONG when the buffer ran out before the refused byte). With decoding: no
+ * encoded slash is left, and the result is that of the input with every "%2F"/"%5C" escape (outside the query)
+ * spelled as '/' and normalised without the flag (decoding is exactly "an escaped slash is a slash").
  */
 #include "path_normalize.h"
 
@@ -67,10 +69,39 @@ static void check_result(const char *r, size_t n, const char *in, size_t len, un
             FUZZ_CHECK(hi >= 0 && lo >= 0);
             unsigned v = (unsigned)(hi << 4 | lo);
             FUZZ_CHECK(!is_unreserved(v) && v != 0);
-            if (!(flags & TG_PATH_ALLOW_ENCODED_SLASH))
+            if (!(flags & TG_PATH_ALLOW_ENCODED_SLASH) || (flags & TG_PATH_DECODE_ENCODED_SLASH))
                 FUZZ_CHECK(v != '/' && v != '\\');
         }
     }
+}
+
+/* The decoding flag's result r[0..n) equals the flagless normal form of in with its slash escapes spelled '/'. */
+static void check_decoded(const char *r, size_t n, const char *in, size_t len)
+{
+    char *sp = malloc(len ? len : 1), *o = malloc(len ? len : 1);
+    FUZZ_CHECK(sp != NULL && o != NULL);
+    size_t m = 0, i = 0;
+    int in_query = 0;
+    while (i < len) {
+        in_query |= in[i] == '?';
+        if (!in_query && in[i] == '%' && i + 2 < len &&
+            ((in[i + 1] == '2' && (in[i + 2] == 'F' || in[i + 2] == 'f')) ||
+             (in[i + 1] == '5' && (in[i + 2] == 'C' || in[i + 2] == 'c')))) {
+            sp[m++] = '/';
+            i += 3;
+        } else if (!in_query && in[i] == '%' && i + 2 < len) { /* an escape is one unit: "%252F" stays */
+            memcpy(sp + m, in + i, 3);
+            m += 3;
+            i += 3;
+        } else {
+            sp[m++] = in[i++];
+        }
+    }
+    size_t k = 0;
+    FUZZ_CHECK(tg_path_normalize(sp, m, 0, o, m, &k) == TG_PATH_OK);
+    FUZZ_CHECK(k == n && memcmp(o, r, n) == 0);
+    free(sp);
+    free(o);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -79,8 +110,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    unsigned flags = data[0] & 1;
-    size_t shortfall = data[0] >> 1;
+    unsigned flags = (data[0] & 1) | ((data[0] & 0x80) ? TG_PATH_DECODE_ENCODED_SLASH : 0);
+    size_t shortfall = (data[0] >> 1) & 0x3f;
     size_t len = size - 1;
     char *in = malloc(len ? len : 1);
     char *out = malloc(len ? len : 1);
@@ -105,6 +136,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(tg_path_normalize(out, n, flags, again, n, &n2) == TG_PATH_OK);
         FUZZ_CHECK(n2 == n && memcmp(again, out, n) == 0);
         free(again);
+        if (flags & TG_PATH_DECODE_ENCODED_SLASH)
+            check_decoded(out, n, in, len);
         /* with encoded slashes allowed, an accepted path is accepted the same way */
         if (!flags) {
             char *allowed = malloc(len ? len : 1);

@@ -21,6 +21,7 @@ VALUE_SETS = {
     "scoped-autoscaled": ["--set", "controller.watchNamespace=chart-apps", "--set", "autoscaling.enabled=true",
                           "--set", "metricsService.enabled=true", "--set", "service.type=ClusterIP",
                           "--set", "dataplane.tls=false", "--set", "dataplane.workers=2",
+                          "--set", "dataplane.encodedSlashes=decode", "--set", "dataplane.maxBufferMemory=64m",
                           "--set", "imageRegistry=registry.example.com/", "--set", "podDisruptionBudget.enabled=false"],
     "nodeport-existing-sa": ["--set", "service.type=NodePort", "--set", "service.externalTrafficPolicy=Local",
                              "--set", "serviceAccount.create=false", "--set", "serviceAccount.name=default",
@@ -55,6 +56,8 @@ def test_helm_lint_is_clean(k8s_tools):
     (["--set", "dataplane.adminPort=70000"], "dataplane/adminPort"),
     (["--set", "controller.watchNamespace=Bad_NS"], "controller/watchNamespace"),
     (["--set", "dataplane.logLevel=loud"], "dataplane/logLevel"),
+    (["--set", "dataplane.encodedSlashes=maybe"], "dataplane/encodedSlashes"),
+    (["--set", "dataplane.maxBufferMemory=12x"], "dataplane/maxBufferMemory"),
 ])
 def test_values_schema_refuses_bad_values(k8s_tools, values, expected):
     proc = helm(k8s_tools, "template", "t", str(CHART), *values, check=False)

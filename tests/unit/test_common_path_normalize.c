@@ -84,6 +84,29 @@ static void test_issue_vectors(void)
     CHECK_EQ_INT(tg_path_status_answer(TG_PATH_BAD), 400);
 }
 
+#define DECODE TG_PATH_DECODE_ENCODED_SLASH
+
+/* The decoding opt-in (Envoy's UNESCAPE_AND_FORWARD): an escaped slash or backslash is a slash, so every issue 11
+ * spelling lands where its decoded form does, dot segments across escaped slashes included. */
+static void test_decode_encoded_slashes(void)
+{
+    CHECK(to("/chat%2fsecret", DECODE, "/chat/secret"));
+    CHECK(to("/%2Fchat/secret", DECODE, "/chat/secret"));
+    CHECK(to("/x%2f..%2fchat/secret", DECODE, "/chat/secret"));
+    CHECK(to("/x%2F%2E%2E%2Fchat/secret", DECODE, "/chat/secret"));
+    CHECK(to("/x/..%2fchat/secret", DECODE, "/chat/secret"));
+    CHECK(to("/x%5c..%5cchat/secret", DECODE, "/chat/secret"));
+    CHECK(to("/chat/x%2F..%2F..%2Fopen", DECODE, "/open"));
+    CHECK(to("/a%2F", DECODE, "/a/"));
+    CHECK(to("/a%2F%2F%2fb?x=%2F", DECODE, "/a/b?x=%2F")); /* merged; the query as received */
+    CHECK(to("/%2F..", DECODE, "/"));
+    CHECK(to("/a%252Fb", DECODE, "/a%252Fb")); /* never decoded twice */
+    CHECK(to("/a%2F..%2Fb", DECODE | ALLOW, "/b")); /* decoding wins */
+    CHECK_EQ_INT(norm("/a%2", DECODE), TG_PATH_BAD);
+    CHECK_EQ_INT(norm("/a\\b", DECODE), TG_PATH_BAD); /* a raw backslash stays refused */
+    CHECK_EQ_INT(norm("/a%2F%00", DECODE), TG_PATH_BAD);
+}
+
 static void test_dot_segments(void)
 {
     CHECK(to("/", 0, "/"));
@@ -188,6 +211,7 @@ static void test_bounds(void)
 int main(void)
 {
     test_issue_vectors();
+    test_decode_encoded_slashes();
     test_dot_segments();
     test_slashes_and_escapes();
     test_query();

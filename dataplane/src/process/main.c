@@ -62,6 +62,12 @@ static void usage(FILE *out)
             "  --trusted-proxies CIDR,...  peers whose X-Forwarded-*/Forwarded are kept (default: none)\n"
             "  --kernel-relay              relay established plain WebSocket sessions in the kernel (BPF sockmap;\n"
             "                              needs CAP_BPF + CAP_NET_ADMIN, else falls back to user space, logged once)\n"
+            "  --encoded-slashes MODE      %%2F/%%5C in a path: reject (400, default), keep (encoded; refused when\n"
+            "                              the decoded path routes elsewhere) or decode (to /, before routing)\n"
+            "  --max-buffer-memory BYTES   memory in 32 KiB I/O buffers, process-wide, split over the workers\n"
+            "                              (suffix k, m or g: KiB, MiB, GiB; default 0: unlimited; at least\n"
+            "                              512 KiB per worker); at the cap new work waits and new connections\n"
+            "                              are closed at accept\n"
             "  --help\n");
 }
 
@@ -161,10 +167,32 @@ static int parse_count_flag(const char *name, const char *value, size_t *out)
     return 0;
 }
 
+/* A byte count with an optional binary suffix (k, m, g: KiB, MiB, GiB), up to 1 TiB. */
+static int parse_size_flag(const char *name, const char *value, size_t *out)
+{
+    char *end = NULL;
+    unsigned long long v = strtoull(value, &end, 10);
+    unsigned shift = 0;
+    if (end && (*end == 'k' || *end == 'K'))
+        shift = 10;
+    else if (end && (*end == 'm' || *end == 'M'))
+        shift = 20;
+    else if (end && (*end == 'g' || *end == 'G'))
+        shift = 30;
+    if (shift)
+        end++;
+    if (!*value || *value == '-' || !end || *end || v > (1ull << 40) >> shift) {
+        fprintf(stderr, "tollgate-dataplane: %s: a byte count, optionally with k, m or g (0: unlimited)\n", name);
+        return -1;
+    }
+    *out = (size_t)(v << shift);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static struct tg_ip_limit ip_limit;
-    size_t max_per_ip = 0;
+    size_t max_per_ip = 0, max_buffer_memory = 0;
     int kernel_relay = 0;
     static struct tg_dataplane dp_storage;
     struct tg_dataplane *dp = &dp_storage;
@@ -185,7 +213,8 @@ int main(int argc, char **argv)
     enum { OPT_LISTEN = 1, OPT_ADMIN, OPT_CONTROL, OPT_SNAPSHOT, OPT_WORKERS, OPT_DRAIN, OPT_MAX_HEADER,
            OPT_KEEPALIVE, OPT_HEADER_TIMEOUT, OPT_LOG_LEVEL, OPT_HELP, OPT_MAX_CONNS, OPT_MAX_CONNS_IP,
            OPT_BODY_TIMEOUT, OPT_ANALYTICS, OPT_ANALYTICS_QUEUE, OPT_PROBE, OPT_ADMIN_TOKEN, OPT_TLS_LISTEN,
-           OPT_TLS_DEFAULT_HOST, OPT_TLS_TICKET_KEYS, OPT_TRUSTED, OPT_KERNEL_RELAY };
+           OPT_TLS_DEFAULT_HOST, OPT_TLS_TICKET_KEYS, OPT_TRUSTED, OPT_KERNEL_RELAY, OPT_ENCODED_SLASHES,
+           OPT_MAX_BUFFER_MEMORY };
     static const struct option options[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"admin", required_argument, NULL, OPT_ADMIN},
@@ -210,6 +239,8 @@ int main(int argc, char **argv)
         {"tls-ticket-keys-file", required_argument, NULL, OPT_TLS_TICKET_KEYS},
         {"trusted-proxies", required_argument, NULL, OPT_TRUSTED},
         {"kernel-relay", no_argument, NULL, OPT_KERNEL_RELAY},
+        {"encoded-slashes", required_argument, NULL, OPT_ENCODED_SLASHES},
+        {"max-buffer-memory", required_argument, NULL, OPT_MAX_BUFFER_MEMORY},
         {NULL, 0, NULL, 0},
     };
     int opt;
@@ -286,12 +317,37 @@ int main(int argc, char **argv)
                 return 2;
             break;
         case OPT_KERNEL_RELAY: kernel_relay = 1; break;
+        case OPT_ENCODED_SLASHES:
+            if (strcmp(optarg, "reject") == 0)
+                dp->config.proxy.encoded_slashes = TG_ENCODED_SLASHES_REJECT;
+            else if (strcmp(optarg, "keep") == 0)
+                dp->config.proxy.encoded_slashes = TG_ENCODED_SLASHES_KEEP;
+            else if (strcmp(optarg, "decode") == 0)
+                dp->config.proxy.encoded_slashes = TG_ENCODED_SLASHES_DECODE;
+            else {
+                fprintf(stderr, "tollgate-dataplane: --encoded-slashes: reject|keep|decode\n");
+                return 2;
+            }
+            break;
+        case OPT_MAX_BUFFER_MEMORY:
+            if (parse_size_flag("--max-buffer-memory", optarg, &max_buffer_memory) != 0)
+                return 2;
+            break;
         default: usage(stderr); return 2;
         }
     }
     if (optind < argc) {
         usage(stderr);
         return 2;
+    }
+    if (max_buffer_memory) {
+        size_t per_worker = max_buffer_memory / TG_BUF_SIZE / (size_t)dp->config.workers;
+        if (per_worker < 16) {
+            fprintf(stderr, "tollgate-dataplane: --max-buffer-memory: at least 512 KiB per worker (%d workers)\n",
+                    dp->config.workers);
+            return 2;
+        }
+        dp->config.proxy.max_buffers_per_worker = per_worker;
     }
     if (max_per_ip) {
         tg_ip_limit_init(&ip_limit, max_per_ip);

@@ -33,6 +33,7 @@ static void on_conn_timer(struct tg_timer *t, uint64_t now_ms);
 static void on_upstream_wake(void *arg);
 static void pump(struct tg_server_conn *c);
 static void close_conn(struct tg_server_conn *c);
+static void on_unpark(struct ev_loop *loop, ev_prepare *w, int revents);
 
 const char *tg_server_state_str(enum tg_server_state s)
 {
@@ -79,6 +80,102 @@ void tg_http_server_init(struct tg_http_server *s, struct tg_worker *w, const st
     s->forward.counters = counters;
     s->forward.scratch_head = &s->scratch_head;
     s->forward.max_head_bytes = settings->max_head_bytes;
+    ev_prepare_init(&s->unpark, on_unpark);
+    s->unpark.data = s;
+}
+
+/* ---- the buffer budget (--max-buffer-memory; docs/security.md "Limits") ----
+ * The worker's share is B buffers of 32 KiB. What is in use or may be: the pool's buffers in use plus, for every
+ * admitted exchange, its worst case (TG_EXCHANGE_BUFFERS: both sockets' in and out) — counted on top of what it
+ * already holds, so the sum never underestimates an exchange. A request head may take a buffer while that sum
+ * stays within B/2, and a complete head starts its exchange while it stays within B: so heads and exchanges never
+ * hold more than B, and heads waiting can never take the room every exchange needs to finish (there is always room
+ * for B/16 exchanges). Relayed WebSocket sessions count for the buffers they hold (only while a message is in
+ * flight, 4 at most), not for a reservation: thousands of idle sessions must not shut HTTP out. Otherwise the
+ * connection waits unread (TCP backpressure), parked, and is resumed oldest first (HAProxy's buffer wait queue). A
+ * waiting connection holds no buffer; how many may wait is --max-connections' business. */
+#define TG_EXCHANGE_BUFFERS 4
+
+static size_t budget_used(const struct tg_http_server *s)
+{
+    return s->w->bufs.in_use + TG_EXCHANGE_BUFFERS * s->exchanges;
+}
+
+/* May a connection take need buffers of the budget now (1: a head buffer, within half; 4: an exchange)? */
+static int budget_allows(const struct tg_http_server *s, size_t need)
+{
+    size_t b = s->settings->max_buffers_per_worker;
+    if (!b)
+        return 1;
+    return budget_used(s) + need <= (need == 1 ? b / 2 : b);
+}
+
+static void park(struct tg_server_conn *c, unsigned char need)
+{
+    struct tg_http_server *s = c->server;
+    if (c->parked)
+        return;
+    int q = need != 1;
+    c->parked = 1;
+    c->parked_need = need;
+    c->park_next = NULL;
+    c->park_prev = s->parked_tail[q];
+    if (s->parked_tail[q])
+        s->parked_tail[q]->park_next = c;
+    else
+        s->parked_head[q] = c;
+    s->parked_tail[q] = c;
+    if (!ev_is_active(&s->unpark))
+        ev_prepare_start(s->w->loop, &s->unpark);
+    tg_debug("client %s waits for the buffer budget (%zu in use)", c->peer_ip, s->w->bufs.in_use);
+}
+
+static void unpark(struct tg_server_conn *c)
+{
+    struct tg_http_server *s = c->server;
+    if (!c->parked)
+        return;
+    int q = c->parked_need != 1;
+    if (c->park_prev)
+        c->park_prev->park_next = c->park_next;
+    else
+        s->parked_head[q] = c->park_next;
+    if (c->park_next)
+        c->park_next->park_prev = c->park_prev;
+    else
+        s->parked_tail[q] = c->park_prev;
+    c->park_next = c->park_prev = NULL;
+    c->parked = 0;
+}
+
+/* Before the loop sleeps: resume the parked connections the budget has room for now, oldest first — complete
+ * heads before heads still to be read (they hold a buffer each, and starting them is what frees the head half of
+ * the budget: a waiting head never blocks an exchange that fits). */
+static void on_unpark(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    struct tg_http_server *s = w->data;
+    /* each round takes the queue's head out (a resumed connection that must wait again joins the exchange queue
+     * or the tail, behind what this pass still resumes) or ends the pass: no round limit needed, and none wanted
+     * (the loop may sleep next with nothing else to wake it) */
+    for (int q = 1; q >= 0; q--)
+        while (s->parked_head[q]) {
+            struct tg_server_conn *c = s->parked_head[q];
+            if (!budget_allows(s, c->parked_need))
+                break;
+            unpark(c);
+            pump(c);
+        }
+    if (!s->parked_head[0] && !s->parked_head[1])
+        ev_prepare_stop(loop, w);
+}
+
+/* The request of c is over (finished, closed, or now a session counted as one): its reservation goes. */
+static void end_exchange(struct tg_server_conn *c)
+{
+    if (!c->in_exchange)
+        return;
+    c->in_exchange = 0;
+    c->server->exchanges--;
 }
 
 /* The total deadline of a request body (--request-body-timeout): progress never moves it, so a client that
@@ -151,20 +248,14 @@ static void peer_ip_text(const struct sockaddr *peer, char *out, size_t size)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, out, (socklen_t)size);
 }
 
-static void release_ip_slot(struct tg_http_server *s, const struct sockaddr *peer)
-{
-    char ip[46];
-    if (!s->settings->ip_limit)
-        return;
-    peer_ip_text(peer, ip, sizeof ip);
-    tg_ip_limit_release(s->settings->ip_limit, ip);
-}
-
 /* The connection caps at accept (DESIGN.md --max-connections, --max-connections-per-ip): the worker's live
  * connections, relayed WebSocket sessions included, and the peer address's slots across the process. Over a cap
- * the socket is closed before anything is read from it. Returns 1 when fd was shed; otherwise the connection
- * holds an address slot (when the per-IP cap is on). */
-static int over_connection_caps(struct tg_http_server *s, int fd, const struct sockaddr *peer)
+ * the socket is closed before anything is read from it. A peer in --trusted-proxies takes no slot here: every
+ * client behind it shares its address, so its clients are counted per request instead (take_client_slot), as
+ * nginx's limit_conn counts $remote_addr after realip and HAProxy tracks req.hdr_ip(X-Forwarded-For); the
+ * proxy's own connections are bounded by --max-connections. Returns 1 when fd was shed; otherwise, when the
+ * per-IP cap is on and the peer is not trusted, the connection holds a slot of ip (the peer's text form). */
+static int over_connection_caps(struct tg_http_server *s, int fd, const char *ip, int trusted)
 {
     size_t cap = s->settings->max_connections_per_worker;
     if (cap) {
@@ -174,24 +265,35 @@ static int over_connection_caps(struct tg_http_server *s, int fd, const struct s
             return 1;
         }
     }
-    if (s->settings->ip_limit) {
-        char ip[46];
-        peer_ip_text(peer, ip, sizeof ip);
-        if (!tg_ip_limit_acquire(s->settings->ip_limit, ip)) {
-            close(fd);
-            return 1;
-        }
+    if (s->settings->ip_limit && !trusted && !tg_ip_limit_acquire(s->settings->ip_limit, ip)) {
+        close(fd);
+        return 1;
     }
     return 0;
 }
 
+static void release_ip_slot(struct tg_server_conn *c)
+{
+    if (!c->ip_counted)
+        return;
+    tg_ip_limit_release(c->server->settings->ip_limit, c->slot_ip);
+    c->ip_counted = 0;
+}
+
 void tg_http_server_accept(struct tg_http_server *s, int fd, const struct sockaddr *peer)
 {
-    if (over_connection_caps(s, fd, peer))
+    char ip[46];
+    peer_ip_text(peer, ip, sizeof ip);
+    struct tg_ip peer_addr; /* --trusted-proxies: may this peer vouch for the client? */
+    const struct tg_proxy_settings *cfg = s->settings;
+    int trusted = cfg->num_trusted_proxies && tg_ip_parse(ip, strlen(ip), &peer_addr) == 0 &&
+                  tg_cidr_list_match(cfg->trusted_proxies, cfg->num_trusted_proxies, &peer_addr);
+    if (over_connection_caps(s, fd, ip, trusted))
         return;
     struct tg_server_conn *c = calloc(1, sizeof *c);
     if (!c) {
-        release_ip_slot(s, peer);
+        if (cfg->ip_limit && !trusted)
+            tg_ip_limit_release(cfg->ip_limit, ip);
         close(fd);
         return;
     }
@@ -203,13 +305,12 @@ void tg_http_server_accept(struct tg_http_server *s, int fd, const struct sockad
     c->conn.readable = 0; /* wait for the first bytes: an accepted socket rarely has them yet */
     tg_timer_init(&c->timer, on_conn_timer);
     tg_forwarder_init(&c->fwd, &s->forward, &c->conn, on_upstream_wake, c);
-    peer_ip_text(peer, c->peer_ip, sizeof c->peer_ip);
-    c->ip_counted = s->settings->ip_limit != NULL;
-    struct tg_ip peer_addr; /* --trusted-proxies: may this peer vouch for the client? */
-    const struct tg_proxy_settings *cfg = s->settings;
-    c->peer_trusted = cfg->num_trusted_proxies &&
-                      tg_ip_parse(c->peer_ip, strlen(c->peer_ip), &peer_addr) == 0 &&
-                      tg_cidr_list_match(cfg->trusted_proxies, cfg->num_trusted_proxies, &peer_addr);
+    memcpy(c->peer_ip, ip, sizeof c->peer_ip);
+    c->peer_trusted = (unsigned char)trusted;
+    if (cfg->ip_limit && !trusted) {
+        memcpy(c->slot_ip, ip, sizeof c->slot_ip);
+        c->ip_counted = 1;
+    }
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
@@ -227,6 +328,8 @@ static void unlink_conn(struct tg_server_conn *c)
 {
     struct tg_http_server *s = c->server;
     tg_timer_cancel(&s->w->wheel, &c->timer);
+    unpark(c);
+    end_exchange(c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -249,10 +352,7 @@ static void close_conn(struct tg_server_conn *c)
     tg_forwarder_release(&c->fwd, 0);
     tg_snapshot_unref(c->snap);
     c->snap = NULL;
-    if (c->ip_counted) {
-        tg_ip_limit_release(s->settings->ip_limit, c->peer_ip);
-        c->ip_counted = 0;
-    }
+    release_ip_slot(c);
     tg_conn_close(s->w->loop, &c->conn, &s->w->bufs);
     tg_counter_sub(&s->counters->connections_active, 1);
     unlink_conn(c);
@@ -290,6 +390,9 @@ static void finish_request(struct tg_server_conn *c)
     c->snap = NULL;
     int keep = c->fwd.keep_alive && c->fwd.req_done && !c->server->draining;
     tg_forwarder_release(&c->fwd, 0); /* nothing left to release after a complete exchange */
+    end_exchange(c);
+    if (c->peer_trusted)
+        release_ip_slot(c); /* a trusted proxy's client holds its slot for one exchange */
     if (!keep) {
         c->fwd.route = NULL;
         c->state = TG_SERVER_CLOSING;
@@ -384,7 +487,7 @@ static void hand_over_to_tunnel(struct tg_server_conn *c)
         .ep = up->ep,
         .ep_counted = up->counted_active,
         .credential = c->policy ? &c->policy->credential : NULL,
-        .client_ip = c->client_ip,
+        .client_ip = c->client_ip, /* == slot_ip when ip_counted: the tunnel releases the slot by it */
         .ip_limit = c->ip_counted ? s->settings->ip_limit : NULL,
         .ws_rsv = c->fwd.ws_rsv,
         .draining = s->draining,
@@ -493,6 +596,24 @@ static void on_policies_done(struct tg_policy_ctx *ctx, void *arg)
         pump(c); /* an asynchronous verdict: nothing else drives the connection now */
 }
 
+/* --max-connections-per-ip behind a trusted proxy: the request's client (client_ip, from X-Forwarded-For) holds
+ * a slot from its parsed head to the end of its exchange, or for a WebSocket session for the session's life.
+ * Over the cap: 429 (the proxy's connection stays usable for its other clients). Returns -1 after answering. */
+static int take_client_slot(struct tg_server_conn *c)
+{
+    struct tg_ip_limit *limit = c->server->settings->ip_limit;
+    if (!limit || !c->peer_trusted || c->ip_counted)
+        return 0;
+    if (!tg_ip_limit_acquire(limit, c->client_ip)) {
+        answer(c, 429, "limits.client_connections", "this client has too many connections open",
+               "Retry-After: 1\r\n", 1);
+        return -1;
+    }
+    memcpy(c->slot_ip, c->client_ip, sizeof c->slot_ip);
+    c->ip_counted = 1;
+    return 0;
+}
+
 /* The client of this request: the peer, or, from a peer in --trusted-proxies, the X-Forwarded-For entry
  * tg_client_address picks (the peer again when the field is missing or malformed: fail closed). */
 static void set_client_ip(struct tg_server_conn *c, const struct tg_http_head *h)
@@ -518,14 +639,18 @@ static void set_client_ip(struct tg_server_conn *c, const struct tg_http_head *h
 /* RFC 9112 §3.2: the target's form decides the authority and the path. An absolute-form authority replaces
  * Host (routing, policies and the forwarded Host all use it); the path is normalised (common/path_normalize) and
  * h->target then points at the normal form, so routing, every policy and the backend see the same path.
+ * --encoded-slashes: reject answers "%2F"/"%5C" 400; decode makes them '/' first; keep leaves them encoded and
+ * also sets *decoded (malloc'd, the caller frees it) to the decoded normal form when the path has one, so the
+ * caller can refuse a path whose decoded form — what a decoding backend such as nginx sees — routes elsewhere.
  * Returns -1 after answering (the target is refused). */
-static int target_and_path(struct tg_server_conn *c, struct tg_http_head *h)
+static int target_and_path(struct tg_server_conn *c, struct tg_http_head *h, char **decoded, size_t *decoded_len)
 {
     struct tg_forwarder *f = &c->fwd;
     struct tg_http_target t;
     enum tg_target_form form = tg_http_parse_target(h->method, h->target, &t);
     struct tg_slice path = h->target;
     int slash = 0; /* "/" + path: an absolute-form target with an empty path or one that starts with '?' */
+    *decoded = NULL;
     if (form == TG_TARGET_ABSOLUTE) {
         h->host = t.authority;
         path = t.path;
@@ -535,6 +660,10 @@ static int target_and_path(struct tg_server_conn *c, struct tg_http_head *h)
                NULL, 0);
         return -1;
     }
+    enum tg_encoded_slashes mode = c->server->settings->encoded_slashes;
+    unsigned flags = mode == TG_ENCODED_SLASHES_KEEP     ? TG_PATH_ALLOW_ENCODED_SLASH
+                     : mode == TG_ENCODED_SLASHES_DECODE ? TG_PATH_DECODE_ENCODED_SLASH
+                                                         : 0;
     size_t len = path.len + (size_t)slash;
     char *in = malloc(len + 1), *out = malloc(len + 1);
     if (!in || !out) {
@@ -546,7 +675,16 @@ static int target_and_path(struct tg_server_conn *c, struct tg_http_head *h)
     in[0] = '/';
     memcpy(in + slash, path.ptr, path.len);
     size_t n = 0;
-    enum tg_path_status st = tg_path_normalize(in, len, 0, out, len + 1, &n);
+    enum tg_path_status st = tg_path_normalize(in, len, flags, out, len + 1, &n);
+    if (st == TG_PATH_OK && mode == TG_ENCODED_SLASHES_KEEP && (memmem(out, n, "%2F", 3) || memmem(out, n, "%5C", 3))) {
+        char *d = malloc(len + 1);
+        if (d && tg_path_normalize(in, len, TG_PATH_DECODE_ENCODED_SLASH, d, len + 1, decoded_len) == TG_PATH_OK)
+            *decoded = d;
+        else {
+            free(d);
+            st = TG_PATH_ENCODED_SLASH; /* cannot tell where it would go: refuse */
+        }
+    }
     free(in);
     if (st != TG_PATH_OK) {
         free(out);
@@ -612,15 +750,29 @@ static void process_request(struct tg_server_conn *c, struct tg_http_head *h)
     f->is_upgrade = (unsigned char)tg_ws_handshake_requested(h);
 
     f->client_http10 = h->minor_version == 0;
-    if (target_and_path(c, h) != 0)
+    if (take_client_slot(c) != 0)
+        return;
+    char *decoded = NULL;
+    size_t decoded_len = 0;
+    if (target_and_path(c, h, &decoded, &decoded_len) != 0)
         return;
     struct tg_slice host = h->host, path = h->target;
     struct tg_snapshot *snap = c->server->snapshot;
     if (!snap) {
+        free(decoded);
         answer(c, 503, "gateway.not_configured", "the gateway has no configuration yet", NULL, 0);
         return;
     }
     struct tg_route_match m = tg_snapshot_route(snap, host.ptr, host.len, path.ptr, path.len);
+    if (decoded) { /* --encoded-slashes keep: a decoding backend must not reach what the gateway did not check */
+        struct tg_route_match md = tg_snapshot_route(snap, host.ptr, host.len, decoded, decoded_len);
+        free(decoded);
+        if (md.route != m.route || md.group != m.group) {
+            answer(c, 400, "request.encoded_slash", "the path routes elsewhere once its encoded slashes are decoded",
+                   NULL, 0);
+            return;
+        }
+    }
     if (!m.group) {
         answer(c, 404, "routing.no_group", "no environment group serves this host", NULL, 1);
         return;
@@ -693,6 +845,8 @@ static int read_request_head(struct tg_server_conn *c)
     struct tg_http_server *s = c->server;
     struct tg_buf_pool *bufs = &s->w->bufs;
     size_t max_head = s->settings->max_head_bytes;
+    if (c->parked) /* waits for the buffer budget: on_unpark resumes it */
+        return 0;
     for (;;) {
         size_t have = tg_buf_len(c->conn.in);
         /* Re-parse only when new bytes can change the answer (a new line end, or the limit): a head trickling
@@ -703,6 +857,11 @@ static int read_request_head(struct tg_server_conn *c)
             enum tg_http_status st = tg_http1_parse_request(tg_buf_start(c->conn.in), have, max_head, scratch);
             c->head_scanned = (uint32_t)have;
             if (st == TG_HTTP_OK) {
+                if (!budget_allows(s, TG_EXCHANGE_BUFFERS)) {
+                    c->head_scanned = 0; /* parse it again when resumed */
+                    park(c, TG_EXCHANGE_BUFFERS);
+                    return 0;
+                }
                 struct tg_http_head *h = malloc(sizeof *h);
                 if (!h) {
                     close_conn(c);
@@ -712,6 +871,8 @@ static int read_request_head(struct tg_server_conn *c)
                 c->head_started_ms = 0;
                 c->head_scanned = 0;
                 c->req = h; /* kept (with its bytes in conn.in) until the forwarder has built the upstream head */
+                c->in_exchange = 1;
+                s->exchanges++;
                 process_request(c, h);
                 return c->state == TG_SERVER_DONE ? -1 : 0;
             }
@@ -720,8 +881,17 @@ static int read_request_head(struct tg_server_conn *c)
                 return -1;
             }
         }
-        if (!c->conn.readable)
+        if (!c->conn.readable) {
+            if (c->conn.in && tg_buf_len(c->conn.in) == 0) { /* idle (e.g. after an exchange): hold no buffer */
+                tg_buf_put(bufs, c->conn.in);
+                c->conn.in = NULL;
+            }
             return 0;
+        }
+        if (!c->conn.in && !budget_allows(s, 1)) {
+            park(c, 1);
+            return 0;
+        }
         if (!c->conn.in && !(c->conn.in = tg_buf_get(bufs))) {
             close_conn(c);
             return -1;
@@ -804,7 +974,7 @@ static void pump(struct tg_server_conn *c)
     int events = 0;
     if (c->conn.out)
         events |= EV_WRITE;
-    if (c->state == TG_SERVER_READING_HEAD && !c->conn.out)
+    if (c->state == TG_SERVER_READING_HEAD && !c->conn.out && !c->parked)
         events |= EV_READ;
     /* While a request is forwarded the client stays watched for reading as long as nothing of it is buffered:
      * its body, a pipelined request (read ahead, parsed later), or its going away (which aborts the exchange).
@@ -864,6 +1034,7 @@ void tg_http_server_drain(struct tg_http_server *s)
 
 void tg_http_server_close_all(struct tg_http_server *s)
 {
+    ev_prepare_stop(s->w->loop, &s->unpark);
     while (s->conns)
         close_conn(s->conns);
 }

@@ -58,11 +58,17 @@ struct tg_server_conn {
     struct tg_timer timer;
     struct tg_server_conn *next, *prev; /* the server's list (for the drain) */
     char peer_ip[46];
-    unsigned char ip_counted;       /* holds a slot of settings->ip_limit (released at close or by the tunnel) */
+    unsigned char ip_counted;       /* holds a slot of slot_ip in settings->ip_limit (released at close or by the
+                                       tunnel; for a trusted proxy's connection at the end of each request) */
+    char slot_ip[46];               /* whose slot: peer_ip, or for a trusted proxy the request's client_ip */
     char client_ip[46];             /* the client: peer_ip, or from X-Forwarded-For when the peer is trusted */
     unsigned char peer_trusted;     /* the peer is in --trusted-proxies */
     uint64_t head_started_ms;       /* first byte of the current request head (0: none yet) */
     uint64_t request_started_ns;    /* the current request's head was complete (request duration metric) */
+    unsigned char in_exchange;      /* a request of it is admitted and not finished (server->exchanges) */
+    unsigned char parked;           /* waiting in server->parked for the buffer budget (its socket unread) */
+    unsigned char parked_need;      /* buffers of the budget it waits for: 1 (a head buffer), 4 (an exchange) */
+    struct tg_server_conn *park_next, *park_prev;
     uint32_t head_scanned;          /* bytes of conn.in the head parser has already seen (re-parse gate) */
 
     /* the request in progress (valid from POLICIES to the end of FORWARDING) */
@@ -90,6 +96,12 @@ struct tg_http_server {
     struct tg_http_head scratch_head; /* parse target for request heads (copied out once complete) */
     struct tg_server_conn *conns;
     size_t num_conns;
+    /* --max-buffer-memory (settings->max_buffers_per_worker): requests admitted and not finished, each reserving
+     * TG_EXCHANGE_BUFFERS of the budget; connections waiting for it, oldest first — [0]
+     * for a head buffer, [1] with a complete head for its exchange — and the watcher that resumes them */
+    size_t exchanges;
+    struct tg_server_conn *parked_head[2], *parked_tail[2];
+    ev_prepare unpark;
     int draining;
     const struct tg_metrics_hooks *metrics; /* labelled metrics (metrics_hooks.h); NULL: none */
     const struct tg_debug_hooks *debug; /* debug sessions' store (debug_capture.h); may be NULL */

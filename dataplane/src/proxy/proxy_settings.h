@@ -10,6 +10,15 @@
 struct tg_ip_limit;
 struct tg_cidr;
 
+/* --encoded-slashes: what a "%2F" / "%5C" in a request path does (Envoy's path_with_escaped_slashes_action) */
+enum tg_encoded_slashes {
+    TG_ENCODED_SLASHES_REJECT = 0, /* 400 request.encoded_slash (the default; Envoy REJECT_REQUEST) */
+    TG_ENCODED_SLASHES_KEEP,       /* kept encoded, part of its segment (Envoy KEEP_UNCHANGED); refused when the
+                                      decoded path would route to another proxy */
+    TG_ENCODED_SLASHES_DECODE,     /* decoded to '/' before normalisation, routed and forwarded decoded (Envoy
+                                      UNESCAPE_AND_FORWARD) */
+};
+
 struct tg_proxy_settings {
     const char *listen_addr;        /* "0.0.0.0:8080" */
     const char *tls_listen_addr;    /* --tls-listen "0.0.0.0:8443", or NULL: no TLS listener */
@@ -25,6 +34,8 @@ struct tg_proxy_settings {
     struct tg_ip_limit *ip_limit;   /* --max-connections-per-ip (proxy/ip_limit.h), process-wide; NULL: none */
     const struct tg_cidr *trusted_proxies; /* --trusted-proxies: peers whose X-Forwarded-* / Forwarded are kept */
     size_t num_trusted_proxies;
+    enum tg_encoded_slashes encoded_slashes; /* --encoded-slashes */
+    size_t max_buffers_per_worker;  /* --max-buffer-memory / 32 KiB / workers: the worker's buffer budget (0: none) */
 };
 
 #endif
