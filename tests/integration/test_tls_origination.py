@@ -90,18 +90,21 @@ class TlsBackend(it.PyWsBackend):
         return it.endpoint(self.port)
 
 
-@pytest.fixture(scope="module")
-def backend(pki):
-    b = TlsBackend(server_ctx(pki.backend)).start()
+def serving(cert, client_ca=None):
+    """A module fixture's body: a TlsBackend with cert (requiring client certificates of client_ca), stopped after."""
+    b = TlsBackend(server_ctx(cert, client_ca)).start()
     yield b
     b.stop()
+
+
+@pytest.fixture(scope="module")
+def backend(pki):
+    yield from serving(pki.backend)
 
 
 @pytest.fixture(scope="module")
 def mtls_backend(pki):
-    b = TlsBackend(server_ctx(pki.backend, client_ca=pki.ca.cert)).start()
-    yield b
-    b.stop()
+    yield from serving(pki.backend, client_ca=pki.ca.cert)
 
 
 def tls_proxy(pid, base, endpoints, **tls):
@@ -134,9 +137,7 @@ def origin_snapshot(version, pki, backend, mtls_backend, rogue_port=0, plain_por
 
 @pytest.fixture(scope="module")
 def rogue(pki):
-    b = TlsBackend(server_ctx(pki.rogue)).start()
-    yield b
-    b.stop()
+    yield from serving(pki.rogue)
 
 
 @pytest.fixture(scope="module")
