@@ -33,12 +33,7 @@ static void add_error(struct build *b, const char *fmt, ...)
 /* Reports every key of obj that is not in allowed (NULL-terminated). */
 static void check_keys(struct build *b, const json_t *obj, const char *path, const char *const *allowed)
 {
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)obj, key, value) {
-        if (!tg_json_key_allowed(key, allowed))
-            add_error(b, "%s.%s: unknown field", path, key);
-    }
+    tg_json_errors_unknown_keys(b->errors, obj, path, allowed);
 }
 
 /* json_util.h reads a JSON null as absent (the Kubernetes habit); the snapshot is strict: a null where a value

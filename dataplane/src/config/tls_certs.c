@@ -92,15 +92,7 @@ static int parse_entry(struct build *b, struct entry *e, const json_t *obj, cons
         add_error(b, "%s: must be an object", path);
         return -1;
     }
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)obj, key, value) {
-        int known = 0;
-        for (size_t i = 0; keys[i]; i++)
-            known |= strcmp(keys[i], key) == 0;
-        if (!known)
-            add_error(b, "%s.%s: unknown field", path, key);
-    }
+    tg_json_errors_unknown_keys(b->errors, obj, path, keys);
     const json_t *hosts = json_object_get(obj, "hostnames");
     if (hosts) {
         if (!json_is_array(hosts)) {
@@ -248,15 +240,7 @@ static int build_policy(struct build *b, const json_t *group, size_t gi)
     }
     static const char *const keys[] = {"minVersion", "maxVersion", "ciphers", "cipherSuites", "defaultCertificate",
                                        NULL};
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)opts, key, value) {
-        int known = 0;
-        for (size_t i = 0; keys[i]; i++)
-            known |= strcmp(keys[i], key) == 0;
-        if (!known)
-            add_error(b, "%s.%s: unknown field", path, key);
-    }
+    tg_json_errors_unknown_keys(b->errors, opts, path, keys);
     p->min_version = parse_version(b, opts, path, "minVersion", TLS1_2_VERSION);
     p->max_version = parse_version(b, opts, path, "maxVersion", TLS1_3_VERSION);
     if (p->min_version && p->max_version && p->min_version > p->max_version)

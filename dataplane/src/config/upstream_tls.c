@@ -9,7 +9,6 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,15 +17,6 @@
 #define MAX_CA_CERTS 512
 #define MAX_CLIENT_CHAIN 16 /* intermediates after the client certificate */
 
-static void add_error(json_t *errors, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add_error(json_t *errors, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    tg_json_errors_vappend(errors, fmt, ap);
-    va_end(ap);
-}
-
 /* Optional string field: "" when absent; NULL (reported) when of another type or too long. */
 static const char *opt_string(const json_t *obj, const char *key, const char *path, json_t *errors)
 {
@@ -34,7 +24,7 @@ static const char *opt_string(const json_t *obj, const char *key, const char *pa
     if (!v)
         return "";
     if (!json_is_string(v) || json_string_length(v) > MAX_PEM_BYTES) {
-        add_error(errors, "%s.%s: must be a string of at most %u bytes", path, key, MAX_PEM_BYTES);
+        tg_json_errors_append(errors, "%s.%s: must be a string of at most %u bytes", path, key, MAX_PEM_BYTES);
         return NULL;
     }
     return json_string_value(v);
@@ -53,17 +43,17 @@ static int load_ca(SSL_CTX *ctx, const char *pem, const char *path, json_t *erro
     X509_STORE *store = SSL_CTX_get_cert_store(ctx);
     STACK_OF(X509) *certs = tg_pem_read_certs(pem, MAX_CA_CERTS + 1);
     if (!certs) {
-        add_error(errors, "%s.caPem: no PEM certificate (%s)", path, tg_pem_reason());
+        tg_json_errors_append(errors, "%s.caPem: no PEM certificate (%s)", path, tg_pem_reason());
         return -1;
     }
     int rc = 0;
     for (int i = 0; rc == 0 && i < sk_X509_num(certs) && i < MAX_CA_CERTS; i++)
         if (X509_STORE_add_cert(store, sk_X509_value(certs, i)) != 1) {
-            add_error(errors, "%s.caPem: certificate %d cannot be used (%s)", path, i, tg_pem_reason());
+            tg_json_errors_append(errors, "%s.caPem: certificate %d cannot be used (%s)", path, i, tg_pem_reason());
             rc = -1;
         }
     if (rc == 0 && sk_X509_num(certs) > MAX_CA_CERTS) {
-        add_error(errors, "%s.caPem: more than %d certificates", path, MAX_CA_CERTS);
+        tg_json_errors_append(errors, "%s.caPem: more than %d certificates", path, MAX_CA_CERTS);
         rc = -1;
     }
     sk_X509_pop_free(certs, X509_free);
@@ -79,16 +69,17 @@ static int load_client_cert(SSL_CTX *ctx, const char *cert_pem, const char *key_
     X509 *cert;
     STACK_OF(X509) *chain;
     if (tg_pem_read_cert_chain(cert_pem, MAX_CLIENT_CHAIN, &cert, &chain) != 0) {
-        add_error(errors, "%s.clientCertPem: not a PEM certificate (%s)", path, tg_pem_reason());
+        tg_json_errors_append(errors, "%s.clientCertPem: not a PEM certificate (%s)", path, tg_pem_reason());
         return -1;
     }
     key = tg_pem_read_key(key_pem);
     if (!key) {
-        add_error(errors, "%s.clientKeyPem: not an unencrypted PEM private key (%s)", path, tg_pem_reason());
+        tg_json_errors_append(errors, "%s.clientKeyPem: not an unencrypted PEM private key (%s)", path,
+                              tg_pem_reason());
         goto out;
     }
     if (SSL_CTX_use_cert_and_key(ctx, cert, key, chain, 1) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-        add_error(errors, "%s.clientKeyPem: does not match clientCertPem (%s)", path, tg_pem_reason());
+        tg_json_errors_append(errors, "%s.clientKeyPem: does not match clientCertPem (%s)", path, tg_pem_reason());
         goto out;
     }
     rc = 0;
@@ -147,28 +138,29 @@ struct tg_upstream_tls *tg_upstream_tls_build(const json_t *obj, const char *pat
     const json_t *skip = json_object_get(obj, "insecureSkipVerify");
     int insecure = json_is_true(skip);
     if (skip && !json_is_boolean(skip)) {
-        add_error(errors, "%s.insecureSkipVerify: must be true or false", path);
+        tg_json_errors_append(errors, "%s.insecureSkipVerify: must be true or false", path);
         return NULL;
     }
     if (!ca || !cert || !key || !sni)
         return NULL;
     if (*sni && !server_name_ok(sni)) {
-        add_error(errors, "%s.serverName: \"%.253s\" must be a lower-case DNS name (no wildcard, no IP literal)",
+        tg_json_errors_append(errors,
+                              "%s.serverName: \"%.253s\" must be a lower-case DNS name (no wildcard, no IP literal)",
                   path, sni);
         return NULL;
     }
     if (!*cert != !*key) {
-        add_error(errors, "%s: clientCertPem and clientKeyPem go together", path);
+        tg_json_errors_append(errors, "%s: clientCertPem and clientKeyPem go together", path);
         return NULL;
     }
     if (insecure && *ca) {
-        add_error(errors, "%s: caPem and insecureSkipVerify exclude each other", path);
+        tg_json_errors_append(errors, "%s: caPem and insecureSkipVerify exclude each other", path);
         return NULL;
     }
     struct tg_upstream_tls *t = calloc(1, sizeof *t);
     if (!t || !(t->ctx = client_ctx_new())) {
         free(t);
-        add_error(errors, "%s: out of memory for the TLS context", path);
+        tg_json_errors_append(errors, "%s: out of memory for the TLS context", path);
         return NULL;
     }
     t->server_name = sni;
@@ -181,7 +173,7 @@ struct tg_upstream_tls *tg_upstream_tls_build(const json_t *obj, const char *pat
                 goto fail;
             X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(t->ctx), X509_V_FLAG_PARTIAL_CHAIN);
         } else if (SSL_CTX_set_default_verify_paths(t->ctx) != 1) {
-            add_error(errors, "%s: the system trust store cannot be loaded (%s)", path, tg_pem_reason());
+            tg_json_errors_append(errors, "%s: the system trust store cannot be loaded (%s)", path, tg_pem_reason());
             goto fail;
         }
     } else {
