@@ -67,6 +67,16 @@ struct cutter {
     unsigned pattern;
 };
 
+/* Starts cutting s; returns the buffer the pieces are put together in (len + 16 bytes; the caller frees it). */
+static uint8_t *cut_start(struct cutter *c, const uint8_t *s, size_t len, unsigned pattern)
+{
+    *c = (struct cutter){s, len, 0, 0, pattern};
+    uint8_t *buf = malloc(len + 16);
+    if (!buf)
+        abort();
+    return buf;
+}
+
 /* Appends the next piece after the carry bytes kept at buf's start; returns the bytes now in buf and sets *base to
  * the stream offset of buf[0]. */
 static size_t cut_next(struct cutter *c, uint8_t *buf, size_t carry, size_t *base)
@@ -93,10 +103,8 @@ static void drive(const uint8_t *s, size_t len, unsigned pattern, struct run *r)
     r->bad_at = 0;
     r->forwarded = 0;
     r->kept = 0;
-    uint8_t *buf = malloc(len + 16);
-    if (!buf)
-        abort();
-    struct cutter c = {s, len, 0, 0, pattern};
+    struct cutter c;
+    uint8_t *buf = cut_start(&c, s, len, pattern);
     size_t carry = 0;
     while (c.pos < len) {
         size_t base, blen = cut_next(&c, buf, carry, &base), off = 0;
@@ -165,10 +173,8 @@ static void scan_drive(const uint8_t *s, size_t len, unsigned pattern, uint64_t 
     struct tg_ws_tracker t;
     tracker_start(&t);
     memset(r, 0, sizeof *r);
-    uint8_t *buf = malloc(len + 16);
-    if (!buf)
-        abort();
-    struct cutter c = {s, len, 0, 0, pattern};
+    struct cutter c;
+    uint8_t *buf = cut_start(&c, s, len, pattern);
     size_t carry = 0;
     while (c.pos < len) {
         size_t base, blen = cut_next(&c, buf, carry, &base), off = 0;
