@@ -30,7 +30,7 @@ COMMON_SRC := $(wildcard common/*.c)
 DP_SRC := $(shell find dataplane/src -name '*.c' | sort)
 # the web console's files (console/) as a C table linked into the data plane (process/console.c serves it)
 CONSOLE_FILES := $(shell find console -type f ! -name '.*' 2>/dev/null | sort)
-DP_GEN_SRC := $(BUILD)/gen/console_assets.c
+DP_GEN_SRC := $(BUILD)/gen/console_assets.c $(BUILD)/gen/ws_relay_bpf.c
 CLI_SRC := $(shell find cli/src -name '*.c' 2>/dev/null | sort)
 CTL_SRC := $(shell find controller/src -name '*.c' | sort)
 DEMO_SRC := $(wildcard examples/demo-backend/*.c)
@@ -61,8 +61,18 @@ $(BUILD)/obj/controller/%.o $(BUILD)/obj/tests/unit/test_ctl_%.o: INC := $(CTL_I
 $(BUILD)/obj/$(BUILD)/gen/%.o: INC := $(DP_INC)
 $(BUILD)/obj/cli/%.o: INC := -Icli/src
 
-$(DP_GEN_SRC): $(CONSOLE_FILES) scripts/embed_console.py
+$(BUILD)/gen/console_assets.c: $(CONSOLE_FILES) scripts/embed_console.py
 	python3 scripts/embed_console.py $@ console
+
+# The kernel relay's BPF programs (issue 15): compiled for the BPF target, embedded into the data plane as a C array.
+BPF_CLANG ?= clang
+BPF_ARCH_INC := -I/usr/include/$(shell $(CC) -dumpmachine)
+DP_LDLIBS := -lbpf
+$(BUILD)/bpf/ws_relay.bpf.o: dataplane/bpf/ws_relay.bpf.c dataplane/src/proxy/ws_relay_abi.h
+	@mkdir -p $(dir $@)
+	$(BPF_CLANG) -O2 -g -target bpf -mcpu=v3 $(BPF_ARCH_INC) -Idataplane/src/proxy -Wall -Werror -c $< -o $@
+$(BUILD)/gen/ws_relay_bpf.c: $(BUILD)/bpf/ws_relay.bpf.o scripts/embed_blob.py
+	python3 scripts/embed_blob.py $@ $< tg_ws_relay_bpf_obj
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -73,7 +83,7 @@ $(BUILD)/libtollgate-common.a: $(COMMON_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/tollgate-dataplane: $(DP_OBJ) $(BUILD)/libtollgate-common.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DP_LDLIBS) $(LDLIBS)
 
 $(BUILD)/tollgatectl: $(CLI_OBJ) $(BUILD)/libtollgate-common.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -93,7 +103,7 @@ $(BUILD)/tests/test_common_%: $(BUILD)/obj/tests/unit/test_common_%.o $(BUILD)/l
 
 $(BUILD)/tests/test_dp_%: $(BUILD)/obj/tests/unit/test_dp_%.o $(DP_LIB_OBJ) $(BUILD)/libtollgate-common.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DP_LDLIBS) $(LDLIBS)
 
 $(BUILD)/tests/test_ctl_%: $(BUILD)/obj/tests/unit/test_ctl_%.o $(CTL_LIB_OBJ) $(BUILD)/libtollgate-common.a
 	@mkdir -p $(dir $@)
@@ -149,7 +159,7 @@ fuzz-short: $(FUZZ_BIN)
 FUZZ_CC = clang $(CFLAGS_BASE) -Wno-unused-function -O1 -g -fsanitize=fuzzer,address,undefined -DTG_FUZZING
 $(BUILD)/fuzz/fuzz_dp_%: tests/fuzz/fuzz_dp_%.c $(COMMON_SRC) $(DP_SRC) $(DP_GEN_SRC)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(DP_INC) -o $@ $< $(COMMON_SRC) $(filter-out %/process/main.c,$(DP_SRC)) $(DP_GEN_SRC) $(LDLIBS)
+	$(FUZZ_CC) $(DP_INC) -o $@ $< $(COMMON_SRC) $(filter-out %/process/main.c,$(DP_SRC)) $(DP_GEN_SRC) $(DP_LDLIBS) $(LDLIBS)
 
 $(BUILD)/fuzz/fuzz_ctl_%: tests/fuzz/fuzz_ctl_%.c $(COMMON_SRC) $(CTL_SRC)
 	@mkdir -p $(dir $@)

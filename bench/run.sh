@@ -115,6 +115,21 @@ BACKEND_PORT=$base PORT_TOLLGATE=$((base + 1)) PORT_ADMIN=$((base + 2)) PORT_NGI
 # shellcheck source=bench/peers.sh
 . bench/peers.sh
 
+# ---- krelay peer (issue 15): the data plane with --kernel-relay, on two ports of its own (base+5, base+6) ----
+# BENCH_PEERS="... krelay" measures it beside the others (root: CAP_BPF + CAP_NET_ADMIN, else it falls back to
+# the user-space relay and its log says so); bench/krelay_cpu.sh measures its CPU per relayed message.
+PORT_KRELAY=$((base + 5)) PORT_KRELAY_ADMIN=$((base + 6))
+eval "$(declare -f peer_start | sed '1s/^peer_start/peer_start_without_krelay/')"
+peer_start() {
+  if [ "$1" != krelay ]; then peer_start_without_krelay "$@"; return; fi
+  mkdir -p "$TMP/krelay/bin"
+  printf '#!/bin/sh\nexec %s "$@" --kernel-relay\n' "$(realpath "$BUILD/tollgate-dataplane")" >"$TMP/krelay/bin/tollgate-dataplane"
+  chmod +x "$TMP/krelay/bin/tollgate-dataplane"
+  BUILD=$TMP/krelay/bin TMP=$TMP/krelay PORT_TOLLGATE=$PORT_KRELAY PORT_ADMIN=$PORT_KRELAY_ADMIN \
+    peer_start_without_krelay tollgate
+}
+# ---- end of the krelay peer ----
+
 # ---- the backend, shared by every peer ----
 $PIN_LOAD "$TOOL" backend --listen "127.0.0.1:$BACKEND_PORT" >"$TMP/backend.log" 2>&1 &
 BACKEND_PID=$!

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 DEBIAN_PACKAGES=(
   build-essential pkg-config
   libev-dev libssl-dev libjansson-dev libyaml-dev libcurl4-openssl-dev libhiredis-dev libcjose-dev
-  clang clang-tidy cppcheck libclang-rt-14-dev
+  clang clang-tidy cppcheck libclang-rt-14-dev libbpf-dev
   nginx-light haproxy redis-server wrk curl openssl netcat-openbsd procps iproute2 psmisc valgrind gnuplot-nox
   python3 python3-pip nodejs npm chromium
 )

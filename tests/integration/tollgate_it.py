@@ -476,6 +476,9 @@ class Dataplane:
         self.name = name
         self.workers = workers
         self.args = list(args)
+        # TOLLGATE_KERNEL_RELAY=1: every data plane runs with the kernel relay (issue 15), to rerun suites with it
+        if os.environ.get("TOLLGATE_KERNEL_RELAY") == "1" and "--kernel-relay" not in self.args:
+            self.args.append("--kernel-relay")
         self.listen_host = listen_host  # "127.0.0.1" or "::1"
         self.proc: Proc | None = None
         self.port = self.admin_port = 0

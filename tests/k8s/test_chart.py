@@ -205,3 +205,25 @@ def test_rendered_objects_pass_server_side_dry_run(k8s_cluster, name):
         proc = k8s_cluster.kubectl("apply", "--server-side", "--dry-run=server", "--field-manager", "dry-run",
                                    "-f", "-", input=json.dumps(obj), check=False)
         assert proc.returncode == 0, f"{obj['kind']}/{obj['metadata']['name']} refused:\n{proc.stderr}"
+
+
+def test_kernel_relay_value_adds_the_flag_and_only_then_its_capabilities(k8s_tools):
+    def dataplane(*values):
+        (dep,) = by_kind(render(k8s_tools, *values), "Deployment")
+        return {c["name"]: c for c in dep["spec"]["template"]["spec"]["containers"]}
+
+    off = dataplane()
+    assert "--kernel-relay" not in off["dataplane"]["args"]
+    assert off["dataplane"]["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    on = dataplane("--set", "dataplane.kernelRelay.enabled=true")
+    dp = on["dataplane"]
+    assert "--kernel-relay" in dp["args"]
+    sc = dp["securityContext"]
+    # exactly CAP_BPF + CAP_NET_ADMIN, as uid 0 (Kubernetes only makes added capabilities effective for uid 0)
+    assert sc["capabilities"] == {"drop": ["ALL"], "add": ["BPF", "NET_ADMIN"]}
+    assert sc["runAsUser"] == 0 and sc["runAsNonRoot"] is False
+    assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
+    assert sc.get("privileged") is not True
+    # the controller container is not touched
+    assert on["controller"]["securityContext"] == off["controller"]["securityContext"]
+    assert on["controller"]["securityContext"]["capabilities"] == {"drop": ["ALL"]}

@@ -7,6 +7,7 @@
 #include "clock.h"
 #include "config/upstream_tls.h"
 #include "process/console.h"
+#include "proxy/ws_kernel_relay.h"
 #include "proxy/sessions.h"
 #include "policy/policy.h"
 
@@ -87,15 +88,20 @@ static void add_session(void *arg, const struct tg_session *s)
     char id[32], started[40];
     snprintf(id, sizeof id, "%llu", (unsigned long long)s->id);
     tg_format_rfc3339(s->started_wall_ms, started, sizeof started);
+    /* a kernel-relayed session (--kernel-relay): what the BPF map counted since the session last collected */
+    uint64_t kb[2], km[2], kernel_last;
+    tg_krelay_pending(atomic_load_explicit(&s->kr_slot1, memory_order_relaxed), s->id, kb, km, &kernel_last);
     json_t *messages = json_pack(
         "{s:I,s:I}", "clientToBackend",
-        (json_int_t)atomic_load_explicit(&s->messages[TG_SESSION_C2B], memory_order_relaxed), "backendToClient",
-        (json_int_t)atomic_load_explicit(&s->messages[TG_SESSION_B2C], memory_order_relaxed));
-    json_t *bytes = json_pack("{s:I,s:I}", "clientToBackend",
-                              (json_int_t)atomic_load_explicit(&s->bytes[TG_SESSION_C2B], memory_order_relaxed),
-                              "backendToClient",
-                              (json_int_t)atomic_load_explicit(&s->bytes[TG_SESSION_B2C], memory_order_relaxed));
+        (json_int_t)(atomic_load_explicit(&s->messages[TG_SESSION_C2B], memory_order_relaxed) + km[0]),
+        "backendToClient", (json_int_t)(atomic_load_explicit(&s->messages[TG_SESSION_B2C], memory_order_relaxed) + km[1]));
+    json_t *bytes = json_pack(
+        "{s:I,s:I}", "clientToBackend",
+        (json_int_t)(atomic_load_explicit(&s->bytes[TG_SESSION_C2B], memory_order_relaxed) + kb[0]),
+        "backendToClient", (json_int_t)(atomic_load_explicit(&s->bytes[TG_SESSION_B2C], memory_order_relaxed) + kb[1]));
     uint64_t last = atomic_load_explicit(&s->last_activity_ms, memory_order_relaxed);
+    if (kernel_last > last)
+        last = kernel_last; /* the kernel relayed since the tunnel last collected */
     json_array_append_new(v->list, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:i,s:I}", "id", id, "environment",
                                              s->environment, "proxy", s->proxy->id, "client", s->client_ip,
                                              "endpoint", s->ep->name, "startedAt", started, "messages", messages,

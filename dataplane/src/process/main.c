@@ -4,6 +4,7 @@
 #include "process/dataplane.h"
 #include "process/metrics_series.h"
 #include "proxy/ip_limit.h"
+#include "proxy/ws_kernel_relay.h"
 
 #include "clock.h"
 #include "duration.h"
@@ -59,6 +60,8 @@ static void usage(FILE *out)
             "  --analytics-log PATH|-      one JSON line per request and per WebSocket session (SIGHUP reopens)\n"
             "  --analytics-queue N         analytics lines queued before drops are counted (default 65536)\n"
             "  --trusted-proxies CIDR,...  peers whose X-Forwarded-*/Forwarded are kept (default: none)\n"
+            "  --kernel-relay              relay established plain WebSocket sessions in the kernel (BPF sockmap;\n"
+            "                              needs CAP_BPF + CAP_NET_ADMIN, else falls back to user space, logged once)\n"
             "  --help\n");
 }
 
@@ -162,6 +165,7 @@ int main(int argc, char **argv)
 {
     static struct tg_ip_limit ip_limit;
     size_t max_per_ip = 0;
+    int kernel_relay = 0;
     static struct tg_dataplane dp_storage;
     struct tg_dataplane *dp = &dp_storage;
     tg_log_set_component("dataplane");
@@ -181,7 +185,7 @@ int main(int argc, char **argv)
     enum { OPT_LISTEN = 1, OPT_ADMIN, OPT_CONTROL, OPT_SNAPSHOT, OPT_WORKERS, OPT_DRAIN, OPT_MAX_HEADER,
            OPT_KEEPALIVE, OPT_HEADER_TIMEOUT, OPT_LOG_LEVEL, OPT_HELP, OPT_MAX_CONNS, OPT_MAX_CONNS_IP,
            OPT_BODY_TIMEOUT, OPT_ANALYTICS, OPT_ANALYTICS_QUEUE, OPT_PROBE, OPT_ADMIN_TOKEN, OPT_TLS_LISTEN,
-           OPT_TLS_DEFAULT_HOST, OPT_TLS_TICKET_KEYS, OPT_TRUSTED };
+           OPT_TLS_DEFAULT_HOST, OPT_TLS_TICKET_KEYS, OPT_TRUSTED, OPT_KERNEL_RELAY };
     static const struct option options[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"admin", required_argument, NULL, OPT_ADMIN},
@@ -205,6 +209,7 @@ int main(int argc, char **argv)
         {"tls-default-host", required_argument, NULL, OPT_TLS_DEFAULT_HOST},
         {"tls-ticket-keys-file", required_argument, NULL, OPT_TLS_TICKET_KEYS},
         {"trusted-proxies", required_argument, NULL, OPT_TRUSTED},
+        {"kernel-relay", no_argument, NULL, OPT_KERNEL_RELAY},
         {NULL, 0, NULL, 0},
     };
     int opt;
@@ -280,6 +285,7 @@ int main(int argc, char **argv)
             if (tg_trusted_proxies_flag(optarg, &dp->config.proxy) != 0)
                 return 2;
             break;
+        case OPT_KERNEL_RELAY: kernel_relay = 1; break;
         default: usage(stderr); return 2;
         }
     }
@@ -298,6 +304,7 @@ int main(int argc, char **argv)
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
+    tg_krelay_setup(kernel_relay); /* before the workers: sessions are offered from their first pump */
     make_boot_id(dp->boot_id, sizeof dp->boot_id);
     dp->loop = EV_DEFAULT;
     dp->num_workers = dp->config.workers;

@@ -1,5 +1,6 @@
 /* metrics.c — see metrics.h. (Includes the policy layer's Redis counter for its failure count.) */
 #include "process/metrics.h"
+#include "proxy/ws_kernel_relay.h"
 
 #include "histogram.h"
 #include "policy/traffic/redis_counter.h"
@@ -90,6 +91,13 @@ void tg_metrics_render(struct tg_metrics_text *t)
              "tollgate_websocket_bytes_total{direction=\"backend_to_client\"} %llu\n",
          (unsigned long long)sum(offsetof(struct tg_counters, ws_bytes_c2b)),
          (unsigned long long)sum(offsetof(struct tg_counters, ws_bytes_b2c)));
+    if (tg_krelay_requested()) /* --kernel-relay (issue 15): proxy/ws_kernel_relay.h */
+        tg_mtext_printf(&t, "# HELP tollgate_kernel_relay_sessions WebSocket sessions the kernel relays now (BPF sockmap).\n"
+                 "# TYPE tollgate_kernel_relay_sessions gauge\ntollgate_kernel_relay_sessions %llu\n"
+                 "# HELP tollgate_kernel_relay_fallbacks_total Sessions kept in the user-space relay although "
+                 "--kernel-relay is on (BPF not loaded, TLS, map full).\n"
+                 "# TYPE tollgate_kernel_relay_fallbacks_total counter\ntollgate_kernel_relay_fallbacks_total %llu\n",
+             (unsigned long long)tg_krelay_sessions_active(), (unsigned long long)tg_krelay_fallbacks_total());
 
     struct tg_histogram connect = {0};
     for (int i = 0; i < worker_count; i++)

@@ -27,6 +27,8 @@ struct tg_session {
     _Atomic uint64_t bytes[2];      /* frame bytes relayed, headers included, by direction */
     _Atomic uint64_t last_activity_ms; /* monotonic ms (clock.h) of the last read from either side: the idle
                                           timeout's base and /sessions' idleMs; stamped once per read */
+    _Atomic uint32_t kr_slot1;      /* --kernel-relay: 1 + its client socket's slot (0: none); what the kernel
+                                       relayed since the last collect is added from there (tg_krelay_pending) */
 };
 
 struct tg_session_list {

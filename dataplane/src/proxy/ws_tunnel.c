@@ -14,6 +14,7 @@
 #include "proxy/analytics_record.h"
 #include "proxy/debug_capture.h"
 #include "proxy/request_metrics.h"
+#include "proxy/ws_kernel_relay.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,9 @@ static void on_client_io(struct ev_loop *loop, ev_io *io, int revents);
 static void on_backend_io(struct ev_loop *loop, ev_io *io, int revents);
 static void on_tunnel_timer(struct tg_timer *t, uint64_t now_ms);
 static void tunnel_pump(struct tg_tunnel *t);
+static int krelay_user_space(struct tg_tunnel *t);
+static void krelay_offer(struct tg_tunnel *t);
+static void krelay_collect(struct tg_tunnel *t);
 
 const char *tg_closed_by_str(enum tg_closed_by who)
 {
@@ -149,6 +153,11 @@ static void destroy_tunnel(struct tg_tunnel *t)
         return;
     t->state = TG_TUNNEL_DONE;
     tg_timer_cancel(&w->wheel, &t->timer);
+    if (t->krelay) { /* kernel relay hook: last counts, then the slots go (before the sockets close) */
+        krelay_collect(t);
+        tg_krelay_release(t->krelay);
+        t->krelay = NULL;
+    }
     tg_conn_close(w->loop, &t->client, &w->bufs);
     tg_conn_close(w->loop, &t->backend, &w->bufs);
     atomic_fetch_sub_explicit(&t->session.ep->active, 1, memory_order_relaxed);
@@ -473,6 +482,8 @@ static void set_interest(struct tg_tunnel *t)
 
 static void tunnel_pump(struct tg_tunnel *t)
 {
+    if (t->krelay && !krelay_user_space(t))
+        return; /* kernel relay hook: the kernel relays, or is handing the session back (TG_KRELAY_BACK pumps) */
     for (int round = 0; round < 4 && t->state != TG_TUNNEL_DONE; round++) {
         if (pump_direction(t, &t->c2b, &t->client, &t->backend, 1) < 0)
             return;
@@ -512,6 +523,7 @@ static void tunnel_pump(struct tg_tunnel *t)
             return;
         }
     }
+    krelay_offer(t); /* kernel relay hook: an idle session at frame boundaries both ways may move there */
     set_interest(t);
 }
 
@@ -652,13 +664,18 @@ void tg_tunnels_follow(const struct tg_tunnel_env *env, struct tg_snapshot *snap
     free(old);
     /* deadlines follow the new settings */
     for (struct tg_session *s = env->sessions->head; s; s = s->next)
-        if (tunnel_of(s)->state == TG_TUNNEL_OPEN)
+        if (tunnel_of(s)->state == TG_TUNNEL_OPEN) {
             refresh_timer(tunnel_of(s));
+            if (tunnel_of(s)->krelay) /* kernel relay hook: the message limit follows too */
+                tg_krelay_set_limit(tunnel_of(s)->krelay, tunnel_of(s)->session.proxy->ws_max_message_bytes);
+        }
 }
 
 static void on_tunnel_timer(struct tg_timer *timer, uint64_t now_ms)
 {
     struct tg_tunnel *t = (struct tg_tunnel *)((char *)timer - offsetof(struct tg_tunnel, timer));
+    if (t->krelay)
+        krelay_collect(t); /* kernel relay hook: its last activity moves the idle deadline */
     if (t->state != TG_TUNNEL_OPEN) {
         if (now_ms >= t->closing_deadline_ms)
             destroy_tunnel(t); /* a peer that does not finish its side in time is cut */
@@ -724,4 +741,84 @@ void tg_tunnels_destroy_all(const struct tg_tunnel_env *env)
             return;
         destroy_tunnel(tunnel_of(s));
     }
+}
+
+/* ---- Kernel relay hooks (--kernel-relay, proxy/ws_kernel_relay.h). An OPEN session idle at frame boundaries
+ * both ways (everything read was written, no partial header kept) is offered to the kernel, which then relays
+ * its valid data frames socket to socket; the sockets stay watched for reading, and the first event on either
+ * (a frame the kernel handed up: close, a rule broken, a limit; or EOF) — or any proxy close, which pumps —
+ * takes the whole session back before user space reads or writes a byte: tunnel_pump waits until both peers
+ * have taken what the kernel relayed, then the trackers continue from the kernel's state. Counts and the last
+ * activity come from the BPF map: at each tick of the relay's own timer, at this tunnel's timer, at the end. */
+
+static void krelay_collect(struct tg_tunnel *t)
+{
+    struct tg_krelay_counts c;
+    tg_krelay_collect(t->krelay, &c);
+    struct tg_counters *m = t->env->counters;
+    tg_counter_add(&t->session.bytes[TG_SESSION_C2B], c.bytes[0]);
+    tg_counter_add(&t->session.bytes[TG_SESSION_B2C], c.bytes[1]);
+    tg_counter_add(&t->session.messages[TG_SESSION_C2B], c.messages[0]);
+    tg_counter_add(&t->session.messages[TG_SESSION_B2C], c.messages[1]);
+    tg_counter_add(&m->ws_bytes_c2b, c.bytes[0]);
+    tg_counter_add(&m->ws_bytes_b2c, c.bytes[1]);
+    tg_counter_add(&m->ws_messages_c2b, c.messages[0]);
+    tg_counter_add(&m->ws_messages_b2c, c.messages[1]);
+    if (c.last_activity_ms > last_activity(t))
+        atomic_store_explicit(&t->session.last_activity_ms, c.last_activity_ms, memory_order_relaxed);
+}
+
+static void krelay_resume(struct tg_tunnel *t)
+{
+    krelay_collect(t);
+    tg_krelay_sync_trackers(t->krelay, &t->c2b.tracker, &t->b2c.tracker);
+    t->client.readable = t->backend.readable = 1; /* what came while unwatched is read now (EAGAIN is fine) */
+}
+
+/* 1 when user space relays the session (again): the pump may go on. */
+static int krelay_user_space(struct tg_tunnel *t)
+{
+    if (!tg_krelay_in_kernel(t->krelay))
+        return 1;
+    if (t->state == TG_TUNNEL_OPEN && !tg_krelay_has_input(t->krelay))
+        return 0; /* a stale readiness (data the kernel took after the event was queued): stay there */
+    if (tg_krelay_take_back(t->krelay, tg_now_ms())) {
+        krelay_resume(t);
+        return 1;
+    }
+    tg_conn_want(t->w->loop, &t->client, 0); /* level-triggered: nothing until TG_KRELAY_BACK */
+    tg_conn_want(t->w->loop, &t->backend, 0);
+    return 0;
+}
+
+static void on_krelay(void *owner, enum tg_krelay_event ev)
+{
+    struct tg_tunnel *t = owner;
+    if (ev == TG_KRELAY_BACK) {
+        krelay_resume(t);
+        tunnel_pump(t);
+        return;
+    }
+    krelay_collect(t);
+}
+
+static void krelay_offer(struct tg_tunnel *t)
+{
+    if (t->krelay_offered || t->state != TG_TUNNEL_OPEN || !tg_krelay_requested())
+        return;
+    if (!all_flushed(t) || (t->client.in && tg_buf_len(t->client.in)) || (t->backend.in && tg_buf_len(t->backend.in)) ||
+        t->c2b.eof || t->b2c.eof || t->c2b.close_seen || t->b2c.close_seen || t->close_started_ms ||
+        t->client.fd < 0 || t->backend.fd < 0 || !tg_ws_tracker_at_boundary(&t->c2b.tracker) ||
+        !tg_ws_tracker_at_boundary(&t->b2c.tracker))
+        return; /* not now: at a later pump */
+    t->krelay_offered = 1;
+    struct tg_krelay_offer o = {
+        .client_fd = t->client.fd, .backend_fd = t->backend.fd,
+        .tls = t->client.tls != NULL || t->backend.tls != NULL,
+        .c2b = &t->c2b.tracker, .b2c = &t->b2c.tracker,
+        .max_message = t->session.proxy->ws_max_message_bytes, .rsv = t->c2b.tracker.rsv_allowed,
+        .wheel = &t->w->wheel, .cb = on_krelay, .owner = t,
+        .session_id = t->session.id, .kr_slot1_out = &t->session.kr_slot1,
+    };
+    t->krelay = tg_krelay_offer(&o);
 }

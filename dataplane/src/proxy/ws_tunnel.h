@@ -59,6 +59,7 @@ struct tg_tunnel_env {
 };
 
 struct tg_analytics_capture;
+struct tg_krelay_sess;
 
 struct tg_tunnel {
     struct tg_deferred deferred;
@@ -78,11 +79,13 @@ struct tg_tunnel {
     uint64_t cred_expiry_ms;         /* monotonic deadline of cred's expiry (0: none) */
     uint64_t next_recheck_ms;        /* monotonic time of the next introspection recheck (0: none) */
     unsigned char recheck_pending;   /* a recheck is in flight: the object is freed only after its answer */
+    unsigned char krelay_offered;    /* --kernel-relay: the session was offered to the kernel relay once */
     enum tg_tunnel_state state;
     enum tg_closed_by closed_by;
     uint16_t close_code;             /* the close code of the session's end, as the client saw it */
     uint64_t debug_handle;           /* its 101's debug-session record (0: none) */
     struct tg_analytics_capture *analytics; /* its analytics record, written at the end (NULL: off) */
+    struct tg_krelay_sess *krelay;   /* its sockets are in the kernel relay's sockmap (NULL: never were) */
 };
 
 /* What a tunnel is made of. The connections are moved into it; the snapshot reference and the endpoint count
