@@ -92,7 +92,7 @@ void tg_metrics_render(struct tg_metrics_text *t)
          (unsigned long long)sum(offsetof(struct tg_counters, ws_bytes_c2b)),
          (unsigned long long)sum(offsetof(struct tg_counters, ws_bytes_b2c)));
     if (tg_krelay_requested()) /* --kernel-relay (issue 15): proxy/ws_kernel_relay.h */
-        tg_mtext_printf(&t, "# HELP tollgate_kernel_relay_sessions WebSocket sessions the kernel relays now (BPF sockmap).\n"
+        tg_mtext_printf(t, "# HELP tollgate_kernel_relay_sessions WebSocket sessions the kernel relays now (BPF sockmap).\n"
                  "# TYPE tollgate_kernel_relay_sessions gauge\ntollgate_kernel_relay_sessions %llu\n"
                  "# HELP tollgate_kernel_relay_fallbacks_total Sessions kept in the user-space relay although "
                  "--kernel-relay is on (BPF not loaded, TLS, map full).\n"
