@@ -17,6 +17,8 @@
 # Prints one line per build; the echo client and wrk run from the first build's tollgate-bench.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 builds=("$@"); [ ${#builds[@]} -gt 0 ] || builds=("${TOLLGATE_BUILD:-build}")
 for t in valgrind callgrind_control wrk curl; do command -v "$t" >/dev/null || { echo "instructions: '$t' is missing (scripts/deps.sh installs it)" >&2; exit 1; }; done
 bench_tool=${builds[0]}/tollgate-bench
@@ -32,61 +34,21 @@ duration=${BENCH_DURATION:-8}
 
 "$bench_tool" backend --listen "127.0.0.1:$backend_port" >"$tmp/backend.log" 2>&1 &
 pids+=($!)
-cat >"$tmp/snapshot.json" <<JSON
-{"version": 1, "generatedAt": "2026-01-01T00:00:00Z",
- "groups": [{"id": "bench/bench", "hostnames": ["bench.local"], "environments": ["bench"]}],
- "proxies": [{"id": "bench/echo", "environments": ["bench"], "basePath": "/", "stripBasePath": false,
-   "maxRequestBodyBytes": 0,
-   "target": {"pathPrefix": "", "endpoints": [{"address": "127.0.0.1", "port": $backend_port}],
-              "tls": {"enabled": false, "serverName": "", "caPem": ""}, "connectTimeoutMs": 5000,
-              "timeoutMs": 3600000, "loadBalancing": "roundRobin"},
-   "websocket": {"enabled": true, "idleTimeoutMs": 3600000, "maxLifetimeMs": 0, "maxMessageBytes": 0},
-   "policies": []},
-  {"id": "bench/other", "environments": ["bench"], "basePath": "/other", "stripBasePath": true,
-   "maxRequestBodyBytes": 0,
-   "target": {"pathPrefix": "", "endpoints": [{"address": "127.0.0.1", "port": $backend_port}],
-              "tls": {"enabled": false, "serverName": "", "caPem": ""}, "connectTimeoutMs": 5000,
-              "timeoutMs": 3600000, "loadBalancing": "roundRobin"},
-   "websocket": {"enabled": true, "idleTimeoutMs": 3600000, "maxLifetimeMs": 0, "maxMessageBytes": 0},
-   "policies": []},
-  {"id": "bench/key", "environments": ["bench"], "basePath": "/key", "stripBasePath": true,
-   "maxRequestBodyBytes": 0,
-   "target": {"pathPrefix": "", "endpoints": [{"address": "127.0.0.1", "port": $backend_port}],
-              "tls": {"enabled": false, "serverName": "", "caPem": ""}, "connectTimeoutMs": 5000,
-              "timeoutMs": 3600000, "loadBalancing": "roundRobin"},
-   "websocket": {"enabled": true, "idleTimeoutMs": 3600000, "maxLifetimeMs": 0, "maxMessageBytes": 0},
-   "policies": [{"type": "verifyApiKey", "keyFrom": ["header:x-api-key"],
-                 "keys": [{"id": "bench/key", "app": "bench", "sha256": "$(printf %s "$api_key" | sha256sum | cut -d' ' -f1)",
-                           "expiresAtMs": 0}]}]}]}
-JSON
-# handshake client: CONNS connections looping connect → upgrade → 101 → close frame → close for DURATION seconds
-cat >"$tmp/hs.py" <<'PY'
-import asyncio, base64, json, os, sys, time
-port, host, path, conns, duration = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
-extra = "".join(f"{k}: {v}\r\n" for k, v in json.loads(sys.argv[6]))
-CLOSE = b"\x88\x82\x00\x00\x00\x00\x03\xe8"
-async def loop(deadline, counts):
-    while time.monotonic() < deadline:
-        try:
-            r, w = await asyncio.open_connection("127.0.0.1", port)
-            key = base64.b64encode(os.urandom(16)).decode()
-            w.write((f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n").encode())
-            head = await r.readuntil(b"\r\n\r\n")
-            counts[0 if head.startswith(b"HTTP/1.1 101") else 1] += 1
-            w.write(CLOSE)
-            await w.drain()
-            await r.read()  # the proxy's answer to the close, then its FIN: the session ended inside the window
-            w.close()
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            counts[1] += 1
-async def main():
-    counts = [0, 0]
-    deadline = time.monotonic() + duration
-    await asyncio.gather(*(loop(deadline, counts) for _ in range(conns)))
-    print(json.dumps({"ok": counts[0], "errors": counts[1]}))
-asyncio.run(main())
+bench_write_helpers "$tmp" # bench_snapshot.py, client.py (bench/lib.sh)
+PYTHONPATH="$tmp" python3 - "$tmp/snapshot.json" "$backend_port" "$api_key" <<'PY' || exit 1
+import hashlib, json, sys
+from bench_snapshot import proxy, snapshot
+out, port, key = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+common = {"env": "bench", "connect_ms": 5000, "timeout_ms": 3600000, "idle_ms": 3600000}
+verify = {"type": "verifyApiKey", "keyFrom": ["header:x-api-key"],
+          "keys": [{"id": "bench/key", "app": "bench", "sha256": hashlib.sha256(key.encode()).hexdigest(),
+                    "expiresAtMs": 0}]}
+proxies = [proxy("echo", [], port, base_path="/", strip=False, **common), proxy("other", [], port, **common),
+           proxy("key", [verify], port, **common)]
+with open(out, "w") as f:
+    json.dump(snapshot("bench.local", proxies, env="bench", group_id="bench/bench"), f)
 PY
+# handshake client: python3 $tmp/client.py PORT HOST PATH CONNS DURATION HEADERS wait-close
 
 # window_ir FILE: the instruction total of one callgrind dump
 window_ir() { awk '/^totals:/ {print $2; exit}' "$1"; }
@@ -116,11 +78,11 @@ for build in "${builds[@]}"; do
   wrk -t1 -c16 -d"${duration}s" -H "Host: bench.local" "http://127.0.0.1:$proxy_port/" >"$tmp/wrk.txt"
   callgrind_control -i off "$vg" >/dev/null 2>&1
   callgrind_control -d "$vg" >/dev/null 2>&1
-  python3 "$tmp/hs.py" "$proxy_port" bench.local / 4 1 '[]' >/dev/null  # warm-up
+  python3 "$tmp/client.py" "$proxy_port" bench.local / 4 1 '[]' wait-close >/dev/null  # warm-up
   for hs in hs hskey; do
     if [ "$hs" = hs ]; then path=/ hdrs='[]'; else path=/key/ hdrs="[[\"X-Api-Key\", \"$api_key\"]]"; fi
     callgrind_control -i on "$vg" >/dev/null 2>&1
-    python3 "$tmp/hs.py" "$proxy_port" bench.local "$path" 8 "$duration" "$hdrs" >"$tmp/$hs.json"
+    python3 "$tmp/client.py" "$proxy_port" bench.local "$path" 8 "$duration" "$hdrs" wait-close >"$tmp/$hs.json"
     sleep 0.3 # the last sessions' ends
     callgrind_control -i off "$vg" >/dev/null 2>&1
     callgrind_control -d "$vg" >/dev/null 2>&1

@@ -1,4 +1,5 @@
-# bench/lib.sh — sourced by bench/policy_handshakes.sh and bench/policy_traffic.sh: the machinery of a
+# bench/lib.sh — sourced by bench/policy_handshakes.sh, bench/policy_traffic.sh (and bench/instructions.sh for its
+# helpers): the machinery of a
 # handshakes-per-second run with one policy per proxy. Temporary directory and cleanup, the Python helpers the
 # scripts' snapshot programs import (bench_snapshot.py), the client program (client.py: CONNS connections per
 # process, each looping connect → upgrade request → 101 → close frame → close until the deadline; raw sockets,
@@ -17,31 +18,39 @@ bench_setup() {
   TMP=$(mktemp -d "/tmp/$1.XXXXXX")
   PIDS=()
   trap bench_cleanup EXIT INT TERM
+  bench_write_helpers "$TMP"
+}
 
-  cat >"$TMP/bench_snapshot.py" <<'PY'
-# Snapshot pieces shared by the handshake benchmarks (docs/control-protocol.md): one proxy per scenario.
-def proxy(name, policies, backend_port):
-    return {"id": f"bench/{name}", "environments": ["prod"], "basePath": f"/{name}", "stripBasePath": True,
-            "maxRequestBodyBytes": 0,
+# bench_write_helpers DIR: writes bench_snapshot.py (proxy and snapshot documents) and client.py (the handshake
+# client) into DIR. Also used by bench/instructions.sh.
+bench_write_helpers() {
+  cat >"$1/bench_snapshot.py" <<'PY'
+# Snapshot pieces shared by the benchmarks (docs/control-protocol.md): one proxy per scenario.
+def proxy(name, policies, backend_port, base_path=None, strip=True, env="prod", connect_ms=2000,
+          timeout_ms=10000, idle_ms=0):
+    return {"id": f"bench/{name}", "environments": [env], "basePath": base_path or f"/{name}",
+            "stripBasePath": strip, "maxRequestBodyBytes": 0,
             "target": {"pathPrefix": "", "endpoints": [{"address": "127.0.0.1", "port": backend_port}],
-                       "tls": {"enabled": False, "serverName": "", "caPem": ""}, "connectTimeoutMs": 2000,
-                       "timeoutMs": 10000, "loadBalancing": "roundRobin"},
-            "websocket": {"enabled": True, "idleTimeoutMs": 0, "maxLifetimeMs": 0, "maxMessageBytes": 0},
+                       "tls": {"enabled": False, "serverName": "", "caPem": ""}, "connectTimeoutMs": connect_ms,
+                       "timeoutMs": timeout_ms, "loadBalancing": "roundRobin"},
+            "websocket": {"enabled": True, "idleTimeoutMs": idle_ms, "maxLifetimeMs": 0, "maxMessageBytes": 0},
             "policies": policies}
 
 
-def snapshot(host, proxies):
+def snapshot(host, proxies, env="prod", group_id="bench/g"):
     return {"version": 1, "generatedAt": "2026-01-01T00:00:00Z",
-            "groups": [{"id": "bench/g", "hostnames": [host], "environments": ["prod"]}], "proxies": proxies}
+            "groups": [{"id": group_id, "hostnames": [host], "environments": [env]}], "proxies": proxies}
 PY
 
-  cat >"$TMP/client.py" <<'PY'
+  cat >"$1/client.py" <<'PY'
 # One client process: CONNS connections, each looping connect → upgrade → 101 → close until the deadline.
-# Arguments: PORT HOST PATH CONNS DURATION HEADERS (a JSON list of [name, value] pairs added to the request).
+# Arguments: PORT HOST PATH CONNS DURATION HEADERS (a JSON list of [name, value] pairs added to the request)
+# [wait-close: after the close frame, read the proxy's answer and its FIN, so each session ends in the window].
 import asyncio, base64, json, os, sys, time
 
 port, host, path, conns, duration = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
 extra = "".join(f"{k}: {v}\r\n" for k, v in json.loads(sys.argv[6]))
+wait_close = sys.argv[7:] == ["wait-close"]
 CLOSE = b"\x88\x82\x00\x00\x00\x00\x03\xe8"  # close 1000, zero mask
 
 
@@ -55,6 +64,9 @@ async def loop(deadline, counts):
             head = await r.readuntil(b"\r\n\r\n")
             counts[0 if head.startswith(b"HTTP/1.1 101") else 1] += 1
             w.write(CLOSE)
+            if wait_close:
+                await w.drain()
+                await r.read()
             w.close()
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             counts[1] += 1
@@ -139,4 +151,34 @@ bench_table() {
     fi
     printf '%-16s %14s %10s %18s\n' "$pol" "${RATE[$pol]}" "$rel" "${CPU_US[$pol]:--}"
   done
+}
+
+# bench_nginx_http_common DIR: the http-block directives every generated nginx configuration shares (bench/peers.sh,
+# bench/tls.sh): no access log, temporary files under DIR/tmp, hour-long client keep-alive, the Upgrade → Connection
+# map the WebSocket location uses.
+bench_nginx_http_common() {
+  cat <<CONF
+    access_log off;
+    client_body_temp_path $1/tmp/body;
+    proxy_temp_path $1/tmp/proxy;
+    fastcgi_temp_path $1/tmp/fastcgi;
+    uwsgi_temp_path $1/tmp/uwsgi;
+    scgi_temp_path $1/tmp/scgi;
+    keepalive_timeout 3600s;
+    map \$http_upgrade \$connection_upgrade { default upgrade; '' ''; }
+CONF
+}
+
+# bench_nginx_ws_location: the directives of a location proxying HTTP/1.1 and WebSocket upgrades to the upstream
+# "backend" with hour-long tunnel timeouts.
+bench_nginx_ws_location() {
+  cat <<'CONF'
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Host $host;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_read_timeout 3600s;
+            proxy_send_timeout 3600s;
+CONF
 }

@@ -11,6 +11,9 @@
 #                        is summed: nginx master + workers), PEER_NOTE (why a peer was skipped). Returns non-zero
 #                        when the peer cannot run.
 
+# shellcheck source=bench/lib.sh
+. bench/lib.sh # bench_nginx_http_common, bench_nginx_ws_location
+
 PEER_ADDR= PEER_PID= PEER_RSS_PIDS= PEER_NOTE=
 
 write_tollgate_snapshot() {
@@ -59,18 +62,8 @@ events {
     worker_connections 19500;
 }
 http {
-    access_log off;
-    client_body_temp_path $d/tmp/body;
-    proxy_temp_path $d/tmp/proxy;
-    fastcgi_temp_path $d/tmp/fastcgi;
-    uwsgi_temp_path $d/tmp/uwsgi;
-    scgi_temp_path $d/tmp/scgi;
-    keepalive_timeout 3600s;
+$(bench_nginx_http_common "$d")
     keepalive_requests 10000000;
-    map \$http_upgrade \$connection_upgrade {
-        default upgrade;
-        ''      '';
-    }
     upstream backend {
         server 127.0.0.1:$BACKEND_PORT;
         keepalive 256;
@@ -81,16 +74,10 @@ http {
         listen 127.0.0.1:$PORT_NGINX reuseport backlog=4096;
         server_name $BENCH_HOST;
         location / {
-            proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Host \$host;
-            proxy_set_header Upgrade \$http_upgrade;
-            proxy_set_header Connection \$connection_upgrade;
+$(bench_nginx_ws_location)
             proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto \$scheme;
             proxy_connect_timeout 5s;
-            proxy_read_timeout 3600s;
-            proxy_send_timeout 3600s;
         }
     }
 }

@@ -18,6 +18,8 @@
 # sessions), BENCH_KEEP_TMP=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh # bench_write_helpers, bench_nginx_*
 
 BUILD=${TOLLGATE_BUILD:-build}
 BASE=${BENCH_PORT_BASE:-21480}
@@ -39,6 +41,7 @@ cleanup() {
   [ "${BENCH_KEEP_TMP:-0}" = 1 ] || rm -rf "$TMP"
 }
 trap cleanup EXIT
+bench_write_helpers "$TMP"
 die() { echo "bench/tls.sh: $*" >&2; exit 1; }
 
 [ -x "$BUILD/tollgate-dataplane" ] && [ -x "$BUILD/tollgate-bench" ] || die "build first (make)"
@@ -61,20 +64,14 @@ wait_port() { local i; for ((i = 0; i < 200; i++)); do port_open "$1" && return 
 wait_port "$BACKEND_PORT" || die "the backend did not start"
 
 write_tollgate() {
-  python3 - "$TMP" "$HOST" "$BACKEND_PORT" <<'PY'
+  PYTHONPATH="$TMP" python3 - "$TMP" "$HOST" "$BACKEND_PORT" <<'PY'
 import json, sys
+from bench_snapshot import proxy, snapshot
 tmp, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-snap = {"version": 1, "generatedAt": "2026-01-01T00:00:00Z",
-        "groups": [{"id": "bench/bench", "hostnames": [host], "environments": ["bench"],
-                    "tls": [{"certPem": open(f"{tmp}/cert.pem").read(), "keyPem": open(f"{tmp}/key.pem").read()}]}],
-        "proxies": [{"id": "bench/echo", "environments": ["bench"], "basePath": "/", "stripBasePath": False,
-                     "maxRequestBodyBytes": 0,
-                     "target": {"pathPrefix": "", "endpoints": [{"address": "127.0.0.1", "port": port}],
-                                "tls": {"enabled": False, "serverName": "", "caPem": ""}, "connectTimeoutMs": 5000,
-                                "timeoutMs": 3600000, "loadBalancing": "roundRobin"},
-                     "websocket": {"enabled": True, "idleTimeoutMs": 3600000, "maxLifetimeMs": 0,
-                                   "maxMessageBytes": 0},
-                     "policies": []}]}
+echo = proxy("echo", [], port, base_path="/", strip=False, env="bench", connect_ms=5000, timeout_ms=3600000,
+             idle_ms=3600000)
+snap = snapshot(host, [echo], env="bench", group_id="bench/bench")
+snap["groups"][0]["tls"] = [{"certPem": open(f"{tmp}/cert.pem").read(), "keyPem": open(f"{tmp}/key.pem").read()}]
 json.dump(snap, open(f"{tmp}/snapshot.json", "w"))
 PY
 }
@@ -90,14 +87,7 @@ pid $TMP/nginx/nginx.pid;
 error_log $TMP/nginx/error.log warn;
 events { worker_connections 19500; }
 http {
-    access_log off;
-    client_body_temp_path $TMP/nginx/tmp/body;
-    proxy_temp_path $TMP/nginx/tmp/proxy;
-    fastcgi_temp_path $TMP/nginx/tmp/fastcgi;
-    uwsgi_temp_path $TMP/nginx/tmp/uwsgi;
-    scgi_temp_path $TMP/nginx/tmp/scgi;
-    keepalive_timeout 3600s;
-    map \$http_upgrade \$connection_upgrade { default upgrade; '' ''; }
+$(bench_nginx_http_common "$TMP/nginx")
     upstream backend { server 127.0.0.1:$BACKEND_PORT; keepalive 64; }
     server {
         listen 127.0.0.1:$PORT_NGINX ssl reuseport backlog=4096;
@@ -111,13 +101,7 @@ http {
         ssl_session_cache off;
         $( [ "$KTLS" = yes ] && echo "ssl_conf_command Options KTLS;" )
         location / {
-            proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Host \$host;
-            proxy_set_header Upgrade \$http_upgrade;
-            proxy_set_header Connection \$connection_upgrade;
-            proxy_read_timeout 3600s;
-            proxy_send_timeout 3600s;
+$(bench_nginx_ws_location)
         }
     }
 }

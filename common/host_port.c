@@ -76,3 +76,25 @@ int tg_host_port_parse(const char *s, char *host, uint16_t *port, const char **w
     *port = (uint16_t)v;
     return 0;
 }
+
+int tg_host_name_ok(const char *h, int allow_wildcard)
+{
+    if (allow_wildcard && h[0] == '*' && h[1] == '.')
+        h += 2;
+    size_t len = strlen(h), label = 0;
+    if (len == 0 || len > TG_HOST_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = h[i];
+        if (c == '.') {
+            if (label == 0 || h[i - 1] == '-')
+                return 0;
+            label = 0;
+            continue;
+        }
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-') || (label == 0 && c == '-') ||
+            ++label > 63)
+            return 0;
+    }
+    return label > 0 && h[len - 1] != '-';
+}

@@ -120,3 +120,21 @@ void tg_json_errors_vappend(json_t *errors, const char *fmt, va_list ap)
     if (json_array_size(errors) < TG_JSON_MAX_ERRORS)
         json_array_append_new(errors, json_string(text));
 }
+
+void tg_json_errors_append(json_t *errors, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    tg_json_errors_vappend(errors, fmt, ap);
+    va_end(ap);
+}
+
+void tg_json_errors_unknown_keys(json_t *errors, const json_t *obj, const char *path, const char *const *allowed)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v) {
+        if (!tg_json_key_allowed(key, allowed))
+            tg_json_errors_append(errors, "%s.%s: unknown field", path, key);
+    }
+}

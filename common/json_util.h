@@ -36,5 +36,8 @@ const char *tg_json_type_name(const json_t *v);
  * TG_JSON_MAX_ERRORS: a hostile document cannot make the list of its own errors unbounded. */
 #define TG_JSON_MAX_ERRORS 200
 void tg_json_errors_vappend(json_t *errors, const char *fmt, va_list ap);
+void tg_json_errors_append(json_t *errors, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends "PATH.KEY: unknown field" to errors for every key of obj not in the NULL-terminated list allowed. */
+void tg_json_errors_unknown_keys(json_t *errors, const json_t *obj, const char *path, const char *const *allowed);
 
 #endif

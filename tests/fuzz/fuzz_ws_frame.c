@@ -51,36 +51,63 @@ static void check_header_roundtrip(const struct tg_ws_frame_header *h)
         abort();
 }
 
-/* pattern 0: whole; 1: one byte at a time; otherwise chunks of pseudo-random sizes 1..3*pattern+1. */
+/* A fresh tracker, with the rules above when rules_on is set. */
+static void tracker_start(struct tg_ws_tracker *t)
+{
+    memset(t, 0, sizeof *t);
+    if (rules_on)
+        tg_ws_tracker_set_rules(t, rules_mask, rules_rsv);
+}
+
+/* A stream cut into pieces. pattern 0: whole; 1: one byte at a time; otherwise pieces of pseudo-random sizes
+ * 1..3*pattern+1. */
+struct cutter {
+    const uint8_t *s;
+    size_t len, pos, idx;
+    unsigned pattern;
+};
+
+/* Starts cutting s; returns the buffer the pieces are put together in (len + 16 bytes; the caller frees it). */
+static uint8_t *cut_start(struct cutter *c, const uint8_t *s, size_t len, unsigned pattern)
+{
+    *c = (struct cutter){s, len, 0, 0, pattern};
+    uint8_t *buf = malloc(len + 16);
+    if (!buf)
+        abort();
+    return buf;
+}
+
+/* Appends the next piece after the carry bytes kept at buf's start; returns the bytes now in buf and sets *base to
+ * the stream offset of buf[0]. */
+static size_t cut_next(struct cutter *c, uint8_t *buf, size_t carry, size_t *base)
+{
+    size_t left = c->len - c->pos;
+    size_t chunk = c->pattern == 0   ? left
+                   : c->pattern == 1 ? 1
+                                     : 1 + ((c->idx * 2654435761u + c->pattern) % (c->pattern * 3 + 1));
+    c->idx++;
+    if (chunk > left)
+        chunk = left;
+    memcpy(buf + carry, c->s + c->pos, chunk);
+    *base = c->pos - carry;
+    c->pos += chunk;
+    return carry + chunk;
+}
+
 static void drive(const uint8_t *s, size_t len, unsigned pattern, struct run *r)
 {
     struct tg_ws_tracker t;
-    memset(&t, 0, sizeof t);
-    if (rules_on)
-        tg_ws_tracker_set_rules(&t, rules_mask, rules_rsv);
+    tracker_start(&t);
     r->n = 0;
     r->bad = 0;
     r->bad_at = 0;
     r->forwarded = 0;
     r->kept = 0;
-    uint8_t *buf = malloc(len + 16);
-    if (!buf)
-        abort();
-    size_t carry = 0, pos = 0, idx = 0;
-    while (pos < len) {
-        size_t chunk;
-        if (pattern == 0)
-            chunk = len;
-        else if (pattern == 1)
-            chunk = 1;
-        else
-            chunk = 1 + ((idx * 2654435761u + pattern) % (pattern * 3 + 1));
-        idx++;
-        if (chunk > len - pos)
-            chunk = len - pos;
-        memcpy(buf + carry, s + pos, chunk);
-        size_t blen = carry + chunk, base = pos - carry, off = 0;
-        pos += chunk;
+    struct cutter c;
+    uint8_t *buf = cut_start(&c, s, len, pattern);
+    size_t carry = 0;
+    while (c.pos < len) {
+        size_t base, blen = cut_next(&c, buf, carry, &base), off = 0;
         carry = 0;
         while (off < blen) {
             struct tg_ws_track_event ev;
@@ -144,22 +171,13 @@ struct scan_result {
 static void scan_drive(const uint8_t *s, size_t len, unsigned pattern, uint64_t max, struct scan_result *r)
 {
     struct tg_ws_tracker t;
-    memset(&t, 0, sizeof t);
-    if (rules_on)
-        tg_ws_tracker_set_rules(&t, rules_mask, rules_rsv);
+    tracker_start(&t);
     memset(r, 0, sizeof *r);
-    uint8_t *buf = malloc(len + 16);
-    if (!buf)
-        abort();
-    size_t carry = 0, pos = 0, idx = 0;
-    while (pos < len) {
-        size_t chunk = pattern == 0 ? len : pattern == 1 ? 1 : 1 + ((idx * 2654435761u + pattern) % (pattern * 3 + 1));
-        idx++;
-        if (chunk > len - pos)
-            chunk = len - pos;
-        memcpy(buf + carry, s + pos, chunk);
-        size_t blen = carry + chunk, base = pos - carry, off = 0;
-        pos += chunk;
+    struct cutter c;
+    uint8_t *buf = cut_start(&c, s, len, pattern);
+    size_t carry = 0;
+    while (c.pos < len) {
+        size_t base, blen = cut_next(&c, buf, carry, &base), off = 0;
         carry = 0;
         while (off < blen) {
             struct tg_ws_scan sc;

@@ -299,9 +299,8 @@ class Controller:
         self.proc: it.Proc | None = None
 
     def start(self) -> "Controller":
-        self.proc = it.Proc(self.name, [it.binary("tollgate-controller"), "--source", f"dir:{self.manifests}",
-                                        "--dataplane-socket", self.dp.control_socket, "--health", self.health,
-                                        "--log-level", "info"], self.run_dir)
+        self.proc = it.dir_controller(self.name, self.manifests, self.dp.control_socket, self.run_dir,
+                                      health=self.health, extra=["--log-level", "info"])
         return self
 
     def stop(self) -> int:
@@ -311,9 +310,7 @@ class Controller:
 def write_manifest(directory: Path, name: str, text: str) -> None:
     """Writes a manifest file atomically (rename), so the controller never reads half a file."""
     directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / f".{name}.tmp"
-    tmp.write_text(text)
-    tmp.rename(directory / name)
+    it.write_atomic(directory / name, text)
 
 
 async def wait_closed(ws, timeout: float) -> tuple[float, int | None, str | None]:

@@ -12,7 +12,6 @@ import json
 import time
 from pathlib import Path
 
-import pytest
 import websockets
 
 import tollgate_it as it
@@ -171,26 +170,16 @@ spec:
 """
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.rename(path)  # the controller never sees half a file
-
-
 def test_controller_dir_mode_changes_under_load(dp_factory, backends, run_dir):
-    try:
-        controller_bin = it.binary("tollgate-controller")
-    except FileNotFoundError as e:
-        pytest.skip(str(e))
+    it.controller_binary_or_skip()
     manifests = Path(run_dir) / f"manifests-{time.monotonic_ns()}"
     manifests.mkdir()
-    _write(manifests / "group.yaml", GROUP.format(hosts=f'"{it.MAIN_HOST}"'))
-    _write(manifests / "keep.yaml", PROXY.format(name="keep", port=backends.b1.port))
-    _write(manifests / "gone.yaml", PROXY.format(name="gone", port=backends.b2.port))
+    it.write_atomic(manifests / "group.yaml", GROUP.format(hosts=f'"{it.MAIN_HOST}"'))
+    it.write_atomic(manifests / "keep.yaml", PROXY.format(name="keep", port=backends.b1.port))
+    it.write_atomic(manifests / "gone.yaml", PROXY.format(name="gone", port=backends.b2.port))
 
     dp = dp_factory(None)
-    ctl = it.Proc("controller", [controller_bin, "--source", f"dir:{manifests}", "--dataplane-socket",
-                                 dp.control_socket, "--health", "off"], Path(run_dir))
+    ctl = it.dir_controller("controller", manifests, dp.control_socket, Path(run_dir))
     try:
         it.wait_until(lambda: dp._admin_ok("/readyz"), 10 * it.SLOW, what="first snapshot from the controller")
 
@@ -203,14 +192,14 @@ def test_controller_dir_mode_changes_under_load(dp_factory, backends, run_dir):
 
             v = await _blocking(dp.applied_version)
             t0 = time.monotonic()
-            await _blocking(_write, manifests / "added.yaml", PROXY.format(name="added", port=backends.b2.port))
+            await _blocking(it.write_atomic, manifests / "added.yaml", PROXY.format(name="added", port=backends.b2.port))
             v = await _blocking(applied_after, v)
             assert time.monotonic() - t0 < 1.0 + 0.5 * it.SLOW  # re-pushed within 1 s of the change
             assert await _blocking(_all_status, dp, "/added/x") == {200}
             await asyncio.sleep(0.5)
 
             (manifests / "gone.yaml").unlink()
-            await _blocking(_write, manifests / "group.yaml",
+            await _blocking(it.write_atomic, manifests / "group.yaml",
                            GROUP.format(hosts=f'"{it.MAIN_HOST}", "new.test"'))
             # two changes may arrive as one push or two: wait until both are in force
             deadline = time.monotonic() + 3 * it.SLOW

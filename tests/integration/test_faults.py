@@ -41,12 +41,6 @@ spec:
 """
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.rename(path)
-
-
 class _Stack:
     """A data plane started with fixed ports and control socket (so it can be restarted as the same endpoint) and
     a controller in dir mode pushing to it."""
@@ -55,8 +49,8 @@ class _Stack:
         self.run_dir = run_dir
         self.manifests = run_dir / f"faults-{time.monotonic_ns()}"
         self.manifests.mkdir()
-        _write(self.manifests / "group.yaml", GROUP.format(host=it.MAIN_HOST))
-        _write(self.manifests / "echo.yaml", PROXY.format(name="echo", port=backend_port))
+        it.write_atomic(self.manifests / "group.yaml", GROUP.format(host=it.MAIN_HOST))
+        it.write_atomic(self.manifests / "echo.yaml", PROXY.format(name="echo", port=backend_port))
         self.dp = it.Dataplane(run_dir, "dataplane-faults", workers=2)
         self.dp.port, self.dp.admin_port = it.free_port(), it.free_port()
         self.dp.control_socket = str(run_dir / f"faults-{self.dp.port}.sock")
@@ -70,9 +64,7 @@ class _Stack:
         it.wait_until(lambda: self.dp._admin_ok("/healthz"), 10 * it.SLOW, what="data plane /healthz")
 
     def start_controller(self) -> None:
-        self.ctl = it.Proc("controller-faults", [it.binary("tollgate-controller"), "--source", f"dir:{self.manifests}",
-                                                 "--dataplane-socket", self.dp.control_socket, "--health", "off"],
-                           self.run_dir)
+        self.ctl = it.dir_controller("controller-faults", self.manifests, self.dp.control_socket, self.run_dir)
 
     def ready(self, timeout: float = 15.0) -> None:
         it.wait_until(lambda: self.dp._admin_ok("/readyz"), timeout * it.SLOW, what="a snapshot from the controller")
@@ -109,10 +101,7 @@ async def _stream(dp, sid: int, seconds: float) -> tuple[int, int]:
 
 @pytest.fixture
 def stack(run_dir, backends):
-    try:
-        it.binary("tollgate-controller")
-    except FileNotFoundError as e:
-        pytest.skip(str(e))
+    it.controller_binary_or_skip()
     s = _Stack(Path(run_dir), backends.b1.port)
     yield s
     s.stop()
@@ -168,7 +157,7 @@ def test_controller_sigkill_leaves_the_dataplane_serving(stack):
     assert set(statuses) == {200}, statuses
     assert stack.dp._admin_ok("/readyz")
     # the controller comes back: it pushes again and a change made meanwhile applies
-    _write(stack.manifests / "more.yaml", PROXY.format(name="more", port=_backend_port(stack)))
+    it.write_atomic(stack.manifests / "more.yaml", PROXY.format(name="more", port=_backend_port(stack)))
     stack.start_controller()
     it.wait_until(lambda: _get(stack.dp, "/more/x") == 200, 15 * it.SLOW, what="the change made while it was down")
 

@@ -463,8 +463,7 @@ def test_through_the_controller_in_dir_mode(dp_factory, backends, run_dir):
     manifests.mkdir()
     (manifests / "all.yaml").write_text(MANIFESTS.format(host=it.MAIN_HOST, port=backends.b1.port))
     dp = dp_factory(None)
-    ctl = it.Proc("controller-traffic", [it.binary("tollgate-controller"), "--source", f"dir:{manifests}",
-                                         "--dataplane-socket", dp.control_socket, "--health", "off"], Path(run_dir))
+    ctl = it.dir_controller("controller-traffic", manifests, dp.control_socket, Path(run_dir))
     try:
         it.wait_until(lambda: dp._admin_ok("/readyz"), 10 * it.SLOW, what="first snapshot from the controller")
         clear_of_window_end(3600)

@@ -300,9 +300,7 @@ def ctl_scenario(run_dir, backends, tmp_path_factory):
     mdir = tmp_path_factory.mktemp("redact-manifests")
     for name, text in _ctl_manifests(backends.b1.port, server.url("/introspect")).items():
         ah.write_manifest(mdir, name, text)
-    ctl = it.Proc("controller-redact", [it.binary("tollgate-controller"), "--source", f"dir:{mdir}",
-                                        "--dataplane-socket", dp.control_socket, "--health", "off",
-                                        "--log-level", "debug"], run_dir)
+    ctl = it.dir_controller("controller-redact", mdir, dp.control_socket, run_dir, extra=["--log-level", "debug"])
     try:
         it.wait_until(lambda: dp.applied_version() > 0, 10 * it.SLOW, what="the controller's first push")
 

@@ -90,18 +90,21 @@ class TlsBackend(it.PyWsBackend):
         return it.endpoint(self.port)
 
 
-@pytest.fixture(scope="module")
-def backend(pki):
-    b = TlsBackend(server_ctx(pki.backend)).start()
+def serving(cert, client_ca=None):
+    """A module fixture's body: a TlsBackend with cert (requiring client certificates of client_ca), stopped after."""
+    b = TlsBackend(server_ctx(cert, client_ca)).start()
     yield b
     b.stop()
+
+
+@pytest.fixture(scope="module")
+def backend(pki):
+    yield from serving(pki.backend)
 
 
 @pytest.fixture(scope="module")
 def mtls_backend(pki):
-    b = TlsBackend(server_ctx(pki.backend, client_ca=pki.ca.cert)).start()
-    yield b
-    b.stop()
+    yield from serving(pki.backend, client_ca=pki.ca.cert)
 
 
 def tls_proxy(pid, base, endpoints, **tls):
@@ -134,9 +137,7 @@ def origin_snapshot(version, pki, backend, mtls_backend, rogue_port=0, plain_por
 
 @pytest.fixture(scope="module")
 def rogue(pki):
-    b = TlsBackend(server_ctx(pki.rogue)).start()
-    yield b
-    b.stop()
+    yield from serving(pki.rogue)
 
 
 @pytest.fixture(scope="module")
@@ -314,20 +315,32 @@ def test_invalid_tls_settings_refuse_the_snapshot(odp, pki, backend, mtls_backen
     assert proxies["o/insecure"]["tls"]["verify"] is False and proxies["o/ip"]["tls"]["serverName"] == ""
 
 
+def s_server(run_dir, name, pki, extra):
+    """`openssl s_server -www` with the backend certificate (and extra arguments), listening; (its Proc, port)."""
+    port = it.free_port()
+    proc = it.Proc(name, ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(pki.backend.cert),
+                          "-key", str(pki.backend.key), "-www", "-quiet", *extra], run_dir)
+    try:
+        it.wait_until(lambda: it.port_open(port), 10, what="s_server")
+    except BaseException:
+        proc.kill()
+        raise
+    return proc, port
+
+
+def s_server_snapshot(pki, port):
+    """One proxy at / to the s_server on port, verified against the test CA with the backend's name."""
+    return it.snapshot(1, [it.group("o/s", [it.MAIN_HOST])],
+                       [tls_proxy("o/s", "/", [it.endpoint(port)], serverName=BACKEND_NAME, caPem=pki.ca.cert_pem)])
+
+
 def test_backend_refusing_the_missing_client_certificate_is_a_tls_failure(run_dir, dp_factory, pki):
     """`openssl s_server -Verify 1` (client certificate required) answers a client without one with the TLS 1.3
     alert certificate_required, which reaches the data plane after its handshake completed: still a TLS
     failure — 502 upstream.tls_failed, counted, the alert in the log."""
-    port = it.free_port()
-    proc = it.Proc("s_server-mtls", ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert",
-                                     str(pki.backend.cert), "-key", str(pki.backend.key), "-CAfile", str(pki.ca.cert),
-                                     "-Verify", "1", "-www", "-quiet"], run_dir)
+    proc, port = s_server(run_dir, "s_server-mtls", pki, ["-CAfile", str(pki.ca.cert), "-Verify", "1"])
     try:
-        it.wait_until(lambda: it.port_open(port), 10, what="s_server")
-        snap = it.snapshot(1, [it.group("o/s", [it.MAIN_HOST])],
-                           [tls_proxy("o/s", "/", [it.endpoint(port)], serverName=BACKEND_NAME,
-                                      caPem=pki.ca.cert_pem)])
-        dp = dp_factory(snap, workers=1)
+        dp = dp_factory(s_server_snapshot(pki, port), workers=1)
         r = get(dp, "/")
         assert r.status == 502 and r.json()["error"]["code"] == "upstream.tls_failed", r.body
         assert tls_failures(dp) == 1
@@ -342,15 +355,9 @@ def test_backend_refusing_the_missing_client_certificate_is_a_tls_failure(run_di
 def test_openssl_s_server_backend_sees_resumption(run_dir, dp_factory, pki, version, extra):
     """`openssl s_server -www` as the backend: its status page says whether the session was reused — TLS 1.3
     tickets, TLS 1.2 tickets and TLS 1.2 session ids (-no_ticket: the server's session cache)."""
-    port = it.free_port()
-    proc = it.Proc("s_server", ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(pki.backend.cert),
-                                "-key", str(pki.backend.key), "-www", "-quiet", *extra], run_dir)
+    proc, port = s_server(run_dir, "s_server", pki, extra)
     try:
-        it.wait_until(lambda: it.port_open(port), 10, what="s_server")
-        snap = it.snapshot(1, [it.group("o/s", [it.MAIN_HOST])],
-                           [tls_proxy("o/s", "/", [it.endpoint(port)], serverName=BACKEND_NAME,
-                                      caPem=pki.ca.cert_pem)])
-        dp = dp_factory(snap, workers=1)
+        dp = dp_factory(s_server_snapshot(pki, port), workers=1)
         hits = []
         for _ in range(6):
             r = get(dp, "/")

@@ -214,6 +214,31 @@ def kill_all_procs() -> None:
 atexit.register(kill_all_procs)
 
 
+def write_atomic(path: Path, text: str) -> None:
+    """Writes text to path through a rename of a hidden file beside it: a watcher (the controller in dir mode) never
+    sees half a file."""
+    tmp = path.parent / f".{path.name}.tmp"
+    tmp.write_text(text)
+    tmp.rename(path)
+
+
+def controller_binary_or_skip() -> Path:
+    """tollgate-controller; the calling test is skipped when it is not built."""
+    try:
+        return binary("tollgate-controller")
+    except FileNotFoundError as e:
+        import pytest  # the harness itself does not need pytest
+        pytest.skip(str(e))
+
+
+def dir_controller(name: str, manifests: Path, control_socket: str, run_dir: Path, health: str = "off",
+                   extra: Iterable[str] = ()) -> Proc:
+    """The controller in dir mode: the manifests under `manifests`, pushed to a data plane's control socket;
+    health: --health ADDR:PORT or "off"; extra: more arguments (e.g. --log-level)."""
+    return Proc(name, [controller_binary_or_skip(), "--source", f"dir:{manifests}", "--dataplane-socket",
+                       control_socket, "--health", health, *extra], run_dir)
+
+
 # ---------------------------------------------------------------------------------------------- snapshots
 
 def endpoint(port: int, address: str = "127.0.0.1") -> dict:

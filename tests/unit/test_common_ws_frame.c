@@ -32,15 +32,21 @@ static int drive_rules;
 static enum tg_ws_mask_rule drive_mask_rule;
 static unsigned drive_rsv;
 
+/* A fresh tracker, with the rules above when drive_rules is set. */
+static void tracker_start(struct tg_ws_tracker *t)
+{
+    memset(t, 0, sizeof *t);
+    if (drive_rules)
+        tg_ws_tracker_set_rules(t, drive_mask_rule, drive_rsv);
+}
+
 /* Feeds stream[0..len) in chunks of `chunk` bytes (0 = whole) the way a relay does: keeps the bytes of an
  * incomplete header and feeds them again in front of the next chunk. */
 static void drive(const uint8_t *stream, size_t len, size_t chunk, struct run *r)
 {
     struct tg_ws_tracker t;
-    memset(&t, 0, sizeof t);
+    tracker_start(&t);
     memset(r, 0, sizeof *r);
-    if (drive_rules)
-        tg_ws_tracker_set_rules(&t, drive_mask_rule, drive_rsv);
     uint8_t carry[16 + 4096];
     size_t carry_len = 0, pos = 0;
     if (chunk == 0)
@@ -625,10 +631,8 @@ static void scan_drive(const uint8_t *stream, size_t len, const size_t *cuts, si
                        struct scan_run *r)
 {
     struct tg_ws_tracker t;
-    memset(&t, 0, sizeof t);
+    tracker_start(&t);
     memset(r, 0, sizeof *r);
-    if (drive_rules)
-        tg_ws_tracker_set_rules(&t, drive_mask_rule, drive_rsv);
     uint8_t carry[16 + 4096];
     size_t carry_len = 0, pos = 0;
     for (size_t piece = 0; piece <= ncuts && pos < len; piece++) {

@@ -56,9 +56,10 @@ static void test_write_and_reopen(void)
     CHECK_EQ_INT(file_lines(path), 1);
     CHECK_EQ_INT(file_lines(rotated), 100);
     CHECK_EQ_INT(atomic_load(&log.dropped), 0);
-    char out[1024];
-    size_t n = tg_analytics_log_render(&log, out, sizeof out);
-    CHECK(n > 0 && strstr(out, "tollgate_analytics_records_written_total 101\n") != NULL);
+    struct tg_metrics_text out = {0};
+    tg_analytics_log_render(&log, &out);
+    CHECK(out.data && strstr(out.data, "tollgate_analytics_records_written_total 101\n") != NULL);
+    free(out.data);
     unlink(path);
     unlink(rotated);
     rmdir(dir);

@@ -1,8 +1,9 @@
 /* tls_last_good.c — see tls_last_good.h. */
 #include "process/tls_last_good.h"
 
+#include "pem.h"
+
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,12 +20,10 @@ void tg_tls_last_good_fini(struct tg_tls_last_good *m)
 /* 1 when the certificate's notAfter is before now_sec (0 when it cannot be read: translation checked it). */
 static int expired(const char *pem, int64_t now_sec)
 {
-    BIO *b = BIO_new_mem_buf(pem, -1);
-    X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    STACK_OF(X509) *certs = tg_pem_read_certs(pem, 1);
     time_t now = (time_t)now_sec;
-    int result = x && X509_cmp_time(X509_get0_notAfter(x), &now) < 0;
-    X509_free(x);
-    BIO_free(b);
+    int result = certs && X509_cmp_time(X509_get0_notAfter(sk_X509_value(certs, 0)), &now) < 0;
+    sk_X509_pop_free(certs, X509_free);
     ERR_clear_error();
     return result;
 }

@@ -10,9 +10,9 @@
 
 #include "json_util.h"
 #include "model/validate.h"
+#include "pem.h"
 
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,25 +206,18 @@ char *tg__secret_value(struct tg__tr *tr, const char *ns, const char *name, cons
     return dec;
 }
 
-static int no_password(char *buf, int size, int rwflag, void *u)
-{
-    return -1; /* encrypted keys are refused, never prompted for */
-}
-
 const char *tg__check_pem(const char *cert, const char *key)
 {
     const char *why = NULL;
     EVP_PKEY *pk = NULL;
-    BIO *cb = BIO_new_mem_buf(cert, -1);
-    X509 *x = cb ? PEM_read_bio_X509(cb, NULL, no_password, NULL) : NULL;
+    STACK_OF(X509) *certs = tg_pem_read_certs(cert, 1);
+    X509 *x = certs ? sk_X509_value(certs, 0) : NULL;
     if (!x) {
         why = "no PEM certificate could be read";
         goto done;
     }
     if (key) {
-        BIO *kb = BIO_new_mem_buf(key, -1);
-        pk = kb ? PEM_read_bio_PrivateKey(kb, NULL, no_password, NULL) : NULL;
-        BIO_free(kb);
+        pk = tg_pem_read_key(key);
         if (!pk) {
             why = "no (unencrypted) PEM private key could be read";
             goto done;
@@ -234,8 +227,7 @@ const char *tg__check_pem(const char *cert, const char *key)
     }
 done:
     EVP_PKEY_free(pk);
-    X509_free(x);
-    BIO_free(cb);
+    sk_X509_pop_free(certs, X509_free);
     ERR_clear_error();
     return why;
 }

@@ -6,10 +6,10 @@
 
 #include "config/tls_certs.h"
 #include "config/upstream_tls.h"
+#include "host_port.h"
 #include "json_util.h"
 #include "log.h"
 
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,12 +33,7 @@ static void add_error(struct build *b, const char *fmt, ...)
 /* Reports every key of obj that is not in allowed (NULL-terminated). */
 static void check_keys(struct build *b, const json_t *obj, const char *path, const char *const *allowed)
 {
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)obj, key, value) {
-        if (!tg_json_key_allowed(key, allowed))
-            add_error(b, "%s.%s: unknown field", path, key);
-    }
+    tg_json_errors_unknown_keys(b->errors, obj, path, allowed);
 }
 
 /* json_util.h reads a JSON null as absent (the Kubernetes habit); the snapshot is strict: a null where a value
@@ -120,35 +115,6 @@ static const char **get_string_array(struct build *b, const json_t *obj, const c
         out[(*count)++] = json_string_value(v);
     }
     return out;
-}
-
-/* RFC 1123 hostname, lower case, optionally "*." + hostname. */
-static int hostname_is_valid(const char *h)
-{
-    size_t len = strlen(h);
-    if (len >= 2 && h[0] == '*' && h[1] == '.') {
-        h += 2;
-        len -= 2;
-    }
-    if (len == 0 || len > 253)
-        return 0;
-    size_t label = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = h[i];
-        if (c == '.') {
-            if (label == 0 || h[i - 1] == '-')
-                return 0;
-            label = 0;
-            continue;
-        }
-        if (!(islower((unsigned char)c) || isdigit((unsigned char)c) || c == '-'))
-            return 0;
-        if (label == 0 && c == '-')
-            return 0;
-        if (++label > 63)
-            return 0;
-    }
-    return label > 0 && h[len - 1] != '-';
 }
 
 /* "/" or "/seg(/seg)*", segments of visible ASCII except '?', '#', no "." or ".." segments, no "//". */
@@ -391,7 +357,7 @@ static void build_group(struct build *b, struct tg_group_cfg *g, const json_t *o
     struct tg_snapshot *s = b->snap;
     for (size_t i = 0; i < g->num_hostnames; i++) {
         const char *h = g->hostnames[i];
-        if (!hostname_is_valid(h)) {
+        if (!tg_host_name_ok(h, 1)) {
             add_error(b, "%s.hostnames[%zu]: \"%.128s\" is not a lower-case DNS name or \"*.\" wildcard", path, i, h);
             continue;
         }

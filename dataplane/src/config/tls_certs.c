@@ -3,9 +3,8 @@
 
 #include "json_util.h"
 #include "log.h"
+#include "pem.h"
 
-#include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -77,18 +76,6 @@ static void add_error(struct build *b, const char *fmt, ...)
     va_end(ap);
 }
 
-static const char *ssl_reason(void)
-{
-    static _Thread_local char text[160];
-    unsigned long e = ERR_peek_last_error();
-    if (e)
-        ERR_error_string_n(e, text, sizeof text);
-    else
-        snprintf(text, sizeof text, "no PEM block");
-    ERR_clear_error();
-    return text;
-}
-
 static void entry_clear(struct entry *e)
 {
     X509_free(e->cert);
@@ -105,15 +92,7 @@ static int parse_entry(struct build *b, struct entry *e, const json_t *obj, cons
         add_error(b, "%s: must be an object", path);
         return -1;
     }
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)obj, key, value) {
-        int known = 0;
-        for (size_t i = 0; keys[i]; i++)
-            known |= strcmp(keys[i], key) == 0;
-        if (!known)
-            add_error(b, "%s.%s: unknown field", path, key);
-    }
+    tg_json_errors_unknown_keys(b->errors, obj, path, keys);
     const json_t *hosts = json_object_get(obj, "hostnames");
     if (hosts) {
         if (!json_is_array(hosts)) {
@@ -135,29 +114,18 @@ static int parse_entry(struct build *b, struct entry *e, const json_t *obj, cons
         add_error(b, "%s: certPem and keyPem are required strings", path);
         return -1;
     }
-    ERR_clear_error();
-    BIO *bio = BIO_new_mem_buf(cert_pem, -1);
-    e->cert = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-    if (!e->cert) {
-        add_error(b, "%s.certPem: not a PEM certificate (%s)", path, ssl_reason());
-        BIO_free(bio);
+    /* the chain is bounded by the document's size (the control socket's limit) */
+    if (tg_pem_read_cert_chain(cert_pem, (size_t)-1, &e->cert, &e->chain) != 0) {
+        add_error(b, "%s.certPem: not a PEM certificate (%s)", path, tg_pem_reason());
         return -1;
     }
-    e->chain = sk_X509_new_null();
-    X509 *extra;
-    while (e->chain && (extra = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL)
-        sk_X509_push(e->chain, extra);
-    ERR_clear_error(); /* the end of the chain reads as "no start line" */
-    BIO_free(bio);
-    bio = BIO_new_mem_buf(key_pem, -1);
-    e->key = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
-    BIO_free(bio);
+    e->key = tg_pem_read_key(key_pem);
     if (!e->key) {
-        add_error(b, "%s.keyPem: not a PEM private key (%s)", path, ssl_reason());
+        add_error(b, "%s.keyPem: not a PEM private key (%s)", path, tg_pem_reason());
         return -1;
     }
     if (X509_check_private_key(e->cert, e->key) != 1) {
-        add_error(b, "%s.keyPem: does not match the certificate (%s)", path, ssl_reason());
+        add_error(b, "%s.keyPem: does not match the certificate (%s)", path, tg_pem_reason());
         return -1;
     }
     return 0;
@@ -200,7 +168,7 @@ static struct tg_tls_site *site_for(struct build *b, struct entry *es, size_t n,
         if (!(mask >> i & 1))
             continue;
         if (SSL_CTX_use_cert_and_key(ctx, es[i].cert, es[i].key, es[i].chain, 1) != 1) {
-            add_error(b, "%s[%zu]: the certificate cannot be used (%s)", path, i, ssl_reason());
+            add_error(b, "%s[%zu]: the certificate cannot be used (%s)", path, i, tg_pem_reason());
             return NULL;
         }
     }
@@ -248,7 +216,7 @@ static const char *parse_ciphers(struct build *b, const json_t *opts, const char
     int ok = probe && (tls13 ? SSL_CTX_set_ciphersuites(probe, s) : SSL_CTX_set_cipher_list(probe, s)) == 1;
     SSL_CTX_free(probe);
     if (!ok) {
-        add_error(b, "%s.%s: selects no cipher this OpenSSL knows (%s)", path, key, ssl_reason());
+        add_error(b, "%s.%s: selects no cipher this OpenSSL knows (%s)", path, key, tg_pem_reason());
         return NULL;
     }
     return s;
@@ -272,15 +240,7 @@ static int build_policy(struct build *b, const json_t *group, size_t gi)
     }
     static const char *const keys[] = {"minVersion", "maxVersion", "ciphers", "cipherSuites", "defaultCertificate",
                                        NULL};
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)opts, key, value) {
-        int known = 0;
-        for (size_t i = 0; keys[i]; i++)
-            known |= strcmp(keys[i], key) == 0;
-        if (!known)
-            add_error(b, "%s.%s: unknown field", path, key);
-    }
+    tg_json_errors_unknown_keys(b->errors, opts, path, keys);
     p->min_version = parse_version(b, opts, path, "minVersion", TLS1_2_VERSION);
     p->max_version = parse_version(b, opts, path, "maxVersion", TLS1_3_VERSION);
     if (p->min_version && p->max_version && p->min_version > p->max_version)

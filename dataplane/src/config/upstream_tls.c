@@ -1,51 +1,21 @@
 /* upstream_tls.c — see upstream_tls.h. */
 #include "config/upstream_tls.h"
 
+#include "host_port.h"
 #include "json_util.h"
 #include "log.h"
+#include "pem.h"
 #include "loop/tls_transport.h"
 
-#include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/x509v3.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_PEM_BYTES (1u << 20)    /* one bundle or chain; the control socket bounds the document anyway */
 #define MAX_CA_CERTS 512
-
-static void add_error(json_t *errors, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add_error(json_t *errors, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    tg_json_errors_vappend(errors, fmt, ap);
-    va_end(ap);
-}
-
-static const char *ssl_reason(void)
-{
-    static _Thread_local char text[160];
-    unsigned long e = ERR_peek_last_error();
-    if (e)
-        ERR_error_string_n(e, text, sizeof text);
-    else
-        snprintf(text, sizeof text, "no PEM block");
-    ERR_clear_error();
-    return text;
-}
-
-static int no_password(char *buf, int size, int rwflag, void *u)
-{
-    (void)buf;
-    (void)size;
-    (void)rwflag;
-    (void)u;
-    return -1; /* an encrypted key is refused, never prompted for */
-}
+#define MAX_CLIENT_CHAIN 16 /* intermediates after the client certificate */
 
 /* Optional string field: "" when absent; NULL (reported) when of another type or too long. */
 static const char *opt_string(const json_t *obj, const char *key, const char *path, json_t *errors)
@@ -54,7 +24,7 @@ static const char *opt_string(const json_t *obj, const char *key, const char *pa
     if (!v)
         return "";
     if (!json_is_string(v) || json_string_length(v) > MAX_PEM_BYTES) {
-        add_error(errors, "%s.%s: must be a string of at most %u bytes", path, key, MAX_PEM_BYTES);
+        tg_json_errors_append(errors, "%s.%s: must be a string of at most %u bytes", path, key, MAX_PEM_BYTES);
         return NULL;
     }
     return json_string_value(v);
@@ -64,55 +34,30 @@ static const char *opt_string(const json_t *obj, const char *key, const char *pa
  * (RFC 6066 §3). */
 static int server_name_ok(const char *h)
 {
-    size_t len = strlen(h), label = 0;
-    if (len == 0 || len > 253)
-        return 0;
-    int not_numeric = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = h[i];
-        if (c == '.') {
-            if (label == 0 || h[i - 1] == '-')
-                return 0;
-            label = 0;
-            continue;
-        }
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-') || (label == 0 && c == '-') ||
-            ++label > 63)
-            return 0;
-        not_numeric |= c < '0' || c > '9';
-    }
-    return label > 0 && h[len - 1] != '-' && not_numeric;
+    return tg_host_name_ok(h, 0) && h[strspn(h, "0123456789.")] != '\0';
 }
 
 /* caPem: every certificate of the bundle becomes a trust anchor of ctx. */
 static int load_ca(SSL_CTX *ctx, const char *pem, const char *path, json_t *errors)
 {
     X509_STORE *store = SSL_CTX_get_cert_store(ctx);
-    BIO *bio = BIO_new_mem_buf(pem, -1);
-    size_t n = 0;
-    X509 *x;
-    ERR_clear_error();
-    while (bio && n <= MAX_CA_CERTS && (x = PEM_read_bio_X509(bio, NULL, no_password, NULL)) != NULL) {
-        int ok = X509_STORE_add_cert(store, x);
-        X509_free(x);
-        if (ok != 1) {
-            add_error(errors, "%s.caPem: certificate %zu cannot be used (%s)", path, n, ssl_reason());
-            BIO_free(bio);
-            return -1;
+    STACK_OF(X509) *certs = tg_pem_read_certs(pem, MAX_CA_CERTS + 1);
+    if (!certs) {
+        tg_json_errors_append(errors, "%s.caPem: no PEM certificate (%s)", path, tg_pem_reason());
+        return -1;
+    }
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < sk_X509_num(certs) && i < MAX_CA_CERTS; i++)
+        if (X509_STORE_add_cert(store, sk_X509_value(certs, i)) != 1) {
+            tg_json_errors_append(errors, "%s.caPem: certificate %d cannot be used (%s)", path, i, tg_pem_reason());
+            rc = -1;
         }
-        n++;
+    if (rc == 0 && sk_X509_num(certs) > MAX_CA_CERTS) {
+        tg_json_errors_append(errors, "%s.caPem: more than %d certificates", path, MAX_CA_CERTS);
+        rc = -1;
     }
-    BIO_free(bio);
-    if (n == 0) {
-        add_error(errors, "%s.caPem: no PEM certificate (%s)", path, ssl_reason());
-        return -1;
-    }
-    if (n > MAX_CA_CERTS) {
-        add_error(errors, "%s.caPem: more than %d certificates", path, MAX_CA_CERTS);
-        return -1;
-    }
-    ERR_clear_error(); /* the end of the bundle reads as "no start line" */
-    return 0;
+    sk_X509_pop_free(certs, X509_free);
+    return rc;
 }
 
 /* clientCertPem (leaf, then its chain) and clientKeyPem, matching. */
@@ -121,32 +66,24 @@ static int load_client_cert(SSL_CTX *ctx, const char *cert_pem, const char *key_
 {
     int rc = -1;
     EVP_PKEY *key = NULL;
-    STACK_OF(X509) *chain = sk_X509_new_null();
-    ERR_clear_error();
-    BIO *bio = BIO_new_mem_buf(cert_pem, -1);
-    X509 *cert = bio ? PEM_read_bio_X509(bio, NULL, no_password, NULL) : NULL;
-    if (!cert || !chain) {
-        add_error(errors, "%s.clientCertPem: not a PEM certificate (%s)", path, ssl_reason());
-        goto out;
+    X509 *cert;
+    STACK_OF(X509) *chain;
+    if (tg_pem_read_cert_chain(cert_pem, MAX_CLIENT_CHAIN, &cert, &chain) != 0) {
+        tg_json_errors_append(errors, "%s.clientCertPem: not a PEM certificate (%s)", path, tg_pem_reason());
+        return -1;
     }
-    X509 *extra;
-    while (sk_X509_num(chain) < 16 && (extra = PEM_read_bio_X509(bio, NULL, no_password, NULL)) != NULL)
-        sk_X509_push(chain, extra);
-    ERR_clear_error();
-    BIO_free(bio);
-    bio = BIO_new_mem_buf(key_pem, -1);
-    key = bio ? PEM_read_bio_PrivateKey(bio, NULL, no_password, NULL) : NULL;
+    key = tg_pem_read_key(key_pem);
     if (!key) {
-        add_error(errors, "%s.clientKeyPem: not an unencrypted PEM private key (%s)", path, ssl_reason());
+        tg_json_errors_append(errors, "%s.clientKeyPem: not an unencrypted PEM private key (%s)", path,
+                              tg_pem_reason());
         goto out;
     }
     if (SSL_CTX_use_cert_and_key(ctx, cert, key, chain, 1) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-        add_error(errors, "%s.clientKeyPem: does not match clientCertPem (%s)", path, ssl_reason());
+        tg_json_errors_append(errors, "%s.clientKeyPem: does not match clientCertPem (%s)", path, tg_pem_reason());
         goto out;
     }
     rc = 0;
 out:
-    BIO_free(bio);
     X509_free(cert);
     EVP_PKEY_free(key);
     sk_X509_pop_free(chain, X509_free);
@@ -201,28 +138,29 @@ struct tg_upstream_tls *tg_upstream_tls_build(const json_t *obj, const char *pat
     const json_t *skip = json_object_get(obj, "insecureSkipVerify");
     int insecure = json_is_true(skip);
     if (skip && !json_is_boolean(skip)) {
-        add_error(errors, "%s.insecureSkipVerify: must be true or false", path);
+        tg_json_errors_append(errors, "%s.insecureSkipVerify: must be true or false", path);
         return NULL;
     }
     if (!ca || !cert || !key || !sni)
         return NULL;
     if (*sni && !server_name_ok(sni)) {
-        add_error(errors, "%s.serverName: \"%.253s\" must be a lower-case DNS name (no wildcard, no IP literal)",
+        tg_json_errors_append(errors,
+                              "%s.serverName: \"%.253s\" must be a lower-case DNS name (no wildcard, no IP literal)",
                   path, sni);
         return NULL;
     }
     if (!*cert != !*key) {
-        add_error(errors, "%s: clientCertPem and clientKeyPem go together", path);
+        tg_json_errors_append(errors, "%s: clientCertPem and clientKeyPem go together", path);
         return NULL;
     }
     if (insecure && *ca) {
-        add_error(errors, "%s: caPem and insecureSkipVerify exclude each other", path);
+        tg_json_errors_append(errors, "%s: caPem and insecureSkipVerify exclude each other", path);
         return NULL;
     }
     struct tg_upstream_tls *t = calloc(1, sizeof *t);
     if (!t || !(t->ctx = client_ctx_new())) {
         free(t);
-        add_error(errors, "%s: out of memory for the TLS context", path);
+        tg_json_errors_append(errors, "%s: out of memory for the TLS context", path);
         return NULL;
     }
     t->server_name = sni;
@@ -235,7 +173,7 @@ struct tg_upstream_tls *tg_upstream_tls_build(const json_t *obj, const char *pat
                 goto fail;
             X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(t->ctx), X509_V_FLAG_PARTIAL_CHAIN);
         } else if (SSL_CTX_set_default_verify_paths(t->ctx) != 1) {
-            add_error(errors, "%s: the system trust store cannot be loaded (%s)", path, ssl_reason());
+            tg_json_errors_append(errors, "%s: the system trust store cannot be loaded (%s)", path, tg_pem_reason());
             goto fail;
         }
     } else {

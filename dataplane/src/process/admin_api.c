@@ -139,11 +139,13 @@ void tg_admin_handle(struct tg_mini_request *req, void *ctx)
             tg_mini_respond(req->conn, 503, "text/plain", dp->stopping ? "stopping\n" : "no snapshot yet\n",
                             dp->stopping ? 9 : 16);
     } else if (strcmp(req->path, "/metrics") == 0) {
-        char *text = tg_metrics_render();
-        text = tg_metrics_append_process(dp, text);
-        text = tg_metrics_append_loop(dp, text);
-        tg_mini_respond(req->conn, 200, "text/plain; version=0.0.4", text ? text : "", text ? strlen(text) : 0);
-        free(text);
+        struct tg_metrics_text text = {0};
+        tg_metrics_render(&text);
+        tg_metrics_append_process(dp, &text);
+        tg_metrics_append_loop(dp, &text);
+        tg_mini_respond(req->conn, 200, "text/plain; version=0.0.4", text.data ? text.data : "",
+                        text.data ? text.len : 0);
+        free(text.data);
     } else if (strcmp(req->path, "/config") == 0) {
         respond_json_value(req->conn, 200, config_summary(dp));
     } else if (strcmp(req->path, "/sessions") == 0) {

@@ -136,9 +136,9 @@ void tg_analytics_log_stop(struct tg_analytics_log *log)
     log->started = 0;
 }
 
-size_t tg_analytics_log_render(struct tg_analytics_log *log, char *out, size_t size)
+void tg_analytics_log_render(struct tg_analytics_log *log, struct tg_metrics_text *t)
 {
-    int n = snprintf(out, size,
+    tg_mtext_printf(t,
                      "# HELP tollgate_analytics_records_written_total Analytics records written to --analytics-log.\n"
                      "# TYPE tollgate_analytics_records_written_total counter\n"
                      "tollgate_analytics_records_written_total %llu\n"
@@ -150,5 +150,4 @@ size_t tg_analytics_log_render(struct tg_analytics_log *log, char *out, size_t s
                      "tollgate_analytics_write_errors_total %llu\n",
                      (unsigned long long)atomic_load(&log->written), (unsigned long long)atomic_load(&log->dropped),
                      (unsigned long long)atomic_load(&log->write_errors));
-    return n < 0 ? 0 : (size_t)n >= size ? size - 1 : (size_t)n;
 }

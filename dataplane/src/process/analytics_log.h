@@ -5,6 +5,7 @@
 #ifndef TG_ANALYTICS_LOG_H
 #define TG_ANALYTICS_LOG_H
 
+#include "process/metrics_text.h"
 #include "proxy/analytics_hooks.h"
 
 #include <pthread.h>
@@ -34,7 +35,7 @@ int tg_analytics_log_start(struct tg_analytics_log *log, const char *path, size_
 void tg_analytics_log_reopen(struct tg_analytics_log *log);
 /* Writes what is queued, stops the writer, closes the file. Safe on a log never started. */
 void tg_analytics_log_stop(struct tg_analytics_log *log);
-/* Appends the analytics counters in Prometheus text to out (at most size bytes); returns the length written. */
-size_t tg_analytics_log_render(struct tg_analytics_log *log, char *out, size_t size);
+/* Appends the analytics counters in Prometheus text to t. */
+void tg_analytics_log_render(struct tg_analytics_log *log, struct tg_metrics_text *t);
 
 #endif

@@ -78,10 +78,10 @@ void tg_control_worker_applied(void *owner, int worker, uint64_t version);
 
 /* admin_api.c */
 void tg_admin_handle(struct tg_mini_request *req, void *ctx);
-/* metrics_extra.c: text (tg_metrics_render's, may be NULL) with the analytics and debug families appended */
-char *tg_metrics_append_process(struct tg_dataplane *dp, char *text);
-/* loop_metrics.c: text with the event loops' iteration-duration histograms appended */
-char *tg_metrics_append_loop(struct tg_dataplane *dp, char *text);
+/* metrics_extra.c: the analytics and debug families appended to t */
+void tg_metrics_append_process(struct tg_dataplane *dp, struct tg_metrics_text *t);
+/* loop_metrics.c: the event loops' iteration-duration histograms appended to t */
+void tg_metrics_append_loop(struct tg_dataplane *dp, struct tg_metrics_text *t);
 /* debug_api.c: /debug/sessions[/{id}] */
 void tg_debug_api_handle(struct tg_debug_store *st, struct tg_mini_request *req);
 

@@ -4,36 +4,15 @@
 #include "process/dataplane.h"
 
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
-char *tg_metrics_append_loop(struct tg_dataplane *dp, char *text)
+void tg_metrics_append_loop(struct tg_dataplane *dp, struct tg_metrics_text *t)
 {
-    static const char head[] =
-        "# HELP tollgate_event_loop_iteration_duration_seconds Time each event-loop iteration spent working "
-        "(wake-up to the next sleep), per worker.\n"
-        "# TYPE tollgate_event_loop_iteration_duration_seconds histogram\n";
-    size_t cap = sizeof head + (size_t)(dp->num_workers > 0 ? dp->num_workers : 1) * 4096;
-    char *out = malloc(cap);
-    if (!out)
-        return text;
-    size_t n = sizeof head - 1;
-    memcpy(out, head, n);
+    static const char name[] = "tollgate_event_loop_iteration_duration_seconds";
+    tg_mtext_family(t, name, "histogram",
+                    "Time each event-loop iteration spent working (wake-up to the next sleep), per worker.");
     for (int i = 0; i < dp->num_workers; i++) {
         char labels[32];
         snprintf(labels, sizeof labels, "worker=\"%d\"", i);
-        if (tg_histogram_render(&dp->workers[i].iterations, "tollgate_event_loop_iteration_duration_seconds",
-                                labels, out, cap - 1, &n) < 0)
-            break; /* cannot happen with 4 KiB per worker; the scrape shows what fitted */
+        tg_mtext_histogram(t, &dp->workers[i].iterations, name, labels);
     }
-    out[n] = '\0';
-    size_t have = text ? strlen(text) : 0;
-    char *joined = realloc(text, have + n + 1);
-    if (!joined) {
-        free(out);
-        return text;
-    }
-    memcpy(joined + have, out, n + 1);
-    free(out);
-    return joined;
 }

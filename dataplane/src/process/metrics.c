@@ -48,9 +48,8 @@ static uint64_t sum(size_t offset)
     return total;
 }
 
-char *tg_metrics_render(void)
+void tg_metrics_render(struct tg_metrics_text *t)
 {
-    struct tg_metrics_text t = {0};
     static const struct {
         const char *name, *type, *help;
         size_t offset;
@@ -78,22 +77,22 @@ char *tg_metrics_render(void)
          offsetof(struct tg_counters, tls_handshake_failures)},
     };
     for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
-        tg_mtext_printf(&t, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", plain[i].name, plain[i].help, plain[i].name, plain[i].type,
+        tg_mtext_printf(t, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", plain[i].name, plain[i].help, plain[i].name, plain[i].type,
              plain[i].name, (unsigned long long)sum(plain[i].offset));
-    tg_mtext_printf(&t, "# HELP tollgate_websocket_messages_total WebSocket data messages relayed, by direction.\n"
+    tg_mtext_printf(t, "# HELP tollgate_websocket_messages_total WebSocket data messages relayed, by direction.\n"
              "# TYPE tollgate_websocket_messages_total counter\n"
              "tollgate_websocket_messages_total{direction=\"client_to_backend\"} %llu\n"
              "tollgate_websocket_messages_total{direction=\"backend_to_client\"} %llu\n",
          (unsigned long long)sum(offsetof(struct tg_counters, ws_messages_c2b)),
          (unsigned long long)sum(offsetof(struct tg_counters, ws_messages_b2c)));
-    tg_mtext_printf(&t, "# HELP tollgate_websocket_bytes_total WebSocket bytes relayed (frames incl. headers), by direction.\n"
+    tg_mtext_printf(t, "# HELP tollgate_websocket_bytes_total WebSocket bytes relayed (frames incl. headers), by direction.\n"
              "# TYPE tollgate_websocket_bytes_total counter\n"
              "tollgate_websocket_bytes_total{direction=\"client_to_backend\"} %llu\n"
              "tollgate_websocket_bytes_total{direction=\"backend_to_client\"} %llu\n",
          (unsigned long long)sum(offsetof(struct tg_counters, ws_bytes_c2b)),
          (unsigned long long)sum(offsetof(struct tg_counters, ws_bytes_b2c)));
     if (tg_krelay_requested()) /* --kernel-relay (issue 15): proxy/ws_kernel_relay.h */
-        tg_mtext_printf(&t, "# HELP tollgate_kernel_relay_sessions WebSocket sessions the kernel relays now (BPF sockmap).\n"
+        tg_mtext_printf(t, "# HELP tollgate_kernel_relay_sessions WebSocket sessions the kernel relays now (BPF sockmap).\n"
                  "# TYPE tollgate_kernel_relay_sessions gauge\ntollgate_kernel_relay_sessions %llu\n"
                  "# HELP tollgate_kernel_relay_fallbacks_total Sessions kept in the user-space relay although "
                  "--kernel-relay is on (BPF not loaded, TLS, map full).\n"
@@ -103,16 +102,16 @@ char *tg_metrics_render(void)
     struct tg_histogram connect = {0};
     for (int i = 0; i < worker_count; i++)
         tg_histogram_add_into(&connect, &shards[i].upstream_connect);
-    tg_mtext_family(&t, "tollgate_upstream_connect_duration_seconds", "histogram",
+    tg_mtext_family(t, "tollgate_upstream_connect_duration_seconds", "histogram",
                     "Time to open a new backend connection (connect(2) until writable); pooled reuse is not "
                     "counted.");
-    tg_mtext_histogram(&t, &connect, "tollgate_upstream_connect_duration_seconds", "");
-    tg_metrics_series_render(&t);
+    tg_mtext_histogram(t, &connect, "tollgate_upstream_connect_duration_seconds", "");
+    tg_metrics_series_render(t);
 
-    tg_mtext_printf(&t, "# HELP tollgate_quota_redis_failures_total Quota counts Redis did not answer (fail open or closed).\n"
+    tg_mtext_printf(t, "# HELP tollgate_quota_redis_failures_total Quota counts Redis did not answer (fail open or closed).\n"
              "# TYPE tollgate_quota_redis_failures_total counter\ntollgate_quota_redis_failures_total %llu\n",
          (unsigned long long)tg_redis_failures());
-    tg_mtext_printf(&t, "# HELP tollgate_snapshot_version Version of the snapshot in force (0: none yet).\n"
+    tg_mtext_printf(t, "# HELP tollgate_snapshot_version Version of the snapshot in force (0: none yet).\n"
              "# TYPE tollgate_snapshot_version gauge\ntollgate_snapshot_version %llu\n"
              "# HELP tollgate_snapshot_applied_timestamp_seconds When the snapshot in force was applied.\n"
              "# TYPE tollgate_snapshot_applied_timestamp_seconds gauge\n"
@@ -121,17 +120,16 @@ char *tg_metrics_render(void)
              "# TYPE tollgate_snapshot_apply_seconds gauge\ntollgate_snapshot_apply_seconds %.6f\n",
          (unsigned long long)atomic_load(&snapshot_version), (double)atomic_load(&snapshot_applied_ms) / 1000.0,
          (double)atomic_load(&snapshot_apply_micros) / 1e6);
-    tg_mtext_family(&t, "tollgate_snapshot_apply_duration_seconds", "histogram",
+    tg_mtext_family(t, "tollgate_snapshot_apply_duration_seconds", "histogram",
                     "Time to validate, build and hand over each snapshot pushed (applied or refused).");
-    tg_mtext_histogram(&t, &apply_duration, "tollgate_snapshot_apply_duration_seconds", "");
+    tg_mtext_histogram(t, &apply_duration, "tollgate_snapshot_apply_duration_seconds", "");
     int last = atomic_load(&apply_last_success);
-    tg_mtext_family(&t, "tollgate_snapshot_apply_last_success", "gauge",
+    tg_mtext_family(t, "tollgate_snapshot_apply_last_success", "gauge",
                     "1 when the last snapshot pushed was applied, 0 when it was refused (absent before any push).");
     if (last >= 0)
-        tg_mtext_printf(&t, "tollgate_snapshot_apply_last_success %d\n", last);
-    tg_mtext_family(&t, "tollgate_snapshot_apply_failures_total", "counter",
+        tg_mtext_printf(t, "tollgate_snapshot_apply_last_success %d\n", last);
+    tg_mtext_family(t, "tollgate_snapshot_apply_failures_total", "counter",
                     "Snapshots refused (not JSON, invalid, or older than the one in force).");
-    tg_mtext_printf(&t, "tollgate_snapshot_apply_failures_total %llu\n",
+    tg_mtext_printf(t, "tollgate_snapshot_apply_failures_total %llu\n",
                     (unsigned long long)atomic_load(&apply_failures));
-    return t.data;
 }

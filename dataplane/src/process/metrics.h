@@ -7,6 +7,7 @@
 
 #include "loop/counters.h"
 #include "process/metrics_series.h" /* TG_METRICS_MAX_WORKERS */
+#include "process/metrics_text.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -20,7 +21,7 @@ void tg_metrics_set_snapshot(uint64_t version, uint64_t applied_wall_ms, uint64_
 /* A snapshot was refused (invalid or older than the one in force) after apply_micros (main thread); timed 0: it
  * was refused before validation began (not JSON), counted but not timed. */
 void tg_metrics_snapshot_failed(int timed, uint64_t apply_micros);
-/* Renders everything as Prometheus text; returns a malloc'd NUL-terminated string (NULL: out of memory). */
-char *tg_metrics_render(void);
+/* Appends everything as Prometheus text to t. */
+void tg_metrics_render(struct tg_metrics_text *t);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -327,6 +328,23 @@ static void merge_rejection(struct merged *m, const struct rejection *src)
     add(&d->count, atomic_load_explicit(&src->count, memory_order_relaxed));
 }
 
+/* One histogram family over the merged series: the histogram at offset in each series that observed anything,
+ * labelled by environment and proxy. */
+static void render_histograms(struct tg_metrics_text *t, const struct merged *ser, size_t offset, const char *name,
+                              const char *help)
+{
+    char labels[512];
+    tg_mtext_family(t, name, "histogram", help);
+    for (size_t i = 0; i < ser->n; i++) {
+        const struct series *s = ser->items[i];
+        const struct tg_histogram *h = (const struct tg_histogram *)((const char *)s + offset);
+        if (!atomic_load_explicit(&h->count, memory_order_relaxed))
+            continue;
+        tg_mtext_proxy_labels(labels, sizeof labels, s->environment, s->proxy);
+        tg_mtext_histogram(t, h, name, labels);
+    }
+}
+
 void tg_metrics_series_render(struct tg_metrics_text *t)
 {
     struct merged ser = {0}, rej = {0};
@@ -366,24 +384,11 @@ void tg_metrics_series_render(struct tg_metrics_text *t)
                                 (unsigned long long)v);
         }
     }
-    tg_mtext_family(t, "tollgate_request_duration_seconds", "histogram",
-                    "Time from a complete request head to the end of its answer (to the 101 for a WebSocket).");
-    for (size_t i = 0; i < ser.n; i++) {
-        const struct series *s = ser.items[i];
-        if (!atomic_load_explicit(&s->request_duration.count, memory_order_relaxed))
-            continue;
-        tg_mtext_proxy_labels(labels, sizeof labels, s->environment, s->proxy);
-        tg_mtext_histogram(t, &s->request_duration, "tollgate_request_duration_seconds", labels);
-    }
-    tg_mtext_family(t, "tollgate_websocket_session_duration_seconds", "histogram",
-                    "Lifetime of ended WebSocket sessions, from the 101 to the close.");
-    for (size_t i = 0; i < ser.n; i++) {
-        const struct series *s = ser.items[i];
-        if (!atomic_load_explicit(&s->session_duration.count, memory_order_relaxed))
-            continue;
-        tg_mtext_proxy_labels(labels, sizeof labels, s->environment, s->proxy);
-        tg_mtext_histogram(t, &s->session_duration, "tollgate_websocket_session_duration_seconds", labels);
-    }
+    render_histograms(t, &ser, offsetof(struct series, request_duration), "tollgate_request_duration_seconds",
+                      "Time from a complete request head to the end of its answer (to the 101 for a WebSocket).");
+    render_histograms(t, &ser, offsetof(struct series, session_duration),
+                      "tollgate_websocket_session_duration_seconds",
+                      "Lifetime of ended WebSocket sessions, from the 101 to the close.");
     tg_mtext_family(t, "tollgate_websocket_sessions_closed_total", "counter",
                     "Ended WebSocket sessions by the close code sent to the client (standard codes; others "
                     "\"other\") and the side that closed first.");
