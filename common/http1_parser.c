@@ -679,6 +679,8 @@ static unsigned connection_flags(struct tg_slice value)
             flags |= TG_CONN_KEEP_ALIVE;
         else if (tg_slice_eq_nocase(e, "upgrade"))
             flags |= TG_CONN_UPGRADE;
+        else if (e.len)
+            flags |= TG_CONN_OTHER;
     }
     return flags;
 }

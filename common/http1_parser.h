@@ -78,6 +78,7 @@ enum {
     TG_CONN_CLOSE = 1u << 0,      /* "close" token present */
     TG_CONN_KEEP_ALIVE = 1u << 1, /* "keep-alive" token present */
     TG_CONN_UPGRADE = 1u << 2,    /* "upgrade" token present (token list: "keep-alive, Upgrade" counts) */
+    TG_CONN_OTHER = 1u << 3,      /* a non-empty token other than those three: it names a field to drop */
 };
 
 struct tg_http_head {
