@@ -122,11 +122,7 @@ static int same_nocase(const char *s, const char *str, size_t n)
     return 1;
 }
 
-int tg_slice_eq_nocase(struct tg_slice s, const char *str)
-{
-    size_t n = strlen(str);
-    return s.len == n && same_nocase(s.ptr, str, n);
-}
+int tg_mem_eq_nocase(const char *a, const char *b, size_t n) { return same_nocase(a, b, n); }
 
 const char *tg_http_status_str(enum tg_http_status st)
 {
@@ -679,6 +675,8 @@ static unsigned connection_flags(struct tg_slice value)
             flags |= TG_CONN_KEEP_ALIVE;
         else if (tg_slice_eq_nocase(e, "upgrade"))
             flags |= TG_CONN_UPGRADE;
+        else if (e.len)
+            flags |= TG_CONN_OTHER;
     }
     return flags;
 }

@@ -34,6 +34,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 enum tg_http_status {
     TG_HTTP_OK = 0,            /* a complete head was parsed; see head_len */
@@ -78,6 +79,7 @@ enum {
     TG_CONN_CLOSE = 1u << 0,      /* "close" token present */
     TG_CONN_KEEP_ALIVE = 1u << 1, /* "keep-alive" token present */
     TG_CONN_UPGRADE = 1u << 2,    /* "upgrade" token present (token list: "keep-alive, Upgrade" counts) */
+    TG_CONN_OTHER = 1u << 3,      /* a non-empty token other than those three: it names a field to drop */
 };
 
 struct tg_http_head {
@@ -177,8 +179,17 @@ const struct tg_http_header *tg_http_find_header(const struct tg_http_head *head
  * matches only as a whole, so "upgradex" or "upgrade;x" do not match "upgrade"). */
 int tg_http_list_has_token(struct tg_slice value, const char *token);
 
-/* 1 when the slice equals the NUL-terminated string, ignoring ASCII case. */
-int tg_slice_eq_nocase(struct tg_slice s, const char *str);
+/* 1 when a[0..n) equals b[0..n), ignoring ASCII case. */
+int tg_mem_eq_nocase(const char *a, const char *b, size_t n);
+
+/* 1 when the slice equals the NUL-terminated string, ignoring ASCII case. Inline so that the compiler folds the
+ * length of a literal and most mismatches end at the length compare (the out-of-line version's strlen per
+ * call was ~1.5k instructions of a WebSocket handshake; issue 15). */
+static inline int tg_slice_eq_nocase(struct tg_slice s, const char *str)
+{
+    size_t n = strlen(str);
+    return s.len == n && tg_mem_eq_nocase(s.ptr, str, n);
+}
 
 /* Incremental chunked-body scanner (RFC 9112 §7.1): feed it the raw body bytes as they arrive; it tells how
  * many of them belong to the body (chunk sizes, extensions, data, last-chunk, trailer section, final CRLF)

@@ -9,6 +9,7 @@ void tg_timer_wheel_init(struct tg_timer_wheel *w, uint64_t now_ms)
 {
     memset(w, 0, sizeof *w);
     w->next_tick = tick_of(now_ms);
+    w->first_tick = UINT64_MAX;
 }
 
 static void unlink_timer(struct tg_timer *t)
@@ -32,6 +33,8 @@ void tg_timer_schedule(struct tg_timer_wheel *w, struct tg_timer *t, uint64_t de
     uint64_t tick = (deadline_ms + TG_WHEEL_TICK_MS - 1) / TG_WHEEL_TICK_MS;
     if (tick < w->next_tick)
         tick = w->next_tick;
+    if (tick < w->first_tick)
+        w->first_tick = tick;
     struct tg_timer **slot = &w->slots[tick % TG_WHEEL_SLOTS];
     t->next = *slot;
     if (*slot)
@@ -83,7 +86,7 @@ size_t tg_timer_wheel_run(struct tg_timer_wheel *w, uint64_t now_ms, size_t max_
     return fired;
 }
 
-uint64_t tg_timer_wheel_next_delay_ms(const struct tg_timer_wheel *w, uint64_t now_ms, uint64_t cap_ms)
+uint64_t tg_timer_wheel_next_delay_ms(struct tg_timer_wheel *w, uint64_t now_ms, uint64_t cap_ms)
 {
     if (w->count == 0)
         return cap_ms;
@@ -93,11 +96,17 @@ uint64_t tg_timer_wheel_next_delay_ms(const struct tg_timer_wheel *w, uint64_t n
     uint64_t max_ticks = cap_ms / TG_WHEEL_TICK_MS;
     if (max_ticks > TG_WHEEL_SLOTS)
         max_ticks = TG_WHEEL_SLOTS;
-    for (uint64_t i = 0; i < max_ticks; i++) {
-        uint64_t tick = w->next_tick + i;
+    uint64_t end = w->next_tick + max_ticks;
+    /* every scheduled timer sits in the slot of a tick >= first_tick (schedule lowers it; a timer in a slot for
+     * tick T is due at T or a later revolution), so the ticks before it hold nothing due */
+    uint64_t tick = w->first_tick > w->next_tick ? w->first_tick : w->next_tick;
+    for (; tick < end; tick++)
         for (const struct tg_timer *t = w->slots[tick % TG_WHEEL_SLOTS]; t; t = t->next)
-            if ((t->deadline_ms + TG_WHEEL_TICK_MS - 1) / TG_WHEEL_TICK_MS <= tick)
+            if ((t->deadline_ms + TG_WHEEL_TICK_MS - 1) / TG_WHEEL_TICK_MS <= tick) {
+                w->first_tick = tick;
                 return tick * TG_WHEEL_TICK_MS > now_ms ? tick * TG_WHEEL_TICK_MS - now_ms : 0;
-    }
+            }
+    if (end > w->first_tick)
+        w->first_tick = end; /* nothing is due before end */
     return cap_ms;
 }

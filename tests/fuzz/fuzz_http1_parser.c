@@ -35,6 +35,30 @@ static void check_slice_inside(struct tg_slice s, const char *buf, size_t head_l
     FUZZ_CHECK(s.ptr >= buf && (size_t)(s.ptr - buf) + s.len <= head_len);
 }
 
+/* A non-empty Connection token other than close/keep-alive/upgrade (TG_CONN_OTHER), found independently. */
+static int has_other_token(struct tg_slice v)
+{
+    if (v.len == 0)
+        return 0;
+    size_t i = 0;
+    while (i <= v.len) {
+        size_t j = i;
+        while (j < v.len && v.ptr[j] != ',')
+            j++;
+        size_t a = i, b = j;
+        while (a < b && (v.ptr[a] == ' ' || v.ptr[a] == '\t'))
+            a++;
+        while (b > a && (v.ptr[b - 1] == ' ' || v.ptr[b - 1] == '\t'))
+            b--;
+        struct tg_slice e = {v.ptr + a, b - a};
+        if (e.len && !tg_slice_eq_nocase(e, "close") && !tg_slice_eq_nocase(e, "keep-alive") &&
+            !tg_slice_eq_nocase(e, "upgrade"))
+            return 1;
+        i = j + 1;
+    }
+    return 0;
+}
+
 static void check_head(const struct tg_http_head *hd, const char *buf, size_t len, size_t max, int is_request)
 {
     FUZZ_CHECK(hd->head_len > 0 && hd->head_len <= len && hd->head_len <= max);
@@ -80,6 +104,7 @@ static void check_head(const struct tg_http_head *hd, const char *buf, size_t le
             flags |= tg_http_list_has_token(f->value, "close") ? TG_CONN_CLOSE : 0u;
             flags |= tg_http_list_has_token(f->value, "keep-alive") ? TG_CONN_KEEP_ALIVE : 0u;
             flags |= tg_http_list_has_token(f->value, "upgrade") ? TG_CONN_UPGRADE : 0u;
+            flags |= has_other_token(f->value) ? TG_CONN_OTHER : 0u;
         }
     }
     FUZZ_CHECK(flags == hd->connection_flags);

@@ -547,7 +547,12 @@ static void test_connection(void)
                  TG_HTTP_OK);
     CHECK_EQ_INT(h.connection_flags, TG_CONN_KEEP_ALIVE | TG_CONN_UPGRADE);
     CHECK_EQ_INT(req("GET / HTTP/1.1\r\nHost: a\r\nConnection: upgradex, closed\r\n\r\n"), TG_HTTP_OK);
-    CHECK_EQ_INT(h.connection_flags, 0);
+    CHECK_EQ_INT(h.connection_flags, TG_CONN_OTHER);
+    /* any other token is noted (the forwarder then drops the fields it names); empty list elements are not */
+    CHECK_EQ_INT(req("GET / HTTP/1.1\r\nHost: a\r\nConnection: ,Upgrade, ,\r\n\r\n"), TG_HTTP_OK);
+    CHECK_EQ_INT(h.connection_flags, TG_CONN_UPGRADE);
+    CHECK_EQ_INT(req("GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nConnection: X-Secret\r\n\r\n"), TG_HTTP_OK);
+    CHECK_EQ_INT(h.connection_flags, TG_CONN_UPGRADE | TG_CONN_OTHER);
     CHECK_EQ_INT(h.keep_alive, 1);
 }
 

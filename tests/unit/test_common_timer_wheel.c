@@ -19,6 +19,57 @@ static void on_fire(struct tg_timer *t, uint64_t now)
 
 static struct tg_timer_wheel wheel;
 
+/* The next delay as the wheel computed it before it remembered first_tick: a scan from next_tick. */
+static uint64_t reference_next_delay(const struct tg_timer_wheel *w, uint64_t now_ms, uint64_t cap_ms)
+{
+    if (w->count == 0)
+        return cap_ms;
+    uint64_t now_tick = now_ms / TG_WHEEL_TICK_MS;
+    if (w->next_tick <= now_tick)
+        return 0;
+    uint64_t max_ticks = cap_ms / TG_WHEEL_TICK_MS;
+    if (max_ticks > TG_WHEEL_SLOTS)
+        max_ticks = TG_WHEEL_SLOTS;
+    for (uint64_t i = 0; i < max_ticks; i++) {
+        uint64_t tick = w->next_tick + i;
+        for (const struct tg_timer *t = w->slots[tick % TG_WHEEL_SLOTS]; t; t = t->next)
+            if ((t->deadline_ms + TG_WHEEL_TICK_MS - 1) / TG_WHEEL_TICK_MS <= tick)
+                return tick * TG_WHEEL_TICK_MS > now_ms ? tick * TG_WHEEL_TICK_MS - now_ms : 0;
+    }
+    return cap_ms;
+}
+
+/* Random schedules, cancels, runs and clock steps: the remembered first_tick never changes an answer. */
+static void test_next_delay_matches_scan(void)
+{
+    static struct tg_timer_wheel w;
+    enum { T = 64 };
+    static struct owner o[T];
+    uint64_t now = 5000000;
+    tg_timer_wheel_init(&w, now);
+    for (int i = 0; i < T; i++)
+        tg_timer_init(&o[i].timer, on_fire);
+    unsigned seed = 12345, mismatches = 0;
+    for (int step = 0; step < 200000; step++) {
+        seed = seed * 1103515245u + 12345u;
+        unsigned r = seed >> 8, op = r % 10;
+        struct owner *x = &o[(r >> 4) % T];
+        static const uint64_t spans[] = {0, 5, 40, 900, 1500, 40000, 3600000};
+        if (op < 4)
+            tg_timer_schedule(&w, &x->timer, now + spans[(r >> 12) % 7] + (r >> 16) % 50 - (op == 0 ? 60 : 0));
+        else if (op < 5)
+            tg_timer_cancel(&w, &x->timer);
+        else if (op < 7)
+            now += (r >> 12) % 30;
+        else if (op < 8)
+            tg_timer_wheel_run(&w, now, 1 + (r >> 12) % 4);
+        uint64_t want = reference_next_delay(&w, now, 1000);
+        if (tg_timer_wheel_next_delay_ms(&w, now, 1000) != want)
+            mismatches++;
+    }
+    CHECK_EQ_INT(mismatches, 0);
+}
+
 int main(void)
 {
     uint64_t now = 1000000;
@@ -97,6 +148,7 @@ int main(void)
     CHECK(d >= 40 - TG_WHEEL_TICK_MS && d <= 40 + TG_WHEEL_TICK_MS);
     if (!(d >= 40 - TG_WHEEL_TICK_MS && d <= 40 + TG_WHEEL_TICK_MS))
         fprintf(stderr, "next delay %llu\n", (unsigned long long)d);
+    test_next_delay_matches_scan();
 
     TG_TEST_MAIN_END();
 }

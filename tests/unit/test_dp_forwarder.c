@@ -201,13 +201,14 @@ static void test_get_relayed(void)
     CHECK(strstr(got, "\r\n\r\nhello") != NULL);
 
     /* the next request reuses the pooled connection */
-    h = request(&r, "GET /api HTTP/1.1\r\nHost: gw.example\r\nConnection: close\r\n\r\n");
+    h = request(&r, "GET /api HTTP/1.1\r\nHost: gw.example\r\nConnection: close\r\nClose: named\r\n\r\n");
     r.f.policy = NULL;
     CHECK_EQ_INT(tg_forwarder_start(&r.f, &h), TG_FORWARD_BUSY);
     CHECK(r.f.up && r.f.up->reused);
     on_wake(&r);
     read_head(&r, backend, head, sizeof head, 1000);
     CHECK(strncmp(head, "GET /v1 HTTP/1.1\r\n", 18) == 0);
+    CHECK(strstr(head, "Close: named") == NULL); /* a field named "close" is named by "Connection: close" */
     const char *resp2 = "HTTP/1.1 204 No Content\r\n\r\n";
     CHECK_EQ_INT(write(backend, resp2, strlen(resp2)), (ssize_t)strlen(resp2));
     run_until_result(&r, 1000);

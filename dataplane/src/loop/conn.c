@@ -62,7 +62,10 @@ void tg_conn_want(struct ev_loop *loop, struct tg_conn *c, int events)
     if (ev_is_active(&c->io))
         ev_io_stop(loop, &c->io);
     if (events) {
-        ev_io_set(&c->io, c->fd, events);
+        /* ev_io_modify, not ev_io_set: the descriptor is the one the watcher was set up with, and ev_io_set would
+         * tell libev it may be a new file (EV__IOFDSET), making it re-add the descriptor to epoll even when the
+         * mask did not change in the end (a failing EPOLL_CTL_ADD, EEXIST) */
+        ev_io_modify(&c->io, events);
         ev_io_start(loop, &c->io);
     }
 }
@@ -121,7 +124,12 @@ void tg_conn_move(struct ev_loop *loop, struct tg_conn *dst, struct tg_conn *src
 {
     ev_io_stop(loop, &src->io);
     *dst = *src;
-    ev_io_init(&dst->io, cb, dst->fd, 0);
+    /* the watcher is copied, not set up anew: the socket stays registered with epoll, and a fresh ev_io_set
+     * would make libev re-add it when dst starts (EPOLL_CTL_ADD failing with EEXIST, two per WebSocket
+     * handshake: client and upstream move into the tunnel). Stopped and restarted on the same descriptor
+     * with the same events within one loop iteration, libev makes no system call at all. */
+    ev_init(&dst->io, cb);
+    ev_io_modify(&dst->io, 0);
     dst->io.data = owner;
     src->fd = -1;
     src->in = src->out = NULL;

@@ -29,9 +29,13 @@ static int is_hop_by_hop(struct tg_slice name)
     return 0;
 }
 
-/* A field named by a token of any Connection field is hop-by-hop too. */
+/* A field named by a token of any Connection field is hop-by-hop too. Called after is_hop_by_hop, so a field
+ * named "keep-alive" or "upgrade" never gets here: unless the parser saw "close" or another token, no field is
+ * named (skips a pass over the fields per field on nearly every request; issue 15, handshake path). */
 static int named_by_connection(const struct tg_http_head *h, struct tg_slice name)
 {
+    if (!(h->connection_flags & (TG_CONN_CLOSE | TG_CONN_OTHER)))
+        return 0;
     char lower[64];
     if (name.len >= sizeof lower)
         return 0;
