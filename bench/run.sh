@@ -372,6 +372,12 @@ if [ "${BENCH_EXTRAS:-1}" = 1 ]; then
   echo "$tr_out" | grep -v '^RESULT'
   EXTRA=$(printf '### WebSocket handshakes per second with each policy (Tollgate only)\n\nbench/policy_handshakes.sh and bench/policy_traffic.sh: clients loop on connect → upgrade → 101 → close; the clients share the CPUs with the data plane, so compare policies with each other.\n\n```\n%s\n%s\n```\n' \
     "$(echo "$hs_out" | grep -v '^RESULT' | tail -n 20)" "$(echo "$tr_out" | grep -v '^RESULT' | tail -n 20)")
+  echo "bench: what debug-session recording costs HTTP requests (bench/debug_overhead.sh)"
+  dbg_out=$(ROUNDS=$( [ "$QUICK" = 1 ] && echo 1 || echo 3 ) DURATION=$( [ "$QUICK" = 1 ] && echo 1 || echo 4 ) \
+    PORT_BASE=$((${BENCH_PORT_BASE:-18000} + 760)) ./bench/debug_overhead.sh 2>&1) || FAILED=1
+  echo "$dbg_out" | tail -n 4
+  EXTRA=$(printf '%s\n### Debug-session recording (bench/debug_overhead.sh, Tollgate only)\n\nwrk keep-alive requests/s, 2 workers: no debug session, a live one on another proxy (matches nothing: what every request pays while an operator debugs something else), one matching every request until its 100 transactions. Rates on this shared machine move by several %%; the load-independent figure (callgrind, `BENCH_DEBUG_OTHER=1 make bench-instructions`) is in [performance.md](performance.md) "Recording costs".\n\n```\n%s\n```\n' \
+    "$EXTRA" "$(echo "$dbg_out" | tail -n 4)")
   if [ "$QUICK" != 1 ] && ./tests/k8s/build-tools.sh --path >/dev/null 2>&1; then
     echo "bench: controller list + translate + push of 5,000 ApiProxies (bench/kube_scale.sh)"
     ks_out=$(./bench/kube_scale.sh 2>&1) || FAILED=1
