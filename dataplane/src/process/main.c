@@ -318,13 +318,7 @@ int main(int argc, char **argv)
             break;
         case OPT_KERNEL_RELAY: kernel_relay = 1; break;
         case OPT_ENCODED_SLASHES:
-            if (strcmp(optarg, "reject") == 0)
-                dp->config.proxy.encoded_slashes = TG_ENCODED_SLASHES_REJECT;
-            else if (strcmp(optarg, "keep") == 0)
-                dp->config.proxy.encoded_slashes = TG_ENCODED_SLASHES_KEEP;
-            else if (strcmp(optarg, "decode") == 0)
-                dp->config.proxy.encoded_slashes = TG_ENCODED_SLASHES_DECODE;
-            else {
+            if (tg_encoded_slashes_parse(optarg, &dp->config.proxy.encoded_slashes) != 0) {
                 fprintf(stderr, "tollgate-dataplane: --encoded-slashes: reject|keep|decode\n");
                 return 2;
             }
