@@ -52,6 +52,32 @@ int tg_path_status_answer(enum tg_path_status st)
     return 400;
 }
 
+int tg_encoded_slashes_parse(const char *s, enum tg_encoded_slashes *mode)
+{
+    if (!s)
+        return -1;
+    if (strcmp(s, "reject") == 0)
+        *mode = TG_ENCODED_SLASHES_REJECT;
+    else if (strcmp(s, "keep") == 0)
+        *mode = TG_ENCODED_SLASHES_KEEP;
+    else if (strcmp(s, "decode") == 0)
+        *mode = TG_ENCODED_SLASHES_DECODE;
+    else
+        return -1;
+    return 0;
+}
+
+int tg_path_has_encoded_slash(const char *in, size_t len)
+{
+    for (size_t i = 0; i + 2 < len && in[i] != '?'; i++)
+        if (in[i] == '%' && (in[i + 1] == '2' || in[i + 1] == '5')) {
+            char c = upper_hex(in[i + 2]);
+            if ((in[i + 1] == '2' && c == 'F') || (in[i + 1] == '5' && c == 'C'))
+                return 1;
+        }
+    return 0;
+}
+
 /* The bounded writer: out[0..cap), o bytes used. */
 struct out_buf {
     char *p;

@@ -56,6 +56,23 @@ enum {
     TG_PATH_DECODE_ENCODED_SLASH = 1u << 1, /* decode "%2F"/"%5C" to '/', a delimiter (wins over ALLOW) */
 };
 
+/* What a "%2F" / "%5C" in a request path does (Envoy's path_with_escaped_slashes_action): the data plane's
+ * --encoded-slashes default and an ApiProxy's spec.encodedSlashes ("reject", "keep", "decode"). */
+enum tg_encoded_slashes {
+    TG_ENCODED_SLASHES_REJECT = 0, /* 400 request.encoded_slash (the default; Envoy REJECT_REQUEST) */
+    TG_ENCODED_SLASHES_KEEP,       /* kept encoded, part of its segment (Envoy KEEP_UNCHANGED); refused when the
+                                      decoded path would route to another proxy */
+    TG_ENCODED_SLASHES_DECODE,     /* decoded to '/' before normalisation, routed and forwarded decoded (Envoy
+                                      UNESCAPE_AND_FORWARD) */
+};
+
+/* "reject", "keep" or "decode" (exactly) → *mode and 0; anything else → -1. */
+int tg_encoded_slashes_parse(const char *s, enum tg_encoded_slashes *mode);
+
+/* Whether the path part of in[0..len) (up to the first '?') holds "%2F" or "%5C" (any case): the paths whose
+ * normal form depends on the encoded-slash mode. */
+int tg_path_has_encoded_slash(const char *in, size_t len);
+
 /* Normalises in[0..len) (an origin-form target: path and optional "?query") into out[0..out_cap) and sets
  * *out_len. in and out must not overlap. An out_cap of len bytes always suffices. On any status but TG_PATH_OK
  * *out_len is 0 and out holds nothing useful. */

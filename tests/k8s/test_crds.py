@@ -57,6 +57,7 @@ def full_proxy(name="full"):
         name,
         stripBasePath=True,
         maxRequestBodyBytes=1048576,
+        encodedSlashes="keep",
         target={"service": {"name": "chat-backend", "port": 8080},
                 "tls": {"enabled": False, "serverName": "", "caSecretName": ""},
                 "connectTimeout": "5s", "timeout": "60s", "loadBalancing": "leastConnections"},
@@ -112,6 +113,8 @@ INVALID = [
     ("service-name", proxy, ["spec", "target", "service", "name"], "Chat_Backend", ["spec.target.service.name"]),
     ("loadBalancing-enum", proxy, ["spec", "target", "loadBalancing"], "leastConn",
      ["spec.target.loadBalancing", "Unsupported value"]),
+    ("encodedSlashes-enum", proxy, ["spec", "encodedSlashes"], "Decode",
+     ["spec.encodedSlashes", "Unsupported value"]),
     ("duration", proxy, ["spec", "websocket"], {"idleTimeout": "5 minutes"}, ["spec.websocket.idleTimeout"]),
     ("maxMessageBytes-negative", proxy, ["spec", "websocket"], {"maxMessageBytes": -1},
      ["spec.websocket.maxMessageBytes"]),
@@ -197,6 +200,7 @@ def test_full_proxy_with_every_policy_is_accepted(ns):
     assert got["spec"]["policies"] == want
     assert got["spec"]["target"]["loadBalancing"] == "leastConnections"
     assert got["spec"]["maxRequestBodyBytes"] == 1048576
+    assert got["spec"]["encodedSlashes"] == "keep"
 
 
 def test_defaults_of_design_md_are_filled_in(ns):
@@ -212,6 +216,7 @@ def test_defaults_of_design_md_are_filled_in(ns):
     spec = ns.kubectl_json("get", "apiproxy", "defaults", "-n", NS)["spec"]
     assert spec["stripBasePath"] is True
     assert spec["maxRequestBodyBytes"] == 0
+    assert "encodedSlashes" not in spec  # no default: unset leaves the data plane's --encoded-slashes in charge
     assert spec["target"]["connectTimeout"] == "5s"
     assert spec["target"]["timeout"] == "60s"
     assert spec["target"]["loadBalancing"] == "roundRobin"

@@ -208,8 +208,27 @@ static void test_bounds(void)
     CHECK_EQ_STR(tg_path_status_str(TG_PATH_ENCODED_SLASH), "encoded_slash");
 }
 
+/* the mode names (--encoded-slashes, spec.encodedSlashes) and the test for a mode-dependent path */
+static void test_modes(void)
+{
+    enum tg_encoded_slashes m = TG_ENCODED_SLASHES_REJECT;
+    CHECK(tg_encoded_slashes_parse("keep", &m) == 0 && m == TG_ENCODED_SLASHES_KEEP);
+    CHECK(tg_encoded_slashes_parse("decode", &m) == 0 && m == TG_ENCODED_SLASHES_DECODE);
+    CHECK(tg_encoded_slashes_parse("reject", &m) == 0 && m == TG_ENCODED_SLASHES_REJECT);
+    CHECK(tg_encoded_slashes_parse("Keep", &m) == -1 && tg_encoded_slashes_parse("", &m) == -1);
+    CHECK(tg_encoded_slashes_parse("keepx", &m) == -1 && tg_encoded_slashes_parse(NULL, &m) == -1);
+    static const char *const yes[] = {"/a%2fb", "/a%2Fb", "/%5c", "/x%5C..", "/a%2F?q"};
+    static const char *const no[] = {"/a/b", "/a%252F", "/a?x=%2F", "/a%2", "/a%5", "/a%2e", "/%25%2"};
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
+        CHECK(tg_path_has_encoded_slash(yes[i], strlen(yes[i])) == 1);
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++)
+        CHECK(tg_path_has_encoded_slash(no[i], strlen(no[i])) == 0);
+    CHECK(tg_path_has_encoded_slash("/a%2F", 4) == 0); /* bounded by len */
+}
+
 int main(void)
 {
+    test_modes();
     test_issue_vectors();
     test_decode_encoded_slashes();
     test_dot_segments();

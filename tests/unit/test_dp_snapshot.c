@@ -97,8 +97,47 @@ static void test_target_tls(void)
     json_decref(errors);
 }
 
+/* "encodedSlashes": absent leaves the proxy to --encoded-slashes; reject|keep|decode set it; anything else
+ * (another word, another case, another type) refuses the snapshot naming the field. */
+static void test_encoded_slashes(void)
+{
+    static const char *fmt = "{\"version\":1,\"groups\":[],\"proxies\":["
+                             " {\"id\":\"e/unset\",\"environments\":[\"p\"],\"basePath\":\"/a\","
+                             "  \"target\":{\"endpoints\":[]}},"
+                             " {\"id\":\"e/set\",\"environments\":[\"p\"],\"basePath\":\"/b\","
+                             "  \"encodedSlashes\":%s,\"target\":{\"endpoints\":[]}}]}";
+    static const struct {
+        const char *value;
+        int ok;
+        enum tg_encoded_slashes mode;
+    } cases[] = {{"\"reject\"", 1, TG_ENCODED_SLASHES_REJECT}, {"\"keep\"", 1, TG_ENCODED_SLASHES_KEEP},
+                 {"\"decode\"", 1, TG_ENCODED_SLASHES_DECODE}, {"\"Decode\"", 0, 0},
+                 {"\"\"", 0, 0}, {"true", 0, 0}, {"null", 0, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char text[1024];
+        snprintf(text, sizeof text, fmt, cases[i].value);
+        json_t *errors = json_array(), *doc = parse(text);
+        struct tg_snapshot *s = tg_snapshot_build(doc, NULL, errors);
+        CHECK((s != NULL) == cases[i].ok);
+        if (s) {
+            const struct tg_proxy_cfg *u = tg_snapshot_find_proxy(s, "e/unset"), *p = tg_snapshot_find_proxy(s, "e/set");
+            CHECK(u && p && !u->has_encoded_slashes && p->has_encoded_slashes);
+            CHECK(p && p->encoded_slashes == cases[i].mode);
+        } else {
+            int found = 0;
+            for (size_t e = 0; e < json_array_size(errors); e++)
+                found |= strstr(json_string_value(json_array_get(errors, e)), "encodedSlashes") != NULL;
+            CHECK(found);
+        }
+        tg_snapshot_unref(s);
+        json_decref(doc);
+        json_decref(errors);
+    }
+}
+
 int main(void)
 {
+    test_encoded_slashes();
     test_target_tls();
     json_t *errors = json_array();
     json_t *doc = parse(GOOD);

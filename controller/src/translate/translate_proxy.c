@@ -9,6 +9,7 @@
 #include "translate/translate_policy.h"
 
 #include "json_util.h"
+#include "path_normalize.h"
 #include "strmap.h"
 #include "model/validate.h"
 
@@ -17,7 +18,8 @@
 #include <string.h>
 
 static const char *const spec_fields[] = {"environments", "basePath", "stripBasePath", "maxRequestBodyBytes",
-                                          "target", "websocket", "policies", "forwardNormalizedPath", NULL};
+                                          "target", "websocket", "policies", "forwardNormalizedPath",
+                                          "encodedSlashes", NULL};
 static const char *const target_fields[] = {"service", "url", "tls", "connectTimeout", "timeout",
                                             "loadBalancing", NULL};
 static const char *const service_fields[] = {"name", "port", NULL};
@@ -261,6 +263,11 @@ void tg__translate_proxy(struct tg__tr *tr, struct tg__item *it)
     int strip = bool_field(tr, it, spec, "stripBasePath", "spec.stripBasePath", 1);
     int forward_normalized = bool_field(tr, it, spec, "forwardNormalizedPath", "spec.forwardNormalizedPath", 1);
     json_int_t max_body = bytes_field(tr, it, spec, "maxRequestBodyBytes", "spec.maxRequestBodyBytes");
+    const char *slashes = NULL; /* absent: the data plane's --encoded-slashes decides */
+    enum tg_encoded_slashes slashes_mode;
+    r = tg_json_get_string(spec, "encodedSlashes", 16, &slashes);
+    if (r < 0 || (r == TG_JSON_FOUND && tg_encoded_slashes_parse(slashes, &slashes_mode) != 0))
+        tg__invalid(tr, it, "spec.encodedSlashes", "must be reject, keep or decode");
 
     /* target */
     json_t *target = NULL;
@@ -342,6 +349,8 @@ void tg__translate_proxy(struct tg__tr *tr, struct tg__item *it)
         (json_int_t)max_msg, "policies", pols);
     if (it->out && !forward_normalized) /* only the opt-out is written: the default keeps snapshots as they were */
         json_object_set_new(it->out, "forwardNormalizedPath", json_false());
+    if (it->out && slashes) /* only when set: unset leaves the gateway's default in charge */
+        json_object_set_new(it->out, "encodedSlashes", json_string(slashes));
     if (!it->out)
         tg__invalid(tr, it, "", "could not be built (out of memory)");
 out:

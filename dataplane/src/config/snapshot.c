@@ -246,7 +246,8 @@ static void build_proxy(struct build *b, struct tg_proxy_cfg *px, const json_t *
         return;
     }
     static const char *const keys[] = {"id", "environments", "basePath", "stripBasePath", "maxRequestBodyBytes",
-                                       "target", "websocket", "policies", "forwardNormalizedPath", NULL};
+                                       "target", "websocket", "policies", "forwardNormalizedPath",
+                                       "encodedSlashes", NULL};
     check_keys(b, obj, path, keys);
     px->id = get_string(b, obj, path, "id", 1);
     px->environments = get_string_array(b, obj, path, "environments", &px->num_environments, 1);
@@ -257,6 +258,11 @@ static void build_proxy(struct build *b, struct tg_proxy_cfg *px, const json_t *
     px->base_path_len = px->base_path ? strlen(px->base_path) : 0;
     px->strip_base_path = get_bool(b, obj, path, "stripBasePath", 1);
     px->forward_raw_path = !get_bool(b, obj, path, "forwardNormalizedPath", 1);
+    const char *slashes = json_object_get(obj, "encodedSlashes") ? get_string(b, obj, path, "encodedSlashes", 1)
+                                                                  : NULL; /* absent: --encoded-slashes */
+    if (slashes && tg_encoded_slashes_parse(slashes, &px->encoded_slashes) != 0)
+        add_error(b, "%s.encodedSlashes: must be \"reject\", \"keep\" or \"decode\"", path);
+    px->has_encoded_slashes = slashes != NULL;
     get_uint(b, obj, path, "maxRequestBodyBytes", 0, UINT64_MAX >> 1, &px->max_request_body_bytes);
 
     char sub[96];

@@ -15,6 +15,7 @@
 #define TG_SNAPSHOT_H
 
 #include "config/endpoint.h"
+#include "path_normalize.h"
 #include "strmap.h"
 
 #include <jansson.h>
@@ -36,6 +37,8 @@ struct tg_proxy_cfg {
     size_t base_path_len;
     int strip_base_path;
     int forward_raw_path;           /* "forwardNormalizedPath": false — the target gets the path as received */
+    int has_encoded_slashes;        /* "encodedSlashes" given: encoded_slashes overrides --encoded-slashes */
+    enum tg_encoded_slashes encoded_slashes;
     uint64_t max_request_body_bytes; /* 0 = unlimited */
     /* target */
     const char *path_prefix;        /* "" or "/prefix" */

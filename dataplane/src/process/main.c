@@ -63,7 +63,8 @@ static void usage(FILE *out)
             "  --kernel-relay              relay established plain WebSocket sessions in the kernel (BPF sockmap;\n"
             "                              needs CAP_BPF + CAP_NET_ADMIN, else falls back to user space, logged once)\n"
             "  --encoded-slashes MODE      %%2F/%%5C in a path: reject (400, default), keep (encoded; refused when\n"
-            "                              the decoded path routes elsewhere) or decode (to /, before routing)\n"
+            "                              the decoded path routes elsewhere) or decode (to /, before routing);\n"
+            "                              the default for proxies whose snapshot sets no \"encodedSlashes\"\n"
             "  --max-buffer-memory BYTES   memory in 32 KiB I/O buffers, process-wide, split over the workers\n"
             "                              (suffix k, m or g: KiB, MiB, GiB; default 0: unlimited; at least\n"
             "                              512 KiB per worker); at the cap new work waits and new connections\n"
@@ -318,13 +319,7 @@ int main(int argc, char **argv)
             break;
         case OPT_KERNEL_RELAY: kernel_relay = 1; break;
         case OPT_ENCODED_SLASHES:
-            if (strcmp(optarg, "reject") == 0)
-                dp->config.proxy.encoded_slashes = TG_ENCODED_SLASHES_REJECT;
-            else if (strcmp(optarg, "keep") == 0)
-                dp->config.proxy.encoded_slashes = TG_ENCODED_SLASHES_KEEP;
-            else if (strcmp(optarg, "decode") == 0)
-                dp->config.proxy.encoded_slashes = TG_ENCODED_SLASHES_DECODE;
-            else {
+            if (tg_encoded_slashes_parse(optarg, &dp->config.proxy.encoded_slashes) != 0) {
                 fprintf(stderr, "tollgate-dataplane: --encoded-slashes: reject|keep|decode\n");
                 return 2;
             }

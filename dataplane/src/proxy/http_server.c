@@ -639,18 +639,19 @@ static void set_client_ip(struct tg_server_conn *c, const struct tg_http_head *h
 /* RFC 9112 §3.2: the target's form decides the authority and the path. An absolute-form authority replaces
  * Host (routing, policies and the forwarded Host all use it); the path is normalised (common/path_normalize) and
  * h->target then points at the normal form, so routing, every policy and the backend see the same path.
- * --encoded-slashes: reject answers "%2F"/"%5C" 400; decode makes them '/' first; keep leaves them encoded and
- * also sets *decoded (malloc'd, the caller frees it) to the decoded normal form when the path has one, so the
- * caller can refuse a path whose decoded form — what a decoding backend such as nginx sees — routes elsewhere.
+ * A path with "%2F"/"%5C" gets its DECODED normal form in h->target (what routing uses: the proxy, whose
+ * encodedSlashes decides, is only known after routing) and *kept set to its normal form with them kept encoded
+ * (malloc'd, the caller frees it; NULL when there is none or no encoded slash): see encoded_slashes().
  * Returns -1 after answering (the target is refused). */
-static int target_and_path(struct tg_server_conn *c, struct tg_http_head *h, char **decoded, size_t *decoded_len)
+static int target_and_path(struct tg_server_conn *c, struct tg_http_head *h, char **kept, size_t *kept_len)
 {
     struct tg_forwarder *f = &c->fwd;
     struct tg_http_target t;
     enum tg_target_form form = tg_http_parse_target(h->method, h->target, &t);
     struct tg_slice path = h->target;
     int slash = 0; /* "/" + path: an absolute-form target with an empty path or one that starts with '?' */
-    *decoded = NULL;
+    *kept = NULL;
+    c->encoded_slash = 0;
     if (form == TG_TARGET_ABSOLUTE) {
         h->host = t.authority;
         path = t.path;
@@ -660,10 +661,6 @@ static int target_and_path(struct tg_server_conn *c, struct tg_http_head *h, cha
                NULL, 0);
         return -1;
     }
-    enum tg_encoded_slashes mode = c->server->settings->encoded_slashes;
-    unsigned flags = mode == TG_ENCODED_SLASHES_KEEP     ? TG_PATH_ALLOW_ENCODED_SLASH
-                     : mode == TG_ENCODED_SLASHES_DECODE ? TG_PATH_DECODE_ENCODED_SLASH
-                                                         : 0;
     size_t len = path.len + (size_t)slash;
     char *in = malloc(len + 1), *out = malloc(len + 1);
     if (!in || !out) {
@@ -675,32 +672,68 @@ static int target_and_path(struct tg_server_conn *c, struct tg_http_head *h, cha
     in[0] = '/';
     memcpy(in + slash, path.ptr, path.len);
     size_t n = 0;
-    enum tg_path_status st = tg_path_normalize(in, len, flags, out, len + 1, &n);
-    if (st == TG_PATH_OK && mode == TG_ENCODED_SLASHES_KEEP && (memmem(out, n, "%2F", 3) || memmem(out, n, "%5C", 3))) {
-        char *d = malloc(len + 1);
-        if (d && tg_path_normalize(in, len, TG_PATH_DECODE_ENCODED_SLASH, d, len + 1, decoded_len) == TG_PATH_OK)
-            *decoded = d;
-        else {
-            free(d);
-            st = TG_PATH_ENCODED_SLASH; /* cannot tell where it would go: refuse */
-        }
+    int encoded = tg_path_has_encoded_slash(in, len);
+    enum tg_path_status st = tg_path_normalize(in, len, encoded ? TG_PATH_DECODE_ENCODED_SLASH : 0, out, len + 1, &n);
+    if (st == TG_PATH_OK && encoded) {
+        char *k = malloc(len + 1);
+        if (k && tg_path_normalize(in, len, TG_PATH_ALLOW_ENCODED_SLASH, k, len + 1, kept_len) == TG_PATH_OK)
+            *kept = k;
+        else
+            free(k); /* no kept form: a proxy in keep mode refuses it */
     }
     free(in);
     if (st != TG_PATH_OK) {
         free(out);
-        if (st == TG_PATH_ENCODED_SLASH)
-            answer(c, 400, "request.encoded_slash", "the path has an encoded slash or backslash", NULL, 0);
-        else if (st == TG_PATH_TOO_LONG)
+        if (st == TG_PATH_TOO_LONG)
             answer(c, 414, "request.target_too_long", "the normalised path does not fit", NULL, 0);
+        else if (encoded) /* refused whatever any proxy opted into: it normalises in no mode */
+            answer(c, 400, "request.encoded_slash", "the path has an encoded slash or backslash", NULL, 0);
         else
             answer(c, 400, "request.bad_path", "the path is not a valid origin-form path", NULL, 0);
         return -1;
     }
+    c->encoded_slash = (unsigned char)encoded;
     free(c->path_buf);
     c->path_buf = out;
     c->raw_path = slash ? (struct tg_slice){out, n} : path; /* "?q" has no spelling of its own but "/?q" */
     h->target = (struct tg_slice){out, n};
     f->path = h->target;
+    return 0;
+}
+
+/* A path with an encoded slash, routed (*m) by its decoded normal form: the proxy found decides by its
+ * encodedSlashes (else --encoded-slashes; also when no proxy serves the path). reject: 400. decode: it goes on
+ * decoded, as routed. keep: it goes on with "%2F"/"%5C" kept (h->target becomes kept, which this takes), but only
+ * when that spelling routes to the same proxy too — a decoding backend (nginx) must not reach what the gateway
+ * did not check, and the proxy judged must be the one routed to. Returns -1 after answering. */
+static int encoded_slashes(struct tg_server_conn *c, struct tg_http_head *h, const struct tg_route_match *m,
+                           char *kept, size_t kept_len)
+{
+    const struct tg_proxy_cfg *px = m->route ? m->route->proxy : NULL;
+    enum tg_encoded_slashes mode = px && px->has_encoded_slashes ? px->encoded_slashes
+                                                                 : c->server->settings->encoded_slashes;
+    if (mode == TG_ENCODED_SLASHES_DECODE) {
+        free(kept);
+        return 0;
+    }
+    if (mode == TG_ENCODED_SLASHES_REJECT || !kept) {
+        free(kept);
+        answer(c, 400, "request.encoded_slash", "the path has an encoded slash or backslash", NULL, 0);
+        return -1;
+    }
+    struct tg_route_match mk = tg_snapshot_route(c->server->snapshot, h->host.ptr, h->host.len, kept, kept_len);
+    if (mk.route != m->route || mk.group != m->group) {
+        free(kept);
+        answer(c, 400, "request.encoded_slash", "the path routes elsewhere once its encoded slashes are decoded",
+               NULL, 0);
+        return -1;
+    }
+    if (c->raw_path.ptr == c->path_buf) /* "/?q" spelled "?q": it has no encoded slash, but stay correct */
+        c->raw_path = (struct tg_slice){kept, kept_len};
+    free(c->path_buf);
+    c->path_buf = kept;
+    h->target = (struct tg_slice){kept, kept_len};
+    c->fwd.path = h->target;
     return 0;
 }
 
@@ -752,27 +785,21 @@ static void process_request(struct tg_server_conn *c, struct tg_http_head *h)
     f->client_http10 = h->minor_version == 0;
     if (take_client_slot(c) != 0)
         return;
-    char *decoded = NULL;
-    size_t decoded_len = 0;
-    if (target_and_path(c, h, &decoded, &decoded_len) != 0)
+    char *kept = NULL;
+    size_t kept_len = 0;
+    if (target_and_path(c, h, &kept, &kept_len) != 0)
         return;
-    struct tg_slice host = h->host, path = h->target;
+    struct tg_slice host = h->host;
     struct tg_snapshot *snap = c->server->snapshot;
     if (!snap) {
-        free(decoded);
+        free(kept);
         answer(c, 503, "gateway.not_configured", "the gateway has no configuration yet", NULL, 0);
         return;
     }
-    struct tg_route_match m = tg_snapshot_route(snap, host.ptr, host.len, path.ptr, path.len);
-    if (decoded) { /* --encoded-slashes keep: a decoding backend must not reach what the gateway did not check */
-        struct tg_route_match md = tg_snapshot_route(snap, host.ptr, host.len, decoded, decoded_len);
-        free(decoded);
-        if (md.route != m.route || md.group != m.group) {
-            answer(c, 400, "request.encoded_slash", "the path routes elsewhere once its encoded slashes are decoded",
-                   NULL, 0);
-            return;
-        }
-    }
+    struct tg_route_match m = tg_snapshot_route(snap, host.ptr, host.len, h->target.ptr, h->target.len);
+    if (c->encoded_slash && encoded_slashes(c, h, &m, kept, kept_len) != 0)
+        return;
+    struct tg_slice path = h->target; /* what routing used is what every policy sees */
     if (!m.group) {
         answer(c, 404, "routing.no_group", "no environment group serves this host", NULL, 1);
         return;

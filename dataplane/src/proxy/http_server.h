@@ -75,6 +75,7 @@ struct tg_server_conn {
     struct tg_http_head *req;       /* parsed head (slices into conn.in) until the forwarder has built its own */
     char *path_buf;                 /* the normalised path + query (req->target and fwd.path point here) */
     struct tg_slice raw_path;       /* the path + query as received (in conn.in): forwardNormalizedPath false */
+    unsigned char encoded_slash;    /* the path has "%2F"/"%5C": path_buf holds its decoded form until routed */
     struct tg_policy_ctx *policy;   /* the policy run of this request (only for proxies with policies); kept
                                        until the request ends (response edits), then freed */
     unsigned char policies_sync;    /* the pipeline is being started (its verdict may arrive synchronously) */

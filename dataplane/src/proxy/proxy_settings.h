@@ -4,20 +4,13 @@
 #ifndef TG_PROXY_SETTINGS_H
 #define TG_PROXY_SETTINGS_H
 
+#include "path_normalize.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
 struct tg_ip_limit;
 struct tg_cidr;
-
-/* --encoded-slashes: what a "%2F" / "%5C" in a request path does (Envoy's path_with_escaped_slashes_action) */
-enum tg_encoded_slashes {
-    TG_ENCODED_SLASHES_REJECT = 0, /* 400 request.encoded_slash (the default; Envoy REJECT_REQUEST) */
-    TG_ENCODED_SLASHES_KEEP,       /* kept encoded, part of its segment (Envoy KEEP_UNCHANGED); refused when the
-                                      decoded path would route to another proxy */
-    TG_ENCODED_SLASHES_DECODE,     /* decoded to '/' before normalisation, routed and forwarded decoded (Envoy
-                                      UNESCAPE_AND_FORWARD) */
-};
 
 struct tg_proxy_settings {
     const char *listen_addr;        /* "0.0.0.0:8080" */
