@@ -61,7 +61,7 @@ $(BUILD)/obj/controller/%.o $(BUILD)/obj/tests/unit/test_ctl_%.o: INC := $(CTL_I
 $(BUILD)/obj/$(BUILD)/gen/%.o: INC := $(DP_INC)
 $(BUILD)/obj/cli/%.o: INC := -Icli/src
 
-$(BUILD)/gen/console_assets.c: $(CONSOLE_FILES) scripts/embed_console.py
+$(BUILD)/gen/console_assets.c: $(CONSOLE_FILES) scripts/embed_console.py scripts/embed_blob.py
 	python3 scripts/embed_console.py $@ console
 
 # The kernel relay's BPF programs (issue 15): compiled for the BPF target, embedded into the data plane as a C array.

@@ -17,6 +17,11 @@ def main():
         lines.append("    " + ",".join(str(b) for b in data[i:i + 24]) + ",")
     lines.append("};")
     lines.append(f"const size_t {name}_len = {len(data)};")
+    write_generated(out, lines)
+
+
+def write_generated(out, lines):
+    """Writes a generated C file whole or not at all (a failed run leaves no half file for make to trust)."""
     tmp = out + ".tmp"
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
     with open(tmp, "w") as f:

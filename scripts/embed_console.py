@@ -5,6 +5,8 @@ no file system and no build step at run time. Names are paths relative to ROOT w
 import os
 import sys
 
+from embed_blob import write_generated  # the same directory: scripts/
+
 
 def main():
     out, root = sys.argv[1], sys.argv[2]
@@ -27,11 +29,7 @@ def main():
         lines.append(f'    {{"{name}", asset_{i}, {os.path.getsize(path)}}},')
     lines.append("    {0, 0, 0},")
     lines.append("};")
-    tmp = out + ".tmp"
-    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-    with open(tmp, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(tmp, out)
+    write_generated(out, lines)
 
 
 if __name__ == "__main__":
