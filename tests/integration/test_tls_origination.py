@@ -409,7 +409,7 @@ http {{
         assert all("CN=tollgate-client" in b and f"sni={BACKEND_NAME}" in b for b in bodies), bodies
         assert all("reused=r" in b for b in bodies[1:]), bodies
     finally:
-        proc.kill()
+        proc.stop()  # SIGTERM: the master takes its worker down (SIGKILL orphaned the worker)
 
 
 # ---------------------------------------------------------------------------------------------- through the controller
