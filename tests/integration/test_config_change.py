@@ -149,34 +149,16 @@ def test_snapshot_pushes_under_load(dp_factory, backends):
 # ---- the same through the controller in dir mode
 
 
-GROUP = """apiVersion: tollgate.dev/v1alpha1
-kind: EnvironmentGroup
-metadata: {{name: g, namespace: it}}
-spec:
-  hostnames: [{hosts}]
-  environments: ["prod"]
-"""
 
-PROXY = """apiVersion: tollgate.dev/v1alpha1
-kind: ApiProxy
-metadata: {{name: {name}, namespace: it}}
-spec:
-  environments: ["prod"]
-  basePath: /{name}
-  target:
-    url: http://127.0.0.1:{port}
-    connectTimeout: 2s
-  websocket: {{enabled: true}}
-"""
 
 
 def test_controller_dir_mode_changes_under_load(dp_factory, backends, run_dir):
     it.controller_binary_or_skip()
     manifests = Path(run_dir) / f"manifests-{time.monotonic_ns()}"
     manifests.mkdir()
-    it.write_atomic(manifests / "group.yaml", GROUP.format(hosts=f'"{it.MAIN_HOST}"'))
-    it.write_atomic(manifests / "keep.yaml", PROXY.format(name="keep", port=backends.b1.port))
-    it.write_atomic(manifests / "gone.yaml", PROXY.format(name="gone", port=backends.b2.port))
+    it.write_atomic(manifests / "group.yaml", it.group_manifest("it", [it.MAIN_HOST]))
+    it.write_atomic(manifests / "keep.yaml", it.proxy_manifest("it", "keep", backends.b1.port))
+    it.write_atomic(manifests / "gone.yaml", it.proxy_manifest("it", "gone", backends.b2.port))
 
     dp = dp_factory(None)
     ctl = it.dir_controller("controller", manifests, dp.control_socket, Path(run_dir))
@@ -192,7 +174,7 @@ def test_controller_dir_mode_changes_under_load(dp_factory, backends, run_dir):
 
             v = await _blocking(dp.applied_version)
             t0 = time.monotonic()
-            await _blocking(it.write_atomic, manifests / "added.yaml", PROXY.format(name="added", port=backends.b2.port))
+            await _blocking(it.write_atomic, manifests / "added.yaml", it.proxy_manifest("it", "added", backends.b2.port))
             v = await _blocking(applied_after, v)
             assert time.monotonic() - t0 < 1.0 + 0.5 * it.SLOW  # re-pushed within 1 s of the change
             assert await _blocking(_all_status, dp, "/added/x") == {200}
@@ -200,7 +182,7 @@ def test_controller_dir_mode_changes_under_load(dp_factory, backends, run_dir):
 
             (manifests / "gone.yaml").unlink()
             await _blocking(it.write_atomic, manifests / "group.yaml",
-                           GROUP.format(hosts=f'"{it.MAIN_HOST}", "new.test"'))
+                           it.group_manifest("it", [it.MAIN_HOST, "new.test"]))
             # two changes may arrive as one push or two: wait until both are in force
             deadline = time.monotonic() + 3 * it.SLOW
             while time.monotonic() < deadline:

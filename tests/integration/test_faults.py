@@ -20,25 +20,7 @@ import websockets
 
 import tollgate_it as it
 
-GROUP = """apiVersion: tollgate.dev/v1alpha1
-kind: EnvironmentGroup
-metadata: {{name: g, namespace: faults}}
-spec:
-  hostnames: ["{host}"]
-  environments: ["prod"]
-"""
 
-PROXY = """apiVersion: tollgate.dev/v1alpha1
-kind: ApiProxy
-metadata: {{name: {name}, namespace: faults}}
-spec:
-  environments: ["prod"]
-  basePath: /{name}
-  target:
-    url: http://127.0.0.1:{port}
-    connectTimeout: 2s
-  websocket: {{enabled: true}}
-"""
 
 
 class _Stack:
@@ -49,8 +31,8 @@ class _Stack:
         self.run_dir = run_dir
         self.manifests = run_dir / f"faults-{time.monotonic_ns()}"
         self.manifests.mkdir()
-        it.write_atomic(self.manifests / "group.yaml", GROUP.format(host=it.MAIN_HOST))
-        it.write_atomic(self.manifests / "echo.yaml", PROXY.format(name="echo", port=backend_port))
+        it.write_atomic(self.manifests / "group.yaml", it.group_manifest("faults", [it.MAIN_HOST]))
+        it.write_atomic(self.manifests / "echo.yaml", it.proxy_manifest("faults", "echo", backend_port))
         self.dp = it.Dataplane(run_dir, "dataplane-faults", workers=2)
         self.dp.port, self.dp.admin_port = it.free_port(), it.free_port()
         self.dp.control_socket = str(run_dir / f"faults-{self.dp.port}.sock")
@@ -157,7 +139,7 @@ def test_controller_sigkill_leaves_the_dataplane_serving(stack):
     assert set(statuses) == {200}, statuses
     assert stack.dp._admin_ok("/readyz")
     # the controller comes back: it pushes again and a change made meanwhile applies
-    it.write_atomic(stack.manifests / "more.yaml", PROXY.format(name="more", port=_backend_port(stack)))
+    it.write_atomic(stack.manifests / "more.yaml", it.proxy_manifest("faults", "more", _backend_port(stack)))
     stack.start_controller()
     it.wait_until(lambda: _get(stack.dp, "/more/x") == 200, 15 * it.SLOW, what="the change made while it was down")
 
@@ -189,19 +171,26 @@ def _faulty_backend(mode: str) -> it.RawWsBackend:
     return it.RawWsBackend(after_upgrade=misbehave)
 
 
+def _session_end(dp_factory, backend: it.RawWsBackend):
+    """A data plane relaying /reset to backend, one client session waiting until it ends: (the close frame the
+    client received, or None when its connection was dropped; the data plane)."""
+    dp = dp_factory(it.snapshot(1, [it.group("it/g", [it.MAIN_HOST])],
+                                [it.proxy("it/reset", "/reset", [it.endpoint(backend.port)])]))
+
+    async def body():
+        async with it.ws_connect(dp, "/reset/x") as ws:
+            with pytest.raises(websockets.ConnectionClosed) as e:
+                await asyncio.wait_for(ws.recv(), 5 * it.SLOW)
+            return e.value.rcvd
+
+    return it.run(body()), dp
+
+
 def test_backend_reset_mid_message_gives_1014(dp_factory):
     b = _faulty_backend("reset")
     try:
-        dp = dp_factory(it.snapshot(1, [it.group("it/g", [it.MAIN_HOST])],
-                                    [it.proxy("it/reset", "/reset", [it.endpoint(b.port)])]))
-
-        async def body():
-            async with it.ws_connect(dp, "/reset/x") as ws:
-                with pytest.raises(websockets.ConnectionClosed) as e:
-                    await asyncio.wait_for(ws.recv(), 5 * it.SLOW)
-                return e.value.rcvd.code if e.value.rcvd else None
-
-        assert it.run(body()) == 1014
+        rcvd, _ = _session_end(dp_factory, b)
+        assert (rcvd.code if rcvd else None) == 1014
     finally:
         b.close()
 
@@ -211,16 +200,7 @@ def test_backend_reset_mid_frame_drops_the_client(dp_factory):
     control frames between fragments, never inside a frame): the client's connection is closed (1006)."""
     b = _faulty_backend("reset-mid-frame")
     try:
-        dp = dp_factory(it.snapshot(1, [it.group("it/g", [it.MAIN_HOST])],
-                                    [it.proxy("it/reset", "/reset", [it.endpoint(b.port)])]))
-
-        async def body():
-            async with it.ws_connect(dp, "/reset/x") as ws:
-                with pytest.raises(websockets.ConnectionClosed) as e:
-                    await asyncio.wait_for(ws.recv(), 5 * it.SLOW)
-                return e.value.rcvd, len(dp.sessions())
-
-        rcvd, _ = it.run(body())
+        rcvd, dp = _session_end(dp_factory, b)
         assert rcvd is None  # dropped, not a forged close
         it.wait_until(lambda: len(dp.sessions()) == 0, 5 * it.SLOW, what="the session ended")
     finally:

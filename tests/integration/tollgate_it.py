@@ -222,6 +222,20 @@ def write_atomic(path: Path, text: str) -> None:
     tmp.rename(path)
 
 
+def group_manifest(namespace: str, hosts: list[str]) -> str:
+    """An EnvironmentGroup `g` in namespace for hosts, environment prod (the dir-mode controller tests' group)."""
+    hostnames = ", ".join(f'"{h}"' for h in hosts)
+    return (f"apiVersion: tollgate.dev/v1alpha1\nkind: EnvironmentGroup\nmetadata: {{name: g, namespace: {namespace}}}\n"
+            f"spec:\n  hostnames: [{hostnames}]\n  environments: [\"prod\"]\n")
+
+
+def proxy_manifest(namespace: str, name: str, port: int) -> str:
+    """An ApiProxy `name` in namespace on /name to 127.0.0.1:port, WebSockets on, no policies."""
+    return (f"apiVersion: tollgate.dev/v1alpha1\nkind: ApiProxy\nmetadata: {{name: {name}, namespace: {namespace}}}\n"
+            f"spec:\n  environments: [\"prod\"]\n  basePath: /{name}\n  target:\n    url: http://127.0.0.1:{port}\n"
+            f"    connectTimeout: 2s\n  websocket: {{enabled: true}}\n")
+
+
 def controller_binary_or_skip() -> Path:
     """tollgate-controller; the calling test is skipped when it is not built."""
     try:
