@@ -11,6 +11,13 @@ void tg_buf_pool_init(struct tg_buf_pool *pool, size_t max_cached, size_t max_in
     pool->max_in_use = max_in_use;
 }
 
+/* Single writer (the pool's thread): a relaxed store, no locked instruction. */
+static void publish(const struct tg_buf_pool *pool)
+{
+    if (pool->in_use_gauge)
+        atomic_store_explicit(pool->in_use_gauge, pool->in_use, memory_order_relaxed);
+}
+
 void tg_buf_pool_destroy(struct tg_buf_pool *pool)
 {
     while (pool->free_list) {
@@ -37,6 +44,7 @@ struct tg_buf *tg_buf_get(struct tg_buf_pool *pool)
     b->next_free = NULL;
     b->head = b->tail = 0;
     pool->in_use++;
+    publish(pool);
     return b;
 }
 
@@ -45,6 +53,7 @@ void tg_buf_put(struct tg_buf_pool *pool, struct tg_buf *b)
     if (!b)
         return;
     pool->in_use--;
+    publish(pool);
     if (pool->cached >= pool->max_cached) {
         free(b);
         return;

@@ -8,6 +8,7 @@
 #ifndef TG_BUF_H
 #define TG_BUF_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,7 @@ struct tg_buf_pool {
     size_t max_cached;        /* release to the allocator above this */
     size_t in_use;            /* buffers handed out and not yet returned */
     size_t max_in_use;        /* 0 = unlimited; otherwise tg_buf_get fails (returns NULL) at the cap */
+    _Atomic uint64_t *in_use_gauge; /* NULL, or where in_use is published for other threads (metrics) */
 };
 
 void tg_buf_pool_init(struct tg_buf_pool *pool, size_t max_cached, size_t max_in_use);

@@ -197,10 +197,20 @@ def test_partial_heads_flood(dp_factory, fast, capped):
             socks.append(s)
         growth = _peak_rss(dp, 1.5) - base
         print(f"partial heads, capped={capped}: {HEAD_FLOOD} heads, RSS +{growth} KiB")
+        m = dp.metrics()
+        in_use = m["tollgate_buffer_memory_bytes"]
         if capped:
             assert growth < 2048 + 1024, f"RSS grew by {growth} KiB with a 2 MiB cap"
+            # the budget is visible: what it allows, what heads hold (half of it), who waits
+            assert m["tollgate_buffer_memory_limit_bytes"] == 2 * 1024 * 1024
+            assert 0 < in_use <= 1024 * 1024, in_use
+            assert m["tollgate_buffer_waiting_connections"] == HEAD_FLOOD - in_use // 32768, m
+            assert m["tollgate_buffer_waits_total"] >= m["tollgate_buffer_waiting_connections"]
         else:
             assert growth > HEAD_FLOOD * 12, f"RSS grew by {growth} KiB only: the heads held no buffers"
+            assert in_use >= HEAD_FLOOD * 32768, in_use
+            assert "tollgate_buffer_memory_limit_bytes" not in m
+            assert m["tollgate_buffer_waiting_connections"] == 0 and m["tollgate_buffer_waits_total"] == 0
         late = socket.create_connection(("127.0.0.1", dp.port), timeout=30 * it.SLOW)
         late.sendall(it.request_bytes("GET", "/big/late", headers=[("Connection", "close")]))
         if capped:
@@ -213,6 +223,8 @@ def test_partial_heads_flood(dp_factory, fast, capped):
     got = _read_all([late], 60 * it.SLOW)
     assert list(got.values()) == [BODY]
     assert fast.served == 1
+    it.wait_until(lambda: dp.metrics()["tollgate_buffer_waiting_connections"] == 0, 10 * it.SLOW,
+                  what="no connection left waiting for the budget")
 
 
 def test_bad_cap_values_are_refused():

@@ -23,6 +23,8 @@ struct tg_counters {
     _Atomic uint64_t accept_errors;
     _Atomic uint64_t tls_handshakes, tls_resumed; /* the TLS listener: handshakes completed, of which resumed */
     _Atomic uint64_t tls_handshake_failures;     /* listener connections that ended (error or EOF) before completing one */
+    _Atomic uint64_t buffers_in_use;             /* I/O buffers (32 KiB) handed out now (the worker's pool publishes it) */
+    _Atomic uint64_t buffer_waiting, buffer_waits; /* --max-buffer-memory: connections parked now, parks in all */
     struct tg_histogram upstream_connect;         /* new backend connections: connect(2) (+ TLS) to ready */
 };
 

@@ -343,6 +343,7 @@ int main(int argc, char **argv)
             return 2;
         }
         dp->config.proxy.max_buffers_per_worker = per_worker;
+        tg_metrics_set_buffer_limit((uint64_t)per_worker * TG_BUF_SIZE * (uint64_t)dp->config.workers);
     }
     if (max_per_ip) {
         tg_ip_limit_init(&ip_limit, max_per_ip);

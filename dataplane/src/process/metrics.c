@@ -2,6 +2,7 @@
 #include "process/metrics.h"
 #include "proxy/ws_kernel_relay.h"
 
+#include "buf.h"
 #include "histogram.h"
 #include "policy/traffic/redis_counter.h"
 #include "process/metrics_text.h"
@@ -14,12 +15,15 @@ static _Atomic uint64_t snapshot_version, snapshot_applied_ms, snapshot_apply_mi
 static _Atomic uint64_t apply_failures;
 static _Atomic int apply_last_success = -1; /* -1: nothing applied or refused yet */
 static struct tg_histogram apply_duration;   /* main thread: the single writer */
+static uint64_t buffer_limit_bytes;          /* set once before the workers start */
 
 void tg_metrics_init(int num_workers)
 {
     worker_count = num_workers > TG_METRICS_MAX_WORKERS ? TG_METRICS_MAX_WORKERS : num_workers;
     tg_metrics_series_init(num_workers);
 }
+
+void tg_metrics_set_buffer_limit(uint64_t bytes) { buffer_limit_bytes = bytes; }
 
 struct tg_counters *tg_metrics_shard(int worker) { return &shards[worker % TG_METRICS_MAX_WORKERS]; }
 
@@ -72,6 +76,10 @@ void tg_metrics_render(struct tg_metrics_text *t)
          offsetof(struct tg_counters, tls_handshakes)},
         {"tollgate_tls_resumed_handshakes_total", "counter", "TLS handshakes that resumed a session (tickets).",
          offsetof(struct tg_counters, tls_resumed)},
+        {"tollgate_buffer_waiting_connections", "gauge",
+         "Connections waiting (unread) for the --max-buffer-memory budget now.", offsetof(struct tg_counters, buffer_waiting)},
+        {"tollgate_buffer_waits_total", "counter",
+         "Times a connection had to wait for the --max-buffer-memory budget.", offsetof(struct tg_counters, buffer_waits)},
         {"tollgate_tls_handshake_failures_total", "counter",
          "TLS client connections that failed or ended before completing a handshake (fatal alert, error or EOF).",
          offsetof(struct tg_counters, tls_handshake_failures)},
@@ -91,6 +99,13 @@ void tg_metrics_render(struct tg_metrics_text *t)
              "tollgate_websocket_bytes_total{direction=\"backend_to_client\"} %llu\n",
          (unsigned long long)sum(offsetof(struct tg_counters, ws_bytes_c2b)),
          (unsigned long long)sum(offsetof(struct tg_counters, ws_bytes_b2c)));
+    tg_mtext_printf(t, "# HELP tollgate_buffer_memory_bytes Memory in I/O buffers handed out now (32 KiB each; "
+             "idle connections hold none).\n# TYPE tollgate_buffer_memory_bytes gauge\ntollgate_buffer_memory_bytes %llu\n",
+         (unsigned long long)sum(offsetof(struct tg_counters, buffers_in_use)) * TG_BUF_SIZE);
+    if (buffer_limit_bytes)
+        tg_mtext_printf(t, "# HELP tollgate_buffer_memory_limit_bytes The --max-buffer-memory budget (all workers).\n"
+                 "# TYPE tollgate_buffer_memory_limit_bytes gauge\ntollgate_buffer_memory_limit_bytes %llu\n",
+             (unsigned long long)buffer_limit_bytes);
     if (tg_krelay_requested()) /* --kernel-relay (issue 15): proxy/ws_kernel_relay.h */
         tg_mtext_printf(t, "# HELP tollgate_kernel_relay_sessions WebSocket sessions the kernel relays now (BPF sockmap).\n"
                  "# TYPE tollgate_kernel_relay_sessions gauge\ntollgate_kernel_relay_sessions %llu\n"

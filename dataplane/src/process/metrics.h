@@ -21,6 +21,8 @@ void tg_metrics_set_snapshot(uint64_t version, uint64_t applied_wall_ms, uint64_
 /* A snapshot was refused (invalid or older than the one in force) after apply_micros (main thread); timed 0: it
  * was refused before validation began (not JSON), counted but not timed. */
 void tg_metrics_snapshot_failed(int timed, uint64_t apply_micros);
+/* The --max-buffer-memory budget of all workers in bytes (0: none), rendered beside the buffers in use. */
+void tg_metrics_set_buffer_limit(uint64_t bytes);
 /* Appends everything as Prometheus text to t. */
 void tg_metrics_render(struct tg_metrics_text *t);
 

@@ -125,6 +125,8 @@ static void park(struct tg_server_conn *c, unsigned char need)
     else
         s->parked_head[q] = c;
     s->parked_tail[q] = c;
+    tg_counter_add(&s->counters->buffer_waiting, 1);
+    tg_counter_add(&s->counters->buffer_waits, 1);
     if (!ev_is_active(&s->unpark))
         ev_prepare_start(s->w->loop, &s->unpark);
     tg_debug("client %s waits for the buffer budget (%zu in use)", c->peer_ip, s->w->bufs.in_use);
@@ -146,6 +148,7 @@ static void unpark(struct tg_server_conn *c)
         s->parked_tail[q] = c->park_prev;
     c->park_next = c->park_prev = NULL;
     c->parked = 0;
+    tg_counter_sub(&s->counters->buffer_waiting, 1);
 }
 
 /* Before the loop sleeps: resume the parked connections the budget has room for now, oldest first — complete

@@ -77,6 +77,7 @@ int tg_proxy_worker_init(struct tg_proxy_worker *pw, struct tg_worker *w, const 
     pw->hooks = *hooks;
     tg_upstream_pool_init(&pw->pool, w, settings->upstream_idle_timeout_ms, settings->upstream_pool_per_endpoint);
     pw->pool.connect_times = &counters->upstream_connect;
+    w->bufs.in_use_gauge = &counters->buffers_in_use;
     tg_session_list_init(&pw->sessions);
     pw->tunnels.w = w;
     pw->tunnels.counters = counters;
