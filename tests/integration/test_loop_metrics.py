@@ -51,3 +51,37 @@ def test_iteration_histogram_per_worker(dp_factory, backends):
         assert counts == sorted(counts)  # cumulative
         assert counts[-1] == w["count"]
         assert w["sum"] >= 0
+
+
+def yields(dp) -> dict:
+    status, _, body = dp.admin("/metrics")
+    assert status == 200
+    fams = {f.name: f for f in prom_parser.text_string_to_metric_families(body.decode())}
+    fam = fams["tollgate_event_loop_yields"]  # prometheus_client drops a counter's _total suffix
+    assert fam.type == "counter" and fam.documentation
+    return {s.labels["worker"]: s.value for s in fam.samples if s.name.endswith("_total")}
+
+
+@pytest.mark.parametrize("after_us, expect_yields", [(1, True), (0, False)], ids=["yield-after-1us", "never"])
+def test_busy_iterations_yield(dp_factory, backends, after_us, expect_yields):
+    """--yield-after-us: an iteration that worked that long ends with sched_yield (counted per worker); 0 turns
+    it off. With a 1 µs threshold every iteration that served a request is busy enough."""
+    snap = it.snapshot(1, [it.group("it/main", [it.MAIN_HOST])],
+                       [it.proxy("it/loop", "/loop", [backends.pyws.endpoint()], strip=False)])
+    dp = dp_factory(snap, workers=2, args=["--yield-after-us", str(after_us)])
+    assert sorted(yields(dp)) == ["0", "1"]
+    for i in range(20):
+        http_get(dp, f"/loop/p{i}")
+    total = sum(yields(dp).values())
+    if expect_yields:
+        assert total >= 20, total
+    else:
+        assert total == 0
+
+
+def test_yield_flag_is_checked():
+    import subprocess
+    for bad in ("x", "-1", "1000001", ""):
+        r = subprocess.run([str(it.binary("tollgate-dataplane")), "--yield-after-us", bad],
+                           capture_output=True, text=True, timeout=10)
+        assert r.returncode == 2 and "--yield-after-us" in r.stderr, (bad, r.stderr)

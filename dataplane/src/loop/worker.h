@@ -64,6 +64,8 @@ struct tg_worker {
     uint64_t woke_ns;               /* monotonic ns of that wake-up */
     uint32_t iteration;             /* counts the loop's wake-ups (wraps): per-iteration budgets compare it */
     struct tg_histogram iterations; /* how long each loop iteration worked: from the wake-up to the next sleep */
+    uint64_t yield_after_ns;        /* an iteration that worked this long ends with sched_yield (0: never) */
+    _Atomic uint64_t yields;        /* how many times it did (written by this thread only; read by metrics) */
     struct tg_timer_wheel wheel;
     struct tg_buf_pool bufs;
     struct tg_deferred *deferred;   /* objects to free at the end of this loop iteration */

@@ -30,6 +30,7 @@ struct tg_dataplane_config {
     struct tg_proxy_settings proxy; /* listener, inbound limits and timeouts, upstream pools */
     int workers;
     uint64_t drain_timeout_ms;
+    size_t yield_after_us;      /* --yield-after-us (loop/worker.h yield_after_ns) */
 };
 
 struct tg_dataplane {

@@ -1,6 +1,8 @@
-/* loop_metrics.c — the event loops' own /metrics family: tollgate_event_loop_iteration_duration_seconds, one
+/* loop_metrics.c — the event loops' own /metrics families: tollgate_event_loop_iteration_duration_seconds, one
  * histogram per worker (label worker="N") of how long each loop iteration worked, from the wake-up to the next
- * sleep (loop/worker.c records it; a long iteration is every other connection's latency). Main thread, at scrape. */
+ * sleep (loop/worker.c records it; a long iteration is every other connection's latency), and
+ * tollgate_event_loop_yields_total, the busy iterations that gave the CPU away (--yield-after-us). Main thread,
+ * at scrape. */
 #include "process/dataplane.h"
 
 #include <stdio.h>
@@ -15,4 +17,9 @@ void tg_metrics_append_loop(struct tg_dataplane *dp, struct tg_metrics_text *t)
         snprintf(labels, sizeof labels, "worker=\"%d\"", i);
         tg_mtext_histogram(t, &dp->workers[i].iterations, name, labels);
     }
+    tg_mtext_family(t, "tollgate_event_loop_yields_total", "counter",
+                    "Loop iterations that worked at least --yield-after-us and ended with sched_yield, per worker.");
+    for (int i = 0; i < dp->num_workers; i++)
+        tg_mtext_printf(t, "tollgate_event_loop_yields_total{worker=\"%d\"} %llu\n", i,
+                        (unsigned long long)atomic_load_explicit(&dp->workers[i].yields, memory_order_relaxed));
 }

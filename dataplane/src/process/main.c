@@ -69,6 +69,9 @@ static void usage(FILE *out)
             "                              (suffix k, m or g: KiB, MiB, GiB; default 0: unlimited; at least\n"
             "                              512 KiB per worker); at the cap new work waits and new connections\n"
             "                              are closed at accept\n"
+            "  --yield-after-us N          a worker iteration that worked N µs ends with sched_yield, so workers\n"
+            "                              sharing a CPU take turns per iteration, not per time slice (default 30;\n"
+            "                              0: never)\n"
             "  --help\n");
 }
 
@@ -210,14 +213,16 @@ int main(int argc, char **argv)
     dp->config.proxy.upstream_idle_timeout_ms = 60000;
     dp->config.proxy.upstream_pool_per_endpoint = 64;
     dp->config.drain_timeout_ms = 10000;
+    dp->config.yield_after_us = 30;
 
     enum { OPT_LISTEN = 1, OPT_ADMIN, OPT_CONTROL, OPT_SNAPSHOT, OPT_WORKERS, OPT_DRAIN, OPT_MAX_HEADER,
            OPT_KEEPALIVE, OPT_HEADER_TIMEOUT, OPT_LOG_LEVEL, OPT_HELP, OPT_MAX_CONNS, OPT_MAX_CONNS_IP,
            OPT_BODY_TIMEOUT, OPT_ANALYTICS, OPT_ANALYTICS_QUEUE, OPT_PROBE, OPT_ADMIN_TOKEN, OPT_TLS_LISTEN,
            OPT_TLS_DEFAULT_HOST, OPT_TLS_TICKET_KEYS, OPT_TRUSTED, OPT_KERNEL_RELAY, OPT_ENCODED_SLASHES,
-           OPT_MAX_BUFFER_MEMORY };
+           OPT_MAX_BUFFER_MEMORY, OPT_YIELD_AFTER };
     static const struct option options[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
+        {"yield-after-us", required_argument, NULL, OPT_YIELD_AFTER},
         {"admin", required_argument, NULL, OPT_ADMIN},
         {"control-socket", required_argument, NULL, OPT_CONTROL},
         {"snapshot", required_argument, NULL, OPT_SNAPSHOT},
@@ -324,6 +329,16 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case OPT_YIELD_AFTER: {
+            char *us_end = NULL;
+            long long us = strtoll(optarg, &us_end, 10);
+            if (!*optarg || *us_end || us < 0 || us > 1000000) {
+                fprintf(stderr, "tollgate-dataplane: --yield-after-us: microseconds, 0..1000000 (0: never yield)\n");
+                return 2;
+            }
+            dp->config.yield_after_us = (size_t)us;
+            break;
+        }
         case OPT_MAX_BUFFER_MEMORY:
             if (parse_size_flag("--max-buffer-memory", optarg, &max_buffer_memory) != 0)
                 return 2;
@@ -377,8 +392,10 @@ int main(int argc, char **argv)
         .analytics = dp->analytics_path ? &dp->analytics.hooks : NULL,
     };
     for (int i = 0; i < dp->num_workers; i++) {
-        if (tg_worker_init(&dp->workers[i], i) != 0 ||
-            tg_proxy_worker_init(&dp->proxies[i], &dp->workers[i], &dp->config.proxy, tg_metrics_shard(i), &hooks) != 0)
+        if (tg_worker_init(&dp->workers[i], i) != 0)
+            return 1;
+        dp->workers[i].yield_after_ns = (uint64_t)dp->config.yield_after_us * 1000u;
+        if (tg_proxy_worker_init(&dp->proxies[i], &dp->workers[i], &dp->config.proxy, tg_metrics_shard(i), &hooks) != 0)
             return 1;
     }
     ev_async_init(&dp->acks, tg_control_on_acks);
