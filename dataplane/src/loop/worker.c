@@ -62,7 +62,10 @@ static void check_drained(struct tg_worker *w)
     if (!w->draining)
         return;
     if ((w->hooks.is_idle && w->hooks.is_idle(w->hooks.owner)) || tg_now_ms() >= w->drain_deadline_ms)
+    {
+        w->stopped = 1;
         ev_break(w->loop, EVBREAK_ALL);
+    }
 }
 
 static void on_wheel_tick(struct ev_loop *loop, ev_timer *t, int revents)
@@ -107,13 +110,20 @@ static void on_before_sleep(struct ev_loop *loop, ev_prepare *p, int revents)
     }
 }
 
-/* Runs first when the loop wakes (highest priority): the iteration's clock reading. */
+/* Runs first when the loop wakes (highest priority): the iteration's clock reading. An iteration with nothing
+ * else pending (a busy-poll spin that found no event) is not an iteration that worked: it is not
+ * timed; and only an event other than the timer wheel's tick extends the busy-poll window. */
 static void on_after_poll(struct ev_loop *loop, ev_check *c, int revents)
 {
     struct tg_worker *w = c->data;
-    w->woke_ns = now_ns();
-    w->now_ms = w->woke_ns / 1000000u;
+    uint64_t ns = now_ns();
+    w->now_ms = ns / 1000000u;
     w->iteration++;
+    unsigned pending = ev_pending_count(loop); /* this watcher's own entry is already off the queue */
+    if (pending > 0)
+        w->woke_ns = ns;
+    if (pending > (ev_is_pending(&w->wheel_tick) ? 1u : 0u))
+        w->worked_ns = ns; /* an event, not only the wheel's tick (timers alone do not keep a worker spinning) */
 }
 
 static void on_wakeup(struct ev_loop *loop, ev_async *a, int revents)
@@ -170,9 +180,21 @@ int tg_worker_init(struct tg_worker *w, int id)
     return 0;
 }
 
+/* Busy polling (busy_poll_ns > 0): for that long after an iteration that worked, the loop polls without sleeping,
+ * so the next event is found without a wake-up (on a virtual machine a cross-CPU wake-up costs tens of µs, paid
+ * at every hop of a relayed message); once the window passes with nothing to do, the loop sleeps as usual. The
+ * price is a CPU spinning for up to busy_poll_ns after each burst of work (HAProxy's busy-polling, bounded). */
 void tg_worker_run(struct tg_worker *w)
 {
-    ev_run(w->loop, 0);
+    if (!w->busy_poll_ns) {
+        ev_run(w->loop, 0);
+    } else {
+        while (!w->stopped) {
+            int spin = now_ns() - w->worked_ns < w->busy_poll_ns;
+            if (!ev_run(w->loop, spin ? EVRUN_NOWAIT : EVRUN_ONCE))
+                break;
+        }
+    }
     /* drained (or out of time): whatever is left is cut */
     if (w->hooks.on_exit)
         w->hooks.on_exit(w->hooks.owner);

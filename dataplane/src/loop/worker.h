@@ -65,6 +65,9 @@ struct tg_worker {
     uint32_t iteration;             /* counts the loop's wake-ups (wraps): per-iteration budgets compare it */
     struct tg_histogram iterations; /* how long each loop iteration worked: from the wake-up to the next sleep */
     uint64_t yield_after_ns;        /* an iteration that worked this long ends with sched_yield (0: never) */
+    uint64_t busy_poll_ns;          /* poll without sleeping this long after an iteration that worked (0: never) */
+    uint64_t worked_ns;             /* monotonic ns of the last iteration that had an event to handle */
+    int stopped;                    /* the drain ended the loop (busy polling's outer loop stops too) */
     _Atomic uint64_t yields;        /* how many times it did (written by this thread only; read by metrics) */
     struct tg_timer_wheel wheel;
     struct tg_buf_pool bufs;

@@ -31,6 +31,7 @@ struct tg_dataplane_config {
     int workers;
     uint64_t drain_timeout_ms;
     size_t yield_after_us;      /* --yield-after-us (loop/worker.h yield_after_ns) */
+    size_t busy_poll_us;        /* --busy-poll-us (loop/worker.h busy_poll_ns) */
 };
 
 struct tg_dataplane {

@@ -72,6 +72,8 @@ static void usage(FILE *out)
             "  --yield-after-us N          a worker iteration that worked N µs ends with sched_yield, so workers\n"
             "                              sharing a CPU take turns per iteration, not per time slice (default 30;\n"
             "                              0: never)\n"
+            "  --busy-poll-us N            poll without sleeping for N µs after each burst of work: no wake-up\n"
+            "                              latency, at the price of a spinning CPU (default 0: off)\n"
             "  --help\n");
 }
 
@@ -171,6 +173,19 @@ static int parse_count_flag(const char *name, const char *value, size_t *out)
     return 0;
 }
 
+/* Microseconds, 0..1000000 (zero_means: what 0 does, for the error message). */
+static int parse_micros_flag(const char *name, const char *value, const char *zero_means, size_t *out)
+{
+    char *end = NULL;
+    long long v = strtoll(value, &end, 10);
+    if (!*value || *end || v < 0 || v > 1000000) {
+        fprintf(stderr, "tollgate-dataplane: %s: microseconds, 0..1000000 (0: %s)\n", name, zero_means);
+        return -1;
+    }
+    *out = (size_t)v;
+    return 0;
+}
+
 /* A byte count with an optional binary suffix (k, m, g: KiB, MiB, GiB), up to 1 TiB. */
 static int parse_size_flag(const char *name, const char *value, size_t *out)
 {
@@ -219,10 +234,11 @@ int main(int argc, char **argv)
            OPT_KEEPALIVE, OPT_HEADER_TIMEOUT, OPT_LOG_LEVEL, OPT_HELP, OPT_MAX_CONNS, OPT_MAX_CONNS_IP,
            OPT_BODY_TIMEOUT, OPT_ANALYTICS, OPT_ANALYTICS_QUEUE, OPT_PROBE, OPT_ADMIN_TOKEN, OPT_TLS_LISTEN,
            OPT_TLS_DEFAULT_HOST, OPT_TLS_TICKET_KEYS, OPT_TRUSTED, OPT_KERNEL_RELAY, OPT_ENCODED_SLASHES,
-           OPT_MAX_BUFFER_MEMORY, OPT_YIELD_AFTER };
+           OPT_MAX_BUFFER_MEMORY, OPT_YIELD_AFTER, OPT_BUSY_POLL };
     static const struct option options[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"yield-after-us", required_argument, NULL, OPT_YIELD_AFTER},
+        {"busy-poll-us", required_argument, NULL, OPT_BUSY_POLL},
         {"admin", required_argument, NULL, OPT_ADMIN},
         {"control-socket", required_argument, NULL, OPT_CONTROL},
         {"snapshot", required_argument, NULL, OPT_SNAPSHOT},
@@ -329,16 +345,14 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
-        case OPT_YIELD_AFTER: {
-            char *us_end = NULL;
-            long long us = strtoll(optarg, &us_end, 10);
-            if (!*optarg || *us_end || us < 0 || us > 1000000) {
-                fprintf(stderr, "tollgate-dataplane: --yield-after-us: microseconds, 0..1000000 (0: never yield)\n");
+        case OPT_YIELD_AFTER:
+            if (parse_micros_flag("--yield-after-us", optarg, "never yield", &dp->config.yield_after_us) != 0)
                 return 2;
-            }
-            dp->config.yield_after_us = (size_t)us;
             break;
-        }
+        case OPT_BUSY_POLL:
+            if (parse_micros_flag("--busy-poll-us", optarg, "off", &dp->config.busy_poll_us) != 0)
+                return 2;
+            break;
         case OPT_MAX_BUFFER_MEMORY:
             if (parse_size_flag("--max-buffer-memory", optarg, &max_buffer_memory) != 0)
                 return 2;
@@ -395,6 +409,7 @@ int main(int argc, char **argv)
         if (tg_worker_init(&dp->workers[i], i) != 0)
             return 1;
         dp->workers[i].yield_after_ns = (uint64_t)dp->config.yield_after_us * 1000u;
+        dp->workers[i].busy_poll_ns = (uint64_t)dp->config.busy_poll_us * 1000u;
         if (tg_proxy_worker_init(&dp->proxies[i], &dp->workers[i], &dp->config.proxy, tg_metrics_shard(i), &hooks) != 0)
             return 1;
     }
