@@ -196,13 +196,14 @@ struct tg_tunnel *tg_tunnel_start(const struct tg_tunnel_env *env, const struct 
             r->ip_limit = setup->ip_limit;
         if (ip_text_kept)
             snprintf(r->client_ip, sizeof r->client_ip, "%s", setup->client_ip);
-    }
-    if (has_cred) {
-        r->cred = *setup->credential;
-        if (r->cred.expires_wall_ms)
-            r->cred_expiry_ms = t->started_ms + (r->cred.expires_wall_ms > now_wall ? r->cred.expires_wall_ms - now_wall : 0);
-        if (r->cred.recheck_interval_ms)
-            r->next_recheck_ms = t->started_ms + r->cred.recheck_interval_ms;
+        if (has_cred) {
+            r->cred = *setup->credential;
+            if (r->cred.expires_wall_ms)
+                r->cred_expiry_ms =
+                    t->started_ms + (r->cred.expires_wall_ms > now_wall ? r->cred.expires_wall_ms - now_wall : 0);
+            if (r->cred.recheck_interval_ms)
+                r->next_recheck_ms = t->started_ms + r->cred.recheck_interval_ms;
+        }
     }
     tg_timer_init(&t->timer, on_tunnel_timer);
 
