@@ -317,6 +317,13 @@ static void test_client_address_and_ip_slot(void)
     tg_session_client_ip(&s, back);
     CHECK_EQ_STR(back, "");
     CHECK_EQ_INT(tg_session_set_client_ip(&s, "not an address"), -1);
+    /* IPv4 is stored without formatting it back: only inet_ntop's dotted quad may be accepted */
+    static const char *not_ntop[] = {"01.2.3.4", "1.2.3", "1.2.3.04", "256.1.1.1", "1.2.3.4 ", "0x1.2.3.4"};
+    for (size_t i = 0; i < sizeof not_ntop / sizeof not_ntop[0]; i++)
+        CHECK_EQ_INT(tg_session_set_client_ip(&s, not_ntop[i]), -1);
+    CHECK_EQ_INT(tg_session_set_client_ip(&s, "255.255.255.255"), 0);
+    tg_session_client_ip(&s, back);
+    CHECK_EQ_STR(back, "255.255.255.255");
 
     struct tg_ip_limit limit;
     tg_ip_limit_init(&limit, 4);

@@ -37,8 +37,8 @@
  * with its header. A field added here moves every idle session to the next 16-byte chunk size: put what only
  * some sessions need into struct tg_tunnel_rare instead. */
 _Static_assert(sizeof(void *) != 8 || sizeof(struct tg_tunnel) <= 440, "struct tg_tunnel grew: see the comment");
-/* budget_used is a 24-bit field: it never exceeds the budget plus one read of at most a buffer */
-_Static_assert(TUNNEL_BYTES_PER_ITERATION + TG_BUF_SIZE < (1u << 24), "budget_used is 24 bits");
+/* a direction's validated bytes are in one buffer */
+_Static_assert(TG_BUF_SIZE <= UINT16_MAX, "tg_ws_direction.validated is 16 bits");
 
 /* What only some sessions need, allocated only for them (tunnel.rare): an idle session without a credential,
  * debug or analytics record or kernel relay holds the tunnel struct alone. */
@@ -377,7 +377,7 @@ static int validate_to_boundary(struct tg_tunnel *t, struct tg_ws_direction *d, 
         }
         if (ev.consumed == 0 && ev.need_more)
             break;
-        d->validated += (uint32_t)ev.consumed;
+        d->validated += (uint16_t)ev.consumed;
         count_relayed(t, from_client, ev.consumed, (uint64_t)ev.message_ended);
         if (ev.frame_ended) {
             d->stop = 1;
@@ -406,7 +406,7 @@ static int validate_input(struct tg_tunnel *t, struct tg_ws_direction *d, struct
         size_t len = tg_buf_len(in) - d->validated;
         struct tg_ws_scan sc;
         enum tg_ws_track_result r = tg_ws_tracker_scan(&d->tracker, p, len, max, &sc);
-        d->validated += (uint32_t)sc.consumed;
+        d->validated += (uint16_t)sc.consumed;
         bytes += sc.consumed;
         messages += sc.messages;
         if (r != TG_WS_TRACK_OK || sc.stop == TG_WS_SCAN_TOO_BIG) {
@@ -426,10 +426,9 @@ static int validate_input(struct tg_tunnel *t, struct tg_ws_direction *d, struct
 }
 
 /* Moves what it can from src to dst. Returns -1 when the tunnel was destroyed. */
-static int pump_direction(struct tg_tunnel *t, struct tg_ws_direction *d, struct tg_conn *src, struct tg_conn *dst,
-                          int from_client)
+static int pump_direction(struct tg_tunnel *t, struct tg_worker *w, struct tg_ws_direction *d, struct tg_conn *src,
+                          struct tg_conn *dst, int from_client)
 {
-    struct tg_worker *w = t->env->w;
     int reads = 0;
     for (;;) {
         if (dst->out) { /* the 101 head, or an injected close frame, goes before anything else */
@@ -452,7 +451,7 @@ static int pump_direction(struct tg_tunnel *t, struct tg_ws_direction *d, struct
                 if (n < 0)
                     return 0;
                 tg_buf_consume(src->in, (size_t)n);
-                d->validated -= (uint32_t)n;
+                d->validated -= (uint16_t)n;
                 if (d->validated > 0)
                     return 0;
             }
@@ -502,7 +501,7 @@ static int pump_direction(struct tg_tunnel *t, struct tg_ws_direction *d, struct
         reads++;
         if (n > 0) {
             src->in->tail += (uint32_t)n;
-            d->budget_used += (unsigned)n;
+            d->budget_used += (uint32_t)n;
             atomic_store_explicit(&t->session.last_activity_ms, tg_worker_now_ms(w), memory_order_relaxed);
             continue;
         }
@@ -540,9 +539,8 @@ static int all_flushed(const struct tg_tunnel *t)
            !t->c2b.inject_pending && !t->b2c.inject_pending;
 }
 
-static void set_interest(struct tg_tunnel *t)
+static void set_interest(struct tg_tunnel *t, struct ev_loop *loop)
 {
-    struct ev_loop *loop = t->env->w->loop;
     /* a side is read while what it sent before has been taken by the other side (backpressure) */
     int client_ev = 0, backend_ev = 0;
     if (!t->c2b.eof && t->c2b.validated == 0 && !t->backend.out)
@@ -559,12 +557,13 @@ static void set_interest(struct tg_tunnel *t)
 
 static void tunnel_pump(struct tg_tunnel *t)
 {
+    struct tg_worker *w = t->env->w;
     if (krelay_of(t) && !krelay_user_space(t))
         return; /* kernel relay hook: the kernel relays, or is handing the session back (TG_KRELAY_BACK pumps) */
     for (int round = 0; round < 4 && t->state != TG_TUNNEL_DONE; round++) {
-        if (pump_direction(t, &t->c2b, &t->client, &t->backend, 1) < 0)
+        if (pump_direction(t, w, &t->c2b, &t->client, &t->backend, 1) < 0)
             return;
-        if (pump_direction(t, &t->b2c, &t->backend, &t->client, 0) < 0)
+        if (pump_direction(t, w, &t->b2c, &t->backend, &t->client, 0) < 0)
             return;
         if (t->state == TG_TUNNEL_DONE)
             return;
@@ -601,7 +600,7 @@ static void tunnel_pump(struct tg_tunnel *t)
         }
     }
     krelay_offer(t); /* kernel relay hook: an idle session at frame boundaries both ways may move there */
-    set_interest(t);
+    set_interest(t, w->loop);
 }
 
 static void on_client_io(struct ev_loop *loop, ev_io *io, int revents)

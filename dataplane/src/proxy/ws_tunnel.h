@@ -27,9 +27,8 @@
 /* One direction of the relay (client→backend or backend→client): 32 bytes. */
 struct tg_ws_direction {
     struct tg_ws_tracker tracker;
-    uint32_t validated;              /* bytes at the front of the source's in-buffer checked and ready to write */
-    unsigned budget_used : 24;       /* bytes read from the source in the tunnel's budget_iteration (at most the
-                                        per-iteration budget plus one buffer: ws_tunnel.c checks it fits) */
+    uint16_t validated;              /* bytes at the front of the source's in-buffer checked and ready to write
+                                        (≤ one buffer: ws_tunnel.c checks it fits) */
     unsigned close_seen : 1;         /* a close frame from the source was relayed */
     unsigned eof : 1;                /* the source's read side ended (EOF or error) */
     unsigned stop : 1;               /* relay nothing more (proxy close: stop at the next frame boundary) */
@@ -37,6 +36,7 @@ struct tg_ws_direction {
     unsigned inject_pending : 1;     /* the proxy's close frame (the tunnel's close_reason) must be written to
                                         the destination */
     unsigned injected : 1;           /* it was queued */
+    uint32_t budget_used;            /* bytes read from the source in the tunnel's budget_iteration */
 };
 
 /* States: OPEN — relaying both ways. CLOSING — the proxy is closing the session (timeout, limit, shutdown,
