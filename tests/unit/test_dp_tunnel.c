@@ -9,6 +9,7 @@
 #include "config/endpoint.h"
 #include "loop/worker.h"
 #include "proxy/sessions.h"
+#include "proxy/ip_limit.h"
 #include "proxy/ws_tunnel.h"
 #include "tg_test.h"
 #include "tg_test_net.h"
@@ -59,13 +60,18 @@ static size_t drain(struct rig *r, int fd, uint8_t *out, size_t cap, int ms)
     return have;
 }
 
+/* the client address and --max-connections-per-ip table the next rig_up uses */
+static const char *rig_client_ip = "192.0.2.7";
+static struct tg_ip_limit *rig_ip_limit;
+
 static void rig_up(struct rig *r, const char *queued_to_client, const struct tg_credential *cred,
                    uint64_t max_message)
 {
     memset(r, 0, sizeof *r);
     tg_worker_init(&r->w, 0);
     tg_session_list_init(&r->sessions);
-    r->env = (struct tg_tunnel_env){.w = &r->w, .counters = &r->counters, .sessions = &r->sessions};
+    r->env = (struct tg_tunnel_env){
+        .w = &r->w, .counters = &r->counters, .sessions = &r->sessions, .ip_limit = rig_ip_limit};
     char err[64];
     r->ep = tg_endpoint_intern("127.0.0.1", 9, err, sizeof err);
     r->proxy.id = "ns/chat";
@@ -97,7 +103,8 @@ static void rig_up(struct rig *r, const char *queued_to_client, const struct tg_
         .ep = r->ep,
         .ep_counted = 1,
         .credential = cred,
-        .client_ip = "192.0.2.7",
+        .client_ip = rig_client_ip,
+        .ip_limit = rig_ip_limit, /* the caller took the slot */
     };
     atomic_fetch_add(&r->ep->active, 1);
     r->t = tg_tunnel_start(&r->env, &setup);
@@ -147,7 +154,9 @@ static void view(void *arg, const struct tg_session *s)
     view_bytes_b2c = atomic_load(&s->bytes[TG_SESSION_B2C]);
     CHECK_EQ_STR(s->proxy->id, "ns/chat");
     CHECK_EQ_STR(s->environment, "prod");
-    CHECK_EQ_STR(s->client_ip, "192.0.2.7");
+    char ip[TG_IP_TEXT_MAX];
+    tg_session_client_ip(s, ip);
+    CHECK_EQ_STR(ip, "192.0.2.7");
 }
 
 static void test_relay_byte_for_byte(void)
@@ -218,8 +227,7 @@ static void test_proxy_close_at_frame_boundary(void)
     CHECK_EQ_INT(write(r.client_peer, sent, 8), 8);
     size_t n = drain(&r, r.backend_peer, got, 8, 100);
     CHECK_EQ_INT(n, 8);
-    tg_tunnel_close(r.t, TG_WS_CLOSE_POLICY, "token revoked", TG_WS_CLOSE_GOING_AWAY, "token revoked",
-                    TG_CLOSED_BY_PROXY);
+    tg_tunnel_close(r.t, TG_TUNNEL_TOKEN_REVOKED, TG_CLOSED_BY_PROXY);
     /* nothing is injected mid-frame: the backend gets the rest of the frame first, then the masked close */
     run_ms(&r, 10);
     CHECK_EQ_INT(read(r.backend_peer, got, sizeof got), -1);
@@ -293,8 +301,58 @@ static void test_limits_and_lost_backend(void)
     rig_down(&r);
 }
 
+/* The session keeps the client's address in binary (17 bytes): it reads back exactly as the handshake wrote it,
+ * and the --max-connections-per-ip slot goes back under the same text, also for a text it cannot represent. */
+static void test_client_address_and_ip_slot(void)
+{
+    static const char *exact[] = {"192.0.2.7", "2001:db8::7", "::ffff:192.0.2.7", "::1", ""};
+    struct tg_session s;
+    char back[TG_IP_TEXT_MAX];
+    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++) {
+        CHECK_EQ_INT(tg_session_set_client_ip(&s, exact[i]), 0);
+        tg_session_client_ip(&s, back);
+        CHECK_EQ_STR(back, exact[i]);
+    }
+    CHECK_EQ_INT(tg_session_set_client_ip(&s, "2001:DB8::7"), -1); /* not inet_ntop's form */
+    tg_session_client_ip(&s, back);
+    CHECK_EQ_STR(back, "");
+    CHECK_EQ_INT(tg_session_set_client_ip(&s, "not an address"), -1);
+    /* IPv4 is stored without formatting it back: only inet_ntop's dotted quad may be accepted */
+    static const char *not_ntop[] = {"01.2.3.4", "1.2.3", "1.2.3.04", "256.1.1.1", "1.2.3.4 ", "0x1.2.3.4"};
+    for (size_t i = 0; i < sizeof not_ntop / sizeof not_ntop[0]; i++)
+        CHECK_EQ_INT(tg_session_set_client_ip(&s, not_ntop[i]), -1);
+    CHECK_EQ_INT(tg_session_set_client_ip(&s, "255.255.255.255"), 0);
+    tg_session_client_ip(&s, back);
+    CHECK_EQ_STR(back, "255.255.255.255");
+
+    struct tg_ip_limit limit;
+    tg_ip_limit_init(&limit, 4);
+    static const char *held[] = {"198.51.100.9", "2001:DB8::7"};
+    for (size_t i = 0; i < 2; i++) {
+        struct rig r;
+        CHECK_EQ_INT(tg_ip_limit_acquire(&limit, held[i]), 1);
+        rig_client_ip = held[i];
+        rig_ip_limit = &limit;
+        rig_up(&r, NULL, NULL, 0);
+        CHECK_EQ_INT(tg_ip_limit_count(&limit, held[i]), 1);
+        close(r.client_peer); /* both peers go: the session ends and its slot goes back */
+        close(r.backend_peer);
+        for (int waited = 0; waited < 2000 && tg_session_list_count(&r.sessions) > 0; waited += 10)
+            run_ms(&r, 10);
+        CHECK_EQ_INT(tg_session_list_count(&r.sessions), 0);
+        CHECK_EQ_INT(tg_ip_limit_count(&limit, held[i]), 0);
+        r.client_peer = open("/dev/null", O_RDONLY); /* rig_down closes them */
+        r.backend_peer = open("/dev/null", O_RDONLY);
+        rig_down(&r);
+        rig_client_ip = "192.0.2.7";
+        rig_ip_limit = NULL;
+    }
+    tg_ip_limit_destroy(&limit);
+}
+
 int main(void)
 {
+    test_client_address_and_ip_slot();
     test_relay_byte_for_byte();
     test_proxy_close_at_frame_boundary();
     test_token_expiry_closes();

@@ -31,17 +31,18 @@ struct tg_transport {
 extern const struct tg_transport tg_transport_plain;
 
 struct tg_conn {
-    int fd;
     ev_io io;                   /* io.data = the protocol object owning this conn */
     const struct tg_transport *tp;
     void *tls;                  /* the transport's state (an SSL *, loop/tls_transport.h); NULL for plain TCP */
     struct tg_buf *in;          /* bytes read and not yet consumed (NULL while none) */
     struct tg_buf *out;         /* bytes to write (NULL while none) */
-    unsigned char readable;     /* the last event said readable and no read has hit EAGAIN since */
-    unsigned char writable;     /* the last write did not hit EAGAIN */
-    unsigned char read_eof;     /* the peer closed its side (read returned 0) */
-    unsigned char write_shut;   /* we shut our write side */
-    unsigned char io_error;     /* a read or write failed (ECONNRESET, EPIPE...) */
+    int fd;
+    /* one byte of flags (88 bytes in all: a relayed session holds two conns, docs/performance.md) */
+    unsigned readable : 1;      /* the last event said readable and no read has hit EAGAIN since */
+    unsigned writable : 1;      /* the last write did not hit EAGAIN */
+    unsigned read_eof : 1;      /* the peer closed its side (read returned 0) */
+    unsigned write_shut : 1;    /* we shut our write side */
+    unsigned io_error : 1;      /* a read or write failed (ECONNRESET, EPIPE...) */
 };
 
 /* Prepares c for fd (non-blocking already) with callback cb and owner data; not started yet. */

@@ -85,8 +85,9 @@ static void add_session(void *arg, const struct tg_session *s)
     struct sessions_view *v = arg;
     if (json_array_size(v->list) >= 100000)
         return;
-    char id[32], started[40];
+    char id[32], started[40], client[TG_IP_TEXT_MAX];
     snprintf(id, sizeof id, "%llu", (unsigned long long)s->id);
+    tg_session_client_ip(s, client);
     tg_format_rfc3339(s->started_wall_ms, started, sizeof started);
     /* a kernel-relayed session (--kernel-relay): what the BPF map counted since the session last collected */
     uint64_t kb[2], km[2], kernel_last;
@@ -103,7 +104,7 @@ static void add_session(void *arg, const struct tg_session *s)
     if (kernel_last > last)
         last = kernel_last; /* the kernel relayed since the tunnel last collected */
     json_array_append_new(v->list, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:i,s:I}", "id", id, "environment",
-                                             s->environment, "proxy", s->proxy->id, "client", s->client_ip,
+                                             s->environment, "proxy", s->proxy->id, "client", client,
                                              "endpoint", s->ep->name, "startedAt", started, "messages", messages,
                                              "bytes", bytes, "worker", v->worker, "idleMs",
                                              (json_int_t)(v->now_ms > last ? v->now_ms - last : 0)));

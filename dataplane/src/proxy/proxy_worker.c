@@ -84,6 +84,7 @@ int tg_proxy_worker_init(struct tg_proxy_worker *pw, struct tg_worker *w, const 
     pw->tunnels.sessions = &pw->sessions;
     pw->tunnels.debug = hooks->debug;
     pw->tunnels.metrics = hooks->metrics;
+    pw->tunnels.ip_limit = settings->ip_limit; /* where sessions give their address's slot back */
     tg_http_server_init(&pw->server, w, settings, counters, &pw->pool, &pw->tunnels);
     pw->server.metrics = hooks->metrics;
     pw->server.debug = hooks->debug;

@@ -7,6 +7,7 @@
 #define TG_SESSIONS_H
 
 #include "config/snapshot.h"
+#include "ip_cidr.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -22,14 +23,25 @@ struct tg_session {
     const struct tg_proxy_cfg *proxy; /* in the snapshot the session holds a reference to */
     const char *environment;        /* the environment the proxy was reached under */
     struct tg_endpoint *ep;         /* the backend endpoint (the session holds one ep->active) */
-    char client_ip[46];
     _Atomic uint64_t messages[2];   /* complete data messages relayed, by direction */
     _Atomic uint64_t bytes[2];      /* frame bytes relayed, headers included, by direction */
     _Atomic uint64_t last_activity_ms; /* monotonic ms (clock.h) of the last read from either side: the idle
                                           timeout's base and /sessions' idleMs; stamped once per read */
     _Atomic uint32_t kr_slot1;      /* --kernel-relay: 1 + its client socket's slot (0: none); what the kernel
                                        relayed since the last collect is added from there (tg_krelay_pending) */
-};
+    struct tg_ip client;            /* the client's address (tg_session_set_client_ip; family 0: none) */
+    uint8_t closed_by;              /* the owner's: who ended it (ws_tunnel.h enum tg_closed_by) */
+    uint16_t close_code;            /* the owner's: the close code of the session's end, as the client saw it */
+};                                  /* 120 bytes: one per idle session (docs/performance.md) */
+
+/* Records the client's address from its text form (what the handshake saw: a socket peer or an
+ * X-Forwarded-For entry, as inet_ntop writes them). 0 when tg_session_client_ip gives the same text back; -1
+ * when the text is not such an address (it then reads back as ""), so a caller that must give the exact text
+ * back elsewhere (tg_ip_limit_release) keeps its own copy. */
+int tg_session_set_client_ip(struct tg_session *s, const char *text);
+/* The client's address as text into out[TG_IP_TEXT_MAX] ("" when none). Any thread (the bytes never change
+ * while the session is listed). */
+void tg_session_client_ip(const struct tg_session *s, char *out);
 
 struct tg_session_list {
     pthread_mutex_t lock;

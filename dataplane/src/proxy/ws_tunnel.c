@@ -33,6 +33,43 @@
 /* A close frame relayed from one peer must be answered (and the session ended) within this time; a peer that
  * never answers does not hold both sockets until the idle timeout (HAProxy's `timeout client-fin` idea). */
 #define TUNNEL_CLOSE_HANDSHAKE_MS 2000
+/* What an idle session costs (docs/performance.md "Memory per idle session"): 440 bytes, a 448-byte malloc chunk
+ * with its header. A field added here moves every idle session to the next 16-byte chunk size: put what only
+ * some sessions need into struct tg_tunnel_rare instead. */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct tg_tunnel) <= 440, "struct tg_tunnel grew: see the comment");
+/* a direction's validated bytes are in one buffer */
+_Static_assert(TG_BUF_SIZE <= UINT16_MAX, "tg_ws_direction.validated is 16 bits");
+
+/* What only some sessions need, allocated only for them (tunnel.rare): an idle session without a credential,
+ * debug or analytics record or kernel relay holds the tunnel struct alone. */
+struct tg_tunnel_rare {
+    struct tg_credential cred;       /* the credential that admitted the session (kind NONE: none) */
+    uint64_t cred_expiry_ms;         /* monotonic deadline of cred's expiry (0: none) */
+    uint64_t next_recheck_ms;        /* monotonic time of the next introspection recheck (0: none) */
+    uint64_t debug_handle;           /* its 101's debug-session record (0: none) */
+    struct tg_analytics_capture *analytics; /* its analytics record, written at the end (NULL: off) */
+    struct tg_krelay_sess *krelay;   /* its sockets are in the kernel relay's sockmap (NULL: never were) */
+    struct tg_ip_limit *ip_limit;    /* where the slot goes back when not env->ip_limit (NULL: there) */
+    unsigned char recheck_pending;   /* a recheck is in flight: the object is freed only after its answer */
+    char client_ip[TG_IP_TEXT_MAX];  /* the slot's address text when the session's form cannot give it back
+                                        ("": it can) */
+};
+
+/* The close frames of each enum tg_tunnel_close_reason (code 0: that side gets none). */
+static const struct {
+    uint16_t to_client, to_backend;
+    const char *text;
+} close_reasons[] = {
+    [TG_TUNNEL_SHUTDOWN] = {TG_WS_CLOSE_GOING_AWAY, TG_WS_CLOSE_GOING_AWAY, "server shutting down"},
+    [TG_TUNNEL_PROTOCOL_ERROR] = {TG_WS_CLOSE_PROTOCOL_ERROR, TG_WS_CLOSE_PROTOCOL_ERROR, "protocol error"},
+    [TG_TUNNEL_TOO_BIG] = {TG_WS_CLOSE_TOO_BIG, TG_WS_CLOSE_TOO_BIG, "message too big"},
+    [TG_TUNNEL_CLIENT_GONE] = {0, TG_WS_CLOSE_GOING_AWAY, "client went away"},
+    [TG_TUNNEL_BACKEND_LOST] = {TG_WS_CLOSE_BAD_GATEWAY, 0, "backend connection lost"},
+    [TG_TUNNEL_TOKEN_REVOKED] = {TG_WS_CLOSE_POLICY, TG_WS_CLOSE_GOING_AWAY, "token revoked"},
+    [TG_TUNNEL_TOKEN_EXPIRED] = {TG_WS_CLOSE_POLICY, TG_WS_CLOSE_GOING_AWAY, "token expired"},
+    [TG_TUNNEL_MAX_LIFETIME] = {TG_WS_CLOSE_GOING_AWAY, TG_WS_CLOSE_GOING_AWAY, "max lifetime reached"},
+    [TG_TUNNEL_IDLE_TIMEOUT] = {TG_WS_CLOSE_GOING_AWAY, TG_WS_CLOSE_GOING_AWAY, "idle timeout"},
+};
 
 static _Atomic uint64_t next_session_id = 1;
 
@@ -56,10 +93,26 @@ const char *tg_closed_by_str(enum tg_closed_by who)
 
 static void free_tunnel(struct tg_deferred *d)
 {
-    struct tg_tunnel *t = (struct tg_tunnel *)d;
-    free(t->cred);
+    struct tg_tunnel *t = (struct tg_tunnel *)((char *)d - offsetof(struct tg_tunnel, deferred));
+    free(t->rare);
     free(t);
 }
+
+/* The end of a DONE tunnel's life: the timer's bytes become the deferred-free link (the timer is cancelled). */
+static void defer_free_tunnel(struct tg_tunnel *t)
+{
+    t->deferred.free_fn = free_tunnel;
+    tg_worker_defer_free(t->env->w, &t->deferred);
+}
+
+static const struct tg_credential *cred_of(const struct tg_tunnel *t)
+{
+    return t->rare && t->rare->cred.kind != TG_CRED_NONE ? &t->rare->cred : NULL;
+}
+
+static struct tg_krelay_sess *krelay_of(const struct tg_tunnel *t) { return t->rare ? t->rare->krelay : NULL; }
+
+static int recheck_pending(const struct tg_tunnel *t) { return t->rare && t->rare->recheck_pending; }
 
 static uint64_t last_activity(const struct tg_tunnel *t)
 {
@@ -74,19 +127,29 @@ static void refresh_timer(struct tg_tunnel *t)
             deadline = last_activity(t) + t->session.proxy->ws_idle_timeout_ms;
         if (t->session.proxy->ws_max_lifetime_ms && t->started_ms + t->session.proxy->ws_max_lifetime_ms < deadline)
             deadline = t->started_ms + t->session.proxy->ws_max_lifetime_ms;
-        if (t->cred_expiry_ms && t->cred_expiry_ms < deadline)
-            deadline = t->cred_expiry_ms;
-        if (t->next_recheck_ms && !t->recheck_pending && t->next_recheck_ms < deadline)
-            deadline = t->next_recheck_ms;
+        const struct tg_tunnel_rare *r = t->rare;
+        if (r && r->cred_expiry_ms && r->cred_expiry_ms < deadline)
+            deadline = r->cred_expiry_ms;
+        if (r && r->next_recheck_ms && !r->recheck_pending && r->next_recheck_ms < deadline)
+            deadline = r->next_recheck_ms;
         if (t->close_started_ms && t->close_started_ms + TUNNEL_CLOSE_HANDSHAKE_MS < deadline)
             deadline = t->close_started_ms + TUNNEL_CLOSE_HANDSHAKE_MS;
     } else {
         deadline = t->closing_deadline_ms;
     }
+    struct tg_timer_wheel *wheel = &t->env->w->wheel;
     if (deadline == UINT64_MAX)
-        tg_timer_cancel(&t->w->wheel, &t->timer);
+        tg_timer_cancel(wheel, &t->timer);
     else if (!tg_timer_is_scheduled(&t->timer) || t->timer.deadline_ms != deadline)
-        tg_timer_schedule(&t->w->wheel, &t->timer, deadline);
+        tg_timer_schedule(wheel, &t->timer, deadline);
+}
+
+/* The side allocation, made on first need (NULL when out of memory). */
+static struct tg_tunnel_rare *rare_of(struct tg_tunnel *t)
+{
+    if (!t->rare)
+        t->rare = calloc(1, sizeof *t->rare);
+    return t->rare;
 }
 
 struct tg_tunnel *tg_tunnel_start(const struct tg_tunnel_env *env, const struct tg_tunnel_setup *setup)
@@ -95,9 +158,16 @@ struct tg_tunnel *tg_tunnel_start(const struct tg_tunnel_env *env, const struct 
     struct tg_tunnel *t = calloc(1, sizeof *t);
     if (!t)
         return NULL;
-    t->w = w;
     t->env = env;
-    t->deferred.free_fn = free_tunnel;
+    int has_cred = setup->credential && setup->credential->kind != TG_CRED_NONE;
+    /* the client's address lives in the session in 17 bytes; a slot taken by a text it cannot give back (not
+     * inet_ntop's form: never from today's handshake) keeps that text for its release */
+    int ip_text_kept = tg_session_set_client_ip(&t->session, setup->client_ip) != 0 && setup->ip_limit;
+    int foreign_limit = setup->ip_limit && setup->ip_limit != env->ip_limit;
+    if ((has_cred || setup->debug_handle || setup->analytics || ip_text_kept || foreign_limit) && !rare_of(t)) {
+        free(t);
+        return NULL; /* nothing moved yet */
+    }
     tg_conn_move(w->loop, &t->client, setup->client, on_client_io, t);
     tg_conn_move(w->loop, &t->backend, setup->backend, on_backend_io, t);
     t->snap = setup->snap; /* the session keeps the snapshot its proxy config lives in */
@@ -114,21 +184,25 @@ struct tg_tunnel *tg_tunnel_start(const struct tg_tunnel_env *env, const struct 
     uint64_t now_wall = tg_wall_ms();
     t->session.started_wall_ms = now_wall;
     t->session.environment = setup->route->environment;
-    snprintf(t->session.client_ip, sizeof t->session.client_ip, "%s", setup->client_ip);
-    t->ip_limit = setup->ip_limit;
+    t->ip_counted = setup->ip_limit != NULL;
     t->started_ms = tg_now_ms();
     atomic_store_explicit(&t->session.last_activity_ms, t->started_ms, memory_order_relaxed);
-    t->close_code = 1005; /* "no status" until a close frame says otherwise */
-    t->debug_handle = setup->debug_handle;
-    t->analytics = setup->analytics;
-    if (setup->credential && setup->credential->kind != TG_CRED_NONE) {
-        t->cred = malloc(sizeof *t->cred);
-        if (t->cred) {
-            *t->cred = *setup->credential;
-            if (t->cred->expires_wall_ms)
-                t->cred_expiry_ms = t->started_ms + (t->cred->expires_wall_ms > now_wall ? t->cred->expires_wall_ms - now_wall : 0);
-            if (t->cred->recheck_interval_ms)
-                t->next_recheck_ms = t->started_ms + t->cred->recheck_interval_ms;
+    t->session.close_code = 1005; /* "no status" until a close frame says otherwise */
+    struct tg_tunnel_rare *r = t->rare;
+    if (r) {
+        r->debug_handle = setup->debug_handle;
+        r->analytics = setup->analytics;
+        if (foreign_limit)
+            r->ip_limit = setup->ip_limit;
+        if (ip_text_kept)
+            snprintf(r->client_ip, sizeof r->client_ip, "%s", setup->client_ip);
+        if (has_cred) {
+            r->cred = *setup->credential;
+            if (r->cred.expires_wall_ms)
+                r->cred_expiry_ms =
+                    t->started_ms + (r->cred.expires_wall_ms > now_wall ? r->cred.expires_wall_ms - now_wall : 0);
+            if (r->cred.recheck_interval_ms)
+                r->next_recheck_ms = t->started_ms + r->cred.recheck_interval_ms;
         }
     }
     tg_timer_init(&t->timer, on_tunnel_timer);
@@ -138,8 +212,7 @@ struct tg_tunnel *tg_tunnel_start(const struct tg_tunnel_env *env, const struct 
     tg_counter_add(&env->counters->ws_sessions_active, 1);
     refresh_timer(t);
     if (setup->draining) {
-        tg_tunnel_close(t, TG_WS_CLOSE_GOING_AWAY, "server shutting down", TG_WS_CLOSE_GOING_AWAY,
-                        "server shutting down", TG_CLOSED_BY_PROXY);
+        tg_tunnel_close(t, TG_TUNNEL_SHUTDOWN, TG_CLOSED_BY_PROXY);
         return t;
     }
     tunnel_pump(t);
@@ -148,64 +221,69 @@ struct tg_tunnel *tg_tunnel_start(const struct tg_tunnel_env *env, const struct 
 
 static void destroy_tunnel(struct tg_tunnel *t)
 {
-    struct tg_worker *w = t->w;
+    struct tg_worker *w = t->env->w;
     if (t->state == TG_TUNNEL_DONE)
         return;
     t->state = TG_TUNNEL_DONE;
     tg_timer_cancel(&w->wheel, &t->timer);
-    if (t->krelay) { /* kernel relay hook: last counts, then the slots go (before the sockets close) */
+    struct tg_tunnel_rare *r = t->rare;
+    if (r && r->krelay) { /* kernel relay hook: last counts, then the slots go (before the sockets close) */
         krelay_collect(t);
-        tg_krelay_release(t->krelay);
-        t->krelay = NULL;
+        tg_krelay_release(r->krelay);
+        r->krelay = NULL;
     }
     tg_conn_close(w->loop, &t->client, &w->bufs);
     tg_conn_close(w->loop, &t->backend, &w->bufs);
     atomic_fetch_sub_explicit(&t->session.ep->active, 1, memory_order_relaxed);
     tg_session_list_remove(t->env->sessions, &t->session);
-    if (t->ip_limit) {
-        tg_ip_limit_release(t->ip_limit, t->session.client_ip);
-        t->ip_limit = NULL;
+    if (t->ip_counted) {
+        char ip[TG_IP_TEXT_MAX];
+        if (r && r->client_ip[0])
+            snprintf(ip, sizeof ip, "%s", r->client_ip);
+        else
+            tg_session_client_ip(&t->session, ip);
+        tg_ip_limit_release(r && r->ip_limit ? r->ip_limit : t->env->ip_limit, ip);
+        t->ip_counted = 0;
     }
     tg_counter_sub(&t->env->counters->ws_sessions_active, 1);
     tg_counter_sub(&t->env->counters->connections_active, 1);
+    enum tg_closed_by closed_by = (enum tg_closed_by)t->session.closed_by;
+    unsigned close_code = t->session.close_code;
     tg_debug("session %llu closed: code %u by %s, %llu/%llu messages", (unsigned long long)t->session.id,
-             (unsigned)t->close_code, tg_closed_by_str(t->closed_by),
+             close_code, tg_closed_by_str(closed_by),
              (unsigned long long)atomic_load_explicit(&t->session.messages[TG_SESSION_C2B], memory_order_relaxed),
              (unsigned long long)atomic_load_explicit(&t->session.messages[TG_SESSION_B2C], memory_order_relaxed));
-    if (t->debug_handle)
-        tg_debug_capture_ws_closed(t->env->debug, t->debug_handle, &t->session, tg_now_ms() - t->started_ms,
-                                   t->close_code, tg_closed_by_str(t->closed_by));
-    tg_analytics_session_end(t->analytics, &t->session, tg_now_ms() - t->started_ms, t->close_code,
-                             tg_closed_by_str(t->closed_by));
-    tg_session_metrics(t->env->metrics, t->w->id, &t->session, tg_now_ms() - t->started_ms, t->close_code,
-                       tg_closed_by_str(t->closed_by));
-    t->analytics = NULL;
-    if (t->recheck_pending)
+    if (r && r->debug_handle)
+        tg_debug_capture_ws_closed(t->env->debug, r->debug_handle, &t->session, tg_now_ms() - t->started_ms,
+                                   close_code, tg_closed_by_str(closed_by));
+    tg_analytics_session_end(r ? r->analytics : NULL, &t->session, tg_now_ms() - t->started_ms, close_code,
+                             tg_closed_by_str(closed_by));
+    tg_session_metrics(t->env->metrics, w->id, &t->session, tg_now_ms() - t->started_ms, close_code,
+                       tg_closed_by_str(closed_by));
+    if (r)
+        r->analytics = NULL;
+    if (recheck_pending(t))
         return; /* the recheck's answer frees it (on_recheck_done) */
     tg_snapshot_unref(t->snap);
     t->snap = NULL;
-    tg_worker_defer_free(w, &t->deferred);
+    defer_free_tunnel(t);
 }
 
-/* Starts a proxy-initiated close: nothing more is relayed after the frames in flight; close frames go to the
- * client and/or backend (code 0 = that side gets none, e.g. because it is gone). */
-void tg_tunnel_close(struct tg_tunnel *t, uint16_t code_to_client, const char *reason_to_client,
-                     uint16_t code_to_backend, const char *reason_to_backend, enum tg_closed_by closed_by)
+/* Starts a proxy-initiated close: nothing more is relayed after the frames in flight; the reason's close frames go
+ * to the client and/or backend (code 0 = that side gets none, e.g. because it is gone). */
+void tg_tunnel_close(struct tg_tunnel *t, enum tg_tunnel_close_reason why, enum tg_closed_by closed_by)
 {
     if (t->state != TG_TUNNEL_OPEN)
         return;
     t->state = TG_TUNNEL_CLOSING;
-    if (t->closed_by == TG_CLOSED_BY_NONE)
-        t->closed_by = closed_by;
-    t->close_code = code_to_client ? code_to_client : 1006;
-    t->closing_deadline_ms = tg_now_ms() + TUNNEL_CLOSE_LINGER_MS;
-    struct tg_ws_direction *to_client = &t->b2c, *to_backend = &t->c2b;
-    to_client->inject_pending = code_to_client != 0;
-    to_client->inject_code = code_to_client;
-    to_client->inject_reason = reason_to_client;
-    to_backend->inject_pending = code_to_backend != 0;
-    to_backend->inject_code = code_to_backend;
-    to_backend->inject_reason = reason_to_backend;
+    if (t->session.closed_by == TG_CLOSED_BY_NONE)
+        t->session.closed_by = (uint8_t)closed_by;
+    t->close_reason = (uint8_t)why;
+    uint16_t code_to_client = close_reasons[why].to_client;
+    t->session.close_code = code_to_client ? code_to_client : 1006;
+    t->closing_deadline_ms = tg_now_ms() + TUNNEL_CLOSE_LINGER_MS; /* replaces close_started_ms (OPEN only) */
+    t->b2c.inject_pending = code_to_client != 0;            /* toward the client */
+    t->c2b.inject_pending = close_reasons[why].to_backend != 0; /* toward the backend */
     for (struct tg_ws_direction *d = &t->c2b; d; d = d == &t->c2b ? &t->b2c : NULL) {
         if (tg_ws_tracker_at_boundary(&d->tracker))
             d->stop = 1;
@@ -237,15 +315,15 @@ static void note_close_frame(struct tg_tunnel *t, struct tg_ws_direction *d, con
     if (d->close_seen)
         return;
     d->close_seen = 1;
-    if (!t->close_started_ms) {
-        t->close_started_ms = tg_worker_now_ms(t->w);
+    if (t->state == TG_TUNNEL_OPEN && !t->close_started_ms) { /* (closing: the closing deadline is in force) */
+        t->close_started_ms = tg_worker_now_ms(t->env->w);
         refresh_timer(t);
     }
     uint16_t code = peek_close_code(h, payload, avail);
-    if (t->closed_by == TG_CLOSED_BY_NONE) {
-        t->closed_by = from_client ? TG_CLOSED_BY_CLIENT : TG_CLOSED_BY_BACKEND;
+    if (t->session.closed_by == TG_CLOSED_BY_NONE) {
+        t->session.closed_by = from_client ? TG_CLOSED_BY_CLIENT : TG_CLOSED_BY_BACKEND;
         if (code)
-            t->close_code = code;
+            t->session.close_code = code;
     }
 }
 
@@ -264,15 +342,13 @@ static void count_relayed(struct tg_tunnel *t, int from_client, size_t bytes, ui
 
 static void close_protocol_error(struct tg_tunnel *t, int from_client)
 {
-    tg_tunnel_close(t, TG_WS_CLOSE_PROTOCOL_ERROR, "protocol error", TG_WS_CLOSE_PROTOCOL_ERROR, "protocol error",
-                    from_client ? TG_CLOSED_BY_CLIENT : TG_CLOSED_BY_BACKEND);
+    tg_tunnel_close(t, TG_TUNNEL_PROTOCOL_ERROR, from_client ? TG_CLOSED_BY_CLIENT : TG_CLOSED_BY_BACKEND);
 }
 
 static void close_too_big(struct tg_tunnel *t, struct tg_ws_direction *d)
 {
     d->stop = 1; /* refused before forwarding the frame: the destination stays at a frame boundary */
-    tg_tunnel_close(t, TG_WS_CLOSE_TOO_BIG, "message too big", TG_WS_CLOSE_TOO_BIG, "message too big",
-                    TG_CLOSED_BY_PROXY);
+    tg_tunnel_close(t, TG_TUNNEL_TOO_BIG, TG_CLOSED_BY_PROXY);
 }
 
 /* validate_input while a proxy close waits for the current frame's end: event by event, so that validation stops
@@ -301,7 +377,7 @@ static int validate_to_boundary(struct tg_tunnel *t, struct tg_ws_direction *d, 
         }
         if (ev.consumed == 0 && ev.need_more)
             break;
-        d->validated += (uint32_t)ev.consumed;
+        d->validated += (uint16_t)ev.consumed;
         count_relayed(t, from_client, ev.consumed, (uint64_t)ev.message_ended);
         if (ev.frame_ended) {
             d->stop = 1;
@@ -330,7 +406,7 @@ static int validate_input(struct tg_tunnel *t, struct tg_ws_direction *d, struct
         size_t len = tg_buf_len(in) - d->validated;
         struct tg_ws_scan sc;
         enum tg_ws_track_result r = tg_ws_tracker_scan(&d->tracker, p, len, max, &sc);
-        d->validated += (uint32_t)sc.consumed;
+        d->validated += (uint16_t)sc.consumed;
         bytes += sc.consumed;
         messages += sc.messages;
         if (r != TG_WS_TRACK_OK || sc.stop == TG_WS_SCAN_TOO_BIG) {
@@ -350,10 +426,9 @@ static int validate_input(struct tg_tunnel *t, struct tg_ws_direction *d, struct
 }
 
 /* Moves what it can from src to dst. Returns -1 when the tunnel was destroyed. */
-static int pump_direction(struct tg_tunnel *t, struct tg_ws_direction *d, struct tg_conn *src, struct tg_conn *dst,
-                          int from_client)
+static int pump_direction(struct tg_tunnel *t, struct tg_worker *w, struct tg_ws_direction *d, struct tg_conn *src,
+                          struct tg_conn *dst, int from_client)
 {
-    struct tg_worker *w = t->w;
     int reads = 0;
     for (;;) {
         if (dst->out) { /* the 101 head, or an injected close frame, goes before anything else */
@@ -376,7 +451,7 @@ static int pump_direction(struct tg_tunnel *t, struct tg_ws_direction *d, struct
                 if (n < 0)
                     return 0;
                 tg_buf_consume(src->in, (size_t)n);
-                d->validated -= (uint32_t)n;
+                d->validated -= (uint16_t)n;
                 if (d->validated > 0)
                     return 0;
             }
@@ -389,7 +464,8 @@ static int pump_direction(struct tg_tunnel *t, struct tg_ws_direction *d, struct
             uint32_t r = tg_worker_random(w);
             memcpy(mask, &r, sizeof mask);
             /* frames toward the backend are client-to-server frames and must be masked (RFC 6455 §5.3) */
-            size_t n = tg_ws_build_close(frame, d->inject_code, d->inject_reason, from_client ? mask : NULL);
+            uint16_t code = from_client ? close_reasons[t->close_reason].to_backend : close_reasons[t->close_reason].to_client;
+            size_t n = tg_ws_build_close(frame, code, close_reasons[t->close_reason].text, from_client ? mask : NULL);
             if (!dst->out && !(dst->out = tg_buf_get(&w->bufs)))
                 return 0;
             tg_buf_append(dst->out, frame, n);
@@ -411,9 +487,9 @@ static int pump_direction(struct tg_tunnel *t, struct tg_ws_direction *d, struct
         if (d->eof || src->fd < 0 || !src->readable || reads >= TUNNEL_READS_PER_WAKEUP)
             return 0;
         uint32_t iteration = tg_worker_iteration(w);
-        if (d->budget_iteration != iteration) {
-            d->budget_iteration = iteration;
-            d->budget_used = 0;
+        if (t->budget_iteration != iteration) { /* a new iteration: both directions start afresh */
+            t->budget_iteration = iteration;
+            t->c2b.budget_used = t->b2c.budget_used = 0;
         }
         if (d->budget_used >= TUNNEL_BYTES_PER_ITERATION)
             return 0; /* this iteration's share is used: the rest waits for the next wake-up */
@@ -443,16 +519,16 @@ static void on_side_ended(struct tg_tunnel *t, int client_side)
         if (d->close_seen) {
             /* the side said goodbye properly; finish once the other side has its bytes */
             t->state = TG_TUNNEL_FINISHING;
-            t->closing_deadline_ms = tg_now_ms() + TUNNEL_CLOSE_LINGER_MS;
+            t->closing_deadline_ms = tg_now_ms() + TUNNEL_CLOSE_LINGER_MS; /* replaces close_started_ms */
             refresh_timer(t);
         } else if (client_side) {
             /* the client vanished without a close frame: the backend hears "going away" */
-            t->closed_by = TG_CLOSED_BY_CLIENT;
-            tg_tunnel_close(t, 0, NULL, TG_WS_CLOSE_GOING_AWAY, "client went away", TG_CLOSED_BY_CLIENT);
-            t->close_code = 1006;
+            t->session.closed_by = TG_CLOSED_BY_CLIENT;
+            tg_tunnel_close(t, TG_TUNNEL_CLIENT_GONE, TG_CLOSED_BY_CLIENT);
+            t->session.close_code = 1006;
         } else {
             /* backend connection lost: the client hears 1014 (DESIGN.md) */
-            tg_tunnel_close(t, TG_WS_CLOSE_BAD_GATEWAY, "backend connection lost", 0, NULL, TG_CLOSED_BY_BACKEND);
+            tg_tunnel_close(t, TG_TUNNEL_BACKEND_LOST, TG_CLOSED_BY_BACKEND);
         }
     }
 }
@@ -463,9 +539,8 @@ static int all_flushed(const struct tg_tunnel *t)
            !t->c2b.inject_pending && !t->b2c.inject_pending;
 }
 
-static void set_interest(struct tg_tunnel *t)
+static void set_interest(struct tg_tunnel *t, struct ev_loop *loop)
 {
-    struct ev_loop *loop = t->w->loop;
     /* a side is read while what it sent before has been taken by the other side (backpressure) */
     int client_ev = 0, backend_ev = 0;
     if (!t->c2b.eof && t->c2b.validated == 0 && !t->backend.out)
@@ -482,12 +557,13 @@ static void set_interest(struct tg_tunnel *t)
 
 static void tunnel_pump(struct tg_tunnel *t)
 {
-    if (t->krelay && !krelay_user_space(t))
+    struct tg_worker *w = t->env->w;
+    if (krelay_of(t) && !krelay_user_space(t))
         return; /* kernel relay hook: the kernel relays, or is handing the session back (TG_KRELAY_BACK pumps) */
     for (int round = 0; round < 4 && t->state != TG_TUNNEL_DONE; round++) {
-        if (pump_direction(t, &t->c2b, &t->client, &t->backend, 1) < 0)
+        if (pump_direction(t, w, &t->c2b, &t->client, &t->backend, 1) < 0)
             return;
-        if (pump_direction(t, &t->b2c, &t->backend, &t->client, 0) < 0)
+        if (pump_direction(t, w, &t->b2c, &t->backend, &t->client, 0) < 0)
             return;
         if (t->state == TG_TUNNEL_DONE)
             return;
@@ -524,7 +600,7 @@ static void tunnel_pump(struct tg_tunnel *t)
         }
     }
     krelay_offer(t); /* kernel relay hook: an idle session at frame boundaries both ways may move there */
-    set_interest(t);
+    set_interest(t, w->loop);
 }
 
 static void on_client_io(struct ev_loop *loop, ev_io *io, int revents)
@@ -541,41 +617,38 @@ static void on_backend_io(struct ev_loop *loop, ev_io *io, int revents)
     tunnel_pump(t);
 }
 
-static void close_revoked(struct tg_tunnel *t)
-{
-    tg_tunnel_close(t, TG_WS_CLOSE_POLICY, "token revoked", TG_WS_CLOSE_GOING_AWAY, "token revoked",
-                    TG_CLOSED_BY_PROXY);
-}
+static void close_revoked(struct tg_tunnel *t) { tg_tunnel_close(t, TG_TUNNEL_TOKEN_REVOKED, TG_CLOSED_BY_PROXY); }
 
 static void on_recheck_done(void *arg, int revoked)
 {
     struct tg_tunnel *t = arg;
-    t->recheck_pending = 0;
+    t->rare->recheck_pending = 0;
     if (t->state == TG_TUNNEL_DONE) { /* ended while the recheck was in flight */
         tg_snapshot_unref(t->snap);
         t->snap = NULL;
-        tg_worker_defer_free(t->w, &t->deferred);
+        defer_free_tunnel(t);
         return;
     }
     if (revoked) {
         close_revoked(t);
         return;
     }
-    t->next_recheck_ms = tg_now_ms() + t->cred->recheck_interval_ms;
+    t->rare->next_recheck_ms = tg_now_ms() + t->rare->cred.recheck_interval_ms;
     refresh_timer(t);
 }
 
 /* Asks the policy that admitted the session whether its credential is still good (introspection). */
 static void start_recheck(struct tg_tunnel *t)
 {
+    struct tg_tunnel_rare *r = t->rare; /* a recheck is due: the session has a credential */
     const struct tg_compiled_policy *p =
-        t->cred->policy_index < t->session.proxy->num_policies ? &t->session.proxy->policies[t->cred->policy_index] : NULL;
+        r->cred.policy_index < t->session.proxy->num_policies ? &t->session.proxy->policies[r->cred.policy_index] : NULL;
     if (!p || !p->type->recheck) {
-        t->next_recheck_ms = 0;
+        r->next_recheck_ms = 0;
         return;
     }
-    t->recheck_pending = 1;
-    p->type->recheck(p->state, t->w, t->cred, on_recheck_done, t);
+    r->recheck_pending = 1;
+    p->type->recheck(p->state, t->env->w, &r->cred, on_recheck_done, t);
 }
 
 static struct tg_tunnel *tunnel_of(struct tg_session *s)
@@ -592,14 +665,15 @@ void tg_tunnels_check_credentials(const struct tg_tunnel_env *env, const struct 
     pthread_mutex_lock(&env->sessions->lock);
     for (struct tg_session *s = env->sessions->head; s; s = s->next) {
         struct tg_tunnel *t = tunnel_of(s);
-        if (!t->cred || t->state != TG_TUNNEL_OPEN)
+        const struct tg_credential *cred = cred_of(t);
+        if (!cred || t->state != TG_TUNNEL_OPEN)
             continue;
         const struct tg_proxy_cfg *px = tg_snapshot_find_proxy(snap, t->session.proxy->id);
-        if (!px || t->cred->policy_index >= px->num_policies)
+        if (!px || cred->policy_index >= px->num_policies)
             continue; /* the proxy left (or changed shape): established sessions are not disturbed */
-        const struct tg_compiled_policy *p = &px->policies[t->cred->policy_index];
-        const struct tg_compiled_policy *old = &t->session.proxy->policies[t->cred->policy_index];
-        if (p->type != old->type || !p->type->credential_revoked || !p->type->credential_revoked(p->state, t->cred))
+        const struct tg_compiled_policy *p = &px->policies[cred->policy_index];
+        const struct tg_compiled_policy *old = &t->session.proxy->policies[cred->policy_index];
+        if (p->type != old->type || !p->type->credential_revoked || !p->type->credential_revoked(p->state, cred))
             continue;
         if (n == cap) {
             size_t grown_cap = cap ? cap * 2 : 64;
@@ -635,15 +709,15 @@ void tg_tunnels_follow(const struct tg_tunnel_env *env, struct tg_snapshot *snap
     pthread_mutex_lock(&env->sessions->lock);
     for (struct tg_session *s = env->sessions->head; s; s = s->next) {
         struct tg_tunnel *t = tunnel_of(s);
-        if (t->snap == snap || t->state == TG_TUNNEL_DONE || t->recheck_pending)
+        if (t->snap == snap || t->state == TG_TUNNEL_DONE || recheck_pending(t))
             continue; /* a recheck in flight runs on the old proxy's policy state: follow at the next swap */
         const struct tg_proxy_cfg *px = tg_snapshot_find_proxy(snap, t->session.proxy->id);
         const char *environment = px ? same_environment(px, t->session.environment) : NULL;
         if (!environment)
             continue;
-        if (t->cred && (t->cred->policy_index >= px->num_policies ||
-                        px->policies[t->cred->policy_index].type !=
-                            t->session.proxy->policies[t->cred->policy_index].type))
+        const struct tg_credential *cred = cred_of(t);
+        if (cred && (cred->policy_index >= px->num_policies ||
+                     px->policies[cred->policy_index].type != t->session.proxy->policies[cred->policy_index].type))
             continue;
         if (n == cap) {
             size_t grown_cap = cap ? cap * 2 : 64;
@@ -666,15 +740,15 @@ void tg_tunnels_follow(const struct tg_tunnel_env *env, struct tg_snapshot *snap
     for (struct tg_session *s = env->sessions->head; s; s = s->next)
         if (tunnel_of(s)->state == TG_TUNNEL_OPEN) {
             refresh_timer(tunnel_of(s));
-            if (tunnel_of(s)->krelay) /* kernel relay hook: the message limit follows too */
-                tg_krelay_set_limit(tunnel_of(s)->krelay, tunnel_of(s)->session.proxy->ws_max_message_bytes);
+            if (krelay_of(tunnel_of(s))) /* kernel relay hook: the message limit follows too */
+                tg_krelay_set_limit(krelay_of(tunnel_of(s)), tunnel_of(s)->session.proxy->ws_max_message_bytes);
         }
 }
 
 static void on_tunnel_timer(struct tg_timer *timer, uint64_t now_ms)
 {
     struct tg_tunnel *t = (struct tg_tunnel *)((char *)timer - offsetof(struct tg_tunnel, timer));
-    if (t->krelay)
+    if (krelay_of(t))
         krelay_collect(t); /* kernel relay hook: its last activity moves the idle deadline */
     if (t->state != TG_TUNNEL_OPEN) {
         if (now_ms >= t->closing_deadline_ms)
@@ -688,24 +762,22 @@ static void on_tunnel_timer(struct tg_timer *timer, uint64_t now_ms)
         destroy_tunnel(t); /* the close was relayed but never answered: end both connections */
         return;
     }
-    if (t->cred_expiry_ms && now_ms >= t->cred_expiry_ms) {
-        tg_tunnel_close(t, TG_WS_CLOSE_POLICY, "token expired", TG_WS_CLOSE_GOING_AWAY, "token expired",
-                        TG_CLOSED_BY_PROXY);
+    const struct tg_tunnel_rare *r = t->rare;
+    if (r && r->cred_expiry_ms && now_ms >= r->cred_expiry_ms) {
+        tg_tunnel_close(t, TG_TUNNEL_TOKEN_EXPIRED, TG_CLOSED_BY_PROXY);
         return;
     }
-    if (t->next_recheck_ms && !t->recheck_pending && now_ms >= t->next_recheck_ms) {
+    if (r && r->next_recheck_ms && !r->recheck_pending && now_ms >= r->next_recheck_ms) {
         start_recheck(t);
         refresh_timer(t);
         return;
     }
     if (px->ws_max_lifetime_ms && now_ms >= t->started_ms + px->ws_max_lifetime_ms) {
-        tg_tunnel_close(t, TG_WS_CLOSE_GOING_AWAY, "max lifetime reached", TG_WS_CLOSE_GOING_AWAY,
-                        "max lifetime reached", TG_CLOSED_BY_PROXY);
+        tg_tunnel_close(t, TG_TUNNEL_MAX_LIFETIME, TG_CLOSED_BY_PROXY);
         return;
     }
     if (px->ws_idle_timeout_ms && now_ms >= last_activity(t) + px->ws_idle_timeout_ms) {
-        tg_tunnel_close(t, TG_WS_CLOSE_GOING_AWAY, "idle timeout", TG_WS_CLOSE_GOING_AWAY, "idle timeout",
-                        TG_CLOSED_BY_PROXY);
+        tg_tunnel_close(t, TG_TUNNEL_IDLE_TIMEOUT, TG_CLOSED_BY_PROXY);
         return;
     }
     refresh_timer(t); /* activity moved the deadline: the wheel entry follows lazily */
@@ -725,8 +797,7 @@ void tg_tunnels_drain(const struct tg_tunnel_env *env)
         pthread_mutex_unlock(&env->sessions->lock);
         if (!victim)
             return;
-        tg_tunnel_close(victim, TG_WS_CLOSE_GOING_AWAY, "server shutting down", TG_WS_CLOSE_GOING_AWAY,
-                        "server shutting down", TG_CLOSED_BY_PROXY);
+        tg_tunnel_close(victim, TG_TUNNEL_SHUTDOWN, TG_CLOSED_BY_PROXY);
     }
 }
 
@@ -754,7 +825,7 @@ void tg_tunnels_destroy_all(const struct tg_tunnel_env *env)
 static void krelay_collect(struct tg_tunnel *t)
 {
     struct tg_krelay_counts c;
-    tg_krelay_collect(t->krelay, &c);
+    tg_krelay_collect(t->rare->krelay, &c);
     struct tg_counters *m = t->env->counters;
     tg_counter_add(&t->session.bytes[TG_SESSION_C2B], c.bytes[0]);
     tg_counter_add(&t->session.bytes[TG_SESSION_B2C], c.bytes[1]);
@@ -771,23 +842,24 @@ static void krelay_collect(struct tg_tunnel *t)
 static void krelay_resume(struct tg_tunnel *t)
 {
     krelay_collect(t);
-    tg_krelay_sync_trackers(t->krelay, &t->c2b.tracker, &t->b2c.tracker);
+    tg_krelay_sync_trackers(t->rare->krelay, &t->c2b.tracker, &t->b2c.tracker);
     t->client.readable = t->backend.readable = 1; /* what came while unwatched is read now (EAGAIN is fine) */
 }
 
 /* 1 when user space relays the session (again): the pump may go on. */
 static int krelay_user_space(struct tg_tunnel *t)
 {
-    if (!tg_krelay_in_kernel(t->krelay))
+    struct tg_krelay_sess *kr = t->rare->krelay;
+    if (!tg_krelay_in_kernel(kr))
         return 1;
-    if (t->state == TG_TUNNEL_OPEN && !tg_krelay_has_input(t->krelay))
+    if (t->state == TG_TUNNEL_OPEN && !tg_krelay_has_input(kr))
         return 0; /* a stale readiness (data the kernel took after the event was queued): stay there */
-    if (tg_krelay_take_back(t->krelay, tg_now_ms())) {
+    if (tg_krelay_take_back(kr, tg_now_ms())) {
         krelay_resume(t);
         return 1;
     }
-    tg_conn_want(t->w->loop, &t->client, 0); /* level-triggered: nothing until TG_KRELAY_BACK */
-    tg_conn_want(t->w->loop, &t->backend, 0);
+    tg_conn_want(t->env->w->loop, &t->client, 0); /* level-triggered: nothing until TG_KRELAY_BACK */
+    tg_conn_want(t->env->w->loop, &t->backend, 0);
     return 0;
 }
 
@@ -812,13 +884,16 @@ static void krelay_offer(struct tg_tunnel *t)
         !tg_ws_tracker_at_boundary(&t->b2c.tracker))
         return; /* not now: at a later pump */
     t->krelay_offered = 1;
+    struct tg_tunnel_rare *r = rare_of(t);
+    if (!r)
+        return; /* out of memory: the session stays in user space */
     struct tg_krelay_offer o = {
         .client_fd = t->client.fd, .backend_fd = t->backend.fd,
         .tls = t->client.tls != NULL || t->backend.tls != NULL,
         .c2b = &t->c2b.tracker, .b2c = &t->b2c.tracker,
         .max_message = t->session.proxy->ws_max_message_bytes, .rsv = t->c2b.tracker.rsv_allowed,
-        .wheel = &t->w->wheel, .cb = on_krelay, .owner = t,
+        .wheel = &t->env->w->wheel, .cb = on_krelay, .owner = t,
         .session_id = t->session.id, .kr_slot1_out = &t->session.kr_slot1,
     };
-    t->krelay = tg_krelay_offer(&o);
+    r->krelay = tg_krelay_offer(&o);
 }
