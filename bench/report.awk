@@ -268,6 +268,25 @@ function http_section(l,    q, n) {
     print ""
 }
 
+function upgrade_section(l, title, note,    q, n) {
+    if (!ran(l)) return
+    printf("### %s\n\n", title)
+    printf("%s connections, each looping connect → upgrade → 101 → close frame → close (%s)%s. Connect-to-101 time in µs.\n\n",
+           param(l, "conns"), runs(l), note)
+    T[0, 0] = "peer"; T[0, 1] = "upgrades/s"; T[0, 2] = "connect→101 p50"; T[0, 3] = "p99"; T[0, 4] = "p99.9"
+    T[0, 5] = "proxy CPU µs / upgrade"
+    n = 1
+    for (q = 1; q <= NP; q++) {
+        T[n, 0] = pretty(P[q]); T[n, 1] = icell(P[q], l, "msgs_per_s"); T[n, 2] = cell(P[q], l, "hs_p50_us", "%.0f")
+        T[n, 3] = cell(P[q], l, "hs_p99_us", "%.0f"); T[n, 4] = cell(P[q], l, "hs_p999_us", "%.0f")
+        T[n, 5] = cpu_cell(P[q], l); n++
+    }
+    emit(n, 6)
+    ratio(l, "msgs_per_s", 1, "upgrades/s")
+    ratio(l, "cpu_us_per_msg", -1, "proxy CPU per upgrade")
+    print ""
+}
+
 END {
     aggregate()
     if (plots != "") printf("") > (plots "/ratios.dat")
@@ -278,4 +297,7 @@ END {
     throughput_section("tput1m", "1 MiB message throughput", "mib_per_s", "MiB/s", "msgs_per_s", "messages/s")
     idle_section("idle")
     http_section("http")
+    upgrade_section("upgrade", "WebSocket upgrades/s, no policy", "")
+    upgrade_section("upgradekey", "WebSocket upgrades/s, Tollgate with verifyApiKey",
+                    "; Tollgate checks an API key on every upgrade (`verifyApiKey`), nginx and HAProxy have no policy")
 }
