@@ -779,7 +779,9 @@ static void process_request(struct tg_server_conn *c, struct tg_http_head *h)
     f->req_framing = h->framing;
     f->req_body_left = h->framing == TG_BODY_LENGTH ? h->content_length : 0;
     f->req_done = h->framing == TG_BODY_NONE || (h->framing == TG_BODY_LENGTH && h->content_length == 0);
-    snprintf(f->method, sizeof f->method, "%.*s", (int)(h->method.len < 15 ? h->method.len : 15), h->method.ptr);
+    size_t mlen = h->method.len < sizeof f->method - 1 ? h->method.len : sizeof f->method - 1; /* (was a snprintf) */
+    memcpy(f->method, h->method.ptr, mlen);
+    f->method[mlen] = '\0';
     f->is_head = tg_slice_eq_nocase(h->method, "HEAD");
     f->is_upgrade = (unsigned char)tg_ws_handshake_requested(h);
 
