@@ -270,10 +270,11 @@ int tg_bench_run_upgrade(const struct tg_bench_upgrade_opts *o, FILE *out)
     }
     double secs = (double)(r.t_end - r.t_start) / 1e9;
     fprintf(out, "RESULT scenario=upgrade label=%s conns=%ld seconds=%.3f msgs=%llu msgs_per_s=%.1f "
-                 "hs_p50_us=%.1f hs_p99_us=%.1f hs_p999_us=%.1f\n",
+                 "hs_p50_us=%.1f hs_p90_us=%.1f hs_p99_us=%.1f hs_p999_us=%.1f hs_p9999_us=%.1f\n",
             o->label, o->conns, secs, (unsigned long long)r.upgrades, (double)r.upgrades / secs,
-            tg_hist_quantile(r.hist, 0.50) / 1e3, tg_hist_quantile(r.hist, 0.99) / 1e3,
-            tg_hist_quantile(r.hist, 0.999) / 1e3);
+            tg_hist_quantile(r.hist, 0.50) / 1e3, tg_hist_quantile(r.hist, 0.90) / 1e3,
+            tg_hist_quantile(r.hist, 0.99) / 1e3, tg_hist_quantile(r.hist, 0.999) / 1e3,
+            tg_hist_quantile(r.hist, 0.9999) / 1e3);
     fflush(out);
     rc = 0;
 cleanup:
