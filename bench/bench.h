@@ -15,11 +15,16 @@ struct tg_bench_target {
     socklen_t addr_len;
     char host[256]; /* Host header value sent by the client */
     char path[512]; /* request-target of the WebSocket upgrade */
+    char headers[512]; /* extra request header lines, each "Name: value\r\n" (tg_bench_target_add_header) */
 };
 
 /* Fills t from "ADDR:PORT" (IPv4 literal, or "[v6]:PORT"), host and path. Returns 0, or -1 with a message on
  * stderr when the address, the host or the path is not acceptable. */
 int tg_bench_target_init(struct tg_bench_target *t, const char *addr_port, const char *host, const char *path);
+
+/* Appends one "Name: value" header line to every upgrade request sent to t (e.g. an API key). The name must
+ * be a token and the value visible ASCII or spaces. Returns 0, or -1 with a message on stderr. */
+int tg_bench_target_add_header(struct tg_bench_target *t, const char *line);
 
 /* Parses a listen address "ADDR:PORT" into a sockaddr; 0 / -1. */
 int tg_bench_parse_addr(const char *addr_port, struct sockaddr_storage *ss, socklen_t *len);

@@ -86,6 +86,25 @@ int tg_bench_target_init(struct tg_bench_target *t, const char *addr_port, const
     return 0;
 }
 
+int tg_bench_target_add_header(struct tg_bench_target *t, const char *line)
+{
+    const char *colon = strchr(line, ':');
+    size_t len = strlen(line), have = strlen(t->headers);
+    int ok = colon && colon > line && have + len + 3 <= sizeof t->headers;
+    for (const char *q = line; ok && q < colon; q++) /* RFC 9110 §5.6.2 token characters */
+        ok = isalnum((unsigned char)*q) || strchr("!#$%&'*+-.^_`|~", *q);
+    for (const char *q = colon ? colon + 1 : line; ok && *q; q++)
+        ok = *q == ' ' || *q == '\t' || ((unsigned char)*q > 0x20 && (unsigned char)*q < 0x7f);
+    if (!ok) {
+        fprintf(stderr, "tollgate-bench: bad header '%s' (want 'Name: value', at most %zu bytes in all)\n", line,
+                sizeof t->headers - 1);
+        return -1;
+    }
+    memcpy(t->headers + have, line, len);
+    memcpy(t->headers + have + len, "\r\n", 3);
+    return 0;
+}
+
 static _Thread_local uint64_t rng_state;
 
 uint64_t tg_bench_rand(void)

@@ -1,6 +1,7 @@
 /* main.c — tollgate-bench: command-line entry of the benchmark tool. Subcommands:
  *   backend  the upstream every peer proxies to (WebSocket echo, HTTP "hello")
  *   echo     WebSocket echo round-trip latency (--window 1) or pipelined throughput (--window N)
+ *   upgrade  WebSocket upgrades/s: connections looping connect → upgrade → 101 → close
  *   idle     N idle WebSocket sessions through a proxy and its RSS growth per session
  *   selftest the tool's own arithmetic (histogram, parsers)
  * bench/run.sh drives them against Tollgate, nginx, HAProxy and a direct connection. */
@@ -22,6 +23,8 @@ static void usage(FILE *f)
             "usage: tollgate-bench backend --listen ADDR:PORT [--threads N]\n"
             "       tollgate-bench echo --target ADDR:PORT [--host H] [--path P] [--conns N] [--window W]\n"
             "                           [--size BYTES[k|m]] [--duration S] [--warmup S] [--label L]\n"
+            "       tollgate-bench upgrade --target ADDR:PORT [--host H] [--path P] [--header 'Name: value']...\n"
+            "                           [--conns N] [--duration S] [--warmup S] [--label L]\n"
             "       tollgate-bench idle --target ADDR:PORT [--host H] [--path P] --sessions N [--procs P]\n"
             "                           [--settle S] [--rss-pid PID]... [--label L]\n"
             "       tollgate-bench selftest\n"
@@ -30,7 +33,7 @@ static void usage(FILE *f)
 
 enum {
     OPT_LISTEN = 1, OPT_THREADS, OPT_TARGET, OPT_HOST, OPT_PATH, OPT_CONNS, OPT_WINDOW, OPT_SIZE, OPT_DURATION,
-    OPT_WARMUP, OPT_LABEL, OPT_SESSIONS, OPT_PROCS, OPT_SETTLE, OPT_RSS_PID, OPT_TIMEOUT, OPT_HELP,
+    OPT_WARMUP, OPT_LABEL, OPT_SESSIONS, OPT_PROCS, OPT_SETTLE, OPT_RSS_PID, OPT_TIMEOUT, OPT_HEADER, OPT_HELP,
 };
 
 static const struct option long_opts[] = {
@@ -42,7 +45,8 @@ static const struct option long_opts[] = {
     {"label", required_argument, NULL, OPT_LABEL},       {"sessions", required_argument, NULL, OPT_SESSIONS},
     {"procs", required_argument, NULL, OPT_PROCS},       {"settle", required_argument, NULL, OPT_SETTLE},
     {"rss-pid", required_argument, NULL, OPT_RSS_PID},   {"connect-timeout", required_argument, NULL, OPT_TIMEOUT},
-    {"help", no_argument, NULL, OPT_HELP},               {NULL, 0, NULL, 0},
+    {"header", required_argument, NULL, OPT_HEADER},     {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
 };
 
 struct cli {
@@ -52,6 +56,8 @@ struct cli {
     double duration, warmup, settle, timeout;
     pid_t pids[TG_BENCH_IDLE_MAX_PIDS];
     int npids;
+    const char *headers[8];
+    int nheaders;
 };
 
 static int bad(const char *opt, const char *val)
@@ -123,6 +129,11 @@ static int parse_cli(int argc, char **argv, struct cli *c)
                 return bad("rss-pid", optarg);
             c->pids[c->npids++] = (pid_t)v;
             break;
+        case OPT_HEADER:
+            if (c->nheaders == (int)(sizeof c->headers / sizeof c->headers[0]))
+                return bad("header", optarg);
+            c->headers[c->nheaders++] = optarg;
+            break;
         case OPT_HELP: usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -160,7 +171,7 @@ int main(int argc, char **argv)
         struct tg_bench_backend_opts o = {.listen = c.listen, .threads = c.threads};
         return tg_bench_run_backend(&o) == 0 ? 0 : 1;
     }
-    if (strcmp(cmd, "echo") != 0 && strcmp(cmd, "idle") != 0) {
+    if (strcmp(cmd, "echo") != 0 && strcmp(cmd, "idle") != 0 && strcmp(cmd, "upgrade") != 0) {
         usage(stderr);
         return 2;
     }
@@ -178,6 +189,21 @@ int main(int argc, char **argv)
             return 2;
         }
         return tg_bench_run_echo(&o, stdout) == 0 ? 0 : 1;
+    }
+    if (strcmp(cmd, "upgrade") == 0) {
+        struct tg_bench_upgrade_opts o = {.label = c.label, .conns = c.conns, .warmup_s = c.warmup,
+                                          .duration_s = c.duration};
+        if (tg_bench_target_init(&o.target, c.target, c.host, c.path) != 0)
+            return 2;
+        for (int i = 0; i < c.nheaders; i++)
+            if (tg_bench_target_add_header(&o.target, c.headers[i]) != 0)
+                return 2;
+        if (tg_bench_raise_nofile() < c.conns + 64) {
+            fprintf(stderr, "tollgate-bench upgrade: the file-descriptor limit is too low for %ld connections\n",
+                    c.conns);
+            return 2;
+        }
+        return tg_bench_run_upgrade(&o, stdout) == 0 ? 0 : 1;
     }
     if (c.sessions == 0) {
         fprintf(stderr, "tollgate-bench idle: --sessions is required\n");

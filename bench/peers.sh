@@ -6,7 +6,7 @@
 # (no daemon) with its pid/temp/log files under $TMP, never touching /etc, pinned with $PIN_PROXY.
 #
 # Inputs (set by run.sh): TMP BUILD BACKEND_PORT PORT_TOLLGATE PORT_ADMIN PORT_NGINX PORT_HAPROXY PIN_PROXY
-#                          BENCH_HOST
+#                          BENCH_HOST BENCH_API_KEY
 # peer_start NAME sets: PEER_ADDR (client target), PEER_PID (main process), PEER_RSS_PIDS (processes whose RSS
 #                        is summed: nginx master + workers), PEER_NOTE (why a peer was skipped). Returns non-zero
 #                        when the peer cannot run.
@@ -16,7 +16,11 @@
 
 PEER_ADDR= PEER_PID= PEER_RSS_PIDS= PEER_NOTE=
 
+# Two proxies: "/" with no policy (every scenario) and "/key" with verifyApiKey (the upgradekey scenario sends
+# BENCH_API_KEY in X-Api-Key; nginx and HAProxy serve that path with no policy at all).
 write_tollgate_snapshot() {
+  local key_sha256
+  key_sha256=$(printf '%s' "$BENCH_API_KEY" | sha256sum | cut -d' ' -f1)
   cat >"$TMP/tollgate/snapshot.json" <<JSON
 {
   "version": 1,
@@ -41,6 +45,24 @@ write_tollgate_snapshot() {
       },
       "websocket": {"enabled": true, "idleTimeoutMs": 3600000, "maxLifetimeMs": 0, "maxMessageBytes": 0},
       "policies": []
+    },
+    {
+      "id": "bench/key",
+      "environments": ["bench"],
+      "basePath": "/key",
+      "stripBasePath": false,
+      "maxRequestBodyBytes": 0,
+      "target": {
+        "pathPrefix": "",
+        "endpoints": [{"address": "127.0.0.1", "port": $BACKEND_PORT}],
+        "tls": {"enabled": false, "serverName": "", "caPem": ""},
+        "connectTimeoutMs": 5000,
+        "timeoutMs": 3600000,
+        "loadBalancing": "roundRobin"
+      },
+      "websocket": {"enabled": true, "idleTimeoutMs": 3600000, "maxLifetimeMs": 0, "maxMessageBytes": 0},
+      "policies": [{"type": "verifyApiKey", "keyFrom": ["header:x-api-key"],
+                    "keys": [{"id": "bench/key", "app": "bench", "sha256": "$key_sha256", "expiresAtMs": 0}]}]
     }
   ]
 }

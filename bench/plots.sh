@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/plots.sh — the pictures of docs/benchmarks.md, drawn with gnuplot from the data bench/report.awk writes
-# (awk -v plots=DATA_DIR): one latency percentile curve per latency scenario (HDR-style: x = percentile on a log
+# (awk -v plots=DATA_DIR): one latency percentile curve per latency scenario and per upgrade scenario (HDR-style: x = percentile on a log
 # scale of 1/(1-q), y = round trip in µs, log scale; one line per peer) and one bar chart of the ratios of
 # Tollgate to the better of nginx and HAProxy (drawn so that higher is better for Tollgate: lower-is-better
 # figures are inverted; 1.0 = parity; green at or above parity, red below).
@@ -15,9 +15,11 @@ rel=$(basename "$images")
 
 titles() {
   case $1 in
-  lat1) echo "1 connection" ;;
-  lat1same) echo "1 connection, proxy on the clients' CPU" ;;
-  lat100) echo "100 connections" ;;
+  lat1) echo "WebSocket echo round trip, 1 connection" ;;
+  lat1same) echo "WebSocket echo round trip, 1 connection, proxy on the clients' CPU" ;;
+  lat100) echo "WebSocket echo round trip, 100 connections" ;;
+  upgrade) echo "WebSocket upgrade, connect to 101, 20 connections looping" ;;
+  upgradekey) echo "WebSocket upgrade, connect to 101, Tollgate with verifyApiKey" ;;
   *) echo "$1" ;;
   esac
 }
@@ -39,13 +41,13 @@ for f in "$data"/latency-*.dat; do
   gnuplot <<GP || { echo "plots: gnuplot failed on $f" >&2; continue; }
 set terminal pngcairo size 900,540 font 'DejaVu Sans,11'
 set output '$out'
-set title "WebSocket echo round trip, $(titles "$l"): latency by percentile"
+set title "$(titles "$l"): latency by percentile"
 set logscale x 10
 set logscale y 10
 set xrange [1.5:15000]
 set xtics ("50%%" 2, "90%%" 10, "99%%" 100, "99.9%%" 1000, "99.99%%" 10000)
 set xlabel "percentile"
-set ylabel "round trip (µs, log scale)"
+set ylabel "$(case $l in upgrade*) echo "connect to 101" ;; *) echo "round trip" ;; esac) (µs, log scale)"
 set grid xtics ytics mytics
 set key top left
 plot $plot

@@ -4,7 +4,8 @@
 # message or request (cpu_us_per_msg, from /proc, added by run.sh). Usage: awk -v peers="direct tollgate nginx
 # haproxy" [-v plots=DIR] -f bench/report.awk results.txt. With plots=DIR it also writes the data the pictures
 # are drawn from (bench/plots.sh): DIR/ratios.dat (one "figure ratio" line per ratio printed) and
-# DIR/latency-LABEL.dat (per latency scenario: one line per percentile, one column per peer, medians of rounds).
+# DIR/latency-LABEL.dat (per latency scenario, and per upgrade scenario for its connect-to-101 times: one line per
+# percentile, one column per peer, medians of rounds).
 
 BEGIN { NP = split(peers, P, " ") }
 
@@ -117,8 +118,9 @@ function ratio(l, k, dir, what,    t, b, r, ok, tlo, thi, noise) {
     }
 }
 
-# The percentile curve of one latency scenario for the plots: x = 1 / (1 - q), one column per peer.
-function curve(l,    q, i, keys, qs, line, f) {
+# The percentile curve of one latency scenario for the plots: x = 1 / (1 - q), one column per peer; pre: the
+# figures' key prefix ("hs_" for the upgrade scenarios' connect-to-101 times; missing percentiles are NaN).
+function curve(l, pre,    q, i, keys, qs, line, f) {
     if (plots == "") return
     f = plots "/latency-" l ".dat"
     line = "# x"
@@ -128,7 +130,7 @@ function curve(l,    q, i, keys, qs, line, f) {
     split("2 10 100 1000 10000", qs, " ")
     for (i = 1; i <= 5; i++) {
         line = qs[i]
-        for (q = 1; q <= NP; q++) line = line " " (has(P[q], l, keys[i]) ? V[P[q], l, keys[i]] : "NaN")
+        for (q = 1; q <= NP; q++) line = line " " (has(P[q], l, pre keys[i]) ? V[P[q], l, pre keys[i]] : "NaN")
         print line > f
     }
     close(f)
@@ -203,7 +205,7 @@ function latency_section(l, title,    q, n) {
     ratio(l, "p50_us", -1, "p50")
     ratio(l, "p99_us", -1, "p99")
     ratio(l, "cpu_us_per_msg", -1, "proxy CPU per message")
-    curve(l)
+    curve(l, "")
     print ""
 }
 
@@ -268,6 +270,26 @@ function http_section(l,    q, n) {
     print ""
 }
 
+function upgrade_section(l, title, note,    q, n) {
+    if (!ran(l)) return
+    printf("### %s\n\n", title)
+    printf("%s connections, each looping connect → upgrade → 101 → close frame → close (%s)%s. Connect-to-101 time in µs.\n\n",
+           param(l, "conns"), runs(l), note)
+    T[0, 0] = "peer"; T[0, 1] = "upgrades/s"; T[0, 2] = "connect→101 p50"; T[0, 3] = "p99"; T[0, 4] = "p99.9"
+    T[0, 5] = "proxy CPU µs / upgrade"
+    n = 1
+    for (q = 1; q <= NP; q++) {
+        T[n, 0] = pretty(P[q]); T[n, 1] = icell(P[q], l, "msgs_per_s"); T[n, 2] = cell(P[q], l, "hs_p50_us", "%.0f")
+        T[n, 3] = cell(P[q], l, "hs_p99_us", "%.0f"); T[n, 4] = cell(P[q], l, "hs_p999_us", "%.0f")
+        T[n, 5] = cpu_cell(P[q], l); n++
+    }
+    emit(n, 6)
+    ratio(l, "msgs_per_s", 1, "upgrades/s")
+    ratio(l, "cpu_us_per_msg", -1, "proxy CPU per upgrade")
+    curve(l, "hs_")
+    print ""
+}
+
 END {
     aggregate()
     if (plots != "") printf("") > (plots "/ratios.dat")
@@ -278,4 +300,7 @@ END {
     throughput_section("tput1m", "1 MiB message throughput", "mib_per_s", "MiB/s", "msgs_per_s", "messages/s")
     idle_section("idle")
     http_section("http")
+    upgrade_section("upgrade", "WebSocket upgrades/s, no policy", "")
+    upgrade_section("upgradekey", "WebSocket upgrades/s, Tollgate with verifyApiKey",
+                    "; Tollgate checks an API key on every upgrade (`verifyApiKey`), nginx and HAProxy have no policy")
 }

@@ -7,13 +7,15 @@
 #   tput1m         1 MiB message throughput (4 connections × 2 messages in flight)
 #   idle           proxy RSS growth per idle WebSocket session (9,000 sessions by default, see below)
 #   http           HTTP keep-alive requests/s with wrk
+#   upgrade        WebSocket upgrades/s: 20 connections each looping connect → upgrade → 101 → close frame → close
+#   upgradekey     the same with Tollgate checking an API key (verifyApiKey on /key); nginx and HAProxy no policy
 # Prints a table per scenario with the ratio of Tollgate to the better of nginx/HAProxy, and writes
 # docs/benchmarks.md (BENCH_QUICK=1: a short smoke run that writes build/bench/benchmarks.md instead).
 #
 # Knobs (environment): BENCH_QUICK=1, BENCH_ROUNDS (default 3), BENCH_DURATION (s per round, default 4),
 # BENCH_PEERS (default
 # "direct tollgate nginx haproxy"), BENCH_SCENARIOS (default "idle lat1 lat1same lat100 tput64 tput1m
-# tput1m http"), BENCH_IDLE_SESSIONS (default 9000), BENCH_PIN=0 (no CPU pinning),
+# http upgrade upgradekey"), BENCH_IDLE_SESSIONS (default 9000), BENCH_PIN=0 (no CPU pinning),
 # BENCH_LOAD_CPUS + BENCH_PROXY_CPUS (taskset CPU lists), BENCH_PORT_BASE (default 18480), BENCH_DOCS (where to write the report), BENCH_KEEP_TMP=1 (keep configs/logs).
 #
 # Exit status: 0 when every measurement ran (peers whose binary is missing are only skipped), 1 otherwise.
@@ -29,7 +31,7 @@ TOOL=$BUILD/tollgate-bench
 OUT=${BENCH_OUT:-$BUILD/bench}
 QUICK=${BENCH_QUICK:-0}
 PEERS=${BENCH_PEERS:-"direct tollgate nginx haproxy"}
-SCENARIOS=" ${BENCH_SCENARIOS:-idle lat1 lat1same lat100 tput64 tput1m http} "
+SCENARIOS=" ${BENCH_SCENARIOS:-idle lat1 lat1same lat100 tput64 tput1m http upgrade upgradekey} "
 BENCH_HOST=bench.local
 if [ "$QUICK" = 1 ]; then
   ROUNDS=${BENCH_ROUNDS:-1} ROUND_DUR=${BENCH_DURATION:-1} WARM=0.3 IDLE_SESSIONS=${BENCH_IDLE_SESSIONS:-200} SETTLE=0.5
@@ -48,6 +50,8 @@ LAT_SIZE=32
 TPUT64_CONNS=16 TPUT64_WINDOW=16
 TPUT1M_CONNS=4 TPUT1M_WINDOW=2
 WRK_CONNS=64
+UPGRADE_CONNS=20
+BENCH_API_KEY=bench-key-0123456789abcdef # upgradekey: Tollgate's /key proxy checks it (bench/peers.sh)
 
 die() { echo "bench: $*" >&2; exit 1; }
 [ -x "$TOOL" ] || die "$TOOL is missing: run 'make' first"
@@ -176,6 +180,7 @@ summarize() {
   awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
        END {
          if (v["scenario"] == "idle") printf("%s sessions, %s bytes/session, lost %s", v["sessions"], v["bytes_per_session"] == "" ? "n/a" : v["bytes_per_session"], v["lost"])
+         else if (v["scenario"] == "upgrade") printf("%s upgrades/s, connect to 101 p50 %s us, p99 %s us", v["msgs_per_s"], v["hs_p50_us"], v["hs_p99_us"])
          else if (v["scenario"] == "http") printf("%s req/s, p50 %s us, p99 %s us, errors %s", v["rps"], v["p50_us"], v["p99_us"], v["errors"])
          else if (v["p50_us"] != "") printf("p50 %s us, p99 %s us, p99.9 %s us, %s msg/s", v["p50_us"], v["p99_us"], v["p999_us"], v["msgs_per_s"])
          else printf("%s msg/s, %s MiB/s", v["msgs_per_s"], v["mib_per_s"])
@@ -294,6 +299,10 @@ run_scenario_client() {
   tput1m) run_client "$peer" tput1m $PIN_LOAD "$TOOL" echo --target "$addr" --conns $TPUT1M_CONNS \
     --window $TPUT1M_WINDOW --size 1m --duration "$ROUND_DUR" --warmup "$WARM" --label tput1m ;;
   http) run_http "$peer" "$addr" ;;
+  upgrade) run_client "$peer" upgrade $PIN_LOAD "$TOOL" upgrade --target "$addr" --conns $UPGRADE_CONNS --path /ws \
+    --duration "$ROUND_DUR" --warmup "$WARM" --label upgrade ;;
+  upgradekey) run_client "$peer" upgradekey $PIN_LOAD "$TOOL" upgrade --target "$addr" --conns $UPGRADE_CONNS \
+    --path /key/ws --header "X-Api-Key: $BENCH_API_KEY" --duration "$ROUND_DUR" --warmup "$WARM" --label upgradekey ;;
   esac
 }
 
@@ -329,7 +338,7 @@ repin_proxies() {
   done
 }
 
-for label in lat1 lat1same lat100 tput64 tput1m http; do
+for label in lat1 lat1same lat100 tput64 tput1m http upgrade upgradekey; do
   want "$label" || continue
   if [ "$label" = lat1same ]; then
     if [ -z "$PIN_PROXY" ] || [ "${PIN_PROXY#taskset -c }" = "${PIN_LOAD#taskset -c }" ]; then
@@ -425,6 +434,7 @@ rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
     echo "- With the proxy on its own CPU, a proxied round trip crosses between CPUs four times (client → proxy → backend → proxy → client) and a direct one never does; on a virtual machine each cross-CPU wake-up costs tens of µs, so most of the *added* latency at one connection is that, paid equally by every proxy. The \"proxy on the clients' CPU\" table moves the running proxies onto the clients' CPU for one more 1-connection run: no cross-CPU hop anywhere, so its added latency is the proxy's own work. \`BENCH_PIN=0\` lets the scheduler place everything instead (noisier)."
   fi
   echo "- **Equivalent proxy settings**: 2 workers (Tollgate \`--workers 2\`, nginx \`worker_processes 2\` with a \`reuseport\` listener each, HAProxy \`nbthread 2\`), WebSocket upgrade proxying, keep-alive upstream pools (nginx \`keepalive 256\`, HAProxy \`http-reuse safe\`, Tollgate's per-endpoint pool), no access logs, one-hour idle/tunnel timeouts, X-Forwarded-For/-Proto added. The generated nginx/HAProxy configurations and the Tollgate snapshot are in bench/peers.sh."
+  echo "- **Upgrades**: \`tollgate-bench upgrade\` (bench/scenarios.c), $UPGRADE_CONNS connections on one libev loop, each looping connect → upgrade request → 101 (Sec-WebSocket-Accept checked) → masked close frame → the backend's close frame and FIN through the proxy → close: a reconnect storm at constant concurrency. Upgrades/s, the connect-to-101 time, and the proxy's CPU per upgrade. **upgradekey** sends an \`X-Api-Key\` header to \`/key/ws\`: Tollgate's proxy there checks it with \`verifyApiKey\` (bench/peers.sh), nginx and HAProxy proxy it with no policy at all — the issue's goal is that Tollgate checking a key is still at least as fast as HAProxy not checking one."
   echo "- **Idle sessions**: $IDLE_SESSIONS sessions, not 10,000: a relayed session holds two descriptors in the proxy and a process may hold at most 20,000 here, so one proxy process tops out near 9,900 relayed sessions. The client spreads its sessions over several processes (≤ 5,000 each). Memory is VmRSS from /proc/PID/status (nginx: master + workers), read before the sessions open and ${SETTLE} s after the last one opened, while they are still open."
   echo "- **Proxy CPU per message**: the CPU time (user + system, all threads and processes of the proxy, from /proc/PID/stat) used during each client run, divided by the messages relayed in it (the client's count scaled to include its warm-up) or the requests served: less noisy than rates on a shared machine, because it does not depend on how much CPU the clients got. [performance.md](performance.md) has the profiles behind it."
   echo "- All peers run side by side on their own ports, each warmed up with a short echo run. The idle scenario runs first on each, so memory freed by earlier load cannot hide its cost. Every other scenario runs in $ROUNDS round(s) of ${ROUND_DUR} s (after a ${WARM} s warm-up each) that interleave the peers in a rotating order, so drifting background load falls on all of them alike; the tables show the median of the rounds."
@@ -467,6 +477,7 @@ rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
   echo "build/tollgate-bench backend --listen 127.0.0.1:9000 &"
   echo "build/tollgate-bench echo --target 127.0.0.1:9000 --conns 100 --duration 10"
   echo "build/tollgate-bench echo --target 127.0.0.1:9000 --conns 16 --window 16 --size 64"
+  echo "build/tollgate-bench upgrade --target 127.0.0.1:8080 --host bench.local --conns 20 --duration 10 --path /key/ws --header 'X-Api-Key: KEY'"
   echo "build/tollgate-bench idle --target 127.0.0.1:8080 --host bench.local --sessions 9000 --rss-pid \$(pgrep -f tollgate-dataplane)"
   echo '```'
 } >"$DOCS.tmp" && mv "$DOCS.tmp" "$DOCS"

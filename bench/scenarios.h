@@ -3,6 +3,9 @@
  *                    trip of every message measured goes into a histogram (p50/p90/p99/p99.9/max);
  *   echo throughput: C connections each keep W messages in flight (pipelining window), messages/s and MiB/s of
  *                    echoed payload.
+ *   upgrade:         C connections, each looping connect → upgrade request → 101 → close frame → the server's
+ *                    close frame and FIN → close (a reconnect storm at constant concurrency): completed upgrades
+ *                    per second, and the connect-to-101 time of each in a histogram.
  * The idle-sessions scenario lives in idle.c. Results are one line on stdout, "RESULT key=value ...", which
  * bench/run.sh collects. */
 #ifndef TG_BENCH_SCENARIOS_H
@@ -27,5 +30,17 @@ struct tg_bench_echo_opts {
 /* Runs the echo scenario; prints the RESULT line on out. Returns 0, or -1 when a connection could not be opened
  * or broke during the run (the reason on stderr; partial figures would mislead, so none are printed). */
 int tg_bench_run_echo(const struct tg_bench_echo_opts *o, FILE *out);
+
+struct tg_bench_upgrade_opts {
+    struct tg_bench_target target; /* path and extra headers (an API key) of every upgrade request */
+    const char *label;
+    long conns;                    /* connections looping at once (1..10000) */
+    double warmup_s, duration_s;
+};
+
+/* Runs the upgrade scenario; prints the RESULT line on out (upgrades counted in msgs/msgs_per_s, so run.sh
+ * divides the proxy's CPU by them). Returns 0, or -1 when any upgrade failed (refused, broken or not closed
+ * cleanly) during the run: the reason on stderr, no figures. */
+int tg_bench_run_upgrade(const struct tg_bench_upgrade_opts *o, FILE *out);
 
 #endif

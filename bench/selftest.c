@@ -115,6 +115,14 @@ static void check_parsers(void)
     EXPECT(tg_bench_target_init(&t, "localhost:8080", "bench.local", "/ws") == -1);
     EXPECT(tg_bench_target_init(&t, "127.0.0.1:8080", "bench.local\r\nX: y", "/ws") == -1);
     EXPECT(tg_bench_target_init(&t, "127.0.0.1:8080", "bench.local", "/a b") == -1);
+    EXPECT(tg_bench_target_init(&t, "127.0.0.1:8080", "bench.local", "/ws") == 0);
+    EXPECT(tg_bench_target_add_header(&t, "X-Api-Key: k1") == 0 && tg_bench_target_add_header(&t, "A:b") == 0);
+    EXPECT(strcmp(t.headers, "X-Api-Key: k1\r\nA:b\r\n") == 0);
+    fprintf(stderr, "selftest: the next three refusals are expected:\n");
+    EXPECT(tg_bench_target_add_header(&t, "X-Api-Key: k\r\nY: z") == -1);
+    EXPECT(tg_bench_target_add_header(&t, "Bad Name: v") == -1);
+    EXPECT(tg_bench_target_add_header(&t, ": v") == -1);
+    EXPECT(strcmp(t.headers, "X-Api-Key: k1\r\nA:b\r\n") == 0);
 }
 
 int tg_bench_selftest(void)

@@ -58,6 +58,34 @@ static void do_fail(struct tg_bench_conn *c, const char *why)
         c->ops->on_closed(c, why);
 }
 
+/* The server's FIN: the clean end of a close handshake we began, a failure otherwise. */
+static void do_end(struct tg_bench_conn *c)
+{
+    if (!c->close_got) {
+        do_fail(c, c->close_sent ? "closed before the close frame" : "connection closed by server");
+        return;
+    }
+    tg_bench_conn_close(c);
+    if (c->ops->on_closed)
+        c->ops->on_closed(c, NULL);
+}
+
+void tg_bench_conn_send_close(struct tg_bench_conn *c)
+{
+    if (c->state != TG_BC_OPEN || c->close_sent)
+        return;
+    uint8_t frame[8], mask[4];
+    static const uint8_t code[2] = {0x03, 0xe8}; /* 1000, normal closure */
+    tg_bench_rand_fill(mask, sizeof mask);
+    size_t n = tg_ws_build_frame(frame, TG_WS_CLOSE, 1, code, sizeof code, mask);
+    /* 8 bytes on a socket with nothing queued: the send buffer takes them whole or the socket is broken */
+    if (c->frames_pending > 0 || send(c->fd, frame, n, MSG_NOSIGNAL) != (ssize_t)n) {
+        do_fail(c, "cannot send the close frame");
+        return;
+    }
+    c->close_sent = 1;
+}
+
 int tg_bench_conn_set_message(struct tg_bench_conn *c, size_t payload_len)
 {
     uint8_t *payload = malloc(payload_len ? payload_len : 1);
@@ -180,8 +208,12 @@ static void do_feed(struct tg_bench_conn *c, const uint8_t *buf, size_t len)
         }
         /* a frame ended */
         if (c->cur_opcode == TG_WS_CLOSE) {
-            do_fail(c, "close frame from server");
-            return;
+            if (!c->close_sent) {
+                do_fail(c, "close frame from server");
+                return;
+            }
+            c->close_got = 1; /* RFC 6455 §7.1.1: the server closes the TCP connection first */
+            continue;
         }
         if (c->cur_opcode < TG_WS_CLOSE && c->cur_fin) {
             uint64_t bytes = c->msg_bytes;
@@ -205,8 +237,8 @@ static void do_send_handshake(struct tg_bench_conn *c)
     }
     int n = snprintf(c->hs, HS_CAP,
                      "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                     c->target->path, c->target->host, c->key);
+                     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
+                     c->target->path, c->target->host, c->key, c->target->headers);
     if (n <= 0 || n >= HS_CAP) {
         do_fail(c, "upgrade request too long");
         return;
@@ -311,7 +343,7 @@ static void on_io_read(struct ev_loop *loop, ev_io *w, int revents)
             return;
         }
         if (n == 0) {
-            do_fail(c, "connection closed by server");
+            do_end(c);
             return;
         }
         do_feed(c, rbuf, (size_t)n);
@@ -359,6 +391,7 @@ int tg_bench_conn_start(struct tg_bench_conn *c, struct ev_loop *loop, const str
     c->msg_bytes = 0;
     c->frames_pending = 0;
     c->frame_off = 0;
+    c->close_sent = c->close_got = 0;
     int fd = socket(target->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;

@@ -28,8 +28,10 @@ struct tg_bench_conn_ops {
     void (*on_open)(struct tg_bench_conn *c);
     /* A complete data message (FIN frame of TEXT/BINARY/CONT) arrived with payload_bytes in total. */
     void (*on_message)(struct tg_bench_conn *c, uint64_t payload_bytes);
-    /* The connection failed or the peer closed it; why is a static string. c is CLOSED when this runs and must
-     * not be freed inside the callback (the owner frees its connections after the loop). */
+    /* The connection failed or the peer closed it; why is a static string, or NULL for a clean end: the close
+     * handshake the client began with tg_bench_conn_send_close completed (the server's close frame, then its
+     * FIN). c is CLOSED when this runs and must not be freed inside the callback (the owner frees its
+     * connections after the loop); it may be started again (tg_bench_conn_start) from the callback. */
     void (*on_closed)(struct tg_bench_conn *c, const char *why);
 };
 
@@ -54,6 +56,8 @@ struct tg_bench_conn {
     uint8_t cur_opcode, cur_fin;
     uint64_t payload_left;
     uint64_t msg_bytes;
+    uint8_t close_sent;      /* our close frame went out: the server's close frame and FIN end the session */
+    uint8_t close_got;       /* the server's close frame arrived: waiting for its FIN */
     /* free for the scenario driving the connection */
     uint64_t stamp_ns;
     uint64_t messages;
@@ -70,6 +74,10 @@ int tg_bench_conn_start(struct tg_bench_conn *c, struct ev_loop *loop, const str
 
 /* Queues n more copies of the connection's frame and writes as much as the socket takes now. */
 void tg_bench_conn_send(struct tg_bench_conn *c, uint64_t n);
+
+/* Sends a masked close frame (1000, RFC 6455 §5.5.1) on an OPEN connection that has nothing else pending; the
+ * server's close frame and the end of the TCP stream then end it with on_closed(c, NULL). */
+void tg_bench_conn_send_close(struct tg_bench_conn *c);
 
 /* Closes the socket and stops the watchers without calling on_closed. Idempotent. */
 void tg_bench_conn_close(struct tg_bench_conn *c);

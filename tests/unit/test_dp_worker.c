@@ -2,8 +2,8 @@
  * thread reach on_post (a newer post replaces an untaken one, which drop_post releases), deferred frees run
  * before the loop sleeps, the wheel fires timers, the drain calls on_drain and ends the loop once is_idle says
  * so (or at its deadline), on_exit and the policies' slot_free run at the end. And the listener
- * (loop/listener.c): a real connection to 127.0.0.1 reaches on_accept with its peer address; stopped, it
- * accepts nothing. */
+ * (loop/listener.c): a real connection to 127.0.0.1 reaches on_accept with its peer address and TCP_NODELAY set
+ * (inherited from the listener); stopped, it accepts nothing. */
 #include "clock.h"
 #include "loop/counters.h"
 #include "loop/listener.h"
@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <errno.h>
@@ -228,6 +229,14 @@ static void test_listener(void)
     usleep(10000);
     CHECK_EQ_INT(read(acc.fds[0], &ch, 1) + read(acc.fds[1], &ch, 1), 0); /* one gets 1 byte, the other EAGAIN */
     CHECK_EQ_INT(ch, 'x');
+    /* TCP_NODELAY is set once on the listener and inherited by every accepted socket (no setsockopt per
+     * connection in http_server.c): without it, small replies would wait for Nagle */
+    for (int i = 0; i < 2; i++) {
+        int nodelay = 0;
+        socklen_t nlen = sizeof nodelay;
+        CHECK_EQ_INT(getsockopt(acc.fds[i], IPPROTO_TCP, TCP_NODELAY, &nodelay, &nlen), 0);
+        CHECK_EQ_INT(nodelay, 1);
+    }
     /* stopped: the kernel queues, nothing reaches the owner */
     tg_listener_stop(&l);
     int c3 = connect_to(port);

@@ -25,6 +25,8 @@ struct tg_endpoint {
     _Atomic uint64_t connect_failures;
     _Atomic uint64_t tls_log_ms;    /* when a TLS failure to it was last logged (the log is rate-limited) */
     _Atomic uint64_t tls_log_left_out; /* TLS failures not logged since */
+    _Atomic uint32_t early_send_misses; /* new connections in a row whose request could not go out straight after
+                                         * connect(2) (proxy/upstream_pool.c: the connect had not completed) */
     uint32_t index;                 /* dense index, for per-worker arrays (keep-alive pools, TLS sessions) */
     unsigned char tls;              /* interned with a TLS profile: connections to it are TLS */
 };

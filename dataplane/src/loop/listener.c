@@ -1,4 +1,4 @@
-/* listener.c — see listener.h. */
+/* listener.c — see listener.h: the accept loop, and TCP_NODELAY set once on the listening socket. */
 #include "loop/listener.h"
 
 #include "log.h"
@@ -7,6 +7,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define ACCEPTS_PER_WAKEUP 64
@@ -65,6 +69,11 @@ int tg_listener_open(struct tg_listener *l, struct ev_loop *loop, const char *sp
         tg_error("%s", err);
         return -1;
     }
+    /* Accepted sockets inherit TCP_NODELAY from the listener (Linux copies the listener's TCP settings into
+     * each child socket): one setsockopt here instead of one per connection. */
+    int one = 1;
+    if (setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
+        tg_warn("worker %d: TCP_NODELAY on the listener: %s (replies may be delayed by Nagle)", id, strerror(errno));
     l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     ev_io_init(&l->io, on_accept_ready, l->fd, EV_READ);
     l->io.data = l;

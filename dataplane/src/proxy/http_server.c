@@ -283,7 +283,7 @@ static void release_ip_slot(struct tg_server_conn *c)
     c->ip_counted = 0;
 }
 
-void tg_http_server_accept(struct tg_http_server *s, int fd, const struct sockaddr *peer)
+void tg_http_server_accept(struct tg_http_server *s, int fd, const struct sockaddr *peer, int read_now)
 {
     char ip[46];
     peer_ip_text(peer, ip, sizeof ip);
@@ -300,12 +300,13 @@ void tg_http_server_accept(struct tg_http_server *s, int fd, const struct sockad
         close(fd);
         return;
     }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    c->server = s;
+    c->server = s; /* TCP_NODELAY: inherited from the listener (loop/listener.c) */
     c->deferred.free_fn = free_conn;
     tg_conn_init(&c->conn, fd, on_conn_io, c);
-    c->conn.readable = 0; /* wait for the first bytes: an accepted socket rarely has them yet */
+    /* read_now: a client sends its request right after its connect completes, usually before this worker
+     * got to accept it — read at once instead of registering the socket and waiting one loop iteration for
+     * the readiness event (EAGAIN costs one recv, and the socket is then watched as before) */
+    c->conn.readable = read_now != 0;
     tg_timer_init(&c->timer, on_conn_timer);
     tg_forwarder_init(&c->fwd, &s->forward, &c->conn, on_upstream_wake, c);
     memcpy(c->peer_ip, ip, sizeof c->peer_ip);
@@ -781,7 +782,9 @@ static void process_request(struct tg_server_conn *c, struct tg_http_head *h)
     f->req_framing = h->framing;
     f->req_body_left = h->framing == TG_BODY_LENGTH ? h->content_length : 0;
     f->req_done = h->framing == TG_BODY_NONE || (h->framing == TG_BODY_LENGTH && h->content_length == 0);
-    snprintf(f->method, sizeof f->method, "%.*s", (int)(h->method.len < 15 ? h->method.len : 15), h->method.ptr);
+    size_t mlen = h->method.len < sizeof f->method - 1 ? h->method.len : sizeof f->method - 1; /* (was a snprintf) */
+    memcpy(f->method, h->method.ptr, mlen);
+    f->method[mlen] = '\0';
     f->is_head = tg_slice_eq_nocase(h->method, "HEAD");
     f->is_upgrade = (unsigned char)tg_ws_handshake_requested(h);
 

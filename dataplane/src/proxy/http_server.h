@@ -113,8 +113,8 @@ void tg_http_server_init(struct tg_http_server *s, struct tg_worker *w, const st
                          struct tg_counters *counters, struct tg_upstream_pool *pool,
                          const struct tg_tunnel_env *tunnels);
 /* Takes an accepted socket (non-blocking): a new server connection, or the socket closed at the connection
- * cap. */
-void tg_http_server_accept(struct tg_http_server *s, int fd, const struct sockaddr *peer);
+ * cap. read_now: try to read the request at once (plain TCP; 0 when the caller puts the socket on TLS first). */
+void tg_http_server_accept(struct tg_http_server *s, int fd, const struct sockaddr *peer, int read_now);
 /* The drain: idle keep-alive connections close now; the rest after their current request. */
 void tg_http_server_drain(struct tg_http_server *s);
 /* Worker exit: every connection closes now. */

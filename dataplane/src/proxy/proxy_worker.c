@@ -10,14 +10,14 @@
 static void on_accept(void *owner, int fd, const struct sockaddr *peer)
 {
     struct tg_proxy_worker *pw = owner;
-    tg_http_server_accept(&pw->server, fd, peer);
+    tg_http_server_accept(&pw->server, fd, peer, 1);
 }
 
 static void on_accept_tls(void *owner, int fd, const struct sockaddr *peer)
 {
     struct tg_proxy_worker *pw = owner;
     tg_tls_count_into(pw->counters); /* this thread's handshakes are this worker's */
-    tg_http_server_accept(&pw->server, fd, peer);
+    tg_http_server_accept(&pw->server, fd, peer, 0);
     /* the new connection is the head of the server's list (unless the cap closed fd), waiting for its first
      * bytes with nothing read yet: it goes on TLS before it reads anything */
     struct tg_server_conn *c = pw->server.conns;

@@ -220,10 +220,46 @@ struct tg_upstream *tg_upstream_acquire(struct tg_upstream_pool *pool, struct tg
     return up;
 }
 
+#define EARLY_SEND_MISSES_MAX 8 /* misses in a row before an endpoint is only probed, once per 256 connects */
+
+/* The request head straight after connect(2): 1 sent (the connect completed), 0 not tried or EAGAIN (still
+ * connecting), -1 the connect failed (errno: its error, as SO_ERROR would have said). */
+static int early_send(struct tg_upstream *up)
+{
+    struct tg_buf *out = up->conn.out;
+    if (up->early_tried || up->ep->tls || !out || tg_buf_len(out) == 0)
+        return 0;
+    up->early_tried = 1;
+    uint32_t misses = atomic_load_explicit(&up->ep->early_send_misses, memory_order_relaxed);
+    if (misses >= EARLY_SEND_MISSES_MAX && (misses & 255) != 0) {
+        atomic_store_explicit(&up->ep->early_send_misses, misses + 1, memory_order_relaxed);
+        return 0;
+    }
+    ssize_t n = tg_conn_write(&up->conn, tg_buf_start(out), tg_buf_len(out));
+    if (n < 0)
+        return -1;
+    if (n == 0) { /* EAGAIN: connecting (tg_conn_write cleared writable) */
+        atomic_store_explicit(&up->ep->early_send_misses, misses + 1, memory_order_relaxed);
+        return 0;
+    }
+    tg_buf_consume(out, (size_t)n);
+    up->conn.writable = tg_buf_len(out) == 0; /* a short write means the socket is full (tg_conn_write) */
+    if (misses)
+        atomic_store_explicit(&up->ep->early_send_misses, 0, memory_order_relaxed);
+    return 1;
+}
+
 int tg_upstream_finish_connect(struct tg_upstream *up)
 {
     if (!up->connecting)
         return 0;
+    if (!up->tcp_connected && !up->conn.writable) {
+        int e = early_send(up);
+        if (e < 0)
+            return -1;
+        if (e > 0)
+            up->tcp_connected = 1; /* the socket took data: established (tcp_sendmsg waits for that) */
+    }
     if (!up->tcp_connected) {
         up->wait_events = EV_WRITE;
         if (!up->conn.writable)

@@ -42,6 +42,7 @@ struct tg_upstream {
     unsigned char connecting;       /* connect(2) or the TLS handshake in progress */
     unsigned char tcp_connected;    /* connect(2) completed (the TLS handshake may still be going) */
     unsigned char tls_failed;       /* the connect failed in the TLS handshake (tg_upstream_tls_error says why) */
+    unsigned char early_tried;      /* the request was tried straight after connect(2) (tg_upstream_finish_connect) */
     short wait_events;              /* while connecting: the readiness the connect or handshake waits for */
     unsigned char reused;           /* came from the keep-alive pool */
     unsigned char counted_active;   /* holds one ep->active */
@@ -77,7 +78,12 @@ static inline void tg_upstream_bind(struct tg_upstream *up, void (*on_event)(voi
     up->owner = owner;
 }
 /* Finishes a connect (TCP, then TLS when the endpoint asks for it): 0 connected, TG_IO_AGAIN still in progress
- * (wait for up->wait_events), -1 failed (errno set; up->tls_failed when the TLS handshake failed). */
+ * (wait for up->wait_events), -1 failed (errno set; up->tls_failed when the TLS handshake failed).
+ * Plain TCP with the request already queued on up->conn.out: the first call sends it at once instead of waiting
+ * for writability — a connect to a backend on the same host (loopback, a pod's veth) completes inside
+ * connect(2), and the send then saves the wait, the SO_ERROR query and an epoll_ctl; a send that says EAGAIN
+ * leaves the connect to the usual wait, one that fails is the connect's failure. An endpoint whose connects
+ * keep not completing at once (a remote one) is not tried again but for one connect in 256. */
 int tg_upstream_finish_connect(struct tg_upstream *up);
 /* Why the last TLS handshake of this thread failed (for logs; never key material). */
 static inline const char *tg_upstream_tls_error(void) { return tg_tls_last_error(); }
