@@ -9,6 +9,7 @@
 #include <netinet/tcp.h>
 #include <openssl/x509v3.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -34,15 +35,10 @@ static void close_upstream(struct tg_upstream *up)
 void tg_upstream_pool_init(struct tg_upstream_pool *pool, struct tg_worker *w, uint64_t idle_timeout_ms,
                            size_t per_endpoint)
 {
+    memset(pool, 0, sizeof *pool); /* every optional pointer (connect_times, the TLS contexts...) starts NULL */
     pool->w = w;
-    pool->idle = NULL;
-    pool->idle_counts = NULL;
-    pool->len = 0;
     pool->idle_timeout_ms = idle_timeout_ms;
     pool->per_endpoint = per_endpoint;
-    pool->closed = 0;
-    pool->sessions = NULL;
-    pool->sessions_len = 0;
 }
 
 static int ensure_slot(struct tg_upstream_pool *pool, uint32_t index)
