@@ -58,6 +58,7 @@ def test_helm_lint_is_clean(k8s_tools):
     (["--set", "dataplane.logLevel=loud"], "dataplane/logLevel"),
     (["--set", "dataplane.encodedSlashes=maybe"], "dataplane/encodedSlashes"),
     (["--set", "dataplane.maxBufferMemory=12x"], "dataplane/maxBufferMemory"),
+    (["--set", "dataplane.tlsTicketRotation=1 hour"], "dataplane/tlsTicketRotation"),
 ])
 def test_values_schema_refuses_bad_values(k8s_tools, values, expected):
     proc = helm(k8s_tools, "template", "t", str(CHART), *values, check=False)
@@ -133,11 +134,14 @@ def test_tls_ticket_keys_secret_is_mounted_for_the_data_plane(k8s_tools):
         dp["volumeMounts"]
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["tls-ticket-keys"]["secret"]["secretName"] == "ticket-keys"
-    # off by default, and off without the TLS listener
-    for values in ((), ("--set", "dataplane.tls=false", "--set", "dataplane.tlsTicketKeysSecret=ticket-keys")):
+    assert not any(a.startswith("--tls-ticket-rotation") for a in dp["args"])  # the file's keys rotate themselves
+    # off by default (per-pod keys rotated every dataplane.tlsTicketRotation), and off without the TLS listener
+    for values, rotation in (((), "1h"), (("--set", "dataplane.tlsTicketRotation=30m"), "30m"),
+                             (("--set", "dataplane.tls=false", "--set", "dataplane.tlsTicketKeysSecret=ticket-keys"),
+                              None)):
         (dep,) = by_kind(render(k8s_tools, *values), "Deployment")
         dp = {c["name"]: c for c in dep["spec"]["template"]["spec"]["containers"]}["dataplane"]
-        assert not any("ticket" in a for a in dp["args"])
+        assert [a for a in dp["args"] if "ticket" in a] == ([f"--tls-ticket-rotation={rotation}"] if rotation else [])
         assert not any(v["name"] == "tls-ticket-keys" for v in dep["spec"]["template"]["spec"]["volumes"])
 
 

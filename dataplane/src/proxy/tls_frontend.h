@@ -18,14 +18,23 @@
 #include "loop/counters.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
+
+/* --tls-ticket-rotation: the period of the per-process session-ticket keys, and its bounds (a ticket lives at
+ * most three periods, and TLS 1.3 forbids a ticket lifetime over 7 days, RFC 8446 §4.6.1). */
+#define TG_TLS_TICKET_ROTATION_DEFAULT_MS (3600ull * 1000)
+#define TG_TLS_TICKET_ROTATION_MIN_MS 1000ull
+#define TG_TLS_TICKET_ROTATION_MAX_MS (48ull * 3600 * 1000)
 
 /* Once per process, before any worker accepts: the shared server context. ticket_keys_file (or NULL): the
  * session-ticket keys, N × 80 bytes (16 name, 32 HMAC-SHA256, 32 AES-256 — nginx's layout; the first encrypts, all
  * decrypt, at most 3), shared by every replica that reads the same file and re-read within a minute of a change
- * (a mounted Secret); without it each process makes its own and rotates them hourly. 0, or -1 with a logged
+ * (a mounted Secret); without it each process makes its own and replaces the current one every
+ * ticket_rotation_ms (0: the default hour; the caller keeps it within the bounds above), the two before it still
+ * decrypting. The session timeout (the ticket lifetime hint) is three periods either way. 0, or -1 with a logged
  * error (the file cannot be read or is not 1–3 keys). */
-int tg_tls_frontend_init(const char *default_host, const char *ticket_keys_file);
+int tg_tls_frontend_init(const char *default_host, const char *ticket_keys_file, uint64_t ticket_rotation_ms);
 /* Puts conn (accepted on the TLS listener, nothing read yet) on TLS; its handshake will pick the certificate
  * on *snapshot_slot, the accepting worker's current snapshot (read on the worker's thread when the
  * ClientHello arrives), and count itself in counters (tls_handshakes, tls_resumed, tls_handshake_failures; the
