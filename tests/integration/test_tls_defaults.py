@@ -128,3 +128,5 @@ def test_default_certificate_rotates_and_survives_a_broken_secret(stack):
                           "one served stays in use" in t.dp.proc.log(), 10 * it.SLOW, what="the data plane keeping it")
     assert served(t, pki, UNKNOWN)[0] == "default-2"
     assert "PRIVATE KEY" not in ctl.log() and "PRIVATE KEY" not in t.dp.proc.log()
+    status, _, body = t.dp.admin("/config")
+    assert status == 200 and b"PRIVATE KEY" not in body and b"BEGIN" not in body
