@@ -44,7 +44,8 @@ def stack(run_dir, backends, tmp_path_factory):
     pki = Pki(tmp / "pki")
     certs = {"secure": pki.issue("secure", [SECURE]), "legacy": pki.issue("legacy", [LEGACY]),
              "default": pki.issue("default", ["fallback.defaults.test"]),
-             "default2": pki.issue("default-2", ["fallback.defaults.test"])}
+             "default2": pki.issue("default-2", ["fallback.defaults.test"]),
+             "expired": pki.issue("default-expired", ["fallback.defaults.test"], not_after_past=True)}
     t = start_tls_dp(run_dir, it.snapshot(1, [], []), "dataplane-tls-defaults")
     mdir = tmp / "manifests"
     port = backends.b1.port
@@ -64,7 +65,7 @@ def stack(run_dir, backends, tmp_path_factory):
                                    "--tls-default-min-version", "1.3"])
     it.wait_until(lambda: t.dp.applied_version() > 1, 10 * it.SLOW, what="the controller's first push")
     yield t, pki, certs, mdir, ctl
-    assert ctl.stop() == 0, ctl.log_tail()
+    ctl.stop()  # (the last test stops it itself and starts its own)
     t.dp.check_clean_exit()
 
 
@@ -112,21 +113,36 @@ def test_default_min_version_applies_to_groups_without_their_own(stack):
     assert cn == "" and "protocol version" in why, why        # the default certificate has the default options
 
 
-def test_default_certificate_rotates_and_survives_a_broken_secret(stack):
+def test_default_certificate_rotates_and_survives_a_broken_secret(stack, run_dir):
     t, pki, certs, mdir, ctl = stack
     v = t.dp.applied_version()
     ah.write_manifest(mdir, "default.yaml", tls_secret("default-tls", "tollgate-system", certs["default2"].cert_pem,
                                                        certs["default2"].key_pem))
     it.wait_until(lambda: t.dp.applied_version() > v, 10 * it.SLOW, what="the rotated default certificate")
     assert served(t, pki, UNKNOWN)[0] == "default-2"
-    mark = len(ctl.log())
-    ah.write_manifest(mdir, "default.yaml", tls_secret("default-tls", "tollgate-system", certs["default2"].cert_pem,
-                                                       certs["secure"].key_pem))
-    it.wait_until(lambda: "--tls-default-certificate: Secret tollgate-system/default-tls" in ctl.log()[mark:],
-                  10 * it.SLOW, what="the controller's warning")
+    # expired, then a key of another certificate: reported; the controller keeps serving the last good one
+    for what, cert, key, reason in (
+            ("expired", certs["expired"].cert_pem, certs["expired"].key_pem, "the certificate has expired"),
+            ("wrong key", certs["default2"].cert_pem, certs["secure"].key_pem,
+             "the private key does not match the certificate")):
+        mark = len(ctl.log())
+        ah.write_manifest(mdir, "default.yaml", tls_secret("default-tls", "tollgate-system", cert, key))
+        it.wait_until(lambda: f"--tls-default-certificate: Secret tollgate-system/default-tls: {reason}"
+                              in ctl.log()[mark:], 10 * it.SLOW, what=f"the warning for {what}")
+        it.wait_until(lambda: "tollgate-system/default-tls is unusable; the last good certificate stays in use"
+                              in ctl.log()[mark:], 10 * it.SLOW, what=f"the last good restored ({what})")
+        assert served(t, pki, UNKNOWN)[0] == "default-2", what
+    # a new controller never saw it good: it sends the lastGood marker and the data plane keeps what it serves
+    assert ctl.stop() == 0, ctl.log_tail()
+    v = t.dp.applied_version()
+    ctl2 = it.dir_controller("controller-tls-defaults-2", mdir, t.dp.control_socket, run_dir,
+                             extra=["--log-level", "info", "--tls-default-certificate", "tollgate-system/default-tls",
+                                    "--tls-default-min-version", "1.3"])
     it.wait_until(lambda: "default certificate Secret tollgate-system/default-tls has no usable certificate: the last "
                           "one served stays in use" in t.dp.proc.log(), 10 * it.SLOW, what="the data plane keeping it")
+    assert t.dp.applied_version() > v
     assert served(t, pki, UNKNOWN)[0] == "default-2"
-    assert "PRIVATE KEY" not in ctl.log() and "PRIVATE KEY" not in t.dp.proc.log()
+    assert "PRIVATE KEY" not in ctl.log() + ctl2.log() and "PRIVATE KEY" not in t.dp.proc.log()
     status, _, body = t.dp.admin("/config")
     assert status == 200 and b"PRIVATE KEY" not in body and b"BEGIN" not in body
+    assert ctl2.stop() == 0, ctl2.log_tail()
