@@ -265,7 +265,7 @@ static int on_client_hello(SSL *ssl, int *alert, void *arg)
     if (!site && snap && fallback_host)
         site = find_site(snap, fallback_host, strlen(fallback_host));
     if (!site && snap && snap->tls)
-        site = snap->tls->fallback; /* the group whose tlsOptions.defaultCertificate is set */
+        site = snap->tls->fallback; /* the group whose tlsOptions.defaultCertificate is set, else "tlsDefault" */
     if (!site) {
         *alert = SSL_AD_UNRECOGNIZED_NAME;
         return SSL_CLIENT_HELLO_ERROR;

@@ -2,8 +2,9 @@
  * transport (loop/tls_transport.h) before the HTTP/1 server connection sees a byte, and each handshake picks its
  * certificate by SNI on the accepting worker's snapshot (config/tls_certs.h): the exact hostname, the longest
  * wildcard, the default of the group that serves the name; otherwise the configured default host's
- * certificate (--tls-default-host), else the group marked "defaultCertificate", or the handshake fails with an
- * unrecognized_name alert (RFC 6066 §3). The chosen group's versions and cipher lists ("tlsOptions") are set on
+ * certificate (--tls-default-host), else the group marked "defaultCertificate", else the controller's default
+ * certificate (the snapshot's "tlsDefault"; config/tls_certs.h folds these two into one fallback), or the
+ * handshake fails with an unrecognized_name alert (RFC 6066 §3). The chosen group's versions and cipher lists ("tlsOptions") are set on
  * the connection in the same ClientHello callback, before OpenSSL negotiates the version.
  *
  * One server SSL_CTX serves every worker of the process, so the session-ticket keys it generates are shared by
