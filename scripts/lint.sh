@@ -8,7 +8,7 @@ echo "== layers"
 python3 scripts/layers.py || status=1
 # include_root FILE: the binary include root a source file is compiled with (the Makefile's DP_INC/CTL_INC)
 include_root() {
-  case $1 in dataplane/*) echo -Idataplane/src ;; controller/*) echo -Icontroller/src ;; cli/*) echo -Icli/src ;; *) echo ;; esac
+  case $1 in dataplane/* | bench/tls/*) echo -Idataplane/src ;; controller/*) echo -Icontroller/src ;; cli/*) echo -Icli/src ;; *) echo ;; esac
 }
 echo "== cppcheck"
 for tree in "common examples/demo-backend bench" dataplane/src controller/src cli/src; do

@@ -22,7 +22,9 @@ VALUE_SETS = {
                           "--set", "metricsService.enabled=true", "--set", "service.type=ClusterIP",
                           "--set", "dataplane.tls=false", "--set", "dataplane.workers=2",
                           "--set", "dataplane.encodedSlashes=decode", "--set", "dataplane.maxBufferMemory=64m",
-                          "--set", "imageRegistry=registry.example.com/", "--set", "podDisruptionBudget.enabled=false"],
+                          "--set", "imageRegistry=registry.example.com/", "--set", "podDisruptionBudget.enabled=false",
+                          "--set", "controller.tls.defaultCertificateSecret=default/default-tls",
+                          "--set", "controller.tls.defaultOptions.minVersion=1.3"],
     "nodeport-existing-sa": ["--set", "service.type=NodePort", "--set", "service.externalTrafficPolicy=Local",
                              "--set", "serviceAccount.create=false", "--set", "serviceAccount.name=default",
                              "--set", "controller.leaderElect=false", "--set", "serviceMonitor.enabled=true",
@@ -58,6 +60,10 @@ def test_helm_lint_is_clean(k8s_tools):
     (["--set", "dataplane.logLevel=loud"], "dataplane/logLevel"),
     (["--set", "dataplane.encodedSlashes=maybe"], "dataplane/encodedSlashes"),
     (["--set", "dataplane.maxBufferMemory=12x"], "dataplane/maxBufferMemory"),
+    (["--set", "dataplane.tlsTicketRotation=1 hour"], "dataplane/tlsTicketRotation"),
+    (["--set", "controller.tls.defaultCertificateSecret=no-namespace"], "controller/tls/defaultCertificateSecret"),
+    (["--set", "controller.tls.defaultOptions.minVersion=1.1"], "controller/tls/defaultOptions/minVersion"),
+    (["--set", "controller.tls.defaultOptions.ciphers={RC4:ALL}"], "controller/tls/defaultOptions/ciphers"),
 ])
 def test_values_schema_refuses_bad_values(k8s_tools, values, expected):
     proc = helm(k8s_tools, "template", "t", str(CHART), *values, check=False)
@@ -133,12 +139,50 @@ def test_tls_ticket_keys_secret_is_mounted_for_the_data_plane(k8s_tools):
         dp["volumeMounts"]
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["tls-ticket-keys"]["secret"]["secretName"] == "ticket-keys"
-    # off by default, and off without the TLS listener
-    for values in ((), ("--set", "dataplane.tls=false", "--set", "dataplane.tlsTicketKeysSecret=ticket-keys")):
+    assert not any(a.startswith("--tls-ticket-rotation") for a in dp["args"])  # the file's keys rotate themselves
+    # off by default (per-pod keys rotated every dataplane.tlsTicketRotation), and off without the TLS listener
+    for values, rotation in (((), "1h"), (("--set", "dataplane.tlsTicketRotation=30m"), "30m"),
+                             (("--set", "dataplane.tls=false", "--set", "dataplane.tlsTicketKeysSecret=ticket-keys"),
+                              None)):
         (dep,) = by_kind(render(k8s_tools, *values), "Deployment")
         dp = {c["name"]: c for c in dep["spec"]["template"]["spec"]["containers"]}["dataplane"]
-        assert not any("ticket" in a for a in dp["args"])
+        assert [a for a in dp["args"] if "ticket" in a] == ([f"--tls-ticket-rotation={rotation}"] if rotation else [])
         assert not any(v["name"] == "tls-ticket-keys" for v in dep["spec"]["template"]["spec"]["volumes"])
+
+
+def test_controller_tls_values_become_flags_and_a_role_for_the_secret(k8s_tools):
+    objs = render(k8s_tools, "--set", "controller.tls.defaultCertificateSecret=certs/wildcard-tls",
+                  "--set", "controller.tls.defaultOptions.minVersion=1.3",
+                  "--set", "controller.tls.defaultOptions.maxVersion=1.3",
+                  "--set-json", 'controller.tls.defaultOptions.ciphers=["ECDHE-ECDSA-AES128-GCM-SHA256",'
+                                '"ECDHE-RSA-AES128-GCM-SHA256"]',
+                  "--set-json", 'controller.tls.defaultOptions.cipherSuites=["TLS_AES_128_GCM_SHA256"]')
+    (dep,) = by_kind(objs, "Deployment")
+    ctl = {c["name"]: c for c in dep["spec"]["template"]["spec"]["containers"]}["controller"]
+    assert [a for a in ctl["args"] if a.startswith("--tls-default")] == [
+        "--tls-default-certificate=certs/wildcard-tls", "--tls-default-min-version=1.3",
+        "--tls-default-max-version=1.3",
+        "--tls-default-ciphers=ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256",
+        "--tls-default-cipher-suites=TLS_AES_128_GCM_SHA256"]
+    # every namespace watched: the ClusterRole reads the Secret already, no extra Role
+    assert [r["metadata"]["name"] for r in by_kind(objs, "Role")] == ["tollgate-leader-election"]
+    # one namespace watched, the Secret elsewhere: a Role for that one Secret, in its namespace
+    objs = render(k8s_tools, "--set", "controller.watchNamespace=apps",
+                  "--set", "controller.tls.defaultCertificateSecret=certs/wildcard-tls")
+    roles = {r["metadata"]["name"]: r for r in by_kind(objs, "Role")}
+    role = roles["tollgate-default-certificate"]
+    assert role["metadata"]["namespace"] == "certs"
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["wildcard-tls"],
+                              "verbs": ["get", "list", "watch"]}]
+    binding = {b["metadata"]["name"]: b for b in by_kind(objs, "RoleBinding")}["tollgate-default-certificate"]
+    assert binding["metadata"]["namespace"] == "certs" and binding["roleRef"]["name"] == "tollgate-default-certificate"
+    # ... and none when it is in the watched namespace; no flags by default
+    objs = render(k8s_tools, "--set", "controller.watchNamespace=apps",
+                  "--set", "controller.tls.defaultCertificateSecret=apps/wildcard-tls")
+    assert "tollgate-default-certificate" not in {r["metadata"]["name"] for r in by_kind(objs, "Role")}
+    (dep,) = by_kind(render(k8s_tools), "Deployment")
+    ctl = {c["name"]: c for c in dep["spec"]["template"]["spec"]["containers"]}["controller"]
+    assert not any(a.startswith("--tls-default") for a in ctl["args"])
 
 
 def test_rbac_is_least_privilege(k8s_tools):

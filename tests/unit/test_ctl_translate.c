@@ -6,6 +6,7 @@
 #include "source/manifest.h"
 #include "model/store.h"
 #include "translate/translate.h"
+#include "translate/translate_tls_defaults.h"
 #include "model/validate.h"
 #include "tg_test.h"
 
@@ -388,6 +389,120 @@ static void test_manifest_errors(void)
     tg_diags_free(&d);
 }
 
+/* The cluster-wide TLS defaults (--tls-default-*, translate_tls_defaults.c): the default options fill in what a
+ * group's spec.tlsOptions leaves unset (both versions only when it sets neither), the default certificate Secret
+ * (any namespace) becomes "tlsDefault" with the default options, and a missing or unusable one becomes the
+ * lastGood marker plus a warning. The Secrets come from the golden case secrets-stringdata. */
+static void test_tls_defaults(void)
+{
+    size_t len = 0;
+    char *golden = read_file("tests/golden/translate/secrets-stringdata/in.yaml", &len);
+    CHECK(golden != NULL);
+    if (!golden)
+        return;
+    const char *extra =
+        "\n---\napiVersion: tollgate.dev/v1alpha1\nkind: EnvironmentGroup\nmetadata: {name: own, namespace: apis}\n"
+        "spec: {hostnames: [own.example.com], environments: [prod], tlsOptions: {maxVersion: \"1.2\", "
+        "ciphers: [ECDHE-RSA-AES128-GCM-SHA256]}}\n"
+        "---\napiVersion: tollgate.dev/v1alpha1\nkind: EnvironmentGroup\nmetadata: {name: hsts, namespace: apis}\n"
+        "spec: {hostnames: [hsts.example.com], environments: [prod], tlsOptions: {hsts: {maxAge: 600}}}\n"
+        "---\napiVersion: v1\nkind: Secret\nmetadata: {name: opaque, namespace: apis}\ntype: Opaque\n"
+        "stringData: {tls.crt: x, tls.key: y}\n";
+    char *text = malloc(len + strlen(extra) + 1);
+    memcpy(text, golden, len);
+    strcpy(text + len, extra);
+    struct tg_diags diags;
+    tg_diags_init(&diags);
+    struct tg_store *s = load_store(text, strlen(text), &diags);
+    struct tg_tls_defaults d = {.certificate_secret = "apis/api-tls", .min_version = "1.3", .max_version = "1.3",
+                                .ciphers = "ECDHE-ECDSA-AES256-GCM-SHA384",
+                                .cipher_suites = "TLS_AES_256_GCM_SHA384"};
+    struct tg_translation t;
+    CHECK_EQ_INT(tg_translate_with(s, &d, &t), 0);
+    json_t *groups = json_object_get(t.snapshot, "groups");
+    json_t *by_id = json_object();
+    size_t i;
+    json_t *g;
+    json_array_foreach(groups, i, g) json_object_set(by_id, json_string_value(json_object_get(g, "id")), g);
+    char *o = json_dumps(json_object_get(json_object_get(by_id, "apis/public"), "tlsOptions"), JSON_COMPACT);
+    CHECK_EQ_STR(o, "{\"minVersion\":\"1.3\",\"maxVersion\":\"1.3\",\"ciphers\":\"ECDHE-ECDSA-AES256-GCM-SHA384\","
+                    "\"cipherSuites\":\"TLS_AES_256_GCM_SHA384\"}");
+    free(o);
+    o = json_dumps(json_object_get(json_object_get(by_id, "apis/own"), "tlsOptions"), JSON_COMPACT);
+    CHECK_EQ_STR(o, "{\"maxVersion\":\"1.2\",\"ciphers\":\"ECDHE-RSA-AES128-GCM-SHA256\","
+                    "\"cipherSuites\":\"TLS_AES_256_GCM_SHA384\"}"); /* its own pair and list stay */
+    free(o);
+    o = json_dumps(json_object_get(json_object_get(by_id, "apis/hsts"), "tlsOptions"), JSON_COMPACT);
+    CHECK(o && strstr(o, "\"minVersion\":\"1.3\"") != NULL); /* an hsts-only tlsOptions sets no version */
+    free(o);
+    CHECK(json_object_get(json_object_get(by_id, "apis/hsts"), "hsts") != NULL);
+    json_t *def = json_object_get(t.snapshot, "tlsDefault");
+    CHECK_EQ_STR(json_string_value(json_object_get(def, "secret")), "apis/api-tls");
+    CHECK(strstr(json_string_value(json_object_get(def, "certPem")) ? json_string_value(json_object_get(def, "certPem"))
+                                                                     : "", "BEGIN CERTIFICATE") != NULL);
+    CHECK(json_is_string(json_object_get(def, "keyPem")) && !json_object_get(def, "lastGood"));
+    CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(def, "tlsOptions"), "minVersion")), "1.3");
+    size_t warnings = tg_diags_count(&t.diags, TG_DIAG_WARNING);
+    tg_translation_free(&t);
+    json_decref(by_id);
+
+    /* missing, of another type: the marker and one warning more each */
+    const char *bad[] = {"other/nothing", "apis/opaque"};
+    for (int k = 0; k < 2; k++) {
+        struct tg_tls_defaults dd = {.certificate_secret = bad[k]};
+        CHECK_EQ_INT(tg_translate_with(s, &dd, &t), 0);
+        def = json_object_get(t.snapshot, "tlsDefault");
+        CHECK(json_is_true(json_object_get(def, "lastGood")) && !json_object_get(def, "certPem") &&
+              !json_object_get(def, "tlsOptions"));
+        CHECK_EQ_INT(tg_diags_count(&t.diags, TG_DIAG_WARNING), warnings + 1);
+        CHECK(t.diags.count && strstr(t.diags.items[t.diags.count - 1].text, "--tls-default-certificate: Secret") != NULL);
+        /* no default options: groups are as without defaults */
+        o = json_dumps(json_object_get(json_array_get(json_object_get(t.snapshot, "groups"), 0), "tlsOptions"),
+                       JSON_COMPACT | JSON_ENCODE_ANY);
+        CHECK(o == NULL || strstr(o, "minVersion") == NULL);
+        free(o);
+        tg_translation_free(&t);
+    }
+    /* without defaults: no tlsDefault, no options added */
+    CHECK_EQ_INT(tg_translate(s, &t), 0);
+    CHECK(json_object_get(t.snapshot, "tlsDefault") == NULL);
+    tg_translation_free(&t);
+
+    /* the command-line check */
+    char err[512];
+    struct tg_tls_defaults ok = {.certificate_secret = "kube-system/default-tls", .min_version = "1.2",
+                                 .ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256",
+                                 .cipher_suites = "TLS_AES_128_GCM_SHA256"};
+    CHECK_EQ_INT(tg_tls_defaults_check(&ok, err, sizeof err), 0);
+    const struct {
+        struct tg_tls_defaults d;
+        const char *msg;
+    } refused[] = {
+        {{.certificate_secret = "no-slash"}, "expected NAMESPACE/NAME"},
+        {{.certificate_secret = "Bad_NS/x"}, "--tls-default-certificate Bad_NS/x"},
+        {{.certificate_secret = "ns/"}, "--tls-default-certificate ns/"},
+        {{.min_version = "1.1"}, "--tls-default-min-version 1.1: expected 1.2 or 1.3"},
+        {{.max_version = "TLSv1.3"}, "--tls-default-max-version"},
+        {{.min_version = "1.3", .max_version = "1.2"}, "is below"},
+        {{.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:RC4-MD5x"}, "--tls-default-ciphers RC4-MD5x: is not"},
+        {{.ciphers = "ECDHE-RSA-AES128-GCM-SHA256::X"}, "1 to 32 OpenSSL names"},
+        {{.ciphers = "!aNULL"}, "--tls-default-ciphers !aNULL: is not"}, /* names, not a list expression */
+        {{.cipher_suites = "ECDHE-ECDSA-AES128-GCM-SHA256"}, "--tls-default-cipher-suites"},
+        {{.cipher_suites = ""}, "is empty"},
+    };
+    for (size_t k = 0; k < sizeof refused / sizeof refused[0]; k++) {
+        err[0] = 0;
+        CHECK_EQ_INT(tg_tls_defaults_check(&refused[k].d, err, sizeof err), -1);
+        if (!strstr(err, refused[k].msg))
+            fprintf(stderr, "case %zu: \"%s\" lacks \"%s\"\n", k, err, refused[k].msg);
+        CHECK(strstr(err, refused[k].msg) != NULL);
+    }
+    tg_store_free(s);
+    tg_diags_free(&diags);
+    free(text);
+    free(golden);
+}
+
 int main(void)
 {
     test_validators();
@@ -395,5 +510,6 @@ int main(void)
     test_status();
     test_golden();
     test_target_tls_refs();
+    test_tls_defaults();
     TG_TEST_MAIN_END();
 }

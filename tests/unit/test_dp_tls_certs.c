@@ -95,7 +95,7 @@ int main(void)
                            entry(NULL, &other));
     json_t *groups = json_pack("[o,o,o]", g0, g1, g2);
     json_t *errors = json_array();
-    struct tg_tls_certs *t = tg_tls_certs_build(groups, errors);
+    struct tg_tls_certs *t = tg_tls_certs_build(groups, NULL, errors);
     CHECK(t != NULL);
     CHECK_EQ_INT((int)json_array_size(errors), 0);
 
@@ -134,7 +134,7 @@ int main(void)
                               "tls", entry(NULL, &other), "id", "c/strict", "hostnames", "s.test", "tls",
                               entry(NULL, &api_ec), "tlsOptions", opts);
         json_t *errs = json_array();
-        struct tg_tls_certs *tp = tg_tls_certs_build(g, errs);
+        struct tg_tls_certs *tp = tg_tls_certs_build(g, NULL, errs);
         CHECK(tp != NULL);
         const struct tg_tls_site *site = tp ? tg_tls_certs_find(tp, "s.test", 6, 1) : NULL;
         CHECK(site && site->policy->min_version == TLS1_3_VERSION && site->policy->max_version == TLS1_3_VERSION);
@@ -172,7 +172,7 @@ int main(void)
         CHECK(json_object_get(json_array_get(tls, 0), "lastGood") == NULL);
         CHECK_EQ_STR(json_string_value(json_object_get(json_array_get(tls, 0), "certPem")), api_ec.cert);
         json_t *errs = json_array();
-        struct tg_tls_certs *tk = tg_tls_certs_build(next, errs);
+        struct tg_tls_certs *tk = tg_tls_certs_build(next, NULL, errs);
         CHECK(tk != NULL);
         CHECK_EQ_STR(cn_of(tk ? tg_tls_certs_find(tk, "x.test", 6, 0) : NULL, 0), "api-ec");
         tg_tls_certs_free(tk);
@@ -203,7 +203,7 @@ int main(void)
         json_t *g = json_pack("[{s:s,s:[s],s:[o],s:o}]", "id", "b/x", "hostnames", "x.test", "tls",
                               entry(NULL, &other), "tlsOptions", bad_opts[i].opts);
         json_t *errs = json_array();
-        CHECK(tg_tls_certs_build(g, errs) == NULL);
+        CHECK(tg_tls_certs_build(g, NULL, errs) == NULL);
         char *text = json_dumps(errs, 0);
         CHECK(text && strstr(text, bad_opts[i].expect) != NULL);
         if (text && !strstr(text, bad_opts[i].expect))
@@ -215,7 +215,7 @@ int main(void)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         json_t *g = json_pack("[{s:s,s:[s],s:o}]", "id", "b/x", "hostnames", "x.test", "tls", bad[i].tls);
         json_t *errs = json_array();
-        CHECK(tg_tls_certs_build(g, errs) == NULL);
+        CHECK(tg_tls_certs_build(g, NULL, errs) == NULL);
         char *text = json_dumps(errs, 0);
         CHECK(text && strstr(text, bad[i].expect) != NULL);
         CHECK(text && strstr(text, "PRIVATE KEY") == NULL);
@@ -223,6 +223,56 @@ int main(void)
             fprintf(stderr, "case %zu: expected \"%s\" in %s\n", i, bad[i].expect, text);
         free(text);
         json_decref(errs);
+        json_decref(g);
+    }
+
+    /* "tlsDefault" (the controller's default certificate): the fallback with its own options unless a group claims
+     * defaultCertificate; its unknown fields refused; its lastGood marker keeps the previous snapshot's PEM */
+    {
+        json_t *g = json_pack("[{s:s,s:[s],s:[o]}]", "id", "d/one", "hostnames", "one.test", "tls",
+                              entry(NULL, &other));
+        json_t *def = json_pack("{s:s,s:s,s:s,s:{s:s}}", "secret", "ops/default", "certPem", wild.cert, "keyPem",
+                                wild.key, "tlsOptions", "minVersion", "1.3");
+        json_t *errs = json_array();
+        struct tg_tls_certs *td = tg_tls_certs_build(g, def, errs);
+        CHECK(td != NULL && json_array_size(errs) == 0);
+        if (td) {
+            CHECK(td->fallback == td->last_resort);
+            CHECK_EQ_STR(cn_of(td->fallback, 0), "wild");
+            CHECK_EQ_INT(td->fallback->policy->min_version, TLS1_3_VERSION);
+            CHECK(tg_tls_certs_find(td, "x.test", 6, SIZE_MAX) == NULL); /* only as the fallback */
+            CHECK_EQ_INT((int)td->num_certs, 2);
+        }
+        tg_tls_certs_free(td);
+        /* a group with defaultCertificate comes first */
+        json_object_set_new(json_array_get(g, 0), "tlsOptions", json_pack("{s:b}", "defaultCertificate", 1));
+        td = tg_tls_certs_build(g, def, errs);
+        CHECK(td != NULL && td->fallback != td->last_resort);
+        CHECK_EQ_STR(cn_of(td ? td->fallback : NULL, 0), "other");
+        tg_tls_certs_free(td);
+        /* strict fields: no defaultCertificate, no hostnames in tlsDefault */
+        json_t *strict = json_deep_copy(def);
+        json_object_set_new(json_object_get(strict, "tlsOptions"), "defaultCertificate", json_true());
+        json_object_set_new(strict, "hostnames", json_pack("[s]", "x.test"));
+        CHECK(tg_tls_certs_build(g, strict, errs) == NULL);
+        char *text = json_dumps(errs, 0);
+        CHECK(text && strstr(text, "tlsDefault.tlsOptions.defaultCertificate") && strstr(text, "tlsDefault.hostnames: unknown"));
+        free(text);
+        json_decref(strict);
+        /* the lastGood marker: the previous document's PEM for the same Secret, else no tlsDefault */
+        json_t *prev = json_pack("{s:O}", "tlsDefault", def);
+        json_t *next = json_pack("{s:{s:s,s:b}}", "tlsDefault", "secret", "ops/default", "lastGood", 1);
+        tg_tls_certs_keep_last_good_default(next, prev);
+        CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(next, "tlsDefault"), "certPem")), wild.cert);
+        CHECK(json_object_get(json_object_get(next, "tlsDefault"), "lastGood") == NULL);
+        json_decref(next);
+        next = json_pack("{s:{s:s,s:b}}", "tlsDefault", "secret", "ops/other", "lastGood", 1);
+        tg_tls_certs_keep_last_good_default(next, prev);
+        CHECK(json_object_get(next, "tlsDefault") == NULL);
+        json_decref(next);
+        json_decref(prev);
+        json_decref(errs);
+        json_decref(def);
         json_decref(g);
     }
 

@@ -223,6 +223,7 @@ int tg_controller_run(const struct tg_controller_opts *opts)
     }
     struct tg_status_sink sink = {on_status_report, on_status_acknowledged, &c};
     tg_pipeline_init(&c.pipe, c.store, NULL, &sink, !opts->once && !opts->print);
+    c.pipe.tls_defaults = &opts->tls_defaults;
     ev_idle_init(&c.step_idle, on_step_idle);
     c.step_idle.data = &c;
     ev_signal_init(&c.sigint, on_signal, SIGINT);
@@ -256,7 +257,8 @@ int tg_controller_run(const struct tg_controller_opts *opts)
         fprintf(stderr, "error: --source %s: %s\n", opts->source->name, err);
         goto out;
     }
-    struct tg_source_config scfg = {.dir = opts->source_dir, .client = c.kube, .namespace_ = opts->namespace_};
+    struct tg_source_config scfg = {.dir = opts->source_dir, .client = c.kube, .namespace_ = opts->namespace_,
+                                    .tls_secret = opts->tls_defaults.certificate_secret};
     struct tg_source_events sev = {on_source_changed, on_status_seen, &c};
     c.source = opts->source->create(c.loop, c.store, &scfg, &sev, err, sizeof err);
     if (!c.source) {

@@ -14,6 +14,7 @@
 #define TG_CONTROLLER_H
 
 #include "source/source.h"
+#include "translate/translation.h"
 #include "status/status_writer.h"
 
 struct tg_controller_opts {
@@ -28,6 +29,7 @@ struct tg_controller_opts {
     int once;                            /* --once: translate, push, exit */
     int print;                           /* --print: translate, print the snapshot JSON to stdout, exit */
     double once_timeout_s;               /* --once/--print: give up after this long (0 = 30 s) */
+    struct tg_tls_defaults tls_defaults; /* --tls-default-*, checked (translate_tls_defaults.h) */
 };
 
 /* Runs until SIGINT/SIGTERM (or the one-shot work is done). Returns the process exit code:

@@ -4,6 +4,7 @@
 #include "duration.h"
 #include "log.h"
 #include "source/source.h"
+#include "translate/translate_tls_defaults.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -29,6 +30,12 @@ static void usage(FILE *f)
             "  --print                    translate and print the snapshot JSON to stdout; no push\n"
             "  --timeout SECONDS          --once/--print: give up after this long (default 30)\n"
             "  --log-level LEVEL          debug|info|warn|error|off (default info)\n"
+            "  --tls-default-certificate NS/NAME  kubernetes.io/tls Secret answering TLS handshakes no group's\n"
+            "                             certificate takes (no SNI, unknown name, a group without spec.tls)\n"
+            "  --tls-default-min-version 1.2|1.3, --tls-default-max-version 1.2|1.3\n"
+            "                             versions of groups whose spec.tlsOptions sets neither\n"
+            "  --tls-default-ciphers A:B, --tls-default-cipher-suites A:B\n"
+            "                             TLS 1.2 ciphers / TLS 1.3 suites of groups that name none (OpenSSL names)\n"
             "  --help\n");
 }
 
@@ -51,7 +58,9 @@ int main(int argc, char **argv)
     enum { OPT_SOURCE = 1, OPT_KUBECONFIG, OPT_NAMESPACE, OPT_LEADER, OPT_SOCKET, OPT_HEALTH, OPT_ONCE, OPT_PRINT,
            OPT_TIMEOUT, OPT_LOG, OPT_HELP,
            /* kube leader election */
-           OPT_LEASE_DURATION, OPT_RENEW_DEADLINE, OPT_RETRY_PERIOD, OPT_LEASE_NAME, OPT_LEASE_NAMESPACE };
+           OPT_LEASE_DURATION, OPT_RENEW_DEADLINE, OPT_RETRY_PERIOD, OPT_LEASE_NAME, OPT_LEASE_NAMESPACE,
+           /* cluster-wide TLS defaults */
+           OPT_TLS_CERT, OPT_TLS_MIN, OPT_TLS_MAX, OPT_TLS_CIPHERS, OPT_TLS_SUITES };
     static const struct option longopts[] = {
         {"source", required_argument, NULL, OPT_SOURCE},
         {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
@@ -69,6 +78,11 @@ int main(int argc, char **argv)
         {"retry-period", required_argument, NULL, OPT_RETRY_PERIOD},
         {"lease-name", required_argument, NULL, OPT_LEASE_NAME},
         {"lease-namespace", required_argument, NULL, OPT_LEASE_NAMESPACE},
+        {"tls-default-certificate", required_argument, NULL, OPT_TLS_CERT},
+        {"tls-default-min-version", required_argument, NULL, OPT_TLS_MIN},
+        {"tls-default-max-version", required_argument, NULL, OPT_TLS_MAX},
+        {"tls-default-ciphers", required_argument, NULL, OPT_TLS_CIPHERS},
+        {"tls-default-cipher-suites", required_argument, NULL, OPT_TLS_SUITES},
         {NULL, 0, NULL, 0},
     };
     const char *source_spec = "kube";
@@ -152,6 +166,11 @@ int main(int argc, char **argv)
         case OPT_LEASE_NAMESPACE:
             opts.status.lease_namespace = optarg;
             break;
+        case OPT_TLS_CERT: opts.tls_defaults.certificate_secret = optarg; break;
+        case OPT_TLS_MIN: opts.tls_defaults.min_version = optarg; break;
+        case OPT_TLS_MAX: opts.tls_defaults.max_version = optarg; break;
+        case OPT_TLS_CIPHERS: opts.tls_defaults.ciphers = optarg; break;
+        case OPT_TLS_SUITES: opts.tls_defaults.cipher_suites = optarg; break;
         default:
             usage(stderr);
             return 3;
@@ -164,6 +183,11 @@ int main(int argc, char **argv)
     }
     if (opts.once && opts.print) {
         fprintf(stderr, "error: --once and --print exclude each other\n");
+        return 3;
+    }
+    char err[512];
+    if (tg_tls_defaults_check(&opts.tls_defaults, err, sizeof err) != 0) {
+        fprintf(stderr, "error: %s\n", err);
         return 3;
     }
     opts.source = source_lookup(source_spec, &opts.source_dir);

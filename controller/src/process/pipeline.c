@@ -47,7 +47,7 @@ int tg_pipeline_step(struct tg_pipeline *p)
         return 0;
     struct tg_translation t;
     uint64_t t0 = tg_now_ns();
-    if (tg_translate(p->store, &t) < 0) {
+    if (tg_translate_with(p->store, p->tls_defaults, &t) < 0) {
         p->translation_failures++;
         tg_error("translation ran out of memory; keeping the previous snapshot");
         return -1;

@@ -34,6 +34,7 @@ struct tg_pipeline {
     struct tg_pusher *pusher;           /* NULL: nothing is pushed (--print) */
     struct tg_status_sink status;
     int log_diags;                      /* log problems when they change (the long-running controller) */
+    const struct tg_tls_defaults *tls_defaults; /* --tls-default-* (NULL: none); set after init */
 
     int translated;                     /* at least one translation done */
     uint64_t translated_revision;       /* store revision of `current` */

@@ -79,9 +79,44 @@ static void remove_entry(json_t *group, const json_t *entry)
     }
 }
 
+/* The snapshot's "tlsDefault" (--tls-default-certificate): an expired certificate is taken out, a usable one
+ * remembered, and a Secret without usable content (the "lastGood" marker, or the expired certificate) gets its
+ * remembered content back. 1 when it was restored. */
+static int apply_default(struct tg_tls_last_good *m, struct tg_translation *t, int64_t now_sec)
+{
+    json_t *d = json_object_get(t->snapshot, "tlsDefault");
+    const char *secret = json_string_value(json_object_get(d, "secret"));
+    if (!secret)
+        return 0;
+    const char *cert = json_string_value(json_object_get(d, "certPem"));
+    if (cert && !expired(cert, now_sec)) {
+        json_object_set_new(m->by_secret, secret, json_pack("{s:O,s:O}", "certPem", json_object_get(d, "certPem"),
+                                                            "keyPem", json_object_get(d, "keyPem")));
+        return 0;
+    }
+    if (cert) {
+        tg_diags_add(&t->diags, TG_DIAG_WARNING, "--tls-default-certificate: Secret %s: the certificate has expired",
+                     secret);
+        json_object_del(d, "certPem");
+        json_object_del(d, "keyPem");
+    }
+    json_t *good = json_object_get(m->by_secret, secret);
+    if (!good) {
+        if (cert) /* expired: not one to keep serving, here or in the data plane */
+            json_object_del(t->snapshot, "tlsDefault");
+        return 0;
+    }
+    json_object_del(d, "lastGood");
+    json_object_set(d, "certPem", json_object_get(good, "certPem"));
+    json_object_set(d, "keyPem", json_object_get(good, "keyPem"));
+    tg_diags_add(&t->diags, TG_DIAG_WARNING,
+                 "--tls-default-certificate: Secret %s is unusable; the last good certificate stays in use", secret);
+    return 1;
+}
+
 int tg_tls_last_good_apply(struct tg_tls_last_good *m, struct tg_translation *t, int64_t now_sec)
 {
-    int restored = 0;
+    int restored = apply_default(m, t, now_sec);
     size_t i;
     json_t *ref;
     json_array_foreach(t->tls_refs, i, ref) {

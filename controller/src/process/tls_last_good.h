@@ -9,6 +9,9 @@
  * plane, which keeps serving what it served for that Secret (config/tls_certs.h) — so a controller restart does
  * not take a certificate away either, as long as the data plane runs.
  *
+ * The controller's default certificate (the snapshot's "tlsDefault", --tls-default-certificate) is handled the same
+ * way: remembered while good, taken out when expired, restored from memory while its Secret is unusable.
+ *
  * Translation is pure (translate.h: no clock, no memory of earlier runs), so both the memory and the expiry
  * check live here, applied by the pipeline to each fresh translation before it is hashed and pushed.
  */
@@ -26,7 +29,7 @@ struct tg_tls_last_good {
 
 void tg_tls_last_good_init(struct tg_tls_last_good *m);
 void tg_tls_last_good_fini(struct tg_tls_last_good *m);
-/* Applies m to t (its tls_refs): entries whose certificate is expired at now_sec (Unix seconds) are taken out
+/* Applies m to t (its tls_refs, and its "tlsDefault"): entries whose certificate is expired at now_sec (Unix seconds) are taken out
  * and reported; usable entries are remembered; a Secret without a usable entry this time gets its remembered
  * content back into the group's "tls" (a warning says so). Returns how many entries were restored. */
 int tg_tls_last_good_apply(struct tg_tls_last_good *m, struct tg_translation *t, int64_t now_sec);

@@ -53,6 +53,7 @@ struct tg_kube_source {
     struct tg_source_events ev;
     struct tg_kube_client *client;
     struct feed base[BASE_COUNT];
+    char tls_ref[600];          /* "T|ns|name": --tls-default-certificate outside --namespace, else "" */
     struct feed **named;
     size_t nnamed, named_cap;
     uint64_t named_relists, named_restarts;   /* of named feeds already stopped */
@@ -212,6 +213,8 @@ static void collect_refs(json_t *v, const char *ns, json_t *refs, int depth)
     }
 }
 
+/* ref: "S|ns|name" (a Secret of another type than the two typed feeds carry), "C|ns|name" (a ConfigMap), or
+ * "T|ns|name" (a kubernetes.io/tls Secret the typed feed does not see: another namespace than --namespace). */
 static int start_named(struct tg_kube_source *s, const char *ref)
 {
     char kind = ref[0], ns[300], name[300];
@@ -224,15 +227,16 @@ static int start_named(struct tg_kube_source *s, const char *ref)
     if (!f)
         return -1;
     struct tg_informer_spec sp = {.api_version = "v1", .namespace_ = ns, .name = name};
-    if (kind == 'S') {
+    if (kind == 'S' || kind == 'T') {
         sp.kind = "Secret";
         sp.resource = "secrets";
-        sp.field_selector = NAMED_SECRET_SELECTOR; /* the typed feeds already carry tls and api-key Secrets */
+        /* the typed feeds already carry tls and api-key Secrets of the watched namespaces */
+        sp.field_selector = kind == 'T' ? "type=kubernetes.io/tls" : NAMED_SECRET_SELECTOR;
     } else {
         sp.kind = "ConfigMap";
         sp.resource = "configmaps";
     }
-    if (feed_init(s, f, kind == 'S' ? TG_KIND_SECRET : TG_KIND_CONFIG_MAP, &sp) != 0) {
+    if (feed_init(s, f, kind == 'C' ? TG_KIND_CONFIG_MAP : TG_KIND_SECRET, &sp) != 0) {
         feed_fini(f, 0);
         free(f);
         return -1;
@@ -262,6 +266,8 @@ static void reconcile_refs(struct tg_kube_source *s)
     const struct tg_store_object *const *proxies = tg_store_list(s->store, TG_KIND_API_PROXY, &n);
     for (size_t i = 0; i < n; i++)
         collect_refs(json_object_get(proxies[i]->obj, "spec"), proxies[i]->namespace_, refs, 0);
+    if (s->tls_ref[0])
+        json_object_set_new(refs, s->tls_ref, json_true());
     size_t kept = 0;
     for (size_t i = 0; i < s->nnamed; i++) {
         struct feed *f = s->named[i];
@@ -370,6 +376,12 @@ static void *kube_create(struct ev_loop *loop, struct tg_store *store, const str
         }
         snprintf(s->namespace_, sizeof s->namespace_, "%s", cfg->namespace_);
     }
+    const char *slash = cfg->tls_secret ? strchr(cfg->tls_secret, '/') : NULL;
+    if (slash && s->namespace_[0] &&
+        (strlen(s->namespace_) != (size_t)(slash - cfg->tls_secret) ||
+         strncmp(s->namespace_, cfg->tls_secret, (size_t)(slash - cfg->tls_secret)) != 0))
+        snprintf(s->tls_ref, sizeof s->tls_ref, "T|%.*s|%s", (int)(slash - cfg->tls_secret), cfg->tls_secret,
+                 slash + 1);
     ev_init(&s->debounce, on_debounce);
     s->debounce.data = s;
     const char *ns = s->namespace_[0] ? s->namespace_ : NULL;

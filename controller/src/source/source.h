@@ -24,6 +24,8 @@ struct tg_source_config {
     const char *dir;                /* dir: the directory (what follows "dir:") */
     struct tg_kube_client *client;  /* kube: the API client, owned by the caller, outlives the source */
     const char *namespace_;         /* kube: --namespace (NULL or "" = all) */
+    const char *tls_secret;         /* kube: "ns/name" of a kubernetes.io/tls Secret to watch even outside
+                                     * --namespace (--tls-default-certificate), or NULL */
 };
 
 struct tg_source_events {

@@ -8,6 +8,7 @@
 #include "translate/translate_fields.h"
 #include "translate/translate_group.h"
 #include "translate/translate_proxy.h"
+#include "translate/translate_tls_defaults.h"
 
 #include "duration.h"
 #include "json_util.h"
@@ -54,11 +55,13 @@ static void finish_status(struct tg_object_status *st)
         st->resolved_refs.message = strdup("");
 }
 
-int tg_translate(struct tg_store *store, struct tg_translation *out)
+int tg_translate(struct tg_store *store, struct tg_translation *out) { return tg_translate_with(store, NULL, out); }
+
+int tg_translate_with(struct tg_store *store, const struct tg_tls_defaults *tls_defaults, struct tg_translation *out)
 {
     memset(out, 0, sizeof *out);
     tg_diags_init(&out->diags);
-    struct tg__tr tr = {store, out};
+    struct tg__tr tr = {store, out, tls_defaults};
     size_t ng = 0, np = 0;
     const struct tg_store_object *const *groups = tg_store_list(store, TG_KIND_ENVIRONMENT_GROUP, &ng);
     const struct tg_store_object *const *proxies = tg_store_list(store, TG_KIND_API_PROXY, &np);
@@ -118,6 +121,7 @@ int tg_translate(struct tg_store *store, struct tg_translation *out)
         json_decref(items[i].st_envs);
     json_object_set_new(out->snapshot, "groups", jgroups);
     json_object_set_new(out->snapshot, "proxies", jproxies);
+    tg__translate_tls_default(&tr);
     free(items);
     return 0;
 }

@@ -27,5 +27,8 @@
 /* Fills *out (which the caller zero-initialises or has freed). Returns 0, or -1 only when memory ran out
  * (then *out is freed). */
 int tg_translate(struct tg_store *store, struct tg_translation *out);
+/* The same with the cluster-wide TLS defaults (NULL: none): the default certificate Secret becomes the snapshot's
+ * "tlsDefault", and the default options fill in what each group's spec.tlsOptions leaves unset. */
+int tg_translate_with(struct tg_store *store, const struct tg_tls_defaults *tls_defaults, struct tg_translation *out);
 
 #endif

@@ -21,6 +21,7 @@
 struct tg__tr {
     struct tg_store *store;
     struct tg_translation *out;
+    const struct tg_tls_defaults *tls_defaults; /* or NULL */
 };
 
 /* One EnvironmentGroup or ApiProxy being translated. */

@@ -5,6 +5,7 @@
 
 #include "translate/translate_backend.h"
 #include "translate/translate_fields.h"
+#include "translate/translate_tls_defaults.h"
 #include "translate/translate_tls_options.h"
 
 #include "json_util.h"
@@ -178,6 +179,8 @@ void tg__translate_group(struct tg__tr *tr, struct tg__item *it)
         json_decref(it->out);
         it->out = NULL;
     }
+    if (it->out)
+        tg__tls_defaults_merge(tr->tls_defaults, it->out);
 }
 
 /* Removes from arr the strings that are not in keep. */

@@ -37,8 +37,7 @@ static int version_field(struct tg__tr *tr, struct tg__item *it, const json_t *o
     return -1;
 }
 
-/* 1 when name is one OpenSSL name of a cipher (TLS 1.2 list, tls13 = 0) or suite (tls13 = 1) this build knows. */
-static int cipher_known(const char *name, int tls13)
+int tg__tls_cipher_known(const char *name, int tls13)
 {
     static SSL_CTX *probe; /* translation runs on one thread */
     if (!probe && !(probe = SSL_CTX_new(TLS_method())))
@@ -75,7 +74,7 @@ static int cipher_list(struct tg__tr *tr, struct tg__item *it, const json_t *obj
     json_t *v;
     json_array_foreach(names, i, v) {
         const char *name = json_string_value(v);
-        if (!cipher_known(name, tls13)) {
+        if (!tg__tls_cipher_known(name, tls13)) {
             tg__invalid(tr, it, p, "\"%.64s\" is not a %s this OpenSSL knows (OpenSSL names, e.g. %s)", name,
                         tls13 ? "TLS 1.3 cipher suite" : "TLS 1.2 cipher",
                         tls13 ? "TLS_AES_128_GCM_SHA256" : "ECDHE-ECDSA-AES128-GCM-SHA256");

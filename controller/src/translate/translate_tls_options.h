@@ -6,6 +6,9 @@
 
 #include "translate/translate_fields.h"
 
+/* 1 when name is one OpenSSL name of a cipher (TLS 1.2 list, tls13 = 0) or suite (tls13 = 1) this build knows
+ * (one name: no list syntax). */
+int tg__tls_cipher_known(const char *name, int tls13);
 /* Reads spec.tlsOptions (absent: nothing) into group_out's "tlsOptions", "httpsRedirect" and "hsts" fields.
  * 0, or -1 after reporting the item invalid. */
 int tg__translate_tls_options(struct tg__tr *tr, struct tg__item *it, const json_t *spec, json_t *group_out);

@@ -63,6 +63,16 @@ struct tg_translation {
     json_t *tls_refs;
 };
 
+/* The controller's cluster-wide TLS defaults (--tls-default-*, chart controller.tls; docs/tls.md "Cluster-wide
+ * defaults"), checked at start-up (translate_tls_defaults.h). A NULL field is not set. */
+struct tg_tls_defaults {
+    const char *certificate_secret; /* "namespace/name" of a kubernetes.io/tls Secret: the snapshot's "tlsDefault" */
+    const char *min_version;        /* "1.2" | "1.3": for groups whose spec.tlsOptions sets no version */
+    const char *max_version;
+    const char *ciphers;            /* TLS 1.2 names joined by ":", for groups that name none */
+    const char *cipher_suites;      /* TLS 1.3 suites joined by ":", likewise */
+};
+
 void tg_translation_free(struct tg_translation *t);
 
 /* Status lookup (linear); NULL when the object was not translated. */

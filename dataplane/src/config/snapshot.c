@@ -499,7 +499,7 @@ struct tg_snapshot *tg_snapshot_build_next(json_t *doc, const struct tg_snapshot
     tg_strmap_init(&s->wildcard_hosts);
     b.snap = s;
 
-    static const char *const keys[] = {"version", "generatedAt", "groups", "proxies", NULL};
+    static const char *const keys[] = {"version", "generatedAt", "groups", "proxies", "tlsDefault", NULL};
     check_keys(&b, doc, "snapshot", keys);
     json_t *version = json_object_get(doc, "version");
     if (!json_is_integer(version) || json_integer_value(version) < 1)
@@ -511,6 +511,7 @@ struct tg_snapshot *tg_snapshot_build_next(json_t *doc, const struct tg_snapshot
     json_t *groups = json_object_get(doc, "groups");
     if (json_is_array(groups)) /* "lastGood" markers: what prev served for their Secret, or nothing */
         tg_tls_certs_keep_last_good(groups, prev ? json_object_get(prev->doc, "groups") : NULL);
+    tg_tls_certs_keep_last_good_default(doc, prev ? prev->doc : NULL);
     if (!json_is_array(proxies))
         add_error(&b, "snapshot.proxies: required array");
     if (!json_is_array(groups))
@@ -534,7 +535,7 @@ struct tg_snapshot *tg_snapshot_build_next(json_t *doc, const struct tg_snapshot
     if (json_array_size(errors) == errors_before)
         link_routes(&b);
     if (json_array_size(errors) == errors_before)
-        s->tls = tg_tls_certs_build(groups, errors);
+        s->tls = tg_tls_certs_build(groups, json_object_get(doc, "tlsDefault"), errors);
     if (json_array_size(errors) != errors_before) {
         free_snapshot(s);
         return NULL;

@@ -84,10 +84,10 @@ static void entry_clear(struct entry *e)
     memset(e, 0, sizeof *e);
 }
 
-/* Parses obj (groups[gi].tls[ei]) into e; 0, or -1 with errors reported. */
-static int parse_entry(struct build *b, struct entry *e, const json_t *obj, const char *path)
+/* Parses obj (groups[gi].tls[ei], or "tlsDefault" with its keys) into e; 0, or -1 with errors reported. */
+static int parse_entry(struct build *b, struct entry *e, const json_t *obj, const char *path,
+                       const char *const *keys)
 {
-    static const char *const keys[] = {"hostnames", "secret", "certPem", "keyPem", NULL};
     if (!json_is_object(obj)) {
         add_error(b, "%s: must be an object", path);
         return -1;
@@ -222,25 +222,24 @@ static const char *parse_ciphers(struct build *b, const json_t *opts, const char
     return s;
 }
 
-/* groups[gi].tlsOptions → t->policies[gi] (defaults: TLS 1.2–1.3, the listener's lists); 1 when the group asks to
- * be the default certificate. */
-static int build_policy(struct build *b, const json_t *group, size_t gi)
+/* owner's "tlsOptions" (owner: groups[gi] with path "groups[gi].tlsOptions", or "tlsDefault", whose options have
+ * no "defaultCertificate": group = 0) → *p (defaults: TLS 1.2–1.3, the listener's lists); 1 when the group asks
+ * to be the default certificate. */
+static int build_policy(struct build *b, const json_t *owner, const char *path, struct tg_tls_policy *p, int group)
 {
-    struct tg_tls_policy *p = &b->t->policies[gi];
     p->min_version = TLS1_2_VERSION;
     p->max_version = TLS1_3_VERSION;
-    const json_t *opts = json_object_get(group, "tlsOptions");
+    const json_t *opts = json_object_get(owner, "tlsOptions");
     if (!opts)
         return 0;
-    char path[64];
-    snprintf(path, sizeof path, "groups[%zu].tlsOptions", gi);
     if (!json_is_object(opts)) {
         add_error(b, "%s: must be an object", path);
         return 0;
     }
     static const char *const keys[] = {"minVersion", "maxVersion", "ciphers", "cipherSuites", "defaultCertificate",
                                        NULL};
-    tg_json_errors_unknown_keys(b->errors, opts, path, keys);
+    static const char *const default_keys[] = {"minVersion", "maxVersion", "ciphers", "cipherSuites", NULL};
+    tg_json_errors_unknown_keys(b->errors, opts, path, group ? keys : default_keys);
     p->min_version = parse_version(b, opts, path, "minVersion", TLS1_2_VERSION);
     p->max_version = parse_version(b, opts, path, "maxVersion", TLS1_3_VERSION);
     if (p->min_version && p->max_version && p->min_version > p->max_version)
@@ -257,7 +256,9 @@ static void build_group(struct build *b, const json_t *group, size_t gi)
 {
     const json_t *tls = json_object_get(group, "tls");
     const json_t *hostnames = json_object_get(group, "hostnames");
-    int wants_default = build_policy(b, group, gi);
+    char opath[64];
+    snprintf(opath, sizeof opath, "groups[%zu].tlsOptions", gi);
+    int wants_default = build_policy(b, group, opath, &b->t->policies[gi], 1);
     if (!tls || !json_is_array(tls) || json_array_size(tls) == 0 || !json_is_array(hostnames))
         return; /* snapshot.c reports a "tls" that is not an array */
     char path[64];
@@ -276,7 +277,8 @@ static void build_group(struct build *b, const json_t *group, size_t gi)
     for (size_t i = 0; i < n; i++) {
         char epath[80];
         snprintf(epath, sizeof epath, "%s[%zu]", path, i);
-        bad |= parse_entry(b, &es[i], json_array_get(tls, i), epath) != 0;
+        static const char *const keys[] = {"hostnames", "secret", "certPem", "keyPem", NULL};
+        bad |= parse_entry(b, &es[i], json_array_get(tls, i), epath, keys) != 0;
     }
     if (!bad) {
         struct tg_strmap cache;
@@ -309,7 +311,23 @@ static void build_group(struct build *b, const json_t *group, size_t gi)
     free(es);
 }
 
-struct tg_tls_certs *tg_tls_certs_build(const json_t *groups, json_t *errors)
+/* "tlsDefault" (the controller's default certificate, docs/control-protocol.md) → t->last_resort. */
+static void build_last_resort(struct build *b, const json_t *obj)
+{
+    static const char *const keys[] = {"secret", "certPem", "keyPem", "tlsOptions", NULL};
+    struct entry e = {0};
+    if (parse_entry(b, &e, obj, "tlsDefault", keys) == 0) {
+        build_policy(b, obj, "tlsDefault.tlsOptions", &b->t->last_resort_policy, 0);
+        struct tg_strmap cache;
+        tg_strmap_init(&cache);
+        b->t->last_resort = site_for(b, &e, 1, 1, &b->t->last_resort_policy, &cache, "tlsDefault");
+        tg_strmap_free(&cache);
+        b->t->num_certs++;
+    }
+    entry_clear(&e);
+}
+
+struct tg_tls_certs *tg_tls_certs_build(const json_t *groups, const json_t *tls_default, json_t *errors)
 {
     struct build b = {.errors = errors, .errors_before = json_array_size(errors)};
     struct tg_tls_certs *t = calloc(1, sizeof *t);
@@ -336,6 +354,10 @@ struct tg_tls_certs *tg_tls_certs_build(const json_t *groups, json_t *errors)
         if (json_is_object(g))
             build_group(&b, g, i);
     }
+    if (tls_default)
+        build_last_resort(&b, tls_default);
+    if (!t->fallback)
+        t->fallback = t->last_resort; /* a group's defaultCertificate comes first */
     if (json_array_size(errors) != b.errors_before) {
         tg_tls_certs_free(t);
         return NULL;
@@ -424,5 +446,27 @@ void tg_tls_certs_keep_last_good(json_t *groups, const json_t *prev_groups)
                 json_array_remove(tls, i);
             }
         }
+    }
+}
+
+void tg_tls_certs_keep_last_good_default(json_t *doc, const json_t *prev_doc)
+{
+    json_t *d = json_object_get(doc, "tlsDefault");
+    if (!json_is_object(d) || !json_is_true(json_object_get(d, "lastGood")))
+        return;
+    const char *secret = json_string_value(json_object_get(d, "secret"));
+    const json_t *old = json_object_get(prev_doc, "tlsDefault");
+    const char *old_secret = json_string_value(json_object_get(old, "secret"));
+    if (secret && old_secret && strcmp(secret, old_secret) == 0 && json_is_string(json_object_get(old, "certPem")) &&
+        json_is_string(json_object_get(old, "keyPem"))) {
+        json_object_del(d, "lastGood");
+        json_object_set_new(d, "certPem", json_string(json_string_value(json_object_get(old, "certPem"))));
+        json_object_set_new(d, "keyPem", json_string(json_string_value(json_object_get(old, "keyPem"))));
+        tg_info("TLS: default certificate Secret %.253s has no usable certificate: the last one served stays in use",
+                secret);
+    } else {
+        tg_warn("TLS: default certificate Secret %.253s has no usable certificate and none was served before: "
+                "handshakes without a known name go without it", secret ? secret : "(unnamed)");
+        json_object_del(doc, "tlsDefault");
     }
 }

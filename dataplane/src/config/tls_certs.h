@@ -12,7 +12,9 @@
  *
  * A group's "tlsOptions" give its protocol versions and cipher lists (checked here against OpenSSL, applied per
  * handshake by the listener) and "defaultCertificate": its certificates answer a ClientHello without SNI or
- * with a name no certificate covers (the first such group; the controller lets only the oldest say so).
+ * with a name no certificate covers (the first such group; the controller lets only the oldest say so). The
+ * snapshot's "tlsDefault" (the controller's cluster-wide default certificate, with its own "tlsOptions") answers
+ * them when no group says so.
  *
  * Key material: the PEM text is read from the snapshot document and never copied, logged or put in an error
  * (errors name the field and OpenSSL's reason only).
@@ -45,7 +47,10 @@ struct tg_tls_certs {
     struct tg_tls_site **group_default; /* by group index; NULL where the group has no certificate */
     struct tg_tls_policy *policies; /* by group index */
     size_t num_groups;
-    const struct tg_tls_site *fallback; /* the default of the first group with "defaultCertificate", or NULL */
+    const struct tg_tls_site *fallback; /* the default of the first group with "defaultCertificate", else
+                                         * last_resort (NULL: neither) */
+    const struct tg_tls_site *last_resort; /* "tlsDefault", or NULL */
+    struct tg_tls_policy last_resort_policy;
     struct tg_tls_site **owned;     /* every site built (its context holds one reference) */
     size_t num_owned;
     size_t num_certs;               /* certificates parsed (for /config and logs) */
@@ -57,9 +62,10 @@ struct tg_tls_certs {
 SSL_CTX *tg_tls_server_ctx_new(void);
 
 /* Builds the certificates of groups (the snapshot's "groups" array, already checked to be an array of
- * objects). Appends one string per problem to errors ("groups[0].tls[1].keyPem: does not match the
- * certificate (...)") and returns NULL when there was any; an empty result (no group has "tls") is valid. */
-struct tg_tls_certs *tg_tls_certs_build(const json_t *groups, json_t *errors);
+ * objects) and of tls_default (the snapshot's "tlsDefault" object, or NULL). Appends one string per problem to
+ * errors ("groups[0].tls[1].keyPem: does not match the certificate (...)") and returns NULL when there was any;
+ * an empty result (no group has "tls") is valid. */
+struct tg_tls_certs *tg_tls_certs_build(const json_t *groups, const json_t *tls_default, json_t *errors);
 void tg_tls_certs_free(struct tg_tls_certs *t);
 
 /* Before tg_tls_certs_build: each entry {"hostnames", "secret", "lastGood": true} of groups (a Secret that has no
@@ -67,6 +73,11 @@ void tg_tls_certs_free(struct tg_tls_certs *t);
  * none) that came from the same "secret"; a marker nothing matches is removed (its hostnames go without that
  * certificate) and logged. Edits groups in place. */
 void tg_tls_certs_keep_last_good(json_t *groups, const json_t *prev_groups);
+
+/* The same for the snapshot document's "tlsDefault" {"secret", "lastGood": true, "tlsOptions"}: it takes "certPem"
+ * and "keyPem" from prev_doc's "tlsDefault" (NULL: none) when that came from the same "secret"; otherwise
+ * "tlsDefault" is removed (logged). */
+void tg_tls_certs_keep_last_good_default(json_t *doc, const json_t *prev_doc);
 
 /* The site for SNI name (lower-case, no trailing dot; len bytes): the exact hostname, else the longest
  * wildcard, else the default of group_index (the group that serves name, SIZE_MAX: none). NULL: none. */

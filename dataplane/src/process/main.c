@@ -4,6 +4,7 @@
 #include "process/dataplane.h"
 #include "process/metrics_series.h"
 #include "proxy/ip_limit.h"
+#include "proxy/tls_frontend.h"
 #include "proxy/ws_kernel_relay.h"
 
 #include "clock.h"
@@ -41,6 +42,8 @@ static void usage(FILE *out)
             "  --tls-default-host NAME     certificate for handshakes without a known SNI (default: refuse them)\n"
             "  --tls-ticket-keys-file PATH session-ticket keys (80 bytes each, first encrypts; re-read when it\n"
             "                              changes) shared by replicas (default: per-process keys rotated hourly)\n"
+            "  --tls-ticket-rotation DURATION  period of the per-process session-ticket keys (default 1h, 1s..48h;\n"
+            "                              a ticket resumes for at most three periods)\n"
             "  --admin ADDR:PORT           admin API (default 127.0.0.1:9901)\n"
             "  --control-socket PATH       controller pushes snapshots here (default /run/tollgate/control.sock;\n"
             "                              \"\" disables)\n"
@@ -161,6 +164,19 @@ static int parse_duration_flag(const char *name, const char *value, uint64_t *ou
     return 0;
 }
 
+/* --tls-ticket-rotation: a duration within the bounds of proxy/tls_frontend.h. */
+static int parse_ticket_rotation(const char *value, uint64_t *out)
+{
+    if (parse_duration_flag("--tls-ticket-rotation", value, out) != 0)
+        return -1;
+    if (*out < TG_TLS_TICKET_ROTATION_MIN_MS || *out > TG_TLS_TICKET_ROTATION_MAX_MS) {
+        fprintf(stderr, "tollgate-dataplane: --tls-ticket-rotation: between 1s and 48h (a ticket lives at most "
+                        "three periods; TLS 1.3 allows 7 days)\n");
+        return -1;
+    }
+    return 0;
+}
+
 static int parse_count_flag(const char *name, const char *value, size_t *out)
 {
     char *end = NULL;
@@ -234,7 +250,7 @@ int main(int argc, char **argv)
            OPT_KEEPALIVE, OPT_HEADER_TIMEOUT, OPT_LOG_LEVEL, OPT_HELP, OPT_MAX_CONNS, OPT_MAX_CONNS_IP,
            OPT_BODY_TIMEOUT, OPT_ANALYTICS, OPT_ANALYTICS_QUEUE, OPT_PROBE, OPT_ADMIN_TOKEN, OPT_TLS_LISTEN,
            OPT_TLS_DEFAULT_HOST, OPT_TLS_TICKET_KEYS, OPT_TRUSTED, OPT_KERNEL_RELAY, OPT_ENCODED_SLASHES,
-           OPT_MAX_BUFFER_MEMORY, OPT_YIELD_AFTER, OPT_BUSY_POLL };
+           OPT_MAX_BUFFER_MEMORY, OPT_YIELD_AFTER, OPT_BUSY_POLL, OPT_TLS_TICKET_ROTATION };
     static const struct option options[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"yield-after-us", required_argument, NULL, OPT_YIELD_AFTER},
@@ -259,6 +275,7 @@ int main(int argc, char **argv)
         {"tls-listen", required_argument, NULL, OPT_TLS_LISTEN},
         {"tls-default-host", required_argument, NULL, OPT_TLS_DEFAULT_HOST},
         {"tls-ticket-keys-file", required_argument, NULL, OPT_TLS_TICKET_KEYS},
+        {"tls-ticket-rotation", required_argument, NULL, OPT_TLS_TICKET_ROTATION},
         {"trusted-proxies", required_argument, NULL, OPT_TRUSTED},
         {"kernel-relay", no_argument, NULL, OPT_KERNEL_RELAY},
         {"encoded-slashes", required_argument, NULL, OPT_ENCODED_SLASHES},
@@ -334,6 +351,10 @@ int main(int argc, char **argv)
         case OPT_TLS_LISTEN: dp->config.proxy.tls_listen_addr = optarg; break;
         case OPT_TLS_DEFAULT_HOST: dp->config.proxy.tls_default_host = optarg; break;
         case OPT_TLS_TICKET_KEYS: dp->config.proxy.tls_ticket_keys_file = optarg; break;
+        case OPT_TLS_TICKET_ROTATION:
+            if (parse_ticket_rotation(optarg, &dp->config.proxy.tls_ticket_rotation_ms) != 0)
+                return 2;
+            break;
         case OPT_TRUSTED:
             if (tg_trusted_proxies_flag(optarg, &dp->config.proxy) != 0)
                 return 2;
@@ -362,6 +383,11 @@ int main(int argc, char **argv)
     }
     if (optind < argc) {
         usage(stderr);
+        return 2;
+    }
+    if (dp->config.proxy.tls_ticket_rotation_ms && dp->config.proxy.tls_ticket_keys_file) {
+        fprintf(stderr, "tollgate-dataplane: --tls-ticket-rotation and --tls-ticket-keys-file exclude each other "
+                        "(keys from a file rotate when the file changes)\n");
         return 2;
     }
     if (max_buffer_memory) {

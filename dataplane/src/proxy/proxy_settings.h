@@ -17,6 +17,7 @@ struct tg_proxy_settings {
     const char *tls_listen_addr;    /* --tls-listen "0.0.0.0:8443", or NULL: no TLS listener */
     const char *tls_default_host;   /* --tls-default-host: whose certificate answers without a known SNI */
     const char *tls_ticket_keys_file; /* --tls-ticket-keys-file: session-ticket keys shared by replicas, or NULL */
+    uint64_t tls_ticket_rotation_ms;  /* --tls-ticket-rotation: period of the per-process ticket keys (0: 1 h) */
     size_t max_head_bytes;          /* 32 KiB */
     uint64_t request_head_timeout_ms; /* first byte → full head */
     uint64_t keepalive_timeout_ms;  /* idle client connection between requests */

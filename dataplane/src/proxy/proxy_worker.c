@@ -103,7 +103,8 @@ int tg_proxy_worker_init(struct tg_proxy_worker *pw, struct tg_worker *w, const 
     tg_listener_start(&pw->listener);
     pw->tls_listener.fd = pw->tls_listener.reserve_fd = -1;
     if (settings->tls_listen_addr) {
-        if (tg_tls_frontend_init(settings->tls_default_host, settings->tls_ticket_keys_file) != 0 ||
+        if (tg_tls_frontend_init(settings->tls_default_host, settings->tls_ticket_keys_file,
+                                 settings->tls_ticket_rotation_ms) != 0 ||
             tg_listener_open(&pw->tls_listener, w->loop, settings->tls_listen_addr, w->id, on_accept_tls, pw) != 0)
             return -1;
         pw->tls_listener.accept_errors = &counters->accept_errors;

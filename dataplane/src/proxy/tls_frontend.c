@@ -26,19 +26,22 @@ static const char *fallback_host; /* --tls-default-host, or NULL: unrecognized_n
 static int sni_index = -1;        /* SSL ex_data slot: the SNI name (malloc'ed) */
 
 /* Session-ticket keys (RFC 5077 format as OpenSSL writes it: key name, IV, AES-256-CBC, HMAC-SHA256): one ring
- * for the process, so every worker encrypts with the current key and decrypts with any key of the ring. The
- * current key is replaced every TICKET_ROTATE_MS; the two before it still decrypt (a ticket lives at most
- * TICKET_KEYS rotation periods, the session timeout says the same) and their tickets are renewed. */
+ * for the process, so every worker encrypts with the current key and decrypts with any key of the ring. Time is
+ * cut into periods of ticket_rotate_ms (--tls-ticket-rotation) from the first key: each period has its own
+ * current key, and the two periods before it still decrypt (their tickets are renewed), so a ticket resumes
+ * during the period it was issued in and the two after it, never longer — the session timeout says the same.
+ * The ring moves on the clock, not on traffic: a handshake after a quiet spell of several periods first drops
+ * the keys of the periods that have passed (rotate_ticket_keys_locked, for encryption and decryption alike). */
 #define TICKET_KEYS 3
-#define TICKET_ROTATE_MS (3600u * 1000u)
 struct ticket_key {
     unsigned char name[16];
     unsigned char aes[32];
     unsigned char hmac[32];
     int valid;
 };
-static struct ticket_key ticket_keys[TICKET_KEYS]; /* [0] is the current key */
-static uint64_t ticket_rotated_ms;
+static struct ticket_key ticket_keys[TICKET_KEYS]; /* [0] is the current period's key, [i] the key of i periods ago */
+static uint64_t ticket_rotated_ms;                 /* when the current period began */
+static uint64_t ticket_rotate_ms = TG_TLS_TICKET_ROTATION_DEFAULT_MS;
 static pthread_mutex_t ticket_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic int ktls_noted;
 
@@ -103,16 +106,27 @@ static int rotate_ticket_keys_locked(uint64_t now_ms)
         }
         return ticket_keys[0].valid ? 0 : -1;
     }
-    if (ticket_keys[0].valid && now_ms - ticket_rotated_ms < TICKET_ROTATE_MS)
-        return 0;
+    uint64_t periods = 0; /* periods that began since the current one, or 0 */
+    if (ticket_keys[0].valid) {
+        periods = (now_ms - ticket_rotated_ms) / ticket_rotate_ms;
+        if (periods == 0)
+            return 0;
+    }
     struct ticket_key fresh = {.valid = 1};
     if (RAND_bytes(fresh.name, sizeof fresh.name) != 1 || RAND_bytes(fresh.aes, sizeof fresh.aes) != 1 ||
         RAND_bytes(fresh.hmac, sizeof fresh.hmac) != 1)
         return -1;
-    memmove(&ticket_keys[1], &ticket_keys[0], (TICKET_KEYS - 1) * sizeof ticket_keys[0]);
+    /* the key of i periods ago moves to [i + periods]; the periods in between never had a key (nothing was
+     * issued in them), so their slots stay empty, and keys older than the ring are wiped */
+    size_t shift = periods && periods < TICKET_KEYS ? (size_t)periods : TICKET_KEYS; /* no key yet: all */
+    if (shift < TICKET_KEYS)
+        memmove(&ticket_keys[shift], &ticket_keys[0], (TICKET_KEYS - shift) * sizeof ticket_keys[0]);
+    for (size_t i = 0; i < shift; i++)
+        OPENSSL_cleanse(&ticket_keys[i], sizeof ticket_keys[i]);
     ticket_keys[0] = fresh;
     OPENSSL_cleanse(&fresh, sizeof fresh);
-    ticket_rotated_ms = now_ms;
+    /* periods stay on the grid of the first key, so a key's life never stretches with a late handshake */
+    ticket_rotated_ms = periods ? ticket_rotated_ms + periods * ticket_rotate_ms : now_ms;
     return 0;
 }
 
@@ -132,6 +146,7 @@ static int on_ticket_key(SSL *ssl, unsigned char key_name[16], unsigned char *iv
             result = 1;
         }
     } else {
+        (void)rotate_ticket_keys_locked(tg_now_ms()); /* a key whose periods are over decrypts nothing */
         for (int i = 0; i < TICKET_KEYS && !k; i++) {
             if (ticket_keys[i].valid && memcmp(ticket_keys[i].name, key_name, 16) == 0) {
                 k = &ticket_keys[i];
@@ -250,7 +265,7 @@ static int on_client_hello(SSL *ssl, int *alert, void *arg)
     if (!site && snap && fallback_host)
         site = find_site(snap, fallback_host, strlen(fallback_host));
     if (!site && snap && snap->tls)
-        site = snap->tls->fallback; /* the group whose tlsOptions.defaultCertificate is set */
+        site = snap->tls->fallback; /* the group whose tlsOptions.defaultCertificate is set, else "tlsDefault" */
     if (!site) {
         *alert = SSL_AD_UNRECOGNIZED_NAME;
         return SSL_CLIENT_HELLO_ERROR;
@@ -271,10 +286,12 @@ static int on_client_hello(SSL *ssl, int *alert, void *arg)
     return SSL_CLIENT_HELLO_SUCCESS;
 }
 
-int tg_tls_frontend_init(const char *default_host, const char *ticket_keys_file)
+int tg_tls_frontend_init(const char *default_host, const char *ticket_keys_file, uint64_t ticket_rotation_ms)
 {
     if (server_ctx)
         return 0;
+    if (ticket_rotation_ms)
+        ticket_rotate_ms = ticket_rotation_ms;
     fallback_host = default_host && default_host[0] ? default_host : NULL;
     if (ticket_keys_file && ticket_keys_file[0]) {
         const char *why = NULL;
@@ -295,7 +312,8 @@ int tg_tls_frontend_init(const char *default_host, const char *ticket_keys_file)
     }
     SSL_CTX_set_client_hello_cb(server_ctx, on_client_hello, NULL);
     SSL_CTX_set_tlsext_ticket_key_evp_cb(server_ctx, on_ticket_key);
-    SSL_CTX_set_timeout(server_ctx, (long)(TICKET_KEYS * TICKET_ROTATE_MS / 1000));
+    /* whole seconds, rounded up: a resumption is refused by the key ring, not cut short by the timeout */
+    SSL_CTX_set_timeout(server_ctx, (long)((TICKET_KEYS * ticket_rotate_ms + 999) / 1000));
     SSL_CTX_set_options(server_ctx, SSL_OP_ENABLE_KTLS);
     return 0;
 }
