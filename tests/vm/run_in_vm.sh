@@ -97,7 +97,7 @@ trap cleanup EXIT
       TOLLGATE_*|BENCH_*|PYTEST_*|PATH|PYTHONPATH|PYENV_*|HOME|LANG|LC_ALL) echo "export $name=$(printf '%q' "${!name}")" ;;
     esac
   done < <(env)
-  echo 'export PATH="$PATH:/opt/tollgate-vm/bin"'
+  echo 'export PATH="$PATH:/opt/tollgate-vm/bin" TOLLGATE_IN_VM=1'
   printf '%q ' "$@"; echo
 } > "$xfer/cmd.sh"
 
