@@ -4,13 +4,14 @@
 # same files, binaries, Python and build tree, and its writes vanish with it). Made for what the host's kernel
 # cannot do (kernel TLS: a container's kernel without the `tls` module); the virtme approach, no disk image.
 #
-#   tests/vm/run_in_vm.sh [--cpus N] [--mem MiB] [--no-tls] [--timeout S] -- COMMAND [ARGS...]
+#   tests/vm/run_in_vm.sh [--cpus N] [--mem MiB] [--no-tls] [--timeout S] [--accel kvm|tcg] [--out DIR] -- COMMAND...
 #
 # The guest: `-enable-kvm -cpu host`, N vCPUs (default 2), MiB of memory (default 2048), loopback only, the
 # command run as root in the caller's directory with the caller's TOLLGATE_*, BENCH_*, PYTEST_* and PATH
 # variables, `modprobe tls` done first (--no-tls leaves the module out until the command loads it:
 # `modprobe tls`; busybox's modprobe/rmmod/lsmod are on the guest's PATH). Its console (the command's output,
-# stdout and stderr together) is this script's stdout; the script exits with the command's exit status.
+# stdout and stderr together) is this script's stdout; the script exits with the command's exit status. Files the
+# command writes under $TOLLGATE_VM_OUT (a writable share) are copied to --out DIR when it ends.
 # Exit 77 (the automake "skipped" code) with the reason on stderr when the test bed cannot exist here: no
 # /dev/kvm, no qemu-system-x86_64, or the kernel package not downloaded (`scripts/deps.sh --vm` fetches it).
 #
@@ -22,7 +23,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 
-cpus=2 mem=2048 load_tls=1 timeout=900 accel=${TOLLGATE_VM_ACCEL:-auto}
+cpus=2 mem=2048 load_tls=1 timeout=900 accel=${TOLLGATE_VM_ACCEL:-auto} out=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --cpus) cpus=$2; shift 2 ;;
@@ -30,6 +31,7 @@ while [ $# -gt 0 ]; do
     --no-tls) load_tls=0; shift ;;
     --timeout) timeout=$2; shift 2 ;;
     --accel) accel=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
     --) shift; break ;;
     *) echo "run_in_vm.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -87,6 +89,7 @@ fi
 
 # ---- the command, as a script the guest reads through the share; its exit status comes back the same way
 xfer=$(mktemp -d /tmp/tollgate-vm.XXXXXX)
+mkdir -p "$xfer/out"
 qpid=""
 cleanup() { [ -n "$qpid" ] && kill "$qpid" 2>/dev/null; rm -rf "$xfer"; }
 trap cleanup EXIT
@@ -97,7 +100,7 @@ trap cleanup EXIT
       TOLLGATE_*|BENCH_*|PYTEST_*|PATH|PYTHONPATH|PYENV_*|HOME|LANG|LC_ALL) echo "export $name=$(printf '%q' "${!name}")" ;;
     esac
   done < <(env)
-  echo 'export PATH="$PATH:/opt/tollgate-vm/bin" TOLLGATE_IN_VM=1'
+  echo 'export PATH="$PATH:/opt/tollgate-vm/bin" TOLLGATE_IN_VM=1 TOLLGATE_VM_OUT=/xfer/out'
   printf '%q ' "$@"; echo
 } > "$xfer/cmd.sh"
 
@@ -112,9 +115,10 @@ timeout --foreground -k 10 "$timeout" qemu-system-x86_64 "${accel_args[@]}" -smp
   -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
   -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
   -fsdev local,id=xfer,path="$xfer",security_model=none \
-  -device virtio-9p-pci,fsdev=xfer,mount_tag=xfer < /dev/null | tr -d '\r'
+  -device virtio-9p-pci,fsdev=xfer,mount_tag=xfer < /dev/null | sed -u 's/\r$//'
 qrc=${PIPESTATUS[0]}
 set -e
+if [ -n "$out" ]; then mkdir -p "$out" && cp -a "$xfer/out/." "$out/"; fi
 if [ -f "$xfer/rc" ]; then
   exit "$(cat "$xfer/rc")"
 fi

@@ -16,6 +16,7 @@
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -157,6 +158,39 @@ static int on_ticket_key(SSL *ssl, unsigned char key_name[16], unsigned char *iv
 
 static int counters_index = -1; /* SSL ex_data slot: the accepting worker's struct tg_counters */
 
+/* Whether the kernel lists the `tls` ULP (module loaded): tells a missing module from a session it cannot take. */
+static int kernel_has_tls_ulp(void)
+{
+    char line[256] = "";
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "re");
+    if (!f)
+        return 0;
+    int ok = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    char *save = NULL;
+    for (char *tok = strtok_r(line, " \n", &save); ok && tok; tok = strtok_r(NULL, " \n", &save))
+        if (strcmp(tok, "tls") == 0)
+            return 1;
+    return 0;
+}
+
+/* Once per process, after its first handshake: did OpenSSL hand the record layer to the kernel (kTLS: the
+ * socket's BIO sends and/or receives through the kernel), and if not, the likely reason. OpenSSL 3.0 does it for
+ * AES-GCM (and ChaCha20-Poly1305 where the kernel has it) on TLS 1.2 both ways, on TLS 1.3 for sending only. */
+static void note_ktls(const SSL *ssl)
+{
+    int send = BIO_get_ktls_send(SSL_get_wbio(ssl)) == 1, recv = BIO_get_ktls_recv(SSL_get_rbio(ssl)) == 1;
+    const char *version = SSL_get_version(ssl), *cipher = SSL_get_cipher_name(ssl);
+    if (send || recv)
+        tg_info("TLS: kernel TLS in use (send %s, receive %s; first session %s %s)", send ? "yes" : "no",
+                recv ? "yes" : "no", version, cipher);
+    else
+        tg_info("TLS: kernel TLS not offered (%s; first session %s %s): records in user space",
+                kernel_has_tls_ulp() ? "the kernel's tls module does not take this session's cipher or version"
+                                     : "no tls module in this kernel, or a cipher kernel TLS does not take",
+                version, cipher);
+}
+
 /* Counts handshakes (done once per connection: TLS 1.3 may report "done" again after its tickets; failures are
  * counted by loop/tls_transport.c when a connection ends before one); after the first handshake of the process,
  * says whether the kernel took the record layer over (kTLS). */
@@ -174,11 +208,7 @@ static void on_info(const SSL *ssl, int where, int ret)
     }
     if (atomic_load_explicit(&ktls_noted, memory_order_relaxed) || atomic_exchange(&ktls_noted, 1))
         return;
-    int send = BIO_get_ktls_send(SSL_get_wbio(ssl)) == 1, recv = BIO_get_ktls_recv(SSL_get_rbio(ssl)) == 1;
-    if (send || recv)
-        tg_info("TLS: kernel TLS in use (send %s, receive %s)", send ? "yes" : "no", recv ? "yes" : "no");
-    else
-        tg_info("TLS: kernel TLS not offered (no tls module or an unsupported cipher): records in user space");
+    note_ktls(ssl);
 }
 
 static void free_sni(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
