@@ -1,8 +1,9 @@
 """Kernel TLS on the --tls-listen relay (issue 12 item 5): with the kernel's `tls` module, OpenSSL hands the
-record layer of AES-GCM sessions to the kernel after the handshake (SSL_OP_ENABLE_KTLS); wss:// relays byte-exact
-through it (1 MiB messages included) and the kernel's own counters (/proc/net/tls_stat) show it did the records.
-Without the module, or with a cipher the kernel cannot take (CBC), the data plane falls back to user-space TLS and
-says so once. Needs a kernel that offers the `tls` ULP: `make test-ktls` runs this file inside a VM booted from
+record layer of TLS 1.2 AES-GCM sessions to the kernel after the handshake (SSL_OP_ENABLE_KTLS), both ways; wss://
+relays byte-exact through it (1 MiB messages included) and the kernel's own counters (/proc/net/tls_stat) show it
+did the records. TLS 1.3 sessions stay in user space (a client's KeyUpdate asking for new sending keys ended the
+session when the kernel held them: the regression test below). Without the module, or with a cipher the kernel
+cannot take (CBC), the data plane falls back to user-space TLS and says so once. Needs a kernel that offers the `tls` ULP: `make test-ktls` runs this file inside a VM booted from
 Debian's kernel package (tests/vm/run_in_vm.sh); elsewhere it is skipped with the reason."""
 
 from __future__ import annotations
@@ -82,8 +83,15 @@ def wss_echo(port, pki, sizes=(0, 1, 125, 126, 65535, 65536, 1 << 20, (1 << 20) 
     it.run(body())
 
 
-def ktls_lines(dp) -> list[str]:
-    return [ln for ln in dp.proc.log().splitlines() if "TLS: kernel TLS" in ln]
+def ktls_lines(dp, tls13=False) -> list[str]:
+    """The data plane's once-only kTLS lines about TLS 1.2 sessions (or, tls13, about TLS 1.3 ones)."""
+    return [ln for ln in dp.proc.log().splitlines()
+            if "TLS: kernel TLS" in ln and ("for TLS 1.3 sessions" in ln) == tls13]
+
+
+def tls_version(v: str):
+    import ssl
+    return ssl.TLSVersion.TLSv1_3 if v == "1.3" else ssl.TLSVersion.TLSv1_2
 
 
 # Module absent first: the other tests' sessions would hold it (a loaded `tls` with live sockets cannot be removed).
@@ -99,9 +107,10 @@ def test_without_module_falls_back_and_logs_once(run_dir, backends, pki):
         assert not _module_loaded()
         t = start_tls_dp(run_dir, snapshot(pki, backends), "dataplane-ktls-nomod")
         for _ in range(3):
-            wss_echo(t.tls_port, pki)
+            wss_echo(t.tls_port, pki, minimum_version=tls_version("1.2"), maximum_version=tls_version("1.2"))
         lines = ktls_lines(t.dp)
         assert len(lines) == 1 and "kernel TLS not offered" in lines[0], lines
+        assert not ktls_lines(t.dp, tls13=True)
         t.dp.check_clean_exit()
         assert not _module_loaded()
     finally:
@@ -109,13 +118,12 @@ def test_without_module_falls_back_and_logs_once(run_dir, backends, pki):
         assert _modprobe("tls")
 
 
-@pytest.mark.parametrize("version", ["1.3", "1.2"])
-def test_wss_relay_through_kernel_tls(run_dir, backends, pki, version):
-    """AES-GCM on TLS 1.3 and 1.2: the first handshake logs kernel TLS in use for sending; the kernel's counters
-    count this process's sessions, the open one among the current ones; 1 MiB messages echo byte-exact."""
-    import ssl
-    v = ssl.TLSVersion.TLSv1_3 if version == "1.3" else ssl.TLSVersion.TLSv1_2
-    t = start_tls_dp(run_dir, snapshot(pki, backends), f"dataplane-ktls-{version}")
+def test_wss_relay_through_kernel_tls(run_dir, backends, pki):
+    """TLS 1.2 AES-GCM: the first such handshake logs kernel TLS in use both ways; the kernel's counters count this
+    process's sessions (sending and receiving), the open one among the current ones; 1 MiB messages echo
+    byte-exact through the kernel's records."""
+    v = tls_version("1.2")
+    t = start_tls_dp(run_dir, snapshot(pki, backends), "dataplane-ktls-1.2")
     before = tls_stat()
     seen = {}
     wss_echo(t.tls_port, pki, during=lambda: seen.update(tls_stat()), minimum_version=v, maximum_version=v)
@@ -123,15 +131,25 @@ def test_wss_relay_through_kernel_tls(run_dir, backends, pki, version):
         wss_echo(t.tls_port, pki, sizes=(3, 70000), minimum_version=v, maximum_version=v)
     after = tls_stat()
     lines = ktls_lines(t.dp)
-    assert len(lines) == 1 and "kernel TLS in use (send yes" in lines[0], lines
-    assert after["TlsTxSw"] - before["TlsTxSw"] >= 3, (before, after)
-    assert seen["TlsCurrTxSw"] >= 1, seen  # the session open at the time: its sending side is the kernel's
+    assert len(lines) == 1 and "kernel TLS in use (send yes, receive yes" in lines[0], lines
+    assert after["TlsTxSw"] - before["TlsTxSw"] >= 3 and after["TlsRxSw"] - before["TlsRxSw"] >= 3, (before, after)
+    assert seen["TlsCurrTxSw"] >= 1 and seen["TlsCurrRxSw"] >= 1, seen  # the session open at the time
     assert after["TlsDecryptError"] == before["TlsDecryptError"]
-    if version == "1.2":  # both directions (OpenSSL 3.0 receives TLS 1.3 in user space: docs/tls.md)
-        assert "receive yes" in lines[0], lines
-        assert after["TlsRxSw"] - before["TlsRxSw"] >= 3, (before, after)
-    elif "receive yes" in lines[0]:
-        assert after["TlsRxSw"] - before["TlsRxSw"] >= 1, (before, after)
+    t.dp.check_clean_exit()
+
+
+def test_tls13_stays_in_user_space_said_once(run_dir, backends, pki):
+    """TLS 1.3 sessions: records in user space (no kernel TLS context made), byte-exact, one line saying why."""
+    v = tls_version("1.3")
+    t = start_tls_dp(run_dir, snapshot(pki, backends), "dataplane-ktls-1.3")
+    before = tls_stat()
+    for _ in range(3):
+        wss_echo(t.tls_port, pki, sizes=(1, 65536, 1 << 20), minimum_version=v, maximum_version=v)
+    after = tls_stat()
+    assert after["TlsTxSw"] == before["TlsTxSw"] and after["TlsRxSw"] == before["TlsRxSw"], (before, after)
+    lines = ktls_lines(t.dp, tls13=True)
+    assert len(lines) == 1 and "KeyUpdate" in lines[0], lines
+    assert not ktls_lines(t.dp)
     t.dp.check_clean_exit()
 
 
@@ -144,7 +162,7 @@ def test_cipher_the_kernel_cannot_take_falls_back(run_dir, backends, pki):
         wss_echo(t.tls_port, pki)
     after = tls_stat()
     lines = ktls_lines(t.dp)
-    assert len(lines) == 1 and "kernel TLS not offered" in lines[0], lines
+    assert len(lines) == 1 and "kernel TLS not offered" in lines[0] and "does not take" in lines[0], lines
     assert after["TlsTxSw"] == before["TlsTxSw"] and after["TlsRxSw"] == before["TlsRxSw"], (before, after)
     t.dp.check_clean_exit()
 
@@ -164,4 +182,31 @@ def test_openssl_s_client_over_kernel_tls(run_dir, backends, pki):
     assert after["TlsTxSw"] > before["TlsTxSw"], (before, after)
     lines = ktls_lines(t.dp)
     assert len(lines) == 1 and "kernel TLS in use" in lines[0], lines
+    t.dp.check_clean_exit()
+
+
+@pytest.mark.parametrize("letter", ["k", "K"])
+def test_tls13_key_update_from_the_client(run_dir, backends, pki, letter):
+    """A TLS 1.3 client's KeyUpdate (`k`: its own keys; `K`: and it asks the server for new sending keys): the
+    requests before and after it are answered. Regression: with the server's sending side in the kernel (OpenSSL
+    3.0, Linux 6.1), `K` ended the session (s_client gone before the second request)."""
+    import time
+    t = start_tls_dp(run_dir, snapshot(pki, backends), f"dataplane-ktls-keyupdate-{letter}")
+    p = subprocess.Popen(["openssl", "s_client", "-connect", f"127.0.0.1:{t.tls_port}", "-servername", A_HOST,
+                          "-tls1_3", "-CAfile", str(pki.ca.cert)],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        req = f"GET /echo/ku HTTP/1.1\r\nHost: {A_HOST}\r\n\r\n".encode()
+        for chunk in (req, f"{letter}\n".encode(), req, b"Q\n"):
+            p.stdin.write(chunk)
+            p.stdin.flush()
+            time.sleep(1.5)
+        out, _ = p.communicate(timeout=20)
+    except BrokenPipeError:
+        out = p.communicate(timeout=20)[0]
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert out.count(b"HTTP/1.1 200") == 2, out[-1500:]
+    assert b"KEYUPDATE" in out, out[-1500:]
     t.dp.check_clean_exit()

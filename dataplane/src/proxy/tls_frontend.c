@@ -41,7 +41,7 @@ struct ticket_key {
 static struct ticket_key ticket_keys[TICKET_KEYS]; /* [0] is the current key */
 static uint64_t ticket_rotated_ms;
 static pthread_mutex_t ticket_lock = PTHREAD_MUTEX_INITIALIZER;
-static _Atomic int ktls_noted;
+static _Atomic int ktls_noted[2]; /* [0]: TLS 1.2 sessions, [1]: TLS 1.3 sessions — each said once */
 
 /* --tls-ticket-keys-file: the keys come from there (checked for a change every TICKET_FILE_CHECK_MS). */
 #define TICKET_FILE_CHECK_MS 60000u
@@ -174,14 +174,18 @@ static int kernel_has_tls_ulp(void)
     return 0;
 }
 
-/* Once per process, after its first handshake: did OpenSSL hand the record layer to the kernel (kTLS: the
- * socket's BIO sends and/or receives through the kernel), and if not, the likely reason. OpenSSL 3.0 does it for
- * AES-GCM (and ChaCha20-Poly1305 where the kernel has it) on TLS 1.2 both ways, on TLS 1.3 for sending only. */
+/* Once per process and version, after the first handshake: did OpenSSL hand the record layer to the kernel (kTLS:
+ * the socket's BIO sends and/or receives through the kernel), and if not, the likely reason. OpenSSL 3.0 does it
+ * for TLS 1.2 AES-GCM (and ChaCha20-Poly1305 where the kernel has it) both ways. */
 static void note_ktls(const SSL *ssl)
 {
     int send = BIO_get_ktls_send(SSL_get_wbio(ssl)) == 1, recv = BIO_get_ktls_recv(SSL_get_rbio(ssl)) == 1;
     const char *version = SSL_get_version(ssl), *cipher = SSL_get_cipher_name(ssl);
-    if (send || recv)
+    if (SSL_version(ssl) == TLS1_3_VERSION)
+        tg_info("TLS: kernel TLS not used for TLS 1.3 sessions (first %s): records in user space, as a peer's "
+                "KeyUpdate needs new sending keys the kernel cannot take; TLS 1.2 sessions are said apart",
+                cipher);
+    else if (send || recv)
         tg_info("TLS: kernel TLS in use (send %s, receive %s; first session %s %s)", send ? "yes" : "no",
                 recv ? "yes" : "no", version, cipher);
     else
@@ -192,12 +196,17 @@ static void note_ktls(const SSL *ssl)
 }
 
 /* Counts handshakes (done once per connection: TLS 1.3 may report "done" again after its tickets; failures are
- * counted by loop/tls_transport.c when a connection ends before one); after the first handshake of the process,
- * says whether the kernel took the record layer over (kTLS). */
+ * counted by loop/tls_transport.c when a connection ends before one); after the first handshake of each version,
+ * says whether the kernel took the record layer over (kTLS). TLS 1.3 sessions are kept off kTLS once the version
+ * is chosen (before any application key exists): with OpenSSL 3.0 and Linux 6.1 a peer's KeyUpdate asking for
+ * new sending keys cannot be honoured once the kernel holds them, and the session would end. */
 static void on_info(const SSL *ssl, int where, int ret)
 {
     struct tg_counters *counters = SSL_get_ex_data(ssl, counters_index);
     (void)ret;
+    /* at the ServerHello the version is final (SSL_version() says TLS 1.3 before it, whatever is chosen) */
+    if ((where & SSL_CB_LOOP) && SSL_get_state(ssl) == TLS_ST_SW_SRVR_HELLO && SSL_version(ssl) == TLS1_3_VERSION)
+        SSL_clear_options((SSL *)ssl, SSL_OP_ENABLE_KTLS);
     if (!(where & SSL_CB_HANDSHAKE_DONE))
         return;
     if (counters) {
@@ -206,7 +215,8 @@ static void on_info(const SSL *ssl, int where, int ret)
         if (SSL_session_reused(ssl))
             tg_counter_add(&counters->tls_resumed, 1);
     }
-    if (atomic_load_explicit(&ktls_noted, memory_order_relaxed) || atomic_exchange(&ktls_noted, 1))
+    _Atomic int *noted = &ktls_noted[SSL_version(ssl) == TLS1_3_VERSION];
+    if (atomic_load_explicit(noted, memory_order_relaxed) || atomic_exchange(noted, 1))
         return;
     note_ktls(ssl);
 }
