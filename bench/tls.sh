@@ -15,7 +15,8 @@
 # Environment: TOLLGATE_BUILD (default build), BENCH_PORT_BASE (default 21480; uses 8 ports from it),
 # BENCH_TLS_DURATION (seconds per scenario, default 5), BENCH_TLS_IDLE_SESSIONS (default 1000),
 # BENCH_TLS_PEERS (default "tollgate nginx haproxy"), BENCH_TLS_IDLE_ARGS (e.g. "--tls 1.2" for TLS 1.2 idle
-# sessions), BENCH_TLS_SCENARIOS (default "full13 full12 res13 res12 ws64 mib idle"), BENCH_KEEP_TMP=1.
+# sessions), BENCH_TLS_SCENARIOS (default "full13 full12 res13 res12 ws64 mib idle"), BENCH_TLS_ECHO_ARGS (e.g.
+# "--tls 1.2" for the 64 B and 1 MiB relay), BENCH_KEEP_TMP=1.
 # kTLS both ways: bench/tls_ktls.sh runs the relay scenarios of this script in a VM with and without the module.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -200,13 +201,13 @@ for peer in $PEERS; do
   # relay scenarios: the rate, and the proxy's CPU per message (µs) or per MiB (ms) over the run
   if want ws64; then
     c0=$(cpu_ticks)
-    out=$("$LOAD" echo --target "127.0.0.1:$PEER_PORT" --sni "$HOST" --conns 8 --size 64 --window 16 --duration "$DUR" 2>&1) || true
+    out=$("$LOAD" echo --target "127.0.0.1:$PEER_PORT" --sni "$HOST" --conns 8 --size 64 --window 16 --duration "$DUR" ${BENCH_TLS_ECHO_ARGS:-} 2>&1) || true
     c1=$(cpu_ticks)
     echo "  ws64: $out"; R[$peer,ws64]=$(awk -v t=$((c1 - c0)) -v hz="$HZ" '/^messages/ { printf("%s msg/s (%.2f µs proxy CPU/msg)", $4, $2 > 0 ? t / hz * 1e6 / $2 : 0) }' <<<"$out"); R[$peer,ws64]=${R[$peer,ws64]:-failed}
   fi
   if want mib; then
     c0=$(cpu_ticks)
-    out=$("$LOAD" echo --target "127.0.0.1:$PEER_PORT" --sni "$HOST" --conns 2 --size 1048576 --window 1 --duration "$DUR" 2>&1) || true
+    out=$("$LOAD" echo --target "127.0.0.1:$PEER_PORT" --sni "$HOST" --conns 2 --size 1048576 --window 1 --duration "$DUR" ${BENCH_TLS_ECHO_ARGS:-} 2>&1) || true
     c1=$(cpu_ticks)
     echo "  mib: $out"; R[$peer,mib]=$(awk -v t=$((c1 - c0)) -v hz="$HZ" '/^messages/ { printf("%.0f MiB/s (%.2f ms proxy CPU/MiB)", $6 / 1048576, $2 > 0 ? t / hz * 1e3 / $2 : 0) }' <<<"$out"); R[$peer,mib]=${R[$peer,mib]:-failed}
   fi
@@ -221,7 +222,7 @@ for peer in $PEERS; do
 done
 
 ktls_note="kTLS: the kernel here offers no \`tls\` ULP (/proc/sys/net/ipv4/tcp_available_ulp: $(cat /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null || echo none)), so every figure is user-space TLS; Tollgate asks for kTLS and falls back (logged once)."
-[ "$KTLS" = yes ] && ktls_note="kTLS: offered by this kernel; Tollgate and nginx (ssl_conf_command Options KTLS) use it for AES-GCM; HAProxy 2.6 has no kTLS."
+[ "$KTLS" = yes ] && ktls_note="kTLS: offered by this kernel; Tollgate uses it for TLS 1.2 AES-GCM sessions (TLS 1.3 stays in user space: docs/tls.md), nginx (ssl_conf_command Options KTLS) for AES-GCM; HAProxy 2.6 has no kTLS."
 TABLE=$({
   echo "| TLS scenario (1 worker each, ECDSA P-256) | $(echo "$PEERS" | sed 's/ / | /g') |"
   echo "| --- |$(for p in $PEERS; do printf ' --- |'; done)"

@@ -3,7 +3,8 @@
 # relay scenarios (64 B messages/s, 1 MiB throughput, each with the proxy's CPU per message, and RSS per idle
 # session) run twice inside one VM booted from Debian's kernel package (tests/vm/run_in_vm.sh): once with the
 # `tls` module (OpenSSL hands AES-GCM records to the kernel) and once with it removed and not loadable (records
-# in user space, the data plane's logged fallback). Tollgate and nginx (`ssl_conf_command Options KTLS`).
+# in user space, the data plane's logged fallback). Tollgate and nginx (`ssl_conf_command Options KTLS`), TLS 1.2
+# AES-GCM sessions (the data plane keeps TLS 1.3 in user space: docs/tls.md "kTLS").
 #
 #   bench/tls_ktls.sh [OUT.md]          (make bench-ktls; prints the two tables, writes them to OUT.md if given)
 # Environment: BENCH_TLS_DURATION (default 5), BENCH_TLS_IDLE_SESSIONS (default 500), BENCH_KTLS_PEERS
@@ -18,6 +19,7 @@ if [ "${1:-}" = --guest ]; then
   helper=$(cat /proc/sys/kernel/modprobe)
   export BENCH_TLS_PEERS=${BENCH_KTLS_PEERS:-tollgate nginx} BENCH_TLS_SCENARIOS="ws64 mib idle"
   export BENCH_TLS_IDLE_SESSIONS=${BENCH_TLS_IDLE_SESSIONS:-500} BENCH_TLS_SLAB=1
+  export BENCH_TLS_ECHO_ARGS=${BENCH_TLS_ECHO_ARGS:---tls 1.2} BENCH_TLS_IDLE_ARGS=${BENCH_TLS_IDLE_ARGS:---tls 1.2}
   {
     echo "guest: $(uname -r), $(nproc) vCPUs, $(awk '/MemTotal/ { printf("%d MiB", $2 / 1024) }' /proc/meminfo), $(openssl version)"
     grep -m1 "model name" /proc/cpuinfo
