@@ -69,7 +69,7 @@ fi
 kver=$(ls -1 "$kdir/lib/modules" | head -n 1)
 vmlinuz=$kdir/boot/vmlinuz-$kver
 initrd=$kdir/initrd.gz
-if [ ! -f "$initrd" ] || [ "$initrd" -ot "$0" ] || [ "$initrd" -ot "$root/tests/vm/guest_init.sh" ]; then
+if [ ! -f "$initrd" ] || [ "$initrd" -ot "$root/tests/vm/run_in_vm.sh" ] || [ "$initrd" -ot "$root/tests/vm/guest_init.sh" ]; then
   stage=$(mktemp -d); trap 'rm -rf "$stage"' EXIT
   mkdir -p "$stage"/{bin,dev,proc,sys,mnt,newroot,lib/modules/"$kver"/kernel}
   cp "$kdir/busybox/bin/busybox" "$stage/bin/busybox"

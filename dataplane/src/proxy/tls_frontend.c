@@ -204,7 +204,7 @@ static void on_info(const SSL *ssl, int where, int ret)
 {
     struct tg_counters *counters = SSL_get_ex_data(ssl, counters_index);
     (void)ret;
-    /* at the ServerHello the version is final (SSL_version() says TLS 1.3 before it, whatever is chosen) */
+    /* at the ServerHello the version is final (before it, SSL_version() need not be the one chosen) */
     if ((where & SSL_CB_LOOP) && SSL_get_state(ssl) == TLS_ST_SW_SRVR_HELLO && SSL_version(ssl) == TLS1_3_VERSION)
         SSL_clear_options((SSL *)ssl, SSL_OP_ENABLE_KTLS);
     if (!(where & SSL_CB_HANDSHAKE_DONE))
