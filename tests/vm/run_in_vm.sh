@@ -16,7 +16,8 @@
 # /dev/kvm, no qemu-system-x86_64, or the kernel package not downloaded (`scripts/deps.sh --vm` fetches it).
 #
 # The kernel: the newest `linux-image-*-amd64` .deb in the cache (TOLLGATE_VM_CACHE, default
-# ~/.cache/tollgate-vm), unpacked there with `dpkg-deb -x` — never installed into the host's /boot. The
+# ~/.cache/tollgate-vm), unpacked with `dpkg-deb -x` (its image and the modules below kept there) — never installed
+# into the host's /boot. The
 # initramfs is built at run time (cached by kernel version) from busybox-static and the modules the guest
 # needs (virtio, 9p, overlayfs, kernel TLS and the kernel's crypto) with busybox's depmod.
 set -euo pipefail
@@ -57,30 +58,37 @@ kdeb=$(ls -1 "$cache"/linux-image-*-amd64_*.deb 2>/dev/null | sort -V | tail -n 
 bdeb=$(ls -1 "$cache"/busybox-static_*.deb 2>/dev/null | tail -n 1 || true)
 [ -n "$kdeb" ] && [ -n "$bdeb" ] || skip "no kernel or busybox-static package in $cache (scripts/deps.sh --vm downloads them)"
 
-# ---- the kernel and the initramfs (cached per package)
+# ---- the kernel and the initramfs (cached per package: the kernel image and the modules below, ~25 MB)
+# what the guest needs: the transport to its root, the overlay, kernel TLS and the crypto it asks for
+MODULE_DIRS="drivers/virtio drivers/char/hw_random net/9p fs/9p fs/netfs fs/fscache fs/overlayfs net/tls crypto arch/x86/crypto lib/crypto"
 kname=$(basename "$kdeb" .deb)
 kdir=$cache/$kname
-if [ ! -f "$kdir/.unpacked" ]; then
-  rm -rf "$kdir"; mkdir -p "$kdir"
-  dpkg-deb -x "$kdeb" "$kdir"
-  dpkg-deb -x "$bdeb" "$kdir/busybox"
-  touch "$kdir/.unpacked"
+if [ ! -f "$kdir/.kept" ]; then
+  rm -rf "$kdir" "$kdir.unpack"; mkdir -p "$kdir/boot" "$kdir/busybox/bin" "$kdir.unpack"
+  dpkg-deb -x "$kdeb" "$kdir.unpack"
+  dpkg-deb -x "$bdeb" "$kdir.unpack/bb"
+  v=$(ls -1 "$kdir.unpack/lib/modules" | head -n 1)
+  cp "$kdir.unpack/boot/vmlinuz-$v" "$kdir/boot/"
+  cp "$kdir.unpack/bb/bin/busybox" "$kdir/busybox/bin/"
+  mkdir -p "$kdir/lib/modules/$v/kernel"
+  cp "$kdir.unpack/lib/modules/$v"/modules.{builtin,order} "$kdir/lib/modules/$v/" 2>/dev/null || true
+  for d in $MODULE_DIRS; do
+    [ -d "$kdir.unpack/lib/modules/$v/kernel/$d" ] || continue
+    mkdir -p "$kdir/lib/modules/$v/kernel/$d"
+    cp -a "$kdir.unpack/lib/modules/$v/kernel/$d/." "$kdir/lib/modules/$v/kernel/$d/"
+  done
+  rm -rf "$kdir.unpack"
+  touch "$kdir/.kept"
 fi
 kver=$(ls -1 "$kdir/lib/modules" | head -n 1)
 vmlinuz=$kdir/boot/vmlinuz-$kver
 initrd=$kdir/initrd.gz
 if [ ! -f "$initrd" ] || [ "$initrd" -ot "$root/tests/vm/run_in_vm.sh" ] || [ "$initrd" -ot "$root/tests/vm/guest_init.sh" ]; then
   stage=$(mktemp -d); trap 'rm -rf "$stage"' EXIT
-  mkdir -p "$stage"/{bin,dev,proc,sys,mnt,newroot,lib/modules/"$kver"/kernel}
+  mkdir -p "$stage"/{bin,dev,proc,sys,mnt,newroot,lib/modules}
   cp "$kdir/busybox/bin/busybox" "$stage/bin/busybox"
   cp "$root/tests/vm/guest_init.sh" "$stage/init"; chmod 755 "$stage/init"
-  # what the guest needs: the transport to its root, the overlay, kernel TLS and the crypto it asks for
-  for d in drivers/virtio drivers/char/hw_random net/9p fs/9p fs/netfs fs/fscache fs/overlayfs net/tls crypto arch/x86/crypto lib/crypto; do
-    [ -d "$kdir/lib/modules/$kver/kernel/$d" ] || continue
-    mkdir -p "$stage/lib/modules/$kver/kernel/$d"
-    cp -a "$kdir/lib/modules/$kver/kernel/$d/." "$stage/lib/modules/$kver/kernel/$d/"
-  done
-  cp "$kdir/lib/modules/$kver"/modules.{builtin,order} "$stage/lib/modules/$kver/" 2>/dev/null || true
+  cp -a "$kdir/lib/modules/$kver" "$stage/lib/modules/"
   "$stage/bin/busybox" depmod -b "$stage" "$kver"
   (cd "$stage" && find . | "$stage/bin/busybox" cpio -o -H newc 2>/dev/null | gzip -1 > "$initrd.tmp")
   mv "$initrd.tmp" "$initrd"
