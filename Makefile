@@ -47,7 +47,7 @@ DP_LIB_OBJ := $(filter-out %/process/main.o,$(DP_OBJ))
 CTL_LIB_OBJ := $(filter-out %/process/main.o,$(CTL_OBJ))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps run test unit integration asan bench bench-instructions fuzz fuzz-short clean lint format cluster cluster-down images soak valgrind
+.PHONY: all deps run test test-ktls bench-ktls unit integration asan bench bench-instructions fuzz fuzz-short clean lint format cluster cluster-down images soak valgrind
 all: $(BUILD)/tollgate-dataplane $(BUILD)/tollgate-controller $(BUILD)/tollgatectl $(if $(DEMO_SRC),$(BUILD)/tollgate-demo-backend) $(if $(BENCH_SRC),$(BUILD)/tollgate-bench)
 
 deps:
@@ -115,6 +115,17 @@ unit: $(UNIT_BIN)
 # The whole suite: deps, build, unit tests, integration tests against the real binaries and peers.
 test: deps all
 	@./tests/run_all.sh
+
+# Kernel TLS (tests/integration/test_ktls.py) inside a VM booted from Debian's kernel package, whose `tls` module
+# this machine's kernel may lack (tests/vm/run_in_vm.sh; ~1-2 min under TCG, exit 77 = skipped with the reason).
+# `make bench-ktls`: bench/tls.sh inside the same VM, with and without the module (docs/tls.md, kTLS).
+test-ktls: all
+	@./scripts/deps.sh --vm
+	@rc=0; TOLLGATE_BUILD=$(BUILD) ./tests/vm/run_in_vm.sh -- python3 -m pytest -p no:cacheprovider -rfEs $(PYTEST_ARGS) tests/integration/test_ktls.py || rc=$$?; \
+	  if [ $$rc = 77 ]; then echo "test-ktls: skipped (reason above)"; else exit $$rc; fi
+bench-ktls: all
+	@./scripts/deps.sh --vm
+	@./bench/tls_ktls.sh
 
 # The integration tests alone (real binaries and peers on loopback); PYTEST_ARGS narrows them (-k ...).
 integration: deps all

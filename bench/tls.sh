@@ -15,7 +15,9 @@
 # Environment: TOLLGATE_BUILD (default build), BENCH_PORT_BASE (default 21480; uses 8 ports from it),
 # BENCH_TLS_DURATION (seconds per scenario, default 5), BENCH_TLS_IDLE_SESSIONS (default 1000),
 # BENCH_TLS_PEERS (default "tollgate nginx haproxy"), BENCH_TLS_IDLE_ARGS (e.g. "--tls 1.2" for TLS 1.2 idle
-# sessions), BENCH_KEEP_TMP=1.
+# sessions), BENCH_TLS_SCENARIOS (default "full13 full12 res13 res12 ws64 mib idle"), BENCH_TLS_ECHO_ARGS (e.g.
+# "--tls 1.2" for the 64 B and 1 MiB relay), BENCH_KEEP_TMP=1.
+# kTLS both ways: bench/tls_ktls.sh runs the relay scenarios of this script in a VM with and without the module.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
@@ -26,6 +28,8 @@ BASE=${BENCH_PORT_BASE:-21480}
 DUR=${BENCH_TLS_DURATION:-5}
 IDLE=${BENCH_TLS_IDLE_SESSIONS:-1000}
 PEERS=${BENCH_TLS_PEERS:-tollgate nginx haproxy}
+SCEN=" ${BENCH_TLS_SCENARIOS:-full13 full12 res13 res12 ws64 mib idle} "
+want() { [[ $SCEN == *" $1 "* ]]; }
 OUT=${1:-}
 HOST=bench.local
 BACKEND_PORT=$BASE PORT_TG=$((BASE + 1)) PORT_TG_PLAIN=$((BASE + 2)) PORT_TG_ADMIN=$((BASE + 3))
@@ -190,28 +194,42 @@ for peer in $PEERS; do
     echo "  $peer did not start"; for k in full13 full12 res13 res12 ws64 mib idle; do R[$peer,$k]="n/a"; done
     stop_peer; continue
   fi
-  hs "$peer" full13 --tls 1.3
-  hs "$peer" full12 --tls 1.2
-  hs "$peer" res13 --tls 1.3 --resume
-  hs "$peer" res12 --tls 1.2 --resume
-  out=$("$LOAD" echo --target "127.0.0.1:$PEER_PORT" --sni "$HOST" --conns 8 --size 64 --window 16 --duration "$DUR" 2>&1) || true
-  echo "  ws64: $out"; R[$peer,ws64]=$(awk '/^messages/ { printf("%s msg/s", $4) }' <<<"$out"); R[$peer,ws64]=${R[$peer,ws64]:-failed}
-  out=$("$LOAD" echo --target "127.0.0.1:$PEER_PORT" --sni "$HOST" --conns 2 --size 1048576 --window 1 --duration "$DUR" 2>&1) || true
-  echo "  mib: $out"; R[$peer,mib]=$(awk '/^messages/ { printf("%.0f MiB/s", $6 / 1048576) }' <<<"$out"); R[$peer,mib]=${R[$peer,mib]:-failed}
-  out=$("$LOAD" idle --target "127.0.0.1:$PEER_PORT" --sni "$HOST" --sessions "$IDLE" --rss-pids "$PEER_PIDS" --settle 2 ${BENCH_TLS_IDLE_ARGS:-} 2>&1) || true
-  echo "  idle: $out"; R[$peer,idle]=$(awk '/^sessions/ { printf("%s B", $4) }' <<<"$out"); R[$peer,idle]=${R[$peer,idle]:-failed}
+  want full13 && hs "$peer" full13 --tls 1.3
+  want full12 && hs "$peer" full12 --tls 1.2
+  want res13 && hs "$peer" res13 --tls 1.3 --resume
+  want res12 && hs "$peer" res12 --tls 1.2 --resume
+  # relay scenarios: the rate, and the proxy's CPU per message (µs) or per MiB (ms) over the run
+  if want ws64; then
+    c0=$(cpu_ticks)
+    out=$("$LOAD" echo --target "127.0.0.1:$PEER_PORT" --sni "$HOST" --conns 8 --size 64 --window 16 --duration "$DUR" ${BENCH_TLS_ECHO_ARGS:-} 2>&1) || true
+    c1=$(cpu_ticks)
+    echo "  ws64: $out"; R[$peer,ws64]=$(awk -v t=$((c1 - c0)) -v hz="$HZ" '/^messages/ { printf("%s msg/s (%.2f µs proxy CPU/msg)", $4, $2 > 0 ? t / hz * 1e6 / $2 : 0) }' <<<"$out"); R[$peer,ws64]=${R[$peer,ws64]:-failed}
+  fi
+  if want mib; then
+    c0=$(cpu_ticks)
+    out=$("$LOAD" echo --target "127.0.0.1:$PEER_PORT" --sni "$HOST" --conns 2 --size 1048576 --window 1 --duration "$DUR" ${BENCH_TLS_ECHO_ARGS:-} 2>&1) || true
+    c1=$(cpu_ticks)
+    echo "  mib: $out"; R[$peer,mib]=$(awk -v t=$((c1 - c0)) -v hz="$HZ" '/^messages/ { printf("%.0f MiB/s (%.2f ms proxy CPU/MiB)", $6 / 1048576, $2 > 0 ? t / hz * 1e3 / $2 : 0) }' <<<"$out"); R[$peer,mib]=${R[$peer,mib]:-failed}
+  fi
+  if want idle; then
+    out=$("$LOAD" idle --target "127.0.0.1:$PEER_PORT" --sni "$HOST" --sessions "$IDLE" --rss-pids "$PEER_PIDS" --settle 2 ${BENCH_TLS_IDLE_ARGS:-} 2>&1) || true
+    # BENCH_TLS_SLAB=1 (a quiet machine: the VM of bench/tls_ktls.sh): also the kernel's slab growth per session,
+    # the whole machine's (client and backend sockets included), where kernel TLS keeps its per-session state
+    echo "  idle: $out"; R[$peer,idle]=$(awk -v slab="${BENCH_TLS_SLAB:-0}" '/^sessions/ { printf("%s B", $4); if (slab == 1) printf(" (+ %s B kernel slab)", $10) }' <<<"$out"); R[$peer,idle]=${R[$peer,idle]:-failed}
+  fi
   [ "$peer" = tollgate ] && grep -h "kernel TLS" "$TMP/tollgate.log" | sed 's/^/  /' || true
   stop_peer
 done
 
 ktls_note="kTLS: the kernel here offers no \`tls\` ULP (/proc/sys/net/ipv4/tcp_available_ulp: $(cat /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null || echo none)), so every figure is user-space TLS; Tollgate asks for kTLS and falls back (logged once)."
-[ "$KTLS" = yes ] && ktls_note="kTLS: offered by this kernel; Tollgate and nginx (ssl_conf_command Options KTLS) use it for AES-GCM; HAProxy 2.6 has no kTLS."
+[ "$KTLS" = yes ] && ktls_note="kTLS: offered by this kernel; Tollgate uses it for TLS 1.2 AES-GCM sessions (TLS 1.3 stays in user space: docs/tls.md), nginx (ssl_conf_command Options KTLS) for AES-GCM; HAProxy 2.6 has no kTLS."
 TABLE=$({
   echo "| TLS scenario (1 worker each, ECDSA P-256) | $(echo "$PEERS" | sed 's/ / | /g') |"
   echo "| --- |$(for p in $PEERS; do printf ' --- |'; done)"
   for k in full13:"full handshakes/s, TLS 1.3" full12:"full handshakes/s, TLS 1.2" res13:"resumed handshakes/s, TLS 1.3 tickets" \
            res12:"resumed handshakes/s, TLS 1.2 tickets" ws64:"wss:// 64 B echo messages/s (8 conns × 16)" \
            mib:"wss:// 1 MiB echo throughput (2 conns)" idle:"proxy RSS per idle wss:// session ($IDLE)"; do
+    want "${k%%:*}" || continue
     printf '| %s |' "${k#*:}"
     for p in $PEERS; do printf ' %s |' "${R[$p,${k%%:*}]:-n/a}"; done
     echo

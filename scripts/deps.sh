@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs what Tollgate needs to build, test, run the demo and benchmark, when it is missing.
 # Idempotent and quiet when everything is present: the Makefile calls it before `make run`/`make test`.
+# `--vm` (optional group, `make test-ktls`): also qemu-system-x86, and Debian's kernel package and busybox-static
+# downloaded (not installed: tests/vm/run_in_vm.sh unpacks them) into TOLLGATE_VM_CACHE (~/.cache/tollgate-vm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+WITH_VM=0; [ "${1:-}" = --vm ] && WITH_VM=1
 
 DEBIAN_PACKAGES=(
   build-essential pkg-config
@@ -11,6 +14,7 @@ DEBIAN_PACKAGES=(
   nginx-light haproxy redis-server wrk curl openssl netcat-openbsd procps iproute2 psmisc valgrind gnuplot-nox
   python3 python3-pip nodejs npm chromium
 )
+[ "$WITH_VM" = 1 ] && DEBIAN_PACKAGES+=(qemu-system-x86)
 PY_PACKAGES=(websockets==12.0 pytest==8.3.3 pyyaml==6.0.2 redis==5.0.8 requests==2.32.3 cryptography==48.0.0 prometheus-client==0.21.0)
 
 missing=()
@@ -52,4 +56,18 @@ fi
 if [ ! -d tests/node/node_modules/ws ] || [ ! -d tests/node/node_modules/playwright-core ]; then
   echo "deps: installing npm test clients (ws, playwright-core)"
   (cd tests/node && npm install --silent --no-audit --no-fund >/dev/null)
+fi
+
+if [ "$WITH_VM" = 1 ]; then
+  vm_cache=${TOLLGATE_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tollgate-vm}
+  kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
+  [ -n "$kpkg" ] || { apt-get update -qq; kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/ {print $2; exit}'); }
+  mkdir -p "$vm_cache"
+  for p in "$kpkg" busybox-static; do
+    if ! ls "$vm_cache/${p}_"*.deb >/dev/null 2>&1; then
+      echo "deps: downloading $p into $vm_cache (not installed)"
+      (cd "$vm_cache" && apt-get download -q=2 "$p" 2>&1 | grep -v "unsandboxed" || true)
+      ls "$vm_cache/${p}_"*.deb >/dev/null 2>&1 || { echo "deps: cannot download $p" >&2; exit 1; }
+    fi
+  done
 fi

@@ -103,6 +103,7 @@ fi
 case $build in /*) own=$build ;; *) own=$PWD/$build ;; esac
 pkill -f "^$own/tollgate-(dataplane|controller|demo-backend|bench)" 2>/dev/null || true
 [ -n "$tools_pid" ] && kill "$tools_pid" 2>/dev/null
+echo "== not in this run: kernel TLS in a VM (\`make test-ktls\`: tests/integration/test_ktls.py is skipped above unless this kernel offers the tls ULP)"
 echo "== ($assertions assertions in the C unit-test programs)"
 echo "== total: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -280,6 +280,21 @@ static long rss_bytes(void)
     return total;
 }
 
+/* The kernel's slab memory (/proc/meminfo Slab, the whole machine's): where kernel TLS keeps a session's state. */
+static long slab_bytes(void)
+{
+    char line[256];
+    long kb = 0;
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "Slab:", 5) == 0)
+            kb = atol(line + 5);
+    fclose(f);
+    return kb * 1024;
+}
+
 static int run_idle(void)
 {
     /* a first session warms the proxy (pools, first-handshake allocations) before the baseline */
@@ -288,7 +303,7 @@ static int run_idle(void)
     if (!s0 || ws_upgrade(s0) != 0)
         return 1;
     usleep((useconds_t)(settle * 1e6));
-    long before = rss_bytes();
+    long before = rss_bytes(), slab_before = slab_bytes();
     SSL **all = calloc((size_t)sessions, sizeof *all);
     int opened = 0;
     for (int i = 0; i < sessions; i++) {
@@ -301,9 +316,9 @@ static int run_idle(void)
         all[opened++] = ssl;
     }
     usleep((useconds_t)(settle * 1e6));
-    long after = rss_bytes();
-    printf("sessions %d bytes_per_session %ld rss_before %ld rss_after %ld\n", opened,
-           opened ? (after - before) / opened : 0, before, after);
+    long after = rss_bytes(), slab_after = slab_bytes();
+    printf("sessions %d bytes_per_session %ld rss_before %ld rss_after %ld kernel_slab_per_session %ld\n", opened,
+           opened ? (after - before) / opened : 0, before, after, opened ? (slab_after - slab_before) / opened : 0);
     for (int i = 0; i < opened; i++) {
         close(SSL_get_fd(all[i]));
         SSL_free(all[i]);

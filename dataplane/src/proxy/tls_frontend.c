@@ -16,6 +16,7 @@
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -43,7 +44,7 @@ static struct ticket_key ticket_keys[TICKET_KEYS]; /* [0] is the current period'
 static uint64_t ticket_rotated_ms;                 /* when the current period began */
 static uint64_t ticket_rotate_ms = TG_TLS_TICKET_ROTATION_DEFAULT_MS;
 static pthread_mutex_t ticket_lock = PTHREAD_MUTEX_INITIALIZER;
-static _Atomic int ktls_noted;
+static _Atomic int ktls_noted[2]; /* [0]: TLS 1.2 sessions, [1]: TLS 1.3 sessions — each said once */
 
 /* --tls-ticket-keys-file: the keys come from there (checked for a change every TICKET_FILE_CHECK_MS). */
 #define TICKET_FILE_CHECK_MS 60000u
@@ -172,13 +173,55 @@ static int on_ticket_key(SSL *ssl, unsigned char key_name[16], unsigned char *iv
 
 static int counters_index = -1; /* SSL ex_data slot: the accepting worker's struct tg_counters */
 
+/* Whether the kernel lists the `tls` ULP (module loaded): tells a missing module from a session it cannot take. */
+static int kernel_has_tls_ulp(void)
+{
+    char line[256] = "";
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "re");
+    if (!f)
+        return 0;
+    int ok = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    char *save = NULL;
+    for (char *tok = strtok_r(line, " \n", &save); ok && tok; tok = strtok_r(NULL, " \n", &save))
+        if (strcmp(tok, "tls") == 0)
+            return 1;
+    return 0;
+}
+
+/* Once per process and version, after the first handshake: did OpenSSL hand the record layer to the kernel (kTLS:
+ * the socket's BIO sends and/or receives through the kernel), and if not, the likely reason. OpenSSL 3.0 does it
+ * for TLS 1.2 AES-GCM (and ChaCha20-Poly1305 where the kernel has it) both ways. */
+static void note_ktls(const SSL *ssl)
+{
+    int send = BIO_get_ktls_send(SSL_get_wbio(ssl)) == 1, recv = BIO_get_ktls_recv(SSL_get_rbio(ssl)) == 1;
+    const char *version = SSL_get_version(ssl), *cipher = SSL_get_cipher_name(ssl);
+    if (SSL_version(ssl) == TLS1_3_VERSION)
+        tg_info("TLS: kernel TLS not used for TLS 1.3 sessions (first %s): records in user space, as a peer's "
+                "KeyUpdate needs new sending keys the kernel cannot take; TLS 1.2 sessions are said apart",
+                cipher);
+    else if (send || recv)
+        tg_info("TLS: kernel TLS in use (send %s, receive %s; first session %s %s)", send ? "yes" : "no",
+                recv ? "yes" : "no", version, cipher);
+    else
+        tg_info("TLS: kernel TLS not offered (%s; first session %s %s): records in user space",
+                kernel_has_tls_ulp() ? "the kernel's tls module does not take this session's cipher or version"
+                                     : "no tls module in this kernel, or a cipher kernel TLS does not take",
+                version, cipher);
+}
+
 /* Counts handshakes (done once per connection: TLS 1.3 may report "done" again after its tickets; failures are
- * counted by loop/tls_transport.c when a connection ends before one); after the first handshake of the process,
- * says whether the kernel took the record layer over (kTLS). */
+ * counted by loop/tls_transport.c when a connection ends before one); after the first handshake of each version,
+ * says whether the kernel took the record layer over (kTLS). TLS 1.3 sessions are kept off kTLS once the version
+ * is chosen (before any application key exists): with OpenSSL 3.0 and Linux 6.1 a peer's KeyUpdate asking for
+ * new sending keys cannot be honoured once the kernel holds them, and the session would end. */
 static void on_info(const SSL *ssl, int where, int ret)
 {
     struct tg_counters *counters = SSL_get_ex_data(ssl, counters_index);
     (void)ret;
+    /* at the ServerHello the version is final (before it, SSL_version() need not be the one chosen) */
+    if ((where & SSL_CB_LOOP) && SSL_get_state(ssl) == TLS_ST_SW_SRVR_HELLO && SSL_version(ssl) == TLS1_3_VERSION)
+        SSL_clear_options((SSL *)ssl, SSL_OP_ENABLE_KTLS);
     if (!(where & SSL_CB_HANDSHAKE_DONE))
         return;
     if (counters) {
@@ -187,13 +230,10 @@ static void on_info(const SSL *ssl, int where, int ret)
         if (SSL_session_reused(ssl))
             tg_counter_add(&counters->tls_resumed, 1);
     }
-    if (atomic_load_explicit(&ktls_noted, memory_order_relaxed) || atomic_exchange(&ktls_noted, 1))
+    _Atomic int *noted = &ktls_noted[SSL_version(ssl) == TLS1_3_VERSION];
+    if (atomic_load_explicit(noted, memory_order_relaxed) || atomic_exchange(noted, 1))
         return;
-    int send = BIO_get_ktls_send(SSL_get_wbio(ssl)) == 1, recv = BIO_get_ktls_recv(SSL_get_rbio(ssl)) == 1;
-    if (send || recv)
-        tg_info("TLS: kernel TLS in use (send %s, receive %s)", send ? "yes" : "no", recv ? "yes" : "no");
-    else
-        tg_info("TLS: kernel TLS not offered (no tls module or an unsupported cipher): records in user space");
+    note_ktls(ssl);
 }
 
 static void free_sni(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
