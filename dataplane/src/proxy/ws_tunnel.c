@@ -600,6 +600,8 @@ static void tunnel_pump(struct tg_tunnel *t)
         return;
     if (t->state != TG_TUNNEL_OPEN && all_flushed(t)) {
         if (handshake_over(t)) {
+            if (t->backend.tls && !t->backend.write_shut) /* a TLS backend still gets our close_notify */
+                t->backend.tp->shutdown_write(&t->backend);
             destroy_tunnel(t); /* close(2) both: our FIN follows the close frame, no shutdown, no wait */
             return;
         }
