@@ -1,7 +1,8 @@
 /* test_dp_conn.c — loop/conn.c over a real socketpair: reads and writes through the plain transport, the
  * readiness flags a protocol layer relies on (readable cleared by a short read or EAGAIN, writable cleared by a
  * short write, read_eof, io_error), flushing a buffer across a full socket, tg_conn_want's watcher, moving a
- * conn to a new owner, and close returning the buffers to the pool. */
+ * conn to a new owner, close returning the buffers to the pool, and tg_conn_input_drained over TCP (unread
+ * bytes: no; a FIN alone: yes). */
 #include "loop/conn.h"
 #include "tg_test.h"
 #include "tg_test_net.h"
@@ -172,10 +173,44 @@ static void test_want_move_close(void)
     tg_buf_pool_destroy(&pool);
 }
 
+/* What decides between FIN and RST at close(2): unread data bytes in the kernel, not a received FIN. */
+static void test_input_drained(void)
+{
+    int port = 0;
+    int lfd = listen_local(&port);
+    CHECK(lfd >= 0);
+    int cfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+    CHECK(connect(cfd, (struct sockaddr *)&sin, sizeof sin) == 0);
+    int sfd = accept(lfd, NULL, NULL);
+    CHECK(sfd >= 0);
+    struct tg_conn c;
+    tg_conn_init(&c, sfd, on_io, NULL);
+    CHECK_EQ_INT(tg_conn_input_drained(&c), 1); /* nothing sent */
+    CHECK_EQ_INT(write(cfd, "abc", 3), 3);
+    usleep(20000); /* loopback: the bytes are in sfd's receive queue */
+    CHECK_EQ_INT(tg_conn_input_drained(&c), 0);
+    char buf[8];
+    CHECK_EQ_INT(read(sfd, buf, sizeof buf), 3);
+    CHECK_EQ_INT(tg_conn_input_drained(&c), 1);
+    CHECK(shutdown(cfd, SHUT_WR) == 0); /* a FIN alone is no unread data */
+    usleep(20000);
+    CHECK_EQ_INT(tg_conn_input_drained(&c), 1);
+    struct tg_conn tls_like = c;
+    static const struct tg_transport other = {.name = "other"};
+    tls_like.tp = &other; /* a transport with state of its own: never "drained" */
+    CHECK_EQ_INT(tg_conn_input_drained(&tls_like), 0);
+    close(sfd);
+    close(cfd);
+    close(lfd);
+}
+
 int main(void)
 {
     test_read_write_flags();
     test_flush_across_full_socket();
     test_want_move_close();
+    test_input_drained();
     TG_TEST_MAIN_END();
 }

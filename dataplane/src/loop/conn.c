@@ -2,6 +2,8 @@
 #include "loop/conn.h"
 
 #include <errno.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -133,6 +135,17 @@ void tg_conn_move(struct ev_loop *loop, struct tg_conn *dst, struct tg_conn *src
     dst->io.data = owner;
     src->fd = -1;
     src->in = src->out = NULL;
+}
+
+int tg_conn_input_drained(const struct tg_conn *c)
+{
+    /* SIOCINQ (FIONREAD) counts the data bytes not yet read, a received FIN excluded (tcp_inq): exactly what
+     * decides between FIN and RST at close(2). Cheaper than a recv(MSG_PEEK), which would need a buffer and tell
+     * the same thing. */
+    int unread = 0;
+    if (c->fd < 0 || c->tp != &tg_transport_plain || ioctl(c->fd, SIOCINQ, &unread) != 0)
+        return 0;
+    return unread == 0;
 }
 
 void tg_conn_close(struct ev_loop *loop, struct tg_conn *c, struct tg_buf_pool *pool)

@@ -69,6 +69,10 @@ int tg_conn_flush_buf(struct tg_conn *c, struct tg_buf *b);
  * (fd -1, no buffers) and its watcher stopped. */
 void tg_conn_move(struct ev_loop *loop, struct tg_conn *dst, struct tg_conn *src,
                   void (*cb)(struct ev_loop *, ev_io *, int), void *owner);
+/* 1 when closing c now cannot reset the connection: no byte the peer sent waits unread in the kernel (a close(2)
+ * over unread input sends RST instead of FIN, RFC 2525 §2.17, and the peer may lose what it has not read yet).
+ * Plain TCP only, one ioctl(SIOCINQ); 0 for TLS (records may wait in the library too) or when the check fails. */
+int tg_conn_input_drained(const struct tg_conn *c);
 /* Stops the watcher, returns both buffers to pool, closes the socket. Idempotent. */
 void tg_conn_close(struct ev_loop *loop, struct tg_conn *c, struct tg_buf_pool *pool);
 

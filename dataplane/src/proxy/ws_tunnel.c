@@ -539,6 +539,23 @@ static int all_flushed(const struct tg_tunnel *t)
            !t->c2b.inject_pending && !t->b2c.inject_pending;
 }
 
+/* A relayed close handshake is complete and flushed (all_flushed): the client's close frame went to the backend,
+ * the backend's to the client, and the backend — the server, which closes TCP first (RFC 6455 §7.1.1) — has sent
+ * its FIN. The proxy, the client's server, may then close both sockets at once, as HAProxy does, instead of
+ * shutting their write sides and waiting for the client's FIN (one more wake-up, a recv and two shutdowns):
+ * everything written is in the kernel and goes out before our FIN (no SO_LINGER). What would make close(2) send
+ * an RST, and could destroy the close frame before the client reads it, is input left unread: the backend's
+ * socket has none (its FIN was read, nothing follows a FIN); the client's is checked with one ioctl (after its
+ * close frame a client sends nothing, RFC 6455 §5.5.1; one that does — or a TLS client, whose close_notify
+ * is still to come — gets the patient path below). */
+static int handshake_over(const struct tg_tunnel *t)
+{
+    return t->state == TG_TUNNEL_FINISHING && t->c2b.close_seen && t->b2c.close_seen && t->b2c.eof &&
+           !t->c2b.eof && t->backend.fd >= 0 && !t->backend.io_error && t->client.fd >= 0 && !t->client.io_error &&
+           tg_ws_tracker_at_boundary(&t->c2b.tracker) && (!t->client.in || tg_buf_len(t->client.in) == 0) &&
+           tg_conn_input_drained(&t->client);
+}
+
 static void set_interest(struct tg_tunnel *t, struct ev_loop *loop)
 {
     /* a side is read while what it sent before has been taken by the other side (backpressure) */
@@ -582,6 +599,12 @@ static void tunnel_pump(struct tg_tunnel *t)
     if (t->state == TG_TUNNEL_DONE)
         return;
     if (t->state != TG_TUNNEL_OPEN && all_flushed(t)) {
+        if (handshake_over(t)) {
+            if (t->backend.tls && !t->backend.write_shut) /* a TLS backend still gets our close_notify */
+                t->backend.tp->shutdown_write(&t->backend);
+            destroy_tunnel(t); /* close(2) both: our FIN follows the close frame, no shutdown, no wait */
+            return;
+        }
         /* both close handshakes relayed or injected and flushed: end each side once its input ended,
          * shutting our write side first so peers see the FIN after the close frame */
         if (t->state == TG_TUNNEL_CLOSING || t->state == TG_TUNNEL_FINISHING) {
