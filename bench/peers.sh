@@ -16,6 +16,29 @@
 
 PEER_ADDR= PEER_PID= PEER_RSS_PIDS= PEER_NOTE=
 
+# One proxy of the snapshot: tollgate_proxy_json ID BASE_PATH POLICIES_JSON (the same target and WebSocket settings).
+tollgate_proxy_json() {
+  cat <<JSON
+    {
+      "id": "$1",
+      "environments": ["bench"],
+      "basePath": "$2",
+      "stripBasePath": false,
+      "maxRequestBodyBytes": 0,
+      "target": {
+        "pathPrefix": "",
+        "endpoints": [{"address": "127.0.0.1", "port": $BACKEND_PORT}],
+        "tls": {"enabled": false, "serverName": "", "caPem": ""},
+        "connectTimeoutMs": 5000,
+        "timeoutMs": 3600000,
+        "loadBalancing": "roundRobin"
+      },
+      "websocket": {"enabled": true, "idleTimeoutMs": 3600000, "maxLifetimeMs": 0, "maxMessageBytes": 0},
+      "policies": $3
+    }
+JSON
+}
+
 # Two proxies: "/" with no policy (every scenario) and "/key" with verifyApiKey (the upgradekey scenario sends
 # BENCH_API_KEY in X-Api-Key; nginx and HAProxy serve that path with no policy at all).
 write_tollgate_snapshot() {
@@ -29,41 +52,9 @@ write_tollgate_snapshot() {
     {"id": "bench/bench", "hostnames": ["$BENCH_HOST"], "environments": ["bench"]}
   ],
   "proxies": [
-    {
-      "id": "bench/echo",
-      "environments": ["bench"],
-      "basePath": "/",
-      "stripBasePath": false,
-      "maxRequestBodyBytes": 0,
-      "target": {
-        "pathPrefix": "",
-        "endpoints": [{"address": "127.0.0.1", "port": $BACKEND_PORT}],
-        "tls": {"enabled": false, "serverName": "", "caPem": ""},
-        "connectTimeoutMs": 5000,
-        "timeoutMs": 3600000,
-        "loadBalancing": "roundRobin"
-      },
-      "websocket": {"enabled": true, "idleTimeoutMs": 3600000, "maxLifetimeMs": 0, "maxMessageBytes": 0},
-      "policies": []
-    },
-    {
-      "id": "bench/key",
-      "environments": ["bench"],
-      "basePath": "/key",
-      "stripBasePath": false,
-      "maxRequestBodyBytes": 0,
-      "target": {
-        "pathPrefix": "",
-        "endpoints": [{"address": "127.0.0.1", "port": $BACKEND_PORT}],
-        "tls": {"enabled": false, "serverName": "", "caPem": ""},
-        "connectTimeoutMs": 5000,
-        "timeoutMs": 3600000,
-        "loadBalancing": "roundRobin"
-      },
-      "websocket": {"enabled": true, "idleTimeoutMs": 3600000, "maxLifetimeMs": 0, "maxMessageBytes": 0},
-      "policies": [{"type": "verifyApiKey", "keyFrom": ["header:x-api-key"],
-                    "keys": [{"id": "bench/key", "app": "bench", "sha256": "$key_sha256", "expiresAtMs": 0}]}]
-    }
+$(tollgate_proxy_json bench/echo / '[]'),
+$(tollgate_proxy_json bench/key /key '[{"type": "verifyApiKey", "keyFrom": ["header:x-api-key"],
+                    "keys": [{"id": "bench/key", "app": "bench", "sha256": "'"$key_sha256"'", "expiresAtMs": 0}]}]')
   ]
 }
 JSON

@@ -227,6 +227,18 @@ def make_cert(tmp: Path, cn: str) -> tuple[str, str]:
     return crt.read_text(), key.read_text()
 
 
+def served_cn(tls_port: int, sni: str, *openssl_args: str) -> str | None:
+    """The CN of the certificate a TLS listener on loopback presents for sni (openssl s_client, with any extra
+    arguments such as -tls1_2), or None when the handshake fails."""
+    r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{tls_port}", "-servername", sni,
+                        *openssl_args], input=b"", capture_output=True, timeout=10)
+    out = r.stdout.decode("latin-1")
+    if "Cipher is (NONE)" in out or "subject=" not in out:
+        return None
+    subject = out.split("subject=", 1)[1].split("\n", 1)[0]
+    return subject.split("CN", 1)[1].lstrip(" =").split(",")[0].strip()
+
+
 def conditions(bed: Cluster, ns: str, kind: str, name: str) -> tuple[dict, dict]:
     """({type: condition} of the object's status, the object)."""
     obj = bed.kubectl_json("get", kind, name, "-n", ns)

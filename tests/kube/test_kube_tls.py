@@ -6,23 +6,14 @@ Secret the snapshot marks "lastGood"); a fixed Secret is served again at once.""
 
 from __future__ import annotations
 
-import subprocess
-
-from kube_bed import conditions, group, make_cert, proxy, tls_secret, wait_until
+from kube_bed import conditions, group, make_cert, proxy, served_cn, tls_secret, wait_until
 
 T = 15
 HOST = "site.tls.kube.test"
 
 
-def served_cn(dp) -> str | None:
-    """The CN of the certificate the TLS listener presents for HOST, or None when the handshake fails."""
-    r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{dp.tls_port}", "-servername", HOST],
-                       input=b"", capture_output=True, timeout=10)
-    out = r.stdout.decode("latin-1")
-    if "Cipher is (NONE)" in out or "subject=" not in out:
-        return None
-    subject = out.split("subject=", 1)[1].split("\n", 1)[0]
-    return subject.split("CN", 1)[1].lstrip(" =").split(",")[0].strip()
+def served(dp) -> str | None:
+    return served_cn(dp.tls_port, HOST)
 
 
 def test_broken_secret_event_and_last_good(bed, ns, dataplane, controller, tmp_path):
@@ -33,7 +24,7 @@ def test_broken_secret_event_and_last_good(bed, ns, dataplane, controller, tmp_p
     bed.apply([tls_secret(ns, "site-tls", crt1, key1),
                group(ns, "site", [HOST], ["prod"], tls=[{"secretName": "site-tls"}]),
                proxy(ns, "app", "/", url="http://127.0.0.1:9")])
-    wait_until(lambda: served_cn(dp) == HOST, T, what="the certificate served")
+    wait_until(lambda: served(dp) == HOST, T, what="the certificate served")
 
     # The Secret is updated with a certificate its key does not belong to.
     v1 = dp.config()["version"]
@@ -52,7 +43,7 @@ def test_broken_secret_event_and_last_good(bed, ns, dataplane, controller, tmp_p
     evs = wait_until(event, T, what="an InvalidCertificateRef Event on the group")
     assert evs[0]["type"] == "Warning" and evs[0]["involvedObject"]["kind"] == "EnvironmentGroup"
     assert "last good certificate" in evs[0]["message"]
-    assert served_cn(dp) == HOST  # the last good certificate is still served
+    assert served(dp) == HOST  # the last good certificate is still served
     assert dp.config()["version"] >= v1
 
     # A controller restart: the new process never saw the good content, so it sends a "lastGood" marker and the
@@ -61,13 +52,13 @@ def test_broken_secret_event_and_last_good(bed, ns, dataplane, controller, tmp_p
     ctl.stop()
     controller(ns, dp, tag="b")
     wait_until(lambda: dp.config()["version"] > v2, T, what="the new controller's snapshot")
-    assert served_cn(dp) == HOST
+    assert served(dp) == HOST
     rr = conditions(bed, ns, "environmentgroup", "site")[0]["ResolvedRefs"]
     assert rr["status"] == "False" and rr["reason"] == "InvalidCertificateRef", rr
 
     # Fixed: served again, ResolvedRefs True.
     crt2, key2 = make_cert(tmp_path, HOST)
     bed.apply(tls_secret(ns, "site-tls", crt2, key2))
-    wait_until(lambda: served_cn(dp) == HOST, T, what="the fixed certificate served")
+    wait_until(lambda: served(dp) == HOST, T, what="the fixed certificate served")
     wait_until(lambda: conditions(bed, ns, "environmentgroup", "site")[0]["ResolvedRefs"]["status"] == "True", T,
                what="ResolvedRefs=True once fixed")

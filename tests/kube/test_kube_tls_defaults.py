@@ -8,9 +8,7 @@ controller running as its ServiceAccount (a TokenRequest token) read that one Se
 
 from __future__ import annotations
 
-import subprocess
-
-from kube_bed import REPO, group, make_cert, proxy, tls_secret, wait_until
+from kube_bed import REPO, group, make_cert, proxy, served_cn, tls_secret, wait_until
 
 T = 15
 HOST = "site.defaults.kube.test"
@@ -18,14 +16,7 @@ DEFAULT = "default.defaults.kube.test"
 
 
 def served(dp, sni: str, version: str = "-tls1_3") -> str | None:
-    """The CN of the certificate the TLS listener presents for sni, or None when the handshake fails."""
-    r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{dp.tls_port}", "-servername", sni, version],
-                       input=b"", capture_output=True, timeout=10)
-    out = r.stdout.decode("latin-1")
-    if "Cipher is (NONE)" in out or "subject=" not in out:
-        return None
-    subject = out.split("subject=", 1)[1].split("\n", 1)[0]
-    return subject.split("CN", 1)[1].lstrip(" =").split(",")[0].strip()
+    return served_cn(dp.tls_port, sni, version)
 
 
 def test_default_certificate_from_another_namespace_and_default_versions(bed, ns, dataplane, controller, tmp_path):
