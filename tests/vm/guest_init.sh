@@ -13,6 +13,7 @@ arg() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" /proc/cmdline; }
 kver=$(arg tollgate.kver)
 xfer=$(arg tollgate.xfer)
 load_tls=$(arg tollgate.tls)
+cwd=$(arg tollgate.cwd)
 die() { echo "guest_init: $*"; echo o > /proc/sysrq-trigger; sleep 10; }
 
 for m in virtio_pci 9pnet_virtio 9p overlay virtio_rng; do modprobe "$m" || die "modprobe $m failed"; done
@@ -39,6 +40,14 @@ mount -t devpts devpts /newroot/dev/pts
 mount -t tmpfs shm /newroot/dev/shm
 mount -t tmpfs run /newroot/run
 mount -t tmpfs tmp /newroot/tmp
+# a caller working under /tmp (a fresh clone there): its directory, writable, over the guest's empty /tmp
+case "$cwd" in
+/tmp/?*)
+  mkdir -p "/newroot$cwd" /mnt/rw/cwd-upper /mnt/rw/cwd-work
+  mount -t overlay -o "lowerdir=/mnt/lower$cwd,upperdir=/mnt/rw/cwd-upper,workdir=/mnt/rw/cwd-work" cwd "/newroot$cwd" ||
+    die "cannot mount $cwd"
+  ;;
+esac
 ip link set lo up
 hostname tollgate-vm
 ulimit -n 1048576 2>/dev/null || ulimit -n 65536

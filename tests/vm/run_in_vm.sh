@@ -114,6 +114,7 @@ trap cleanup EXIT
 
 # -nographic: the serial console is stdio; -no-reboot: the guest's reboot ends qemu
 append="console=ttyS0 ${TOLLGATE_VM_QUIET-quiet} loglevel=3 panic=-1 tollgate.xfer=$xfer tollgate.tls=$load_tls tollgate.kver=$kver"
+case "$PWD" in *[[:space:]]*) ;; *) append="$append tollgate.cwd=$PWD" ;; esac # /tmp is the guest's own tmpfs
 set +e
 echo "run_in_vm.sh: booting $kver ($accel, $cpus vCPUs, $mem MiB)" >&2
 timeout --foreground -k 10 "$timeout" qemu-system-x86_64 "${accel_args[@]}" -smp "$cpus" -m "$mem" \
