@@ -1,5 +1,6 @@
 /* tls_certs.c — see tls_certs.h. */
 #include "config/tls_certs.h"
+#include "loop/tls_transport.h"
 
 #include "json_util.h"
 #include "log.h"
@@ -35,15 +36,10 @@ static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen, c
 
 SSL_CTX *tg_tls_server_ctx_new(void)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    /* read-ahead: several records per read(2); loop/tls_transport.c drains them */
+    SSL_CTX *ctx = tg_tls_ctx_new(TLS_server_method(), SSL_OP_CIPHER_SERVER_PREFERENCE, 1);
     if (!ctx)
         return NULL;
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-                              SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    SSL_CTX_set_read_ahead(ctx, 1); /* several records per read(2); loop/tls_transport.c drains them */
     if (SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1 ||
         SSL_CTX_set_session_id_context(ctx, SID_CTX, sizeof SID_CTX - 1) != 1) {
         SSL_CTX_free(ctx);

@@ -109,17 +109,11 @@ static void make_profile(struct tg_upstream_tls *t, const char *ca, const char *
 static SSL_CTX *client_ctx_new(void)
 {
     static const unsigned char alpn[] = "\x08http/1.1";
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    if (!ctx)
-        return NULL;
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
     /* a backend that closes without close_notify (most do) ends its stream like TCP's end, as in nginx and curl:
      * a response delimited by the close is whole, a tunnel sees the end */
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-                              SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    SSL_CTX_set_read_ahead(ctx, 0);
+    SSL_CTX *ctx = tg_tls_ctx_new(TLS_client_method(), SSL_OP_IGNORE_UNEXPECTED_EOF, 0);
+    if (!ctx)
+        return NULL;
     /* ALPN: we speak HTTP/1.1 (and WebSocket over it) only; 0 means success for this call */
     if (SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1) != 0 || tg_tls_client_ctx_cache_sessions(ctx) != 0) {
         SSL_CTX_free(ctx);

@@ -165,6 +165,20 @@ static int on_new_session(SSL *ssl, SSL_SESSION *session)
     return 1;
 }
 
+SSL_CTX *tg_tls_ctx_new(const SSL_METHOD *method, uint64_t extra_options, int read_ahead)
+{
+    SSL_CTX *ctx = SSL_CTX_new(method);
+    if (!ctx)
+        return NULL;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | extra_options);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+                              SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_read_ahead(ctx, read_ahead);
+    return ctx;
+}
+
 int tg_tls_client_ctx_cache_sessions(SSL_CTX *ctx)
 {
     pthread_once(&slot_once, make_slot_index);

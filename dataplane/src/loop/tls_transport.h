@@ -5,10 +5,11 @@
  * The handshake is driven implicitly by the first reads (SSL_read performs it); until it completes, reads
  * answer TG_IO_AGAIN and the owner keeps waiting for EV_READ under its own head timeout, so a client that
  * never finishes its handshake is bounded like one that never sends a request. The SSL is created with
- * SSL_MODE_RELEASE_BUFFERS (set on the SSL_CTX by its owner): an idle TLS connection holds no record buffer.
- * Reads never read ahead, so a record left in the kernel keeps the socket readable (level-triggered epoll)
- * and decrypted bytes beyond the caller's length stay in OpenSSL only when the read filled the caller's buffer
- * (conn.c keeps `readable` set then).
+ * SSL_MODE_RELEASE_BUFFERS (tg_tls_ctx_new): an idle TLS connection holds no record buffer. A context without
+ * read-ahead leaves a record in the kernel, which keeps the socket readable (level-triggered epoll); one with
+ * read-ahead (the listener's) may hold several records, and a read drains them before it returns, so decrypted
+ * bytes beyond the caller's length stay in OpenSSL only when the read filled the caller's buffer (conn.c keeps
+ * `readable` set then).
  */
 #ifndef TG_TLS_TRANSPORT_H
 #define TG_TLS_TRANSPORT_H
@@ -19,6 +20,11 @@
 #include <openssl/ssl.h>
 
 extern const struct tg_transport tg_transport_tls;
+
+/* A context with what this transport relies on — TLS 1.2 to 1.3, no renegotiation, no compression, released
+ * buffers while idle, partial writes from a moving buffer — plus the caller's extra options and read-ahead
+ * (servers and clients differ there). NULL when OpenSSL cannot make one. */
+SSL_CTX *tg_tls_ctx_new(const SSL_METHOD *method, uint64_t extra_options, int read_ahead);
 
 /* Puts c (initialised on its socket, no bytes exchanged yet) on TLS as the server side of ctx; app_data is
  * stored in the SSL (SSL_set_app_data) for ctx's callbacks. Returns 0, or -1 (the socket is left as it was). */
