@@ -61,8 +61,7 @@ static void check_drained(struct tg_worker *w)
 {
     if (!w->draining)
         return;
-    if ((w->hooks.is_idle && w->hooks.is_idle(w->hooks.owner)) || tg_now_ms() >= w->drain_deadline_ms)
-    {
+    if ((w->hooks.is_idle && w->hooks.is_idle(w->hooks.owner)) || tg_now_ms() >= w->drain_deadline_ms) {
         w->stopped = 1;
         ev_break(w->loop, EVBREAK_ALL);
     }
@@ -89,7 +88,7 @@ static uint64_t now_ns(void)
  * other or beside other processes: a container's CPU limit, a noisy neighbour), a worker whose poll always finds
  * work never sleeps, so the scheduler takes the CPU from it only when its time slice ends — milliseconds in
  * which every connection of the other worker waits, ready and unserved (the p99 of 100 echoing connections
- * through two workers on one CPU was ~10x its median). Yielding at the end of an iteration that worked
+ * through two workers on one CPU was ~13x its median). Yielding at the end of an iteration that worked
  * yield_after_ns hands the CPU over at an iteration boundary instead, so another thread's wait is bounded by an
  * iteration (which the per-connection read budgets bound) rather than a slice. With nothing else runnable the
  * call returns at once: one system call per busy iteration, shared by all the events it handled. */
@@ -183,7 +182,8 @@ int tg_worker_init(struct tg_worker *w, int id)
 /* Busy polling (busy_poll_ns > 0): for that long after an iteration that worked, the loop polls without sleeping,
  * so the next event is found without a wake-up (on a virtual machine a cross-CPU wake-up costs tens of µs, paid
  * at every hop of a relayed message); once the window passes with nothing to do, the loop sleeps as usual. The
- * price is a CPU spinning for up to busy_poll_ns after each burst of work (HAProxy's busy-polling, bounded). */
+ * price is a CPU spinning for up to busy_poll_ns after each burst of work (like HAProxy's busy-polling, but
+ * bounded). */
 void tg_worker_run(struct tg_worker *w)
 {
     if (!w->busy_poll_ns) {
