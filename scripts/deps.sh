@@ -11,7 +11,7 @@ DEBIAN_PACKAGES=(
   build-essential pkg-config
   libev-dev libssl-dev libjansson-dev libyaml-dev libcurl4-openssl-dev libhiredis-dev libcjose-dev
   clang clang-tidy cppcheck libclang-rt-14-dev libbpf-dev
-  nginx-light haproxy redis-server wrk curl openssl netcat-openbsd procps iproute2 psmisc valgrind gnuplot-nox
+  nginx-light haproxy redis-server wrk curl openssl netcat-openbsd procps iproute2 psmisc valgrind strace gnuplot-nox
   python3 python3-pip nodejs npm chromium
 )
 [ "$WITH_VM" = 1 ] && DEBIAN_PACKAGES+=(qemu-system-x86)

@@ -62,14 +62,16 @@ def yields(dp) -> dict:
     return {s.labels["worker"]: s.value for s in fam.samples if s.name.endswith("_total")}
 
 
-@pytest.mark.parametrize("after_us, expect_yields", [(1, True), (0, False)], ids=["yield-after-1us", "never"])
-def test_busy_iterations_yield(dp_factory, backends, after_us, expect_yields):
+@pytest.mark.parametrize("after_us, workers, expect_yields",
+                         [(1, 2, True), (0, 2, False), (1, 1, False)], ids=["yield-after-1us", "never", "one-worker"])
+def test_busy_iterations_yield(dp_factory, backends, after_us, workers, expect_yields):
     """--yield-after-us: an iteration that worked that long ends with sched_yield (counted per worker); 0 turns
-    it off. With a 1 µs threshold every iteration that served a request is busy enough."""
+    it off. With a 1 µs threshold every iteration that served a request is busy enough. A single worker has no
+    sibling to take turns with and never yields."""
     snap = it.snapshot(1, [it.group("it/main", [it.MAIN_HOST])],
                        [it.proxy("it/loop", "/loop", [backends.pyws.endpoint()], strip=False)])
-    dp = dp_factory(snap, workers=2, args=["--yield-after-us", str(after_us)])
-    assert sorted(yields(dp)) == ["0", "1"]
+    dp = dp_factory(snap, workers=workers, args=["--yield-after-us", str(after_us)])
+    assert sorted(yields(dp)) == [str(i) for i in range(workers)]
     for i in range(20):
         http_get(dp, f"/loop/p{i}")
     total = sum(yields(dp).values())

@@ -170,7 +170,7 @@ static int connect_client(void)
     fcntl(sv[0], F_SETFL, O_NONBLOCK);
     struct sockaddr_in peer = {.sin_family = AF_INET};
     inet_pton(AF_INET, "192.0.2.44", &peer.sin_addr);
-    tg_http_server_accept(&server, sv[0], (struct sockaddr *)&peer, 0);
+    tg_http_server_accept(&server, sv[0], (struct sockaddr *)&peer, NULL, NULL);
     return sv[1];
 }
 

@@ -15,15 +15,29 @@
 
 #define ACCEPTS_PER_WAKEUP 64
 
+/* How many connections one wakeup accepts adapts to the arrivals (accept_batch, 1..ACCEPTS_PER_WAKEUP). Accepting
+ * until EAGAIN costs every connection of a lightly loaded listener a failed accept4 (one system call of about 20
+ * per TLS handshake); accepting one per wakeup, as nginx does by default, drains a burst one loop iteration at a
+ * time. So: one per wakeup while connections arrive one at a time; the batch doubles whenever the listener is
+ * still ready on the very next loop iteration (a backlog, not a new arrival), and an EAGAIN after k accepts
+ * sets it to k. */
 static void on_accept_ready(struct ev_loop *loop, ev_io *io, int revents)
 {
     struct tg_listener *l = io->data;
-    for (int i = 0; i < ACCEPTS_PER_WAKEUP && !l->paused; i++) {
+    unsigned iteration = ev_iteration(loop);
+    if (iteration == l->ready_iteration + 1 && l->accept_batch < ACCEPTS_PER_WAKEUP)
+        l->accept_batch *= 2;
+    l->ready_iteration = iteration;
+    for (int i = 0; i < l->accept_batch && !l->paused; i++) {
         struct sockaddr_storage peer;
         socklen_t len = sizeof peer;
         int fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                l->accept_batch = i > 1 ? i : 1;
+                return;
+            }
+            if (errno == EINTR || errno == ECONNABORTED)
                 return;
             if (l->accept_errors)
                 tg_counter_add(l->accept_errors, 1);
@@ -61,6 +75,8 @@ int tg_listener_open(struct tg_listener *l, struct ev_loop *loop, const char *sp
     l->loop = loop;
     l->id = id;
     l->paused = 0;
+    l->accept_batch = 1;
+    l->ready_iteration = 0;
     l->on_accept = on_accept;
     l->owner = owner;
     l->fd = tg_listen_tcp(spec, 4096, 1, err, sizeof err); /* SO_REUSEPORT: one listener per worker */

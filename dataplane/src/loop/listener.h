@@ -1,5 +1,5 @@
 /* listener.h — one listening TCP socket on a worker's loop: SO_REUSEPORT (one listener per worker, the kernel
- * spreads connections), accepts in bounded batches (fairness), and survives running out of descriptors (EMFILE:
+ * spreads connections), accepts in batches that adapt to the arrivals (bounded: fairness), and survives running out of descriptors (EMFILE:
  * a spare descriptor is closed to accept-and-close one pending connection, then accepting pauses for 100 ms —
  * libuv's trick). Each accepted socket (non-blocking, close-on-exec) is handed to the owner's on_accept, which
  * owns it from then on. The listener knows nothing of what the connections carry. */
@@ -16,6 +16,8 @@ struct tg_listener {
     int fd;
     int reserve_fd;                 /* spare descriptor closed to shed a connection when out of fds */
     int paused;                     /* tg_listener_stop: accept nothing more */
+    int accept_batch;               /* accepts per wakeup now (listener.c: grows on a backlog, shrinks on EAGAIN) */
+    unsigned ready_iteration;       /* the loop iteration of the last wakeup */
     ev_io io;
     ev_timer retry;                 /* re-enables accepting after EMFILE */
     /* the owner: gets every accepted socket (peer = its address) */

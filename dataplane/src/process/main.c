@@ -74,7 +74,7 @@ static void usage(FILE *out)
             "                              are closed at accept\n"
             "  --yield-after-us N          a worker iteration that worked N µs ends with sched_yield, so workers\n"
             "                              sharing a CPU take turns per iteration, not per time slice (default 30;\n"
-            "                              0: never)\n"
+            "                              0: never; a single worker never yields)\n"
             "  --busy-poll-us N            poll without sleeping for N µs after each burst of work: no wake-up\n"
             "                              latency, at the price of a spinning CPU (default 0: off)\n"
             "  --help\n");
@@ -434,7 +434,10 @@ int main(int argc, char **argv)
     for (int i = 0; i < dp->num_workers; i++) {
         if (tg_worker_init(&dp->workers[i], i) != 0)
             return 1;
-        dp->workers[i].yield_after_ns = (uint64_t)dp->config.yield_after_us * 1000u;
+        /* yielding lets sibling workers that share a CPU take turns; a lone worker has none, and handing the CPU
+         * to other processes only delays its own connections (a full TLS handshake's wall time +15 % beside its
+         * clients: docs/performance.md "The tail") */
+        dp->workers[i].yield_after_ns = dp->num_workers > 1 ? (uint64_t)dp->config.yield_after_us * 1000u : 0;
         dp->workers[i].busy_poll_ns = (uint64_t)dp->config.busy_poll_us * 1000u;
         if (tg_proxy_worker_init(&dp->proxies[i], &dp->workers[i], &dp->config.proxy, tg_metrics_shard(i), &hooks) != 0)
             return 1;

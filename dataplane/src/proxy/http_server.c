@@ -283,7 +283,8 @@ static void release_ip_slot(struct tg_server_conn *c)
     c->ip_counted = 0;
 }
 
-void tg_http_server_accept(struct tg_http_server *s, int fd, const struct sockaddr *peer, int read_now)
+void tg_http_server_accept(struct tg_http_server *s, int fd, const struct sockaddr *peer,
+                           int (*secure)(struct tg_conn *conn, void *arg), void *secure_arg)
 {
     char ip[46];
     peer_ip_text(peer, ip, sizeof ip);
@@ -303,10 +304,10 @@ void tg_http_server_accept(struct tg_http_server *s, int fd, const struct sockad
     c->server = s; /* TCP_NODELAY: inherited from the listener (loop/listener.c) */
     c->deferred.free_fn = free_conn;
     tg_conn_init(&c->conn, fd, on_conn_io, c);
-    /* read_now: a client sends its request right after its connect completes, usually before this worker
-     * got to accept it — read at once instead of registering the socket and waiting one loop iteration for
+    /* a client sends its request (or its ClientHello) right after its connect completes, usually before this
+     * worker got to accept it: read at once instead of registering the socket and waiting one loop iteration for
      * the readiness event (EAGAIN costs one recv, and the socket is then watched as before) */
-    c->conn.readable = read_now != 0;
+    c->conn.readable = 1;
     tg_timer_init(&c->timer, on_conn_timer);
     tg_forwarder_init(&c->fwd, &s->forward, &c->conn, on_upstream_wake, c);
     memcpy(c->peer_ip, ip, sizeof c->peer_ip);
@@ -324,6 +325,10 @@ void tg_http_server_accept(struct tg_http_server *s, int fd, const struct sockad
     tg_counter_add(&s->counters->connections_active, 1);
     c->head_started_ms = tg_now_ms(); /* a new connection must deliver its first head in the head timeout */
     refresh_timer(c);
+    if (secure && secure(&c->conn, secure_arg) != 0) {
+        tg_warn("TLS: cannot set up a new connection (out of memory)");
+        shutdown(fd, SHUT_RDWR); /* the connection reads EOF and closes through its own path */
+    }
     pump(c);
 }
 

@@ -113,8 +113,10 @@ void tg_http_server_init(struct tg_http_server *s, struct tg_worker *w, const st
                          struct tg_counters *counters, struct tg_upstream_pool *pool,
                          const struct tg_tunnel_env *tunnels);
 /* Takes an accepted socket (non-blocking): a new server connection, or the socket closed at the connection
- * cap. read_now: try to read the request at once (plain TCP; 0 when the caller puts the socket on TLS first). */
-void tg_http_server_accept(struct tg_http_server *s, int fd, const struct sockaddr *peer, int read_now);
+ * cap; the request is read at once (it usually arrived before the accept). secure, when given, puts the new
+ * connection on TLS first (0, or -1: the connection closes). */
+void tg_http_server_accept(struct tg_http_server *s, int fd, const struct sockaddr *peer,
+                           int (*secure)(struct tg_conn *conn, void *arg), void *secure_arg);
 /* The drain: idle keep-alive connections close now; the rest after their current request. */
 void tg_http_server_drain(struct tg_http_server *s);
 /* Worker exit: every connection closes now. */

@@ -5,26 +5,23 @@
 #include "loop/tls_transport.h"
 #include "proxy/tls_frontend.h"
 
-#include <sys/socket.h>
-
 static void on_accept(void *owner, int fd, const struct sockaddr *peer)
 {
     struct tg_proxy_worker *pw = owner;
-    tg_http_server_accept(&pw->server, fd, peer, 1);
+    tg_http_server_accept(&pw->server, fd, peer, NULL, NULL);
+}
+
+static int start_tls(struct tg_conn *conn, void *arg)
+{
+    struct tg_proxy_worker *pw = arg;
+    return tg_tls_frontend_start(conn, &pw->server.snapshot, pw->counters);
 }
 
 static void on_accept_tls(void *owner, int fd, const struct sockaddr *peer)
 {
     struct tg_proxy_worker *pw = owner;
     tg_tls_count_into(pw->counters); /* this thread's handshakes are this worker's */
-    tg_http_server_accept(&pw->server, fd, peer, 0);
-    /* the new connection is the head of the server's list (unless the cap closed fd), waiting for its first
-     * bytes with nothing read yet: it goes on TLS before it reads anything */
-    struct tg_server_conn *c = pw->server.conns;
-    if (c && c->conn.fd == fd && !c->conn.tls && tg_tls_frontend_start(&c->conn, &pw->server.snapshot, pw->counters) != 0) {
-        tg_warn("TLS: cannot set up a connection (out of memory)");
-        shutdown(fd, SHUT_RDWR); /* the connection sees EOF and closes through its own path */
-    }
+    tg_http_server_accept(&pw->server, fd, peer, start_tls, pw); /* on TLS before it reads anything */
 }
 
 static void on_snapshot(void *owner, void *value)
