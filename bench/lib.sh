@@ -1,5 +1,5 @@
-# bench/lib.sh — sourced by bench/policy_handshakes.sh, bench/policy_traffic.sh (and bench/instructions.sh for its
-# helpers): the machinery of a
+# bench/lib.sh — sourced by bench/policy_handshakes.sh, bench/policy_traffic.sh (and bench/instructions.sh, run.sh,
+# tls.sh, peers.sh for its helpers): the machinery of a
 # handshakes-per-second run with one policy per proxy. Temporary directory and cleanup, the Python helpers the
 # scripts' snapshot programs import (bench_snapshot.py), the client program (client.py: CONNS connections per
 # process, each looping connect → upgrade request → 101 → close frame → close until the deadline; raw sockets,
@@ -8,6 +8,19 @@
 # Inputs (set by the sourcing script): NAME (for messages), BUILD, DURATION, PROCS, CONNS, WORKERS, HOST,
 # DP_PORT, ADMIN_PORT, BACKEND_PORT. Sets: TMP, PIDS (processes stopped at exit), DP_PID, RATE[policy]
 # (handshakes/s), CPU_US[policy] (the data plane's CPU µs per handshake, from /proc).
+
+# bench_free_ports FROM COUNT: the first port P (FROM, FROM+10, ... 40 tries) with P..P+COUNT-1 all free on
+# loopback, printed; fails when there is none. The peers listen with SO_REUSEPORT, so a port still held by a
+# leftover process would be shared with it silently, and half the connections would go there.
+bench_free_ports() {
+  local base=$1 count=$2 try p ok
+  for ((try = 0; try < 40; try++, base += 10)); do
+    ok=1
+    for ((p = base; p < base + count; p++)); do [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] || { ok=0; break; }; done
+    [ $ok = 1 ] && { echo "$base"; return 0; }
+  done
+  return 1
+}
 
 # bench_setup TMP_PREFIX: checks the binaries, makes $TMP, arms the cleanup, writes the helpers into $TMP.
 bench_setup() {

@@ -25,6 +25,8 @@
 # and logs. The client side spreads its sessions over several processes (≤ 5,000 each).
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh # bench_free_ports
 
 BUILD=${TOLLGATE_BUILD:-build}
 TOOL=$BUILD/tollgate-bench
@@ -106,14 +108,7 @@ else
 fi
 
 # ---- ports: a block of five free loopback ports ----
-port_free() { [ -z "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
-base=${BENCH_PORT_BASE:-18480}
-for ((try = 0; try < 40; try++, base += 10)); do
-  ok=1
-  for p in $base $((base + 1)) $((base + 2)) $((base + 3)) $((base + 4)); do port_free "$p" || ok=0; done
-  [ $ok = 1 ] && break
-done
-[ $ok = 1 ] || die "no free block of loopback ports found from ${BENCH_PORT_BASE:-18480}"
+base=$(bench_free_ports "${BENCH_PORT_BASE:-18480}" 5) || die "no free block of loopback ports found from ${BENCH_PORT_BASE:-18480}"
 BACKEND_PORT=$base PORT_TOLLGATE=$((base + 1)) PORT_ADMIN=$((base + 2)) PORT_NGINX=$((base + 3)) PORT_HAPROXY=$((base + 4))
 
 # shellcheck source=bench/peers.sh
@@ -398,7 +393,7 @@ fi
 # ---- TLS termination side by side (bench/tls.sh, issue 12; BENCH_TLS=0 skips it) ----
 if [ "${BENCH_TLS:-1}" = 1 ]; then
   echo "bench: TLS termination side by side with nginx and HAProxy (bench/tls.sh)"
-  tls_out=$(BENCH_TLS_DURATION=$( [ "$QUICK" = 1 ] && echo 1 || echo 5 ) BENCH_PORT_BASE=$((${BENCH_PORT_BASE:-18480} + 3000)) ./bench/tls.sh "$TMP/tls.md" 2>&1) || FAILED=1
+  tls_out=$(BENCH_TLS_DURATION=$( [ "$QUICK" = 1 ] && echo 1 || echo 5 ) BENCH_TLS_ROUNDS=${BENCH_TLS_ROUNDS:-$( [ "$QUICK" = 1 ] && echo 1 || echo 3 )} BENCH_PORT_BASE=$((${BENCH_PORT_BASE:-18480} + 3000)) ./bench/tls.sh "$TMP/tls.md" 2>&1) || FAILED=1
   echo "$tls_out" | tail -n 12
   EXTRA=$(printf '%s\n### TLS termination (bench/tls.sh, one worker each)\n\n%s\n' "$EXTRA" "$(cat "$TMP/tls.md" 2>/dev/null)")
 fi

@@ -12,8 +12,8 @@
 # as not available.
 #
 # Standalone: bench/tls.sh [OUT.md]; bench/run.sh calls it and appends the table to the report.
-# Environment: TOLLGATE_BUILD (default build), BENCH_PORT_BASE (default 21480; uses 8 ports from it),
-# BENCH_TLS_DURATION (seconds per scenario, default 5), BENCH_TLS_IDLE_SESSIONS (default 1000),
+# Environment: TOLLGATE_BUILD (default build), BENCH_PORT_BASE (default 21480; the first free block of 6 ports from it),
+# BENCH_TLS_DURATION (seconds per scenario, default 5), BENCH_TLS_ROUNDS (default 3: the median round per cell), BENCH_TLS_IDLE_SESSIONS (default 1000),
 # BENCH_TLS_PEERS (default "tollgate nginx haproxy"), BENCH_TLS_IDLE_ARGS (e.g. "--tls 1.2" for TLS 1.2 idle
 # sessions), BENCH_TLS_SCENARIOS (default "full13 full12 res13 res12 ws64 mib idle"), BENCH_TLS_ECHO_ARGS (e.g.
 # "--tls 1.2" for the 64 B and 1 MiB relay), BENCH_KEEP_TMP=1.
@@ -21,11 +21,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
-. bench/lib.sh # bench_write_helpers, bench_nginx_*
+. bench/lib.sh # bench_free_ports, bench_write_helpers, bench_nginx_*
 
 BUILD=${TOLLGATE_BUILD:-build}
-BASE=${BENCH_PORT_BASE:-21480}
+BASE=$(bench_free_ports "${BENCH_PORT_BASE:-21480}" 6) || { echo "bench/tls.sh: no free block of 6 loopback ports from ${BENCH_PORT_BASE:-21480}" >&2; exit 1; }
 DUR=${BENCH_TLS_DURATION:-5}
+ROUNDS=${BENCH_TLS_ROUNDS:-3}
 IDLE=${BENCH_TLS_IDLE_SESSIONS:-1000}
 PEERS=${BENCH_TLS_PEERS:-tollgate nginx haproxy}
 SCEN=" ${BENCH_TLS_SCENARIOS:-full13 full12 res13 res12 ws64 mib idle} "
@@ -188,8 +189,15 @@ hs() { # peer key args...: "rate (per CPU-s)"
   echo "  $key: $out (proxy CPU ${cpu}s)"
 }
 
-for peer in $PEERS; do
-  echo "== $peer"
+# Rounds: every round runs every peer (the order rotating per round, so drifting background load falls on all of
+# them alike); each cell of the table is the median round by its first figure (rate, or bytes), and the range of
+# that figure over the rounds follows it.
+declare -A RR
+ROUND_PEERS=($PEERS)
+for ((round = 1; round <= ROUNDS; round++)); do
+for ((pi = 0; pi < ${#ROUND_PEERS[@]}; pi++)); do
+  peer=${ROUND_PEERS[$(((pi + round - 1) % ${#ROUND_PEERS[@]}))]}
+  echo "== $peer (round $round of $ROUNDS)"
   if ! start_peer "$peer"; then
     echo "  $peer did not start"; for k in full13 full12 res13 res12 ws64 mib idle; do R[$peer,$k]="n/a"; done
     stop_peer; continue
@@ -219,9 +227,23 @@ for peer in $PEERS; do
   fi
   [ "$peer" = tollgate ] && grep -h "kernel TLS" "$TMP/tollgate.log" | sed 's/^/  /' || true
   stop_peer
+  for k in full13 full12 res13 res12 ws64 mib idle; do RR[$peer,$k,$round]=${R[$peer,$k]:-n/a}; done
+done
 done
 
-ktls_note="kTLS: the kernel here offers no \`tls\` ULP (/proc/sys/net/ipv4/tcp_available_ulp: $(cat /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null || echo none)), so every figure is user-space TLS; Tollgate asks for kTLS and falls back (logged once)."
+# The median round of each cell (by its leading number; failed or n/a rounds are left out unless all are).
+for peer in $PEERS; do
+  for k in full13 full12 res13 res12 ws64 mib idle; do
+    R[$peer,$k]=$(for ((round = 1; round <= ROUNDS; round++)); do
+      cell=${RR[$peer,$k,$round]}; n=${cell%%[^0-9]*}
+      if [ -n "$n" ]; then printf '%s\t%s\n' "$n" "$cell"; fi
+    done | sort -n | awk -F'\t' -v rounds="$ROUNDS" '{ v[NR] = $1; c[NR] = $2 }
+      END { if (NR == 0) exit; m = int((NR + 1) / 2); printf("%s", c[m]); if (rounds > 1) printf(" [%s–%s]", v[1], v[NR]) }')
+    R[$peer,$k]=${R[$peer,$k]:-${RR[$peer,$k,1]}}
+  done
+done
+
+ktls_note="kTLS: the kernel here offers no \`tls\` ULP (/proc/sys/net/ipv4/tcp_available_ulp: $(cat /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null || echo none)), so every figure is user-space TLS; Tollgate asks for kTLS, falls back (logged once) and asks again once a minute."
 [ "$KTLS" = yes ] && ktls_note="kTLS: offered by this kernel; Tollgate uses it for TLS 1.2 AES-GCM sessions (TLS 1.3 stays in user space: docs/tls.md), nginx (ssl_conf_command Options KTLS) for AES-GCM; HAProxy 2.6 has no kTLS."
 TABLE=$({
   echo "| TLS scenario (1 worker each, ECDSA P-256) | $(echo "$PEERS" | sed 's/ / | /g') |"
@@ -235,7 +257,7 @@ TABLE=$({
     echo
   done
   echo
-  echo "$ktls_note Load client: bench/tls/tls_load.c on the same machine (handshake rates per proxy CPU-second factor it out). ${DUR} s per scenario, one run: noisy on a shared machine."
+  echo "$ktls_note Load client: bench/tls/tls_load.c on the same machine (handshake rates per proxy CPU-second factor it out). ${DUR} s per scenario; $( [ "$ROUNDS" = 1 ] && echo "one round: noisy on a shared machine" || echo "the median of $ROUNDS rounds (peers in a rotating order), with the range of the first figure over the rounds in brackets")."
 })
 echo
 echo "$TABLE"

@@ -18,7 +18,7 @@ if [ "${1:-}" = --guest ]; then
   out=${TOLLGATE_VM_OUT:?run through bench/tls_ktls.sh, not directly}
   helper=$(cat /proc/sys/kernel/modprobe)
   export BENCH_TLS_PEERS=${BENCH_KTLS_PEERS:-tollgate nginx} BENCH_TLS_SCENARIOS="ws64 mib idle"
-  export BENCH_TLS_IDLE_SESSIONS=${BENCH_TLS_IDLE_SESSIONS:-500} BENCH_TLS_SLAB=1
+  export BENCH_TLS_IDLE_SESSIONS=${BENCH_TLS_IDLE_SESSIONS:-500} BENCH_TLS_SLAB=1 BENCH_TLS_ROUNDS=${BENCH_TLS_ROUNDS:-1}
   export BENCH_TLS_ECHO_ARGS=${BENCH_TLS_ECHO_ARGS:---tls 1.2} BENCH_TLS_IDLE_ARGS=${BENCH_TLS_IDLE_ARGS:---tls 1.2}
   {
     echo "guest: $(uname -r), $(nproc) vCPUs, $(awk '/MemTotal/ { printf("%d MiB", $2 / 1024) }' /proc/meminfo), $(openssl version)"
