@@ -210,3 +210,40 @@ def test_tls13_key_update_from_the_client(run_dir, backends, pki, letter):
     assert out.count(b"HTTP/1.1 200") == 2, out[-1500:]
     assert b"KEYUPDATE" in out, out[-1500:]
     t.dp.check_clean_exit()
+
+
+def test_backend_leg_through_kernel_tls(run_dir, pki):
+    """target.tls toward a TLS 1.2 backend (the Python websockets server on ssl, which itself stays in user space):
+    the data plane's backend connection uses kernel TLS too — the kernel's counters grow by two sessions per wss://
+    relay (the client's leg and the backend's), 1 MiB messages echo byte-exact through both, and the data plane
+    says once that kernel TLS is in use toward backends. A TLS 1.3 backend stays in user space (as the listener's
+    TLS 1.3 sessions do)."""
+    from test_tls_origination import BACKEND_NAME, TlsBackend, server_ctx
+
+    p = Pki(run_dir / "pki-ktls-origin", "ktls-origin-ca")
+    cert = p.issue("ktls-backend", [BACKEND_NAME], "ec")
+    for version, kernel in (("1.2", True), ("1.3", False)):
+        ctx = server_ctx(cert)
+        ctx.maximum_version = ctx.minimum_version = tls_version(version)
+        backend = TlsBackend(ctx).start()
+        try:
+            g = it.group("ktls/a", [A_HOST], ["prod"])
+            g["tls"] = [{"hostnames": [A_HOST], "certPem": pki.a_ec.cert_pem, "keyPem": pki.a_ec.key_pem}]
+            proxy = it.proxy("ktls/origin", "/echo", [backend.endpoint()], strip=False)
+            proxy["target"]["tls"] = {"enabled": True, "serverName": BACKEND_NAME, "caPem": p.ca.cert_pem}
+            t = start_tls_dp(run_dir, it.snapshot(1, [g], [proxy]), f"dataplane-ktls-origin-{version}")
+            before = tls_stat()
+            v12 = tls_version("1.2")
+            wss_echo(t.tls_port, pki, minimum_version=v12, maximum_version=v12)
+            after = tls_stat()
+            grown = after["TlsTxSw"] - before["TlsTxSw"], after["TlsRxSw"] - before["TlsRxSw"]
+            assert grown == ((2, 2) if kernel else (1, 1)), (version, before, after)
+            lines = [ln for ln in t.dp.proc.log().splitlines() if "TLS to backends: kernel TLS" in ln]
+            if kernel:
+                assert len(lines) == 1 and "in use (send yes, receive yes" in lines[0], lines
+            else:
+                assert lines == [], lines
+            assert all(s["version"] == f"TLSv{version}" for s in backend.seen), backend.seen
+            t.dp.check_clean_exit()
+        finally:
+            backend.stop()

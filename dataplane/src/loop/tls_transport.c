@@ -1,12 +1,17 @@
 /* tls_transport.c — see tls_transport.h. */
 #include "loop/tls_transport.h"
 
+#include "clock.h"
+#include "log.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -165,6 +170,85 @@ static int on_new_session(SSL *ssl, SSL_SESSION *session)
     return 1;
 }
 
+/* Whether the kernel lists the `tls` ULP (module loaded): tells a missing module from a session it cannot take.
+ * Read at most once a second (sessions ask from every worker). */
+int tg_tls_kernel_has_tls_ulp(void)
+{
+    static _Atomic uint64_t checked_ms;
+    static _Atomic int present;
+    uint64_t now = tg_now_ms(), last = atomic_load_explicit(&checked_ms, memory_order_relaxed);
+    if (last && now - last < 1000)
+        return atomic_load_explicit(&present, memory_order_relaxed);
+    char line[256] = "";
+    int found = 0;
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "re");
+    if (f) {
+        int ok = fgets(line, sizeof line, f) != NULL;
+        fclose(f);
+        char *save = NULL;
+        for (char *tok = strtok_r(line, " \n", &save); ok && tok && !found; tok = strtok_r(NULL, " \n", &save))
+            found = strcmp(tok, "tls") == 0;
+    }
+    atomic_store_explicit(&present, found, memory_order_relaxed);
+    atomic_store_explicit(&checked_ms, now ? now : 1, memory_order_relaxed);
+    return found;
+}
+
+/* Asking for kernel TLS where the kernel has no tls module costs a TLS 1.2 session four failing system calls
+ * (TCP_ULP and TLS_TX/TLS_RX, each way) in its handshake — a fifth of a resumed handshake's. So once a session
+ * asked and the kernel turned out to have no module (the ask would have loaded it where it can be loaded), new
+ * sessions stop asking for KTLS_RECHECK_MS; the first one after it asks again, so a module the host loads later
+ * is taken up within a minute. */
+#define KTLS_RECHECK_MS 60000u
+static _Atomic uint64_t ktls_skip_until_ms;
+
+void tg_tls_offer_ktls(SSL *ssl)
+{
+    uint64_t skip_until = atomic_load_explicit(&ktls_skip_until_ms, memory_order_relaxed);
+    if (!skip_until || tg_now_ms() >= skip_until)
+        SSL_set_options(ssl, SSL_OP_ENABLE_KTLS);
+}
+
+/* TLS 1.3 sessions stay in user space: OpenSSL 3.0 and Linux 6.1 cannot give a kernel-TLS socket new keys, so a
+ * peer's KeyUpdate asking for new sending keys (RFC 8446 §4.6.3) would end the session (docs/tls.md "kTLS"). */
+void tg_tls_ktls_version_chosen(SSL *ssl)
+{
+    if (SSL_version(ssl) == TLS1_3_VERSION)
+        SSL_clear_options(ssl, SSL_OP_ENABLE_KTLS);
+}
+
+void tg_tls_ktls_settled(const SSL *ssl)
+{
+    if (SSL_version(ssl) == TLS1_3_VERSION || !(SSL_get_options(ssl) & SSL_OP_ENABLE_KTLS))
+        return;
+    if (BIO_get_ktls_send(SSL_get_wbio(ssl)) == 1 || BIO_get_ktls_recv(SSL_get_rbio(ssl)) == 1 || tg_tls_kernel_has_tls_ulp())
+        return;
+    static _Atomic int said;
+    if (!atomic_exchange(&said, 1))
+        tg_info("TLS: no tls module in this kernel: sessions ask for kernel TLS again once a minute, not each time");
+    atomic_store_explicit(&ktls_skip_until_ms, tg_now_ms() + KTLS_RECHECK_MS, memory_order_relaxed);
+}
+
+/* A backend connection's handshake: the version settles kernel TLS (tg_tls_ktls_version_chosen, at the
+ * ServerHello), and the first handshake says once whether the kernel took the records over. */
+static void on_client_info(const SSL *ssl, int where, int ret)
+{
+    (void)ret;
+    if ((where & SSL_CB_LOOP) && SSL_get_state(ssl) == TLS_ST_CR_SRVR_HELLO)
+        tg_tls_ktls_version_chosen((SSL *)ssl);
+    if (!(where & SSL_CB_HANDSHAKE_DONE))
+        return;
+    tg_tls_ktls_settled(ssl);
+    static _Atomic int said;
+    if (SSL_version(ssl) == TLS1_3_VERSION || atomic_load_explicit(&said, memory_order_relaxed) ||
+        atomic_exchange(&said, 1))
+        return;
+    int send = BIO_get_ktls_send(SSL_get_wbio(ssl)) == 1, recv = BIO_get_ktls_recv(SSL_get_rbio(ssl)) == 1;
+    tg_info("TLS to backends: kernel TLS %s (send %s, receive %s; first TLS 1.2 session %s)",
+            send || recv ? "in use" : "not offered", send ? "yes" : "no", recv ? "yes" : "no",
+            SSL_get_cipher_name(ssl));
+}
+
 SSL_CTX *tg_tls_ctx_new(const SSL_METHOD *method, uint64_t extra_options, int read_ahead)
 {
     SSL_CTX *ctx = SSL_CTX_new(method);
@@ -216,6 +300,8 @@ int tg_conn_start_tls_client(struct tg_conn *c, SSL_CTX *ctx, const char *server
         if (slot->session && SSL_SESSION_is_resumable(slot->session))
             SSL_set_session(ssl, slot->session);
     }
+    tg_tls_offer_ktls(ssl);
+    SSL_set_info_callback(ssl, on_client_info);
     SSL_set_connect_state(ssl);
     c->tls = ssl;
     c->tp = &tg_transport_tls;

@@ -26,6 +26,17 @@ extern const struct tg_transport tg_transport_tls;
  * (servers and clients differ there). NULL when OpenSSL cannot make one. */
 SSL_CTX *tg_tls_ctx_new(const SSL_METHOD *method, uint64_t extra_options, int read_ahead);
 
+/* Kernel TLS (kTLS), for both sides' connections. tg_tls_offer_ktls sets SSL_OP_ENABLE_KTLS on a new connection
+ * (OpenSSL hands TLS 1.2 AES-GCM records to the kernel after the handshake where the kernel has the tls module),
+ * unless a recent session found the kernel without the module: asking costs four failing setsockopt calls, so
+ * then sessions ask once a minute. tg_tls_ktls_version_chosen, called once the version is known (the
+ * ServerHello), keeps TLS 1.3 in user space; tg_tls_ktls_settled, called when a handshake is done, notes a
+ * missing module. tg_tls_kernel_has_tls_ulp: the kernel lists the tls ULP (read at most once a second). */
+void tg_tls_offer_ktls(SSL *ssl);
+void tg_tls_ktls_version_chosen(SSL *ssl);
+void tg_tls_ktls_settled(const SSL *ssl);
+int tg_tls_kernel_has_tls_ulp(void);
+
 /* Puts c (initialised on its socket, no bytes exchanged yet) on TLS as the server side of ctx; app_data is
  * stored in the SSL (SSL_set_app_data) for ctx's callbacks. Returns 0, or -1 (the socket is left as it was). */
 int tg_conn_start_tls_server(struct tg_conn *c, SSL_CTX *ctx, void *app_data);

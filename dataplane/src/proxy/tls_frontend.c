@@ -173,50 +173,6 @@ static int on_ticket_key(SSL *ssl, unsigned char key_name[16], unsigned char *iv
 
 static int counters_index = -1; /* SSL ex_data slot: the accepting worker's struct tg_counters */
 
-/* Whether the kernel lists the `tls` ULP (module loaded): tells a missing module from a session it cannot take.
- * Read at most once a second (sessions ask from every worker). */
-static int kernel_has_tls_ulp(void)
-{
-    static _Atomic uint64_t checked_ms;
-    static _Atomic int present;
-    uint64_t now = tg_now_ms(), last = atomic_load_explicit(&checked_ms, memory_order_relaxed);
-    if (last && now - last < 1000)
-        return atomic_load_explicit(&present, memory_order_relaxed);
-    char line[256] = "";
-    int found = 0;
-    FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "re");
-    if (f) {
-        int ok = fgets(line, sizeof line, f) != NULL;
-        fclose(f);
-        char *save = NULL;
-        for (char *tok = strtok_r(line, " \n", &save); ok && tok && !found; tok = strtok_r(NULL, " \n", &save))
-            found = strcmp(tok, "tls") == 0;
-    }
-    atomic_store_explicit(&present, found, memory_order_relaxed);
-    atomic_store_explicit(&checked_ms, now ? now : 1, memory_order_relaxed);
-    return found;
-}
-
-/* Asking for kernel TLS where the kernel has no tls module costs a TLS 1.2 session four failing system calls
- * (TCP_ULP and TLS_TX/TLS_RX, each way) in its handshake — a fifth of a resumed handshake's. So once a session
- * asked and the kernel turned out to have no module (the ask would have loaded it where it can be loaded), new
- * sessions stop asking for KTLS_RECHECK_MS; the first one after it asks again, so a module the host loads later
- * is taken up within a minute. */
-#define KTLS_RECHECK_MS 60000u
-static _Atomic uint64_t ktls_skip_until_ms;
-
-static void note_ktls_missing(const SSL *ssl)
-{
-    if (SSL_version(ssl) == TLS1_3_VERSION || !(SSL_get_options(ssl) & SSL_OP_ENABLE_KTLS))
-        return;
-    if (BIO_get_ktls_send(SSL_get_wbio(ssl)) == 1 || BIO_get_ktls_recv(SSL_get_rbio(ssl)) == 1 || kernel_has_tls_ulp())
-        return;
-    static _Atomic int said;
-    if (!atomic_exchange(&said, 1))
-        tg_info("TLS: no tls module in this kernel: sessions ask for kernel TLS again once a minute, not each time");
-    atomic_store_explicit(&ktls_skip_until_ms, tg_now_ms() + KTLS_RECHECK_MS, memory_order_relaxed);
-}
-
 /* Once per process and version, after the first handshake: did OpenSSL hand the record layer to the kernel (kTLS:
  * the socket's BIO sends and/or receives through the kernel), and if not, the likely reason. OpenSSL 3.0 does it
  * for TLS 1.2 AES-GCM (and ChaCha20-Poly1305 where the kernel has it) both ways. */
@@ -233,7 +189,7 @@ static void note_ktls(const SSL *ssl)
                 recv ? "yes" : "no", version, cipher);
     else
         tg_info("TLS: kernel TLS not offered (%s; first session %s %s): records in user space",
-                kernel_has_tls_ulp() ? "the kernel's tls module does not take this session's cipher or version"
+                tg_tls_kernel_has_tls_ulp() ? "the kernel's tls module does not take this session's cipher or version"
                                      : "no tls module in this kernel, or a cipher kernel TLS does not take",
                 version, cipher);
 }
@@ -248,8 +204,8 @@ static void on_info(const SSL *ssl, int where, int ret)
     struct tg_counters *counters = SSL_get_ex_data(ssl, counters_index);
     (void)ret;
     /* at the ServerHello the version is final (before it, SSL_version() need not be the one chosen) */
-    if ((where & SSL_CB_LOOP) && SSL_get_state(ssl) == TLS_ST_SW_SRVR_HELLO && SSL_version(ssl) == TLS1_3_VERSION)
-        SSL_clear_options((SSL *)ssl, SSL_OP_ENABLE_KTLS);
+    if ((where & SSL_CB_LOOP) && SSL_get_state(ssl) == TLS_ST_SW_SRVR_HELLO)
+        tg_tls_ktls_version_chosen((SSL *)ssl);
     if (!(where & SSL_CB_HANDSHAKE_DONE))
         return;
     if (counters) {
@@ -258,7 +214,7 @@ static void on_info(const SSL *ssl, int where, int ret)
         if (SSL_session_reused(ssl))
             tg_counter_add(&counters->tls_resumed, 1);
     }
-    note_ktls_missing(ssl);
+    tg_tls_ktls_settled(ssl);
     _Atomic int *noted = &ktls_noted[SSL_version(ssl) == TLS1_3_VERSION];
     if (atomic_load_explicit(noted, memory_order_relaxed) || atomic_exchange(noted, 1))
         return;
@@ -383,7 +339,6 @@ int tg_tls_frontend_init(const char *default_host, const char *ticket_keys_file,
     SSL_CTX_set_tlsext_ticket_key_evp_cb(server_ctx, on_ticket_key);
     /* whole seconds, rounded up: a resumption is refused by the key ring, not cut short by the timeout */
     SSL_CTX_set_timeout(server_ctx, (long)((TICKET_KEYS * ticket_rotate_ms + 999) / 1000));
-    SSL_CTX_set_options(server_ctx, SSL_OP_ENABLE_KTLS);
     return 0;
 }
 
@@ -397,9 +352,7 @@ int tg_tls_frontend_start(struct tg_conn *conn, struct tg_snapshot *const *snaps
     SSL *ssl = tg_conn_ssl(conn);
     SSL_set_ex_data(ssl, counters_index, counters);
     SSL_set_info_callback(ssl, on_info); /* per SSL: the context changes at the ClientHello */
-    uint64_t skip_until = atomic_load_explicit(&ktls_skip_until_ms, memory_order_relaxed);
-    if (skip_until && tg_now_ms() < skip_until)
-        SSL_clear_options(ssl, SSL_OP_ENABLE_KTLS); /* no tls module: note_ktls_missing */
+    tg_tls_offer_ktls(ssl);
     return 0;
 }
 
