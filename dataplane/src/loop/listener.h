@@ -1,8 +1,8 @@
 /* listener.h — one listening TCP socket on a worker's loop: SO_REUSEPORT (one listener per worker, the kernel
- * spreads connections), accepts in batches that adapt to the arrivals (bounded: fairness), and survives running out of descriptors (EMFILE:
- * a spare descriptor is closed to accept-and-close one pending connection, then accepting pauses for 100 ms —
- * libuv's trick). Each accepted socket (non-blocking, close-on-exec) is handed to the owner's on_accept, which
- * owns it from then on. The listener knows nothing of what the connections carry. */
+ * spreads connections), accepts in batches that adapt to the arrivals (bounded: fairness), and survives running
+ * out of descriptors (EMFILE: a spare descriptor is closed to accept-and-close one pending connection, then
+ * accepting pauses for 100 ms — libuv's trick). Each accepted socket (non-blocking, close-on-exec) is handed to
+ * the owner's on_accept, which owns it from then on. The listener knows nothing of what the connections carry. */
 #ifndef TG_LISTENER_H
 #define TG_LISTENER_H
 

@@ -221,7 +221,8 @@ void tg_tls_ktls_settled(const SSL *ssl)
 {
     if (SSL_version(ssl) == TLS1_3_VERSION || !(SSL_get_options(ssl) & SSL_OP_ENABLE_KTLS))
         return;
-    if (BIO_get_ktls_send(SSL_get_wbio(ssl)) == 1 || BIO_get_ktls_recv(SSL_get_rbio(ssl)) == 1 || tg_tls_kernel_has_tls_ulp())
+    if (BIO_get_ktls_send(SSL_get_wbio(ssl)) == 1 || BIO_get_ktls_recv(SSL_get_rbio(ssl)) == 1 ||
+        tg_tls_kernel_has_tls_ulp())
         return;
     static _Atomic int said;
     if (!atomic_exchange(&said, 1))

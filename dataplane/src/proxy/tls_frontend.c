@@ -189,8 +189,9 @@ static void note_ktls(const SSL *ssl)
                 recv ? "yes" : "no", version, cipher);
     else
         tg_info("TLS: kernel TLS not offered (%s; first session %s %s): records in user space",
-                tg_tls_kernel_has_tls_ulp() ? "the kernel's tls module does not take this session's cipher or version"
-                                     : "no tls module in this kernel, or a cipher kernel TLS does not take",
+                tg_tls_kernel_has_tls_ulp()
+                    ? "the kernel's tls module does not take this session's cipher or version"
+                    : "no tls module in this kernel, or a cipher kernel TLS does not take",
                 version, cipher);
 }
 
