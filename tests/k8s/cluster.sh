@@ -23,15 +23,28 @@ log() { printf 'cluster: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
 # A pid file names a live process of ours only if that process still runs with our state directory on its
-# command line (guards against a recycled pid).
+# command line (guards against a recycled pid), or is this shell's own child not yet through its exec: between
+# the fork and the exec the child still carries this script's command line, a window a loaded machine stretches
+# past the first readiness probe (CI once read it as "exited before ready" with an empty log).
 pid_alive() {
     local f="$dir/$1.pid" pid
     [[ -f "$f" ]] || return 1
     pid=$(<"$f")
     [[ "$pid" =~ ^[0-9]+$ ]] || return 1
     [[ -r "/proc/$pid/cmdline" ]] || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$dir/" || return 1
+    if ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -F -- "$dir/" >/dev/null; then
+        own_child_running "$pid" || return 1
+    fi
     echo "$pid"
+}
+
+# True while PID is a child of this shell (ppid is $$) that has not exited (a zombie waits to be reaped).
+own_child_running() {
+    local stat rest state ppid
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    rest=${stat##*) }
+    read -r state ppid _ <<<"$rest"
+    [[ "$state" != Z && "$ppid" == "$$" ]]
 }
 
 stop_one() {
@@ -139,11 +152,28 @@ wait_for() {
     shift 2
     for ((i = 0; i < ready_timeout * 5; i++)); do
         if "$@" >/dev/null 2>&1; then return 0; fi
-        pid_alive "$name" >/dev/null || { tail -n 30 "$dir/logs/$name.log" >&2; die "$name exited before $what"; }
+        pid_alive "$name" >/dev/null || report_exit "$name" "$what"
         sleep 0.2
     done
     tail -n 30 "$dir/logs/$name.log" >&2
     die "$name not $what after ${ready_timeout}s"
+}
+
+# A process that died while being waited for: its log's tail, its exit status (it is this shell's child, so
+# `wait` still has it) and, when the log is empty, that fact, so a CI log says what happened.
+report_exit() {
+    local name=$1 what=$2 pid rc=0
+    pid=$(<"$dir/$name.pid")
+    wait "$pid" 2>/dev/null || rc=$?
+    if [[ -s "$dir/logs/$name.log" ]]; then
+        tail -n 30 "$dir/logs/$name.log" >&2
+    else
+        log "$name wrote nothing to its log"
+    fi
+    if ((rc > 128)); then
+        die "$name (pid $pid) exited before $what: killed by signal $((rc - 128))"
+    fi
+    die "$name (pid $pid) exited before $what: exit status $rc"
 }
 
 apiserver_ready() { [[ "$(admin_curl "https://127.0.0.1:$1/readyz")" == ok ]]; }

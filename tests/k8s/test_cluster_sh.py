@@ -67,3 +67,47 @@ def test_up_is_idempotent_and_down_cleans_up(k8s_tools):
     assert not state.exists()
     assert sh(state, "down").returncode == 0
     assert sh(state, "status").returncode == 1
+
+
+def variant(tmp_path, old, new):
+    """A copy of cluster.sh with one line changed, still working from this checkout (its `here`)."""
+    text = CLUSTER_SH.read_text()
+    assert text.count(old) == 1, old
+    text = text.replace(old, new).replace(
+        'here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)', f"here={CLUSTER_SH.parent}")
+    script = tmp_path / "cluster.sh"
+    script.write_text(text)
+    script.chmod(0o755)
+    return script
+
+
+START = 'setsid "$@" >"$dir/logs/$name.log" 2>&1 </dev/null 8>&- &'
+
+
+def run_variant(script, state, *args):
+    env = dict(os.environ, TOLLGATE_CLUSTER_DIR=str(state))
+    return subprocess.run([str(script), *args], capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_a_child_slow_to_exec_is_not_taken_for_dead(k8s_tools, tmp_path):
+    # Between its fork and its exec a started process still shows this script's command line; on a loaded CI
+    # machine that window outlasted the first readiness probe and up failed with "exited before ready" and an
+    # empty log. Half a second before each exec makes the window certain.
+    script = variant(tmp_path, START, '( sleep 0.5; exec setsid "$@" ) >"$dir/logs/$name.log" 2>&1 </dev/null 8>&- &')
+    state = tmp_path / "cluster"
+    try:
+        up = run_variant(script, state, "up")
+        assert up.returncode == 0, up.stderr
+        assert run_variant(script, state, "status").returncode == 0
+    finally:
+        assert run_variant(script, state, "down").returncode == 0
+
+
+def test_a_process_that_dies_at_start_is_reported_with_its_status(k8s_tools, tmp_path):
+    script = variant(tmp_path, START, 'setsid sh -c "kill -9 \\$\\$" >"$dir/logs/$name.log" 2>&1 </dev/null 8>&- &')
+    state = tmp_path / "cluster"
+    up = run_variant(script, state, "up")
+    assert up.returncode == 1
+    assert "etcd wrote nothing to its log" in up.stderr, up.stderr
+    assert "exited before healthy: killed by signal 9" in up.stderr, up.stderr
+    assert not state.exists() and (tmp_path / "cluster.failed-logs").is_dir()
