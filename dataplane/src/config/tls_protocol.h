@@ -2,7 +2,7 @@
  * "1.2" or "1.3") and cipher lists ("ciphers": TLS 1.2, OpenSSL syntax; "cipherSuites": TLS 1.3), parsed and
  * checked against this OpenSSL, then applied to an SSL_CTX or one SSL. One meaning and one set of error texts for
  * every object that carries them: a group's "tlsOptions" and "tlsDefault.tlsOptions" (config/tls_certs.c, applied
- * per handshake by the listener).
+ * per handshake by the listener) and a proxy's "target.tls" (config/upstream_tls.c, applied to its client context).
  */
 #ifndef TG_TLS_PROTOCOL_H
 #define TG_TLS_PROTOCOL_H
