@@ -1,10 +1,12 @@
 """Certificates for the TLS tests, made with the `openssl` command line: one test CA and leaf certificates
-(ECDSA P-256 or RSA 2048) with the SANs asked for, signed by it. Files land in a directory of the caller's."""
+(ECDSA P-256 or RSA 2048) with the SANs asked for, signed by it, and the CA's certificate revocation lists
+(`openssl ca -revoke` / `-gencrl`). Files land in a directory of the caller's."""
 
 from __future__ import annotations
 
 import subprocess
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 
@@ -58,4 +60,27 @@ class Pki:
         else:
             argv += ["-days", str(days)]
         _run(*argv)
+        return out
+
+    def crl(self, name: str, revoked: list[Cert] = (), expired: bool = False) -> Path:
+        """A CRL of this CA (PEM, at DIR/name.crl) listing the certificates of revoked: valid from now for a week,
+        or with expired, issued two days ago and due a day ago (past its nextUpdate). Each CRL is made with a
+        database of its own, so it lists exactly what it is given."""
+        db = self.dir / f"{name}-crl-db"
+        db.mkdir()
+        (db / "index.txt").write_text("")
+        (db / "crlnumber").write_text("01\n")
+        conf = db / "ca.cnf"
+        conf.write_text(f"[ca]\ndefault_ca = test_ca\n[test_ca]\ndatabase = {db}/index.txt\n"
+                        f"crlnumber = {db}/crlnumber\ncertificate = {self.ca.cert}\nprivate_key = {self.ca.key}\n"
+                        "default_md = sha256\ndefault_crl_days = 7\n")
+        for cert in revoked:
+            _run("openssl", "ca", "-config", str(conf), "-revoke", str(cert.cert))
+        out = self.dir / f"{name}.crl"
+        times = []
+        if expired:
+            now = datetime.now(timezone.utc)
+            times = ["-crl_lastupdate", (now - timedelta(days=2)).strftime("%Y%m%d%H%M%SZ"),
+                     "-crl_nextupdate", (now - timedelta(days=1)).strftime("%Y%m%d%H%M%SZ")]
+        _run("openssl", "ca", "-config", str(conf), "-gencrl", "-out", str(out), *times)
         return out

@@ -1,5 +1,5 @@
-/* test_common_pem.c — pem.c (certificates, chains, bundles bounded, keys, encrypted keys refused, the failure
- * reason) and host_port.c's host-name check, on a key and certificate made here with OpenSSL. */
+/* test_common_pem.c — pem.c (certificates, chains, bundles bounded, CRLs bounded, keys, encrypted keys refused, the
+ * failure reason) and host_port.c's host-name check, on a key, certificate and CRL made here with OpenSSL. */
 #include "host_port.h"
 #include "pem.h"
 #include "tg_test.h"
@@ -9,6 +9,7 @@
 #include <openssl/x509.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* What b holds, as a malloc'd NUL-terminated string. */
 static char *bio_text(BIO *b)
@@ -73,6 +74,32 @@ int main(void)
     CHECK(tg_pem_read_key(certs_pem) == NULL);
     CHECK(strlen(tg_pem_reason()) > 0);
     CHECK_EQ_STR(tg_pem_reason(), "no PEM block"); /* the queue was cleared by the call before */
+
+    /* CRLs: read among other blocks (a certificate in between is skipped), bounded, none is a failure */
+    X509_CRL *crl = X509_CRL_new();
+    CHECK(crl && X509_CRL_set_issuer_name(crl, X509_get_subject_name(x)) == 1);
+    ASN1_TIME *now = ASN1_TIME_set(NULL, time(NULL));
+    X509_CRL_set1_lastUpdate(crl, now);
+    CHECK(X509_CRL_sign(crl, key, EVP_sha256()) > 0);
+    BIO *rb = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509_CRL(rb, crl);
+    PEM_write_bio_X509(rb, x);
+    PEM_write_bio_X509_CRL(rb, crl);
+    char *crls_pem = bio_text(rb);
+    STACK_OF(X509_CRL) *crls = tg_pem_read_crls(crls_pem, 10);
+    CHECK(crls && sk_X509_CRL_num(crls) == 2 && X509_CRL_cmp(sk_X509_CRL_value(crls, 0), crl) == 0);
+    sk_X509_CRL_pop_free(crls, X509_CRL_free);
+    crls = tg_pem_read_crls(crls_pem, 1);
+    CHECK(crls && sk_X509_CRL_num(crls) == 1);
+    sk_X509_CRL_pop_free(crls, X509_CRL_free);
+    CHECK(tg_pem_read_crls(certs_pem, 10) == NULL); /* a certificate is no CRL */
+    CHECK(strlen(tg_pem_reason()) > 0);
+    CHECK(tg_pem_read_crls("", 10) == NULL);
+    tg_pem_reason();
+    free(crls_pem);
+    BIO_free(rb);
+    ASN1_TIME_free(now);
+    X509_CRL_free(crl);
 
     CHECK_EQ_INT(tg_host_name_ok("api.example.com", 0), 1);
     CHECK_EQ_INT(tg_host_name_ok("a-b.c1", 0), 1);

@@ -159,7 +159,8 @@ static void build_target(struct build *b, struct tg_proxy_cfg *px, const json_t 
     json_t *tls = json_object_get(target, "tls");
     if (tls) {
         static const char *const tls_keys[] = {"enabled", "serverName", "caPem", "clientCertPem", "clientKeyPem",
-                                               "insecureSkipVerify", NULL};
+                                               "insecureSkipVerify", "minVersion", "maxVersion", "ciphers",
+                                               "cipherSuites", "crlPem", NULL};
         char tls_path[128];
         snprintf(tls_path, sizeof tls_path, "%s.tls", path);
         if (!json_is_object(tls)) {

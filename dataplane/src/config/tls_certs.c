@@ -140,7 +140,7 @@ static int covers(const struct entry *e, const char *host)
 /* A site holding the entries of mask (bit i = entry i) with the group's policy; the earliest entry of a key
  * type wins, so they are loaded last to first. Cached per mask within one group. */
 static struct tg_tls_site *site_for(struct build *b, struct entry *es, size_t n, unsigned long long mask,
-                                    const struct tg_tls_policy *policy, struct tg_strmap *cache, const char *path)
+                                    const struct tg_tls_protocol *policy, struct tg_strmap *cache, const char *path)
 {
     char key[32];
     int klen = snprintf(key, sizeof key, "%llx", mask);
@@ -182,46 +182,10 @@ static void map_host(struct tg_tls_certs *t, const char *host, struct tg_tls_sit
         tg_strmap_put(map, key, strlen(key), site, NULL);
 }
 
-/* "1.2" / "1.3" → TLS1_2_VERSION / TLS1_3_VERSION; dflt when absent; 0 after reporting. */
-static int parse_version(struct build *b, const json_t *opts, const char *path, const char *key, int dflt)
-{
-    const json_t *v = json_object_get(opts, key);
-    if (!v)
-        return dflt;
-    const char *s = json_string_value(v);
-    if (s && strcmp(s, "1.2") == 0)
-        return TLS1_2_VERSION;
-    if (s && strcmp(s, "1.3") == 0)
-        return TLS1_3_VERSION;
-    add_error(b, "%s.%s: must be \"1.2\" or \"1.3\"", path, key);
-    return 0;
-}
-
-/* A cipher list of opts checked on a scratch context (tls13: TLS 1.3 suites); NULL when absent or reported. */
-static const char *parse_ciphers(struct build *b, const json_t *opts, const char *path, const char *key, int tls13)
-{
-    const json_t *v = json_object_get(opts, key);
-    if (!v)
-        return NULL;
-    const char *s = json_string_value(v);
-    if (!s || !s[0] || strlen(s) > 2048) {
-        add_error(b, "%s.%s: must be a non-empty OpenSSL cipher string of at most 2048 bytes", path, key);
-        return NULL;
-    }
-    SSL_CTX *probe = SSL_CTX_new(TLS_server_method());
-    int ok = probe && (tls13 ? SSL_CTX_set_ciphersuites(probe, s) : SSL_CTX_set_cipher_list(probe, s)) == 1;
-    SSL_CTX_free(probe);
-    if (!ok) {
-        add_error(b, "%s.%s: selects no cipher this OpenSSL knows (%s)", path, key, tg_pem_reason());
-        return NULL;
-    }
-    return s;
-}
-
 /* owner's "tlsOptions" (owner: groups[gi] with path "groups[gi].tlsOptions", or "tlsDefault", whose options have
  * no "defaultCertificate": group = 0) → *p (defaults: TLS 1.2–1.3, the listener's lists); 1 when the group asks
  * to be the default certificate. */
-static int build_policy(struct build *b, const json_t *owner, const char *path, struct tg_tls_policy *p, int group)
+static int build_policy(struct build *b, const json_t *owner, const char *path, struct tg_tls_protocol *p, int group)
 {
     p->min_version = TLS1_2_VERSION;
     p->max_version = TLS1_3_VERSION;
@@ -236,12 +200,7 @@ static int build_policy(struct build *b, const json_t *owner, const char *path, 
                                        NULL};
     static const char *const default_keys[] = {"minVersion", "maxVersion", "ciphers", "cipherSuites", NULL};
     tg_json_errors_unknown_keys(b->errors, opts, path, group ? keys : default_keys);
-    p->min_version = parse_version(b, opts, path, "minVersion", TLS1_2_VERSION);
-    p->max_version = parse_version(b, opts, path, "maxVersion", TLS1_3_VERSION);
-    if (p->min_version && p->max_version && p->min_version > p->max_version)
-        add_error(b, "%s: maxVersion is below minVersion", path);
-    p->ciphers = parse_ciphers(b, opts, path, "ciphers", 0);
-    p->cipher_suites = parse_ciphers(b, opts, path, "cipherSuites", 1);
+    tg_tls_protocol_parse(opts, path, p, b->errors); /* a problem is in b->errors, which fails the build */
     const json_t *def = json_object_get(opts, "defaultCertificate");
     if (def && !json_is_boolean(def))
         add_error(b, "%s.defaultCertificate: must be true or false", path);

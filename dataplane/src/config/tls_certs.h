@@ -10,11 +10,11 @@
  * "hostnames" covers all of its group's. A group's default context (for a name the group serves that no entry
  * names, e.g. under a wildcard) holds all of the group's entries.
  *
- * A group's "tlsOptions" give its protocol versions and cipher lists (checked here against OpenSSL, applied per
- * handshake by the listener) and "defaultCertificate": its certificates answer a ClientHello without SNI or
- * with a name no certificate covers (the first such group; the controller lets only the oldest say so). The
- * snapshot's "tlsDefault" (the controller's cluster-wide default certificate, with its own "tlsOptions") answers
- * them when no group says so.
+ * A group's "tlsOptions" give its protocol versions and cipher lists (parsed and checked against OpenSSL by
+ * config/tls_protocol.h, applied per handshake by the listener) and "defaultCertificate": its certificates answer
+ * a ClientHello without SNI or with a name no certificate covers (the first such group; the controller lets only
+ * the oldest say so). The snapshot's "tlsDefault" (the controller's cluster-wide default certificate, with its own
+ * "tlsOptions") answers them when no group says so.
  *
  * Key material: the PEM text is read from the snapshot document and never copied, logged or put in an error
  * (errors name the field and OpenSSL's reason only).
@@ -22,35 +22,31 @@
 #ifndef TG_TLS_CERTS_H
 #define TG_TLS_CERTS_H
 
+#include "config/tls_protocol.h"
 #include "strmap.h"
 
 #include <jansson.h>
 #include <openssl/ssl.h>
 #include <stddef.h>
 
-/* A group's "tlsOptions" (docs/control-protocol.md): applied to each handshake whose certificate it chose. */
-struct tg_tls_policy {
-    int min_version, max_version;   /* TLS1_2_VERSION / TLS1_3_VERSION */
-    const char *ciphers;            /* TLS 1.2 list ("A:B"), or NULL: the listener's default */
-    const char *cipher_suites;      /* TLS 1.3 suites, or NULL: OpenSSL's */
-};
-
-/* What a handshake is given: a certificate context and the policy of the group it belongs to. */
+/* What a handshake is given: a certificate context and the policy of the group it belongs to (its "tlsOptions",
+ * docs/control-protocol.md: applied to each handshake whose certificate it chose; a NULL cipher list there is the
+ * listener's default). */
 struct tg_tls_site {
     SSL_CTX *ctx;
-    const struct tg_tls_policy *policy;
+    const struct tg_tls_protocol *policy;
 };
 
 struct tg_tls_certs {
     struct tg_strmap exact;         /* "api.example.com" → struct tg_tls_site* */
     struct tg_strmap wildcard;      /* ".ws.example.com" ("*" removed) → struct tg_tls_site* */
     struct tg_tls_site **group_default; /* by group index; NULL where the group has no certificate */
-    struct tg_tls_policy *policies; /* by group index */
+    struct tg_tls_protocol *policies; /* by group index */
     size_t num_groups;
     const struct tg_tls_site *fallback; /* the default of the first group with "defaultCertificate", else
                                          * last_resort (NULL: neither) */
     const struct tg_tls_site *last_resort; /* "tlsDefault", or NULL */
-    struct tg_tls_policy last_resort_policy;
+    struct tg_tls_protocol last_resort_policy;
     struct tg_tls_site **owned;     /* every site built (its context holds one reference) */
     size_t num_owned;
     size_t num_certs;               /* certificates parsed (for /config and logs) */

@@ -261,21 +261,6 @@ static const struct tg_tls_site *find_site(const struct tg_snapshot *snap, const
     return tg_tls_certs_find(snap->tls, name, len, gi);
 }
 
-/* The chosen group's versions and cipher lists, on this connection: SSL_set_SSL_CTX switches the certificate,
- * not these, and the version is negotiated after this callback. 0, or -1 (a list OpenSSL refused). */
-static int apply_policy(SSL *ssl, const struct tg_tls_policy *p)
-{
-    if (!p)
-        return 0;
-    if (SSL_set_min_proto_version(ssl, p->min_version) != 1 || SSL_set_max_proto_version(ssl, p->max_version) != 1)
-        return -1;
-    if (p->ciphers && SSL_set_cipher_list(ssl, p->ciphers) != 1)
-        return -1;
-    if (p->cipher_suites && SSL_set_ciphersuites(ssl, p->cipher_suites) != 1)
-        return -1;
-    return 0;
-}
-
 /* Runs first in the handshake (before version and cipher negotiation): picks the certificate context and applies
  * its group's policy. */
 static int on_client_hello(SSL *ssl, int *alert, void *arg)
@@ -304,7 +289,9 @@ static int on_client_hello(SSL *ssl, int *alert, void *arg)
         }
     }
     SSL_set_SSL_CTX(ssl, site->ctx);
-    if (apply_policy(ssl, site->policy) != 0) {
+    /* the group's versions and cipher lists, on this connection: SSL_set_SSL_CTX switches the certificate, not
+     * these, and the version is negotiated after this callback */
+    if (site->policy && tg_tls_protocol_apply_ssl(ssl, site->policy) != 0) {
         ERR_clear_error();
         *alert = SSL_AD_INTERNAL_ERROR;
         return SSL_CLIENT_HELLO_ERROR;
