@@ -14,24 +14,41 @@ static int no_password(char *buf, int size, int rwflag, void *u)
     return -1; /* an encrypted key is refused, never prompted for */
 }
 
-STACK_OF(X509) *tg_pem_read_certs(const char *pem, size_t max)
+/* The PEM blocks of one kind in pem (read_one reads the next of them, skipping blocks of other kinds), at most max;
+ * NULL, with the reason in the error queue, when there is none. */
+static OPENSSL_STACK *read_blocks(const char *pem, size_t max, void *(*read_one)(BIO *), void (*free_one)(void *))
 {
     ERR_clear_error();
-    STACK_OF(X509) *certs = sk_X509_new_null();
-    BIO *bio = certs ? BIO_new_mem_buf(pem, -1) : NULL;
-    X509 *x;
-    while (bio && (size_t)sk_X509_num(certs) < max && (x = PEM_read_bio_X509(bio, NULL, no_password, NULL)) != NULL)
-        if (!sk_X509_push(certs, x)) {
-            X509_free(x);
+    OPENSSL_STACK *blocks = OPENSSL_sk_new_null();
+    BIO *bio = blocks ? BIO_new_mem_buf(pem, -1) : NULL;
+    void *block;
+    while (bio && (size_t)OPENSSL_sk_num(blocks) < max && (block = read_one(bio)) != NULL)
+        if (!OPENSSL_sk_push(blocks, block)) {
+            free_one(block);
             break;
         }
     BIO_free(bio);
-    if (!certs || sk_X509_num(certs) == 0) {
-        sk_X509_free(certs);
+    if (!blocks || OPENSSL_sk_num(blocks) == 0) {
+        OPENSSL_sk_free(blocks);
         return NULL; /* the queue keeps the reason */
     }
     ERR_clear_error();
-    return certs;
+    return blocks;
+}
+
+static void *read_cert(BIO *bio) { return PEM_read_bio_X509(bio, NULL, no_password, NULL); }
+static void free_cert(void *cert) { X509_free(cert); }
+static void *read_crl(BIO *bio) { return PEM_read_bio_X509_CRL(bio, NULL, no_password, NULL); }
+static void free_crl(void *crl) { X509_CRL_free(crl); }
+
+STACK_OF(X509) *tg_pem_read_certs(const char *pem, size_t max)
+{
+    return (STACK_OF(X509) *)read_blocks(pem, max, read_cert, free_cert);
+}
+
+STACK_OF(X509_CRL) *tg_pem_read_crls(const char *pem, size_t max)
+{
+    return (STACK_OF(X509_CRL) *)read_blocks(pem, max, read_crl, free_crl);
 }
 
 int tg_pem_read_cert_chain(const char *pem, size_t max_chain, X509 **cert, STACK_OF(X509) **chain)
