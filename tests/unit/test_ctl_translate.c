@@ -37,6 +37,16 @@ static char *read_file(const char *path, size_t *len)
     return buf;
 }
 
+/* The in.yaml of the golden case name (a failed CHECK when it cannot be read); NULL or malloc'ed text. */
+static char *read_golden_input(const char *name, size_t *len)
+{
+    char path[256];
+    snprintf(path, sizeof path, "tests/golden/translate/%s/in.yaml", name);
+    char *text = read_file(path, len);
+    CHECK(text != NULL);
+    return text;
+}
+
 static int write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "wb");
@@ -396,8 +406,7 @@ static void test_manifest_errors(void)
 static void test_tls_defaults(void)
 {
     size_t len = 0;
-    char *golden = read_file("tests/golden/translate/secrets-stringdata/in.yaml", &len);
-    CHECK(golden != NULL);
+    char *golden = read_golden_input("secrets-stringdata", &len);
     if (!golden)
         return;
     const char *extra =
@@ -503,6 +512,134 @@ static void test_tls_defaults(void)
     free(golden);
 }
 
+/* One X509 CRL (throwaway test material, the golden case target-tls-options' first), each line indented for a YAML
+ * block scalar. */
+static const char one_crl[] =
+    "    -----BEGIN X509 CRL-----\n"
+    "    MIG/MGcCAQEwCgYIKoZIzj0EAwIwHzEdMBsGA1UEAwwUZ29sZGVuIHJldm9raW5n\n"
+    "    IENBIGEXDTI2MDEwMTAwMDAwMFoYDzIxMjYwMTAxMDAwMDAwWjAVMBMCAhABFw0y\n"
+    "    NjAxMDEwMDAwMDBaMAoGCCqGSM49BAMCA0gAMEUCIQCmTY6VOTpNP2da86WSMaku\n"
+    "    vBbvzcVtRgiH5CUfYgy0lgIgM0aqwUg5Bf8xNscNGB6TgsU0JjqQR+dPi5wBsXho\n"
+    "    reQ=\n"
+    "    -----END X509 CRL-----\n";
+
+/* spec.target.tls versions, ciphers and ca.crl on top of the golden case target-tls-options (whose snapshot shows
+ * the fields translated and left out when unset): an invalid field leaves the proxy out, Accepted=False/Invalid with
+ * the field's own path; a ca.crl that is not PEM CRLs is handled as a ca.crt that is not PEM is: ResolvedRefs=False,
+ * InvalidRef (the condition and Event the status writer makes of it), the proxy kept in the snapshot with no
+ * endpoints (503, never a connection without the revocations asked for) and no crlPem; so are over 64 CRLs. */
+static void test_target_tls_options(void)
+{
+    size_t len = 0;
+    char *golden = read_golden_input("target-tls-options", &len);
+    if (!golden)
+        return;
+    static const char proxy_fmt[] =
+        "\n---\napiVersion: tollgate.dev/v1alpha1\nkind: ApiProxy\nmetadata: {name: %s, namespace: apis}\n"
+        "spec: {environments: [prod], basePath: /%s, target: {service: {name: secure-backend, port: https}, "
+        "tls: {enabled: true, caSecretName: %s}}}\n";
+    size_t cap = len + 70 * sizeof one_crl + 4096, n = len;
+    char *text = malloc(cap);
+    memcpy(text, golden, len);
+    n += (size_t)snprintf(text + n, cap - n, proxy_fmt, "broken-ca", "broken-ca", "not-pem-ca");
+    n += (size_t)snprintf(text + n, cap - n, "\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: not-pem-ca, "
+                                             "namespace: apis}\nstringData: {ca.crt: not PEM}\n");
+    n += (size_t)snprintf(text + n, cap - n, proxy_fmt, "too-many-crls", "too-many-crls", "many-crls");
+    /* the CA itself does not matter here: take the one of ca-without-crl */
+    const char *ca = strstr(golden, "name: ca-without-crl");
+    const char *ca_begin = ca ? strstr(ca, "    -----BEGIN CERTIFICATE-----") : NULL;
+    const char *ca_end = ca_begin ? strstr(ca_begin, "-----END CERTIFICATE-----\n") : NULL;
+    CHECK(ca_end != NULL);
+    if (ca_end)
+        n += (size_t)snprintf(text + n, cap - n, "\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: many-crls, "
+                                                 "namespace: apis}\nstringData:\n  ca.crt: |\n%.*s  ca.crl: |\n",
+                              (int)(ca_end + strlen("-----END CERTIFICATE-----\n") - ca_begin), ca_begin);
+    for (int k = 0; k < 65; k++)
+        n += (size_t)snprintf(text + n, cap - n, "%s", one_crl);
+    CHECK(n < cap);
+
+    struct tg_diags diags;
+    tg_diags_init(&diags);
+    struct tg_store *s = load_store(text, n, &diags);
+    struct tg_translation t;
+    CHECK_EQ_INT(tg_translate(s, &t), 0);
+    const struct {
+        const char *name;
+        const char *reason; /* Accepted=False (Invalid) or ResolvedRefs=False (a ref) */
+        const char *message;
+    } want[] = {
+        {"bad-version", TG_REASON_INVALID,
+         "spec.target.tls.minVersion: must be \"1.2\" or \"1.3\" (TLS 1.0 and 1.1 are not offered)"},
+        {"max-below-min", TG_REASON_INVALID, "spec.target.tls.maxVersion: is below minVersion"},
+        {"unknown-cipher", TG_REASON_INVALID,
+         "spec.target.tls.ciphers: \"ECDHE-ECDSA-AES128-GCM-SHA999\" is not a TLS 1.2 cipher this OpenSSL knows "
+         "(OpenSSL names, e.g. ECDHE-ECDSA-AES128-GCM-SHA256)"},
+        {"unknown-suite", TG_REASON_INVALID,
+         "spec.target.tls.cipherSuites: \"TLS_AES_512_GCM_SHA512\" is not a TLS 1.3 cipher suite this OpenSSL knows "
+         "(OpenSSL names, e.g. TLS_AES_128_GCM_SHA256)"},
+        {"empty-ciphers", TG_REASON_INVALID, "spec.target.tls.ciphers: must name between 1 and 32 ciphers"},
+        {"broken-ca", TG_REASON_INVALID_REF,
+         "spec.target.tls.caSecretName: Secret apis/not-pem-ca: no PEM certificate could be read"},
+        {"broken-crl", TG_REASON_INVALID_REF,
+         "spec.target.tls.caSecretName: Secret apis/ca-broken-crl: ca.crl: no PEM X509 CRL could be read"},
+        {"crl-and-cert", TG_REASON_INVALID_REF,
+         "spec.target.tls.caSecretName: Secret apis/ca-crl-and-cert: ca.crl: holds a PEM block that is not a "
+         "readable X509 CRL"},
+        {"too-many-crls", TG_REASON_INVALID_REF,
+         "spec.target.tls.caSecretName: Secret apis/many-crls: ca.crl: holds more than 64 CRLs"},
+    };
+    json_t *by_id = json_object();
+    size_t i;
+    json_t *pj;
+    json_array_foreach(json_object_get(t.snapshot, "proxies"), i, pj)
+        json_object_set(by_id, json_string_value(json_object_get(pj, "id")), pj);
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+        const struct tg_object_status *p = tg_translation_status(&t, TG_KIND_API_PROXY, "apis", want[k].name);
+        CHECK(p != NULL);
+        if (!p)
+            continue;
+        char id[128];
+        snprintf(id, sizeof id, "apis/%s", want[k].name);
+        json_t *tls = json_object_get(json_object_get(json_object_get(by_id, id), "target"), "tls");
+        if (strcmp(want[k].reason, TG_REASON_INVALID) == 0) {
+            CHECK(!p->accepted.status && !p->in_snapshot && tls == NULL);
+            CHECK_EQ_STR(p->accepted.reason, want[k].reason);
+            CHECK_EQ_STR(p->accepted.message, want[k].message);
+        } else {
+            CHECK(p->accepted.status && !p->resolved_refs.status && p->in_snapshot && p->endpoints == 0);
+            CHECK_EQ_STR(p->resolved_refs.reason, want[k].reason);
+            CHECK_EQ_STR(p->resolved_refs.message, want[k].message);
+            CHECK(tls != NULL && json_object_get(tls, "crlPem") == NULL);
+            CHECK_EQ_INT(json_array_size(json_object_get(json_object_get(json_object_get(by_id, id), "target"),
+                                                         "endpoints")), 0);
+        }
+    }
+    /* the working ones: all fields, one or two CRLs, and nothing added for a proxy that sets none */
+    const char *served[] = {"all-options", "tls13-only", "no-options"};
+    for (size_t k = 0; k < 3; k++) {
+        const struct tg_object_status *p = tg_translation_status(&t, TG_KIND_API_PROXY, "apis", served[k]);
+        CHECK(p && p->accepted.status && p->resolved_refs.status && p->in_snapshot && p->endpoints == 1);
+    }
+    json_t *all = json_object_get(json_object_get(json_object_get(by_id, "apis/all-options"), "target"), "tls");
+    CHECK_EQ_STR(json_string_value(json_object_get(all, "minVersion")), "1.2");
+    CHECK_EQ_STR(json_string_value(json_object_get(all, "maxVersion")), "1.3"); /* spelled TLSv1.3 in the spec */
+    CHECK_EQ_STR(json_string_value(json_object_get(all, "ciphers")),
+                 "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384");
+    CHECK_EQ_STR(json_string_value(json_object_get(all, "cipherSuites")),
+                 "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256");
+    const char *crls = json_string_value(json_object_get(all, "crlPem"));
+    CHECK(crls && strstr(crls, "-----BEGIN X509 CRL-----") && strstr(strstr(crls, "-----END X509 CRL-----"),
+                                                                       "-----BEGIN X509 CRL-----"));
+    json_t *plain = json_object_get(json_object_get(json_object_get(by_id, "apis/no-options"), "target"), "tls");
+    CHECK_EQ_INT(json_object_size(plain), 3); /* enabled, serverName, caPem: as before these fields existed */
+    json_decref(by_id);
+    tg_translation_free(&t);
+    tg_store_free(s);
+    tg_diags_free(&diags);
+    free(text);
+    free(golden);
+}
+
 int main(void)
 {
     test_validators();
@@ -510,6 +647,7 @@ int main(void)
     test_status();
     test_golden();
     test_target_tls_refs();
+    test_target_tls_options();
     test_tls_defaults();
     TG_TEST_MAIN_END();
 }

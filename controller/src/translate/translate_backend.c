@@ -1,7 +1,8 @@
 /* translate_backend.c — the references a proxy or group follows: a Service target → ready endpoints from
  * its EndpointSlices (Kubernetes' own rules: port by number or name → the slice port of the same name,
  * conditions.ready unset counts as ready), Secret values (stringData over base64 data), and PEM checks with
- * OpenSSL so a broken certificate is reported here instead of making the data plane refuse the snapshot. */
+ * OpenSSL (certificates, keys, CRLs) so a broken one is reported here instead of making the data plane refuse the
+ * snapshot. */
 #include "translate/translate_backend.h"
 
 #include "translate/translate_fields.h"
@@ -19,6 +20,9 @@
 #include <string.h>
 
 #define MAX_ENDPOINTS 10000
+#define MAX_CRLS 64 /* one per CA of a bundle is the usual count */
+#define STRINGIFY(x) #x
+#define TEXT_OF(x) STRINGIFY(x)
 
 struct endpoint {
     char address[46];
@@ -170,6 +174,13 @@ void tg__service_endpoints(struct tg__tr *tr, struct tg__item *it, const json_t 
     free(eps);
 }
 
+int tg__secret_has_key(struct tg__tr *tr, const char *ns, const char *name, const char *key)
+{
+    const struct tg_store_object *so = tg_store_get(tr->store, TG_KIND_SECRET, ns, name);
+    return so && (json_object_get(json_object_get(so->obj, "stringData"), key) != NULL ||
+                  json_object_get(json_object_get(so->obj, "data"), key) != NULL);
+}
+
 char *tg__secret_value(struct tg__tr *tr, const char *ns, const char *name, const char *key, size_t *len,
                        const char **why)
 {
@@ -230,4 +241,22 @@ done:
     sk_X509_pop_free(certs, X509_free);
     ERR_clear_error();
     return why;
+}
+
+const char *tg__check_pem_crls(const char *crls)
+{
+    size_t blocks = 0;
+    for (const char *p = crls; (p = strstr(p, "-----BEGIN ")) != NULL; p++)
+        blocks++;
+    STACK_OF(X509_CRL) *read = tg_pem_read_crls(crls, MAX_CRLS + 1);
+    size_t n = read ? (size_t)sk_X509_CRL_num(read) : 0;
+    sk_X509_CRL_pop_free(read, X509_CRL_free);
+    ERR_clear_error();
+    if (n == 0)
+        return "no PEM X509 CRL could be read";
+    if (n > MAX_CRLS)
+        return "holds more than " TEXT_OF(MAX_CRLS) " CRLs";
+    if (n != blocks) /* OpenSSL skips blocks of other kinds, and stops at a broken one */
+        return "holds a PEM block that is not a readable X509 CRL";
+    return NULL;
 }

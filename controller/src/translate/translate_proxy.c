@@ -1,12 +1,14 @@
 /* translate_proxy.c — ApiProxy → snapshot "proxies[]" entry: environments, base path, CRD defaults,
- * target (a Service resolved to endpoints, or an http:// URL with an IP literal), target TLS, WebSocket
- * limits and the ordered policy list (each item translated by translate_policy.c); and the base-path
- * conflict pass (within one group a base path belongs to the oldest proxy claiming it). */
+ * target (a Service resolved to endpoints, or an http:// URL with an IP literal), target TLS (server name, CA
+ * bundle and its CRLs, client certificate, versions and ciphers), WebSocket limits and the ordered policy list
+ * (each item translated by translate_policy.c); and the base-path conflict pass (within one group a base path
+ * belongs to the oldest proxy claiming it). */
 #include "translate/translate_proxy.h"
 
 #include "translate/translate_backend.h"
 #include "translate/translate_fields.h"
 #include "translate/translate_policy.h"
+#include "translate/translate_tls_protocol.h"
 
 #include "json_util.h"
 #include "path_normalize.h"
@@ -24,7 +26,8 @@ static const char *const target_fields[] = {"service", "url", "tls", "connectTim
                                             "loadBalancing", NULL};
 static const char *const service_fields[] = {"name", "port", NULL};
 static const char *const tls_fields[] = {"enabled", "serverName", "caSecretName", "clientCertSecretName",
-                                         "insecureSkipVerify", NULL};
+                                         "insecureSkipVerify", "minVersion", "maxVersion", "ciphers",
+                                         "cipherSuites", NULL};
 static const char *const websocket_fields[] = {"enabled", "idleTimeout", "maxLifetime", "maxMessageBytes", NULL};
 
 /* Optional mapping field; NULL when absent (after reporting when of another type: check it->valid). */
@@ -138,11 +141,16 @@ static char *tls_secret_value(struct tg__tr *tr, struct tg__item *it, const char
         free(v);
         v = NULL;
     }
+    if (v && strcmp(key, "ca.crl") == 0 && (why = tg__check_pem_crls(v)) != NULL) {
+        free(v);
+        v = NULL;
+    }
     if (!v)
         tg__unresolved(tr, it,
                        tg_store_get(tr->store, TG_KIND_SECRET, ns, secret) ? TG_REASON_INVALID_REF
                                                                             : TG_REASON_REF_NOT_FOUND,
-                       field, "Secret %s/%s: %s", ns, secret, why);
+                       field, "Secret %s/%s: %s%s", ns, secret, strcmp(key, "ca.crl") == 0 ? "ca.crl: " : "",
+                       why);
     return v;
 }
 
@@ -178,9 +186,11 @@ static int client_cert(struct tg__tr *tr, struct tg__item *it, const char *secre
     return 0;
 }
 
-/* target.tls → {"enabled","serverName","caPem"} (+ "clientCertPem","clientKeyPem" and "insecureSkipVerify" when
- * set); *unresolved set when a Secret cannot be used. force_tls: an https:// url (TLS whatever "enabled" says).
- * default_sni: the server name when none is given (the Service's DNS name, or "" to verify the endpoint IP). */
+/* target.tls → {"enabled","serverName","caPem"} (+ "crlPem" when the CA Secret has a ca.crl; "clientCertPem",
+ * "clientKeyPem", "insecureSkipVerify", "minVersion", "maxVersion", "ciphers" and "cipherSuites" when set: a proxy
+ * that sets none keeps the snapshot it had); *unresolved set when a Secret cannot be used. force_tls: an https://
+ * url (TLS whatever "enabled" says). default_sni: the server name when none is given (the Service's DNS name, or
+ * "" to verify the endpoint IP). */
 static json_t *target_tls(struct tg__tr *tr, struct tg__item *it, const json_t *target, int force_tls,
                           const char *default_sni, int *unresolved)
 {
@@ -216,18 +226,26 @@ static json_t *target_tls(struct tg__tr *tr, struct tg__item *it, const json_t *
         tg__invalid(tr, it, "spec.target.tls.insecureSkipVerify", "cannot be set together with caSecretName");
         return NULL;
     }
-    if (!it->valid)
+    json_t *protocol = json_object(); /* minVersion, maxVersion, ciphers, cipherSuites: the group's readers */
+    if (!protocol || tg__tls_protocol_fields(tr, it, tls, "spec.target.tls", protocol) < 0 || !it->valid) {
+        json_decref(protocol);
         return NULL;
+    }
     if (enabled && !sni[0] && default_sni)
         snprintf(sni, sizeof sni, "%s", default_sni);
-    char *ca = NULL, *cert = NULL, *key = NULL;
+    char *ca = NULL, *crl = NULL, *cert = NULL, *key = NULL;
     size_t len = 0, key_len = 0;
     if (ca_secret && *ca_secret && !(ca = tls_secret_value(tr, it, ca_secret, "ca.crt",
                                                           "spec.target.tls.caSecretName", &len)))
         *unresolved = 1;
+    if (ca && tg__secret_has_key(tr, it->src->namespace_, ca_secret, "ca.crl") && /* optional: revocations */
+        !(crl = tls_secret_value(tr, it, ca_secret, "ca.crl", "spec.target.tls.caSecretName", &len)))
+        *unresolved = 1;
     if (enabled && cert_secret && *cert_secret && client_cert(tr, it, cert_secret, &cert, &key, &key_len) != 0)
         *unresolved = 1;
     json_t *out = json_pack("{s:b,s:s,s:s}", "enabled", enabled, "serverName", sni, "caPem", ca ? ca : "");
+    if (out && crl)
+        json_object_set_new(out, "crlPem", json_string(crl));
     if (out && cert && key) {
         json_object_set_new(out, "clientCertPem", json_string(cert));
         json_object_set_new(out, "clientKeyPem", json_string(key));
@@ -237,7 +255,11 @@ static json_t *target_tls(struct tg__tr *tr, struct tg__item *it, const json_t *
         tg__warning(tr, it, "spec.target.tls.insecureSkipVerify",
                     "the backend's certificate is not verified (anyone on the path can impersonate it)");
     }
+    if (out)
+        json_object_update(out, protocol);
+    json_decref(protocol);
     free(ca);
+    free(crl);
     free(cert);
     if (key) {
         memset(key, 0, key_len);

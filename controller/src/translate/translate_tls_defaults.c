@@ -2,7 +2,7 @@
 #include "translate/translate_tls_defaults.h"
 
 #include "translate/translate_backend.h"
-#include "translate/translate_tls_options.h"
+#include "translate/translate_tls_protocol.h"
 
 #include "json_util.h"
 #include "model/validate.h"
