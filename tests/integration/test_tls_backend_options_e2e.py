@@ -14,7 +14,8 @@ import pytest
 import auth_helpers as ah
 import tollgate_it as it
 from test_tls_origination import get, tls_failures
-from test_tls_origination_options import BACKEND_NAME, RecordingTlsBackend, pki  # noqa: F401 (fixture)
+from test_tls_origination_options import BACKEND_NAME, RecordingTlsBackend
+from tls_pki import Pki
 
 NS = "apis"
 
@@ -41,13 +42,22 @@ def manifests(port: int, min_version: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def recording(pki):  # noqa: F811 (the module fixture imported above)
+def pki(tmp_path):
+    p = Pki(tmp_path / "pki", "e2e-options-ca")
+    p.backend = p.issue("backend", [BACKEND_NAME, "IP:127.0.0.1"], "ec")
+    p.crl_clean = p.crl("clean").read_text()
+    p.crl_revoked = p.crl("revoked", [p.backend]).read_text()
+    return p
+
+
+@pytest.fixture
+def recording(pki):
     b = RecordingTlsBackend(pki.backend)
     yield b
     b.close()
 
 
-def test_ca_crl_and_min_version_through_the_controller(run_dir, dp_factory, pki, recording, tmp_path):  # noqa: F811
+def test_ca_crl_and_min_version_through_the_controller(run_dir, dp_factory, pki, recording, tmp_path):
     dp = dp_factory(it.snapshot(1, [], []), workers=1)
     mdir = tmp_path / "manifests"
     for name, text in manifests(recording.port, "1.2").items():
