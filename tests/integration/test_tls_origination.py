@@ -311,7 +311,8 @@ def test_invalid_tls_settings_refuse_the_snapshot(odp, pki, backend, mtls_backen
     status, _, body = odp.admin("/config")
     assert status == 200 and b"PRIVATE KEY" not in body and b"CERTIFICATE" not in body
     proxies = {p["id"]: p for p in json.loads(body)["proxies"]}
-    assert proxies["o/mtls"]["tls"] == {"serverName": BACKEND_NAME, "verify": True, "clientCertificate": True}
+    assert proxies["o/mtls"]["tls"] == {"serverName": BACKEND_NAME, "verify": True, "clientCertificate": True,
+                                        "crlCheck": False, "minVersion": "1.2", "maxVersion": "1.3"}
     assert proxies["o/insecure"]["tls"]["verify"] is False and proxies["o/ip"]["tls"]["serverName"] == ""
 
 

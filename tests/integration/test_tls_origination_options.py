@@ -115,6 +115,13 @@ def s_server_proxies(pki, port, **per_path):
     return it.snapshot(1, [it.group("v/g", [it.MAIN_HOST])], proxies)
 
 
+def config_tls(dp) -> dict:
+    """{proxy id: its "tls" in the admin API's GET /config}, which never carries PEM text."""
+    status, _, body = dp.admin("/config")
+    assert status == 200 and b"-----BEGIN" not in body, body[:200]
+    return {p["id"]: p["tls"] for p in json.loads(body)["proxies"] if "tls" in p}
+
+
 def status_page(dp, path) -> str:
     r = get(dp, path)
     assert r.status == 200, r.body
@@ -163,6 +170,12 @@ def test_tls12_cipher_list_is_what_the_backend_is_offered(run_dir, dp_factory, p
         assert_tls_refused(dp, get(dp, "/without"), before, "handshake failure", "v/without")
         assert "Cipher is ECDHE-ECDSA-CHACHA20-POLY1305" in status_page(dp, "/chacha")
         assert "Cipher is ECDHE-ECDSA-CHACHA20-POLY1305" not in status_page(dp, "/any")  # the default list's pick
+        # the admin API's /config says which settings are in effect (never a PEM text)
+        shown = config_tls(dp)
+        assert shown["v/chacha"] == {"serverName": BACKEND_NAME, "verify": True, "clientCertificate": False,
+                                     "crlCheck": False, "minVersion": "1.2", "maxVersion": "1.3",
+                                     "ciphers": "ECDHE-ECDSA-CHACHA20-POLY1305"}
+        assert "ciphers" not in shown["v/any"] and "cipherSuites" not in shown["v/any"]
     finally:
         only.kill()
         every.kill()
@@ -254,6 +267,7 @@ def test_crl_swap_to_one_listing_the_backend_fails_new_connections(dp_factory, p
     pooled, fresh = recording.records
     assert pooled["handshake"] is True and pooled["requests"] == 2, pooled  # nothing more on the old connection
     assert "certificate revoked" in fresh["handshake"] and fresh["received"] == b"", fresh
+    assert config_tls(dp)["x/crl"]["crlCheck"] is True
     # and back: a clean CRL again is served
     status, answer = dp.push(crl_snapshot(3, pki, recording, pki.crl_clean))
     assert status == 200, answer

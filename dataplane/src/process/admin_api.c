@@ -23,6 +23,21 @@ static void respond_json_value(void *conn, int status, json_t *value)
     json_decref(value);
 }
 
+/* A proxy's TLS toward its backend as /config shows it: the name, verification, client certificate, revocation
+ * check, version range and cipher lists when set (docs/operations.md) — never key material or the PEM texts. */
+static json_t *upstream_tls_view(const struct tg_upstream_tls *t)
+{
+    json_t *v = json_pack("{s:s,s:b,s:b,s:b,s:s,s:s}", "serverName", t->server_name, "verify", t->verify,
+                          "clientCertificate", t->client_cert, "crlCheck", t->crl_check, "minVersion",
+                          tg_tls_protocol_version_name(t->protocol.min_version), "maxVersion",
+                          tg_tls_protocol_version_name(t->protocol.max_version));
+    if (v && t->protocol.ciphers)
+        json_object_set_new(v, "ciphers", json_string(t->protocol.ciphers));
+    if (v && t->protocol.cipher_suites)
+        json_object_set_new(v, "cipherSuites", json_string(t->protocol.cipher_suites));
+    return v;
+}
+
 static json_t *string_list(const char **items, size_t n)
 {
     json_t *arr = json_array();
@@ -65,9 +80,7 @@ static json_t *config_summary(const struct tg_dataplane *dp)
                                                  "endpoints", eps, "policies", policies, "websocket",
                                                  px->ws_enabled));
         if (px->tls) /* what the backend connection does, never its key material (docs/tls.md "Origination") */
-            json_object_set_new(json_array_get(proxies, json_array_size(proxies) - 1), "tls",
-                                json_pack("{s:s,s:b,s:b}", "serverName", px->tls->server_name, "verify",
-                                          px->tls->verify, "clientCertificate", px->tls->client_cert));
+            json_object_set_new(json_array_get(proxies, json_array_size(proxies) - 1), "tls", upstream_tls_view(px->tls));
     }
     json_object_set_new(out, "groups", groups);
     json_object_set_new(out, "proxies", proxies);
