@@ -20,6 +20,9 @@ int tg_pem_read_cert_chain(const char *pem, size_t max_chain, X509 **cert, STACK
 /* The certificate revocation lists (PEM "X509 CRL" blocks) of pem, in order, at most max of them, as
  * tg_pem_read_certs: NULL (tg_pem_reason() says why) when none could be read. */
 STACK_OF(X509_CRL) *tg_pem_read_crls(const char *pem, size_t max);
+/* The most CRLs one revocation list text may hold (a proxy's target.tls crlPem, the CA Secret's ca.crl): the
+ * controller refuses more than the data plane would take, from this one number. */
+#define TG_PEM_MAX_CRLS 64
 
 /* The first private key of pem, unencrypted only; NULL with tg_pem_reason() saying why. */
 EVP_PKEY *tg_pem_read_key(const char *pem);

@@ -20,7 +20,6 @@
 #include <string.h>
 
 #define MAX_ENDPOINTS 10000
-#define MAX_CRLS 64 /* one per CA of a bundle is the usual count */
 #define STRINGIFY(x) #x
 #define TEXT_OF(x) STRINGIFY(x)
 
@@ -248,14 +247,14 @@ const char *tg__check_pem_crls(const char *crls)
     size_t blocks = 0;
     for (const char *p = crls; (p = strstr(p, "-----BEGIN ")) != NULL; p++)
         blocks++;
-    STACK_OF(X509_CRL) *read = tg_pem_read_crls(crls, MAX_CRLS + 1);
+    STACK_OF(X509_CRL) *read = tg_pem_read_crls(crls, TG_PEM_MAX_CRLS + 1);
     size_t n = read ? (size_t)sk_X509_CRL_num(read) : 0;
     sk_X509_CRL_pop_free(read, X509_CRL_free);
     ERR_clear_error();
     if (n == 0)
         return "no PEM X509 CRL could be read";
-    if (n > MAX_CRLS)
-        return "holds more than " TEXT_OF(MAX_CRLS) " CRLs";
+    if (n > TG_PEM_MAX_CRLS)
+        return "holds more than " TEXT_OF(TG_PEM_MAX_CRLS) " CRLs";
     if (n != blocks) /* OpenSSL skips blocks of other kinds, and stops at a broken one */
         return "holds a PEM block that is not a readable X509 CRL";
     return NULL;

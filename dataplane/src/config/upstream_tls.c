@@ -18,7 +18,6 @@
 #define MAX_PEM_BYTES (1u << 20)    /* one bundle or chain; the control socket bounds the document anyway */
 #define MAX_CA_CERTS 512
 #define MAX_CLIENT_CHAIN 16 /* intermediates after the client certificate */
-#define MAX_CRLS 64
 
 /* Optional string field: "" when absent; NULL (reported) when of another type or too long. */
 static const char *opt_string(const json_t *obj, const char *key, const char *path, json_t *errors)
@@ -69,14 +68,14 @@ static int load_ca(SSL_CTX *ctx, const char *pem, const char *path, json_t *erro
 static int load_crls(SSL_CTX *ctx, const char *pem, const char *path, const char *proxy_id, json_t *errors)
 {
     X509_STORE *store = SSL_CTX_get_cert_store(ctx);
-    STACK_OF(X509_CRL) *crls = tg_pem_read_crls(pem, MAX_CRLS + 1);
+    STACK_OF(X509_CRL) *crls = tg_pem_read_crls(pem, TG_PEM_MAX_CRLS + 1);
     if (!crls) {
         tg_json_errors_append(errors, "%s.crlPem: no PEM CRL (%s)", path, tg_pem_reason());
         return -1;
     }
     int rc = 0;
-    if (sk_X509_CRL_num(crls) > MAX_CRLS) {
-        tg_json_errors_append(errors, "%s.crlPem: more than %d CRLs", path, MAX_CRLS);
+    if (sk_X509_CRL_num(crls) > TG_PEM_MAX_CRLS) {
+        tg_json_errors_append(errors, "%s.crlPem: more than %d CRLs", path, TG_PEM_MAX_CRLS);
         rc = -1;
     }
     for (int i = 0; rc == 0 && i < sk_X509_CRL_num(crls); i++) {

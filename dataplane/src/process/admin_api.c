@@ -80,7 +80,8 @@ static json_t *config_summary(const struct tg_dataplane *dp)
                                                  "endpoints", eps, "policies", policies, "websocket",
                                                  px->ws_enabled));
         if (px->tls) /* what the backend connection does, never its key material (docs/tls.md "Origination") */
-            json_object_set_new(json_array_get(proxies, json_array_size(proxies) - 1), "tls", upstream_tls_view(px->tls));
+            json_object_set_new(json_array_get(proxies, json_array_size(proxies) - 1), "tls",
+                                upstream_tls_view(px->tls));
     }
     json_object_set_new(out, "groups", groups);
     json_object_set_new(out, "proxies", proxies);
